@@ -1,0 +1,140 @@
+package promo
+
+import "time"
+
+// PromoType says how AmountOff is read.
+type PromoType string
+
+const (
+	Percentage PromoType = "percentage"  // AmountOff in hundredths of a percent
+	FlatAmount PromoType = "flat_amount" // AmountOff in minor units of Currency
+)
+
+// Duration is how long a redemption discounts a subscription (Stripe's coupon
+// duration).
+type Duration string
+
+const (
+	Once      Duration = "once"
+	Repeating Duration = "repeating"
+	Forever   Duration = "forever"
+)
+
+// Status is the admin-controlled lifecycle of a code.
+type Status string
+
+const (
+	StatusActive   Status = "active"
+	StatusInactive Status = "inactive"
+	StatusArchived Status = "archived" // terminal; frees the code text for reuse
+)
+
+// SyncState tells whether the Stripe mirror of a code is complete.
+type SyncState string
+
+const (
+	// SyncProvisioning: the code text is claimed and its Stripe objects are
+	// being created. It cannot be redeemed; a retry of the create finishes it.
+	SyncProvisioning SyncState = "provisioning"
+	// SyncReady: the coupon and promotion code exist in Stripe.
+	SyncReady SyncState = "ready"
+)
+
+// PromoCode is one code of the catalog. Counters (Stock, Reserved, Uses) are
+// owned by the store and changed atomically there.
+type PromoCode struct {
+	ID        string
+	Code      string // upper-case letters and digits
+	PromoType PromoType
+	// AmountOff is hundredths of a percent for Percentage and minor units of
+	// Currency for FlatAmount.
+	AmountOff      int64
+	Currency       string // lower-case ISO code; FlatAmount only
+	Duration       Duration
+	DurationMonths int // billing cycles for Repeating; 0 otherwise
+	ExpiresAt      *time.Time
+
+	NewUsersOnly            bool
+	ExistingMembershipsOnly bool
+	PlanIDs                 []string // Stripe price IDs
+	PlanProducts            []string // the Stripe products of PlanIDs (coupon applies_to)
+
+	Stock          int64 // units left to hand out (ignored when UnlimitedStock)
+	UnlimitedStock bool
+	Reserved       int64 // units held by applies not yet confirmed by Stripe
+	Uses           int64 // redemptions that reached a paid discounted invoice
+
+	Status    Status
+	Metadata  map[string]string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+
+	Stripe StripeRefs
+}
+
+// StripeRefs links a code to its Stripe mirror.
+type StripeRefs struct {
+	CouponID        string
+	PromotionCodeID string
+	// Active and ExpiresAt are what the Stripe promotion code carries now.
+	Active    bool
+	ExpiresAt *time.Time
+	State     SyncState
+	// Owner is the request that is provisioning the code and LeaseUntil when
+	// another request may take it over (SyncProvisioning only).
+	Owner      string
+	LeaseUntil time.Time
+}
+
+// AmountExponent is the number of decimals AmountOff carries.
+func (p *PromoCode) AmountExponent() int {
+	if p.PromoType == Percentage {
+		return 2
+	}
+	e, _ := CurrencyExponent(p.Currency)
+	return e
+}
+
+// AmountOffDecimal renders AmountOff exactly in major units (or percent).
+func (p *PromoCode) AmountOffDecimal() string {
+	return FormatDecimal(p.AmountOff, p.AmountExponent())
+}
+
+// Expired reports whether the code's expiration has passed at now.
+func (p *PromoCode) Expired(now time.Time) bool {
+	return p.ExpiresAt != nil && !now.Before(*p.ExpiresAt)
+}
+
+// WantStripeActive is the `active` flag the Stripe promotion code must carry so
+// that Stripe Checkout cannot redeem what the adapter would refuse.
+func (p *PromoCode) WantStripeActive() bool {
+	return p.Status == StatusActive && (p.UnlimitedStock || p.Stock > 0)
+}
+
+// TermsEqual reports whether two codes grant the same discount under the same
+// rules, i.e. whether a create request describes an existing unfinished code.
+func (p *PromoCode) TermsEqual(o *PromoCode) bool {
+	return p.Code == o.Code && p.PromoType == o.PromoType && p.AmountOff == o.AmountOff &&
+		p.Currency == o.Currency && p.Duration == o.Duration && p.DurationMonths == o.DurationMonths &&
+		timesEqual(p.ExpiresAt, o.ExpiresAt) && p.NewUsersOnly == o.NewUsersOnly &&
+		p.ExistingMembershipsOnly == o.ExistingMembershipsOnly && equalStrings(p.PlanIDs, o.PlanIDs)
+}
+
+func timesEqual(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return a.Equal(*b)
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

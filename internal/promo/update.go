@@ -1,0 +1,84 @@
+package promo
+
+import (
+	"sort"
+	"strings"
+	"time"
+)
+
+// UpdateInput is an admin's change to an existing code. Only status,
+// expiration, stock, unlimited_stock and metadata may change; Immutable names
+// any other field the request tried to set.
+type UpdateInput struct {
+	Status         *Status
+	ExpirationSet  bool       // expiration_datetime was present
+	Expiration     *time.Time // nil with ExpirationSet: remove the expiration
+	Stock          *int64
+	UnlimitedStock *bool
+	// Metadata is merged into the code's metadata; an empty value deletes its key.
+	Metadata  map[string]string
+	Immutable []string
+}
+
+// Apply validates in against p and returns the updated copy. p is unchanged.
+func (in UpdateInput) Apply(p *PromoCode, now time.Time) (*PromoCode, error) {
+	if len(in.Immutable) > 0 {
+		fields := append([]string(nil), in.Immutable...)
+		sort.Strings(fields)
+		return nil, Invalid(fields[0], "%s cannot be changed on an existing code: the discount is fixed in Stripe once customers may hold it; create a new code (and archive this one) instead",
+			strings.Join(fields, ", "))
+	}
+	if p.Status == StatusArchived {
+		return nil, Errorf(CodeConflict, "code %s is archived and can no longer be changed", p.ID)
+	}
+	if p.Stripe.State != SyncReady {
+		return nil, Errorf(CodeConflict, "code %s is still being created; retry the create request or wait", p.ID)
+	}
+	n := *p
+	n.Metadata = copyMetadata(p.Metadata)
+	if in.Status != nil {
+		switch *in.Status {
+		case StatusActive, StatusInactive, StatusArchived:
+			n.Status = *in.Status
+		default:
+			return nil, Invalid("status", "status must be active, inactive or archived")
+		}
+	}
+	if in.ExpirationSet {
+		if in.Expiration == nil {
+			n.ExpiresAt = nil
+		} else {
+			if err := validateExpiration(*in.Expiration, now); err != nil {
+				return nil, err
+			}
+			t := in.Expiration.UTC()
+			n.ExpiresAt = &t
+		}
+	}
+	if in.UnlimitedStock != nil {
+		n.UnlimitedStock = *in.UnlimitedStock
+	}
+	if in.Stock != nil {
+		if err := ValidateStock(*in.Stock); err != nil {
+			return nil, err
+		}
+		n.Stock = *in.Stock
+	} else if in.UnlimitedStock != nil && !*in.UnlimitedStock && p.UnlimitedStock {
+		return nil, Invalid("stock", "stock is required when turning unlimited_stock off")
+	}
+	for k, v := range in.Metadata {
+		if err := validateMetadataKey(k); err != nil {
+			return nil, err
+		}
+		if v == "" {
+			delete(n.Metadata, k)
+		} else {
+			n.Metadata[k] = v
+		}
+	}
+	if err := ValidateMetadata(n.Metadata); err != nil {
+		return nil, err
+	}
+	n.UpdatedAt = now
+	return &n, nil
+}

@@ -1,0 +1,301 @@
+package promo
+
+import (
+	"sort"
+	"strings"
+	"time"
+)
+
+// Limits on codes and metadata. Stripe allows 50 metadata keys; the adapter
+// reserves ReservedMetadataKeys on every Stripe object it writes, so a code's
+// own metadata may hold at most MaxMetadataKeys.
+const (
+	MaxCodeLength          = 64
+	MaxMetadataKeys        = 50 - 2 // Stripe's 50 less reservedMetadataKeys
+	MaxMetadataKeyLength   = 40
+	MaxMetadataValueLength = 500
+	MaxDurationMonths      = 1200
+	MaxPlanIDs             = 100
+	MaxStock               = 1_000_000_000
+)
+
+// Metadata keys the adapter writes on Stripe objects to link them back.
+const (
+	MetaPromoCodeID = "promo_code_id"
+	MetaPromoCode   = "promo_code"
+)
+
+var reservedMetadataKeys = []string{MetaPromoCodeID, MetaPromoCode}
+
+// CreateInput is an admin's request for a new code, as decoded from JSON.
+// AmountOff is the decimal text as sent ("5.50"); pointers are nil when absent.
+type CreateInput struct {
+	Code                    string
+	PromoType               PromoType
+	AmountOff               string
+	Currency                string
+	Duration                Duration
+	PromoDurationMonths     *int64
+	ExpirationDatetime      *time.Time
+	NewUsersOnly            bool
+	ExistingMembershipsOnly bool
+	PlanIDs                 []string
+	Stock                   *int64
+	UnlimitedStock          *bool
+	Status                  Status
+	Metadata                map[string]string
+}
+
+// NormalizeCode upper-cases a code as entered by a customer or an admin.
+func NormalizeCode(code string) string { return strings.ToUpper(strings.TrimSpace(code)) }
+
+// ValidateCodeText checks the customer-facing code text (already normalized).
+func ValidateCodeText(code string) *Error {
+	if code == "" {
+		return Invalid("code", "code is required")
+	}
+	if len(code) > MaxCodeLength {
+		return Invalid("code", "code must be at most %d characters", MaxCodeLength)
+	}
+	for i := 0; i < len(code); i++ {
+		c := code[i]
+		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return Invalid("code", "code may contain only letters A-Z and digits 0-9")
+		}
+	}
+	return nil
+}
+
+// NewPromoCode validates in and builds the code it describes (without ID,
+// timestamps or Stripe refs). now is used to check the expiration.
+func NewPromoCode(in CreateInput, now time.Time) (*PromoCode, error) {
+	p := &PromoCode{Code: NormalizeCode(in.Code), Status: StatusActive}
+	if err := ValidateCodeText(p.Code); err != nil {
+		return nil, err
+	}
+	if err := p.setAmount(in); err != nil {
+		return nil, err
+	}
+	if err := p.setDuration(in.Duration, in.PromoDurationMonths); err != nil {
+		return nil, err
+	}
+	if in.ExpirationDatetime != nil {
+		if err := validateExpiration(*in.ExpirationDatetime, now); err != nil {
+			return nil, err
+		}
+		t := in.ExpirationDatetime.UTC()
+		p.ExpiresAt = &t
+	}
+	if in.NewUsersOnly && in.ExistingMembershipsOnly {
+		return nil, Invalid("existing_memberships_only",
+			"existing_memberships_only cannot be combined with new_users_only: a customer with a membership is not a new user")
+	}
+	p.NewUsersOnly, p.ExistingMembershipsOnly = in.NewUsersOnly, in.ExistingMembershipsOnly
+	plans, err := validatePlanIDs(in.PlanIDs)
+	if err != nil {
+		return nil, err
+	}
+	p.PlanIDs = plans
+	if err := p.setStock(in.Stock, in.UnlimitedStock); err != nil {
+		return nil, err
+	}
+	switch in.Status {
+	case "", StatusActive:
+	case StatusInactive:
+		p.Status = StatusInactive
+	case StatusArchived:
+		return nil, Invalid("status", "a new code cannot be created archived")
+	default:
+		return nil, Invalid("status", "status must be active or inactive")
+	}
+	if err := ValidateMetadata(in.Metadata); err != nil {
+		return nil, err
+	}
+	p.Metadata = copyMetadata(in.Metadata)
+	return p, nil
+}
+
+func (p *PromoCode) setAmount(in CreateInput) error {
+	switch in.PromoType {
+	case Percentage:
+		if in.Currency != "" {
+			return Invalid("currency", "currency applies only to flat_amount codes")
+		}
+		v, msg := ParseDecimal(in.AmountOff, 2, 100_00)
+		if msg != "" {
+			if msg == "is too large" {
+				msg = "must be at most 100"
+			}
+			return Invalid("amount_off", "amount_off %s", msg)
+		}
+		if v == 0 {
+			return Invalid("amount_off", "amount_off must be greater than 0")
+		}
+		p.PromoType, p.AmountOff = Percentage, v
+	case FlatAmount:
+		cur := strings.ToLower(strings.TrimSpace(in.Currency))
+		if cur == "" {
+			return Invalid("currency", "currency is required for flat_amount codes")
+		}
+		if why, refused := refusedCurrency[cur]; refused {
+			return Invalid("currency", "%s", why)
+		}
+		exp, ok := CurrencyExponent(cur)
+		if !ok {
+			return Invalid("currency", "currency %q is not supported", in.Currency)
+		}
+		v, msg := ParseDecimal(in.AmountOff, exp, MaxAmountMinor)
+		if msg != "" {
+			return Invalid("amount_off", "amount_off %s %s", msg, strings.ToUpper(cur))
+		}
+		if v == 0 {
+			return Invalid("amount_off", "amount_off must be greater than 0")
+		}
+		if exp == 3 && v%10 != 0 {
+			return Invalid("amount_off", "amount_off in %s must be a multiple of 0.010: Stripe charges three-decimal currencies in steps of 10 minor units", strings.ToUpper(cur))
+		}
+		p.PromoType, p.AmountOff, p.Currency = FlatAmount, v, cur
+	case "":
+		return Invalid("promo_type", "promo_type is required (percentage or flat_amount)")
+	default:
+		return Invalid("promo_type", "promo_type must be percentage or flat_amount")
+	}
+	return nil
+}
+
+// setDuration reconciles the optional duration with promo_duration_months
+// (billing cycles; 0 = forever).
+func (p *PromoCode) setDuration(d Duration, months *int64) error {
+	n, given := int64(0), months != nil
+	if given {
+		n = *months
+		if n < 0 || n > MaxDurationMonths {
+			return Invalid("promo_duration_months", "promo_duration_months must be between 0 and %d", MaxDurationMonths)
+		}
+	}
+	switch d {
+	case "":
+		if n == 0 {
+			p.Duration = Forever
+		} else {
+			p.Duration, p.DurationMonths = Repeating, int(n)
+		}
+	case Once:
+		if n > 1 {
+			return Invalid("promo_duration_months", "duration once applies to one billing cycle; promo_duration_months must be 0 or 1")
+		}
+		p.Duration = Once
+	case Repeating:
+		if n < 1 {
+			return Invalid("promo_duration_months", "duration repeating needs promo_duration_months of at least 1")
+		}
+		p.Duration, p.DurationMonths = Repeating, int(n)
+	case Forever:
+		if n != 0 {
+			return Invalid("promo_duration_months", "duration forever needs promo_duration_months 0")
+		}
+		p.Duration = Forever
+	default:
+		return Invalid("duration", "duration must be once, repeating or forever")
+	}
+	return nil
+}
+
+func (p *PromoCode) setStock(stock *int64, unlimited *bool) error {
+	switch {
+	case unlimited != nil && *unlimited:
+		p.UnlimitedStock = true // stock is ignored
+	case stock == nil && unlimited == nil:
+		p.UnlimitedStock = true
+	case stock == nil:
+		return Invalid("stock", "stock is required when unlimited_stock is false")
+	default:
+		if err := ValidateStock(*stock); err != nil {
+			return err
+		}
+		p.Stock = *stock
+	}
+	return nil
+}
+
+// ValidateStock checks a stock count.
+func ValidateStock(n int64) *Error {
+	if n < 0 || n > MaxStock {
+		return Invalid("stock", "stock must be between 0 and %d", MaxStock)
+	}
+	return nil
+}
+
+func validateExpiration(t, now time.Time) *Error {
+	if !t.After(now) {
+		return Invalid("expiration_datetime", "expiration_datetime must be in the future")
+	}
+	return nil
+}
+
+func validatePlanIDs(ids []string) ([]string, error) {
+	if len(ids) > MaxPlanIDs {
+		return nil, Invalid("plan_ids", "plan_ids may list at most %d prices", MaxPlanIDs)
+	}
+	seen := map[string]bool{}
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		id = strings.TrimSpace(id)
+		if id == "" || len(id) > 255 || strings.ContainsAny(id, " /?#&") {
+			return nil, Invalid("plan_ids", "plan_ids must be Stripe price IDs such as price_123")
+		}
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// ValidateMetadata enforces Stripe's metadata limits less the adapter's
+// reserved keys. An empty value is refused (on update it deletes the key and
+// is checked by the caller).
+func ValidateMetadata(md map[string]string) *Error {
+	if len(md) > MaxMetadataKeys {
+		return Invalid("metadata", "metadata may have at most %d keys (Stripe allows 50; the adapter reserves %s)",
+			MaxMetadataKeys, strings.Join(reservedMetadataKeys, " and "))
+	}
+	for k, v := range md {
+		if err := validateMetadataKey(k); err != nil {
+			return err
+		}
+		if v == "" {
+			return Invalid("metadata", "metadata value for %q is empty", k)
+		}
+		if len(v) > MaxMetadataValueLength {
+			return Invalid("metadata", "metadata value for %q is longer than %d characters", k, MaxMetadataValueLength)
+		}
+	}
+	return nil
+}
+
+func validateMetadataKey(k string) *Error {
+	switch {
+	case k == "":
+		return Invalid("metadata", "metadata keys must not be empty")
+	case len(k) > MaxMetadataKeyLength:
+		return Invalid("metadata", "metadata key %q is longer than %d characters", k, MaxMetadataKeyLength)
+	case strings.ContainsAny(k, "[]"):
+		return Invalid("metadata", "metadata key %q must not contain [ or ]", k)
+	}
+	for _, r := range reservedMetadataKeys {
+		if k == r {
+			return Invalid("metadata", "metadata key %q is reserved by the adapter", k)
+		}
+	}
+	return nil
+}
+
+func copyMetadata(md map[string]string) map[string]string {
+	out := make(map[string]string, len(md))
+	for k, v := range md {
+		out[k] = v
+	}
+	return out
+}
