@@ -1,6 +1,11 @@
 package promo
 
-import "time"
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
 
 // PromoType says how AmountOff is read.
 type PromoType string
@@ -111,13 +116,26 @@ func (p *PromoCode) WantStripeActive() bool {
 	return p.Status == StatusActive && (p.UnlimitedStock || p.Stock > 0)
 }
 
-// TermsEqual reports whether two codes grant the same discount under the same
-// rules, i.e. whether a create request describes an existing unfinished code.
-func (p *PromoCode) TermsEqual(o *PromoCode) bool {
-	return p.Code == o.Code && p.PromoType == o.PromoType && p.AmountOff == o.AmountOff &&
-		p.Currency == o.Currency && p.Duration == o.Duration && p.DurationMonths == o.DurationMonths &&
-		timesEqual(p.ExpiresAt, o.ExpiresAt) && p.NewUsersOnly == o.NewUsersOnly &&
-		p.ExistingMembershipsOnly == o.ExistingMembershipsOnly && equalStrings(p.PlanIDs, o.PlanIDs)
+// TermsKey is a canonical text of everything an admin set when creating the
+// code. Two create requests with the same TermsKey describe the same code, so
+// the second may finish an unfinished first one.
+func (p *PromoCode) TermsKey() string {
+	keys := make([]string, 0, len(p.Metadata))
+	for k := range p.Metadata {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s|%s|%d|%s|%s|%d|", p.Code, p.PromoType, p.AmountOff, p.Currency, p.Duration, p.DurationMonths)
+	if p.ExpiresAt != nil {
+		b.WriteString(p.ExpiresAt.UTC().Format(time.RFC3339Nano))
+	}
+	fmt.Fprintf(&b, "|%t|%t|%s|%d|%t|%s", p.NewUsersOnly, p.ExistingMembershipsOnly, strings.Join(p.PlanIDs, ","),
+		p.Stock, p.UnlimitedStock, p.Status)
+	for _, k := range keys {
+		fmt.Fprintf(&b, "|%q=%q", k, p.Metadata[k])
+	}
+	return b.String()
 }
 
 func timesEqual(a, b *time.Time) bool {
@@ -125,16 +143,4 @@ func timesEqual(a, b *time.Time) bool {
 		return a == nil && b == nil
 	}
 	return a.Equal(*b)
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/billing-adapter/billing-adapter/config"
+	"github.com/billing-adapter/billing-adapter/internal/httpapi"
+	"github.com/billing-adapter/billing-adapter/internal/promo"
+	"github.com/billing-adapter/billing-adapter/internal/redisstore"
+	"github.com/billing-adapter/billing-adapter/internal/stripegw"
+	"github.com/billing-adapter/billing-adapter/internal/stripesim"
+	"github.com/billing-adapter/billing-adapter/internal/telemetry"
+	"github.com/oklog/ulid/v2"
+)
+
+// HTTP server timeouts. WriteTimeout exceeds the per-request budget so a slow
+// Stripe call ends with our JSON error rather than a cut connection.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 15 * time.Second
+	writeTimeout      = httpapi.RequestTimeout + 15*time.Second
+	idleTimeout       = 120 * time.Second
+)
+
+// loadConfig reads the environment, applies the command's flags over it and
+// validates the result once.
+func loadConfig(name string, args []string, getenv func(string) string, stderr io.Writer) (config.Config, error) {
+	cfg, loadErr := config.Load(getenv)
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "", "listen address host:port (overrides BILLING_ADDR)")
+	redisURL := fs.String("redis-url", "", "Redis URL (overrides REDIS_URL)")
+	if err := fs.Parse(args); err != nil {
+		return cfg, usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return cfg, usageError{fmt.Sprintf("%s takes no arguments, got %q", name, fs.Args())}
+	}
+	if *addr == "" && *redisURL == "" {
+		return cfg, loadErr
+	}
+	if *addr != "" {
+		cfg.Addr = *addr
+	}
+	if *redisURL != "" {
+		cfg.RedisURL = *redisURL
+	}
+	return cfg, cfg.Validate()
+}
+
+// serve runs the HTTP API until ctx is done, then shuts down gracefully:
+// in-flight requests finish, then the simulator and Redis close.
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := loadConfig("serve", args, getenv, stderr)
+	if err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	log := newLogger(cfg, stdout)
+	metrics := telemetry.New()
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("BILLING_ADDR %s: %w", cfg.Addr, err)
+	}
+	defer ln.Close()
+
+	stripeKey, stripeBase := cfg.StripeSecretKey, cfg.StripeAPIBase
+	if cfg.UsesSimulator() {
+		base, stop, err := startSimulator(cfg, "http://"+webhookHost(ln.Addr().String())+"/webhooks/stripe", log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		stripeKey, stripeBase = "sk_test_embedded_simulator", base
+		log.Warn("STRIPE_SECRET_KEY is unset: using the embedded Stripe simulator, no real Stripe calls are made",
+			"simulator_url", base)
+	}
+	log.Info("configuration", "config", cfg)
+
+	rdb, err := redisstore.Connect(cfg.RedisURL, cfg.RedisAddrs, cfg.RedisPassword)
+	if err != nil {
+		return err
+	}
+	store := redisstore.New(rdb, metrics)
+	defer rdb.Close()
+	pingCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	if err := store.Ping(pingCtx); err != nil {
+		log.Warn("Redis is not reachable yet; /readyz answers 503 until it is", "err", err.Error())
+	}
+	cancel()
+
+	gw := stripegw.New(stripegw.Options{
+		SecretKey: stripeKey, APIBase: stripeBase, MaxRetries: cfg.StripeMaxRetries,
+		Timeout: cfg.StripeTimeout, Logger: log, Metrics: metrics,
+	})
+	catalog := &promo.Catalog{
+		Store: store, Gateway: gw, Clock: promo.SystemClock{}, Log: log,
+		NewID: func() string { return "pc_" + ulid.Make().String() },
+	}
+	handler := httpapi.New(httpapi.Options{
+		Catalog: catalog, Idempotency: store, IdempotencyTTL: cfg.IdempotencyTTL, APIKeys: cfg.APIKeys,
+		Ready: store.Ping, Metrics: metrics, Log: log,
+	})
+
+	srv := &http.Server{
+		Handler: handler, ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout,
+		WriteTimeout: writeTimeout, IdleTimeout: idleTimeout,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	log.Info("billing-adapter listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String())
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight requests", "timeout", cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("graceful shutdown: %w", err)
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// startSimulator runs the in-process Stripe simulator on a loopback port. Its
+// webhooks go to this service, signed with the first configured secret.
+func startSimulator(cfg config.Config, webhookURL string, log *slog.Logger) (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, fmt.Errorf("embedded Stripe simulator: %w", err)
+	}
+	secret := ""
+	if len(cfg.WebhookSecrets) > 0 {
+		secret = cfg.WebhookSecrets[0]
+	} else {
+		var b [16]byte
+		_, _ = rand.Read(b[:])
+		secret = "whsec_" + hex.EncodeToString(b[:])
+	}
+	sim := stripesim.New(stripesim.Options{
+		WebhookURL:    webhookURL,
+		WebhookSecret: secret,
+		Logger:        log.With("component", "stripe-sim"),
+	})
+	srv := &http.Server{Handler: sim, ReadHeaderTimeout: readHeaderTimeout}
+	go func() { _ = srv.Serve(ln) }()
+	stop := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		sim.Close()
+	}
+	return "http://" + ln.Addr().String(), stop, nil
+}
+
+// webhookHost is where the embedded simulator reaches this service.
+func webhookHost(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}

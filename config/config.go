@@ -1,0 +1,228 @@
+// Package config loads, validates and renders the billing-adapter configuration.
+//
+// All settings come from environment variables (see [Vars] for the full list
+// with defaults); the `serve` command may override fields with flags and then
+// calls [Config.Validate] again. [Load] reports every problem at once, each
+// message starting with the variable it concerns, so a misconfigured start
+// fails with one complete list instead of one error per attempt.
+//
+// Decisions worth knowing:
+//   - Every value is trimmed of surrounding white space; an empty value means
+//     "unset" and selects the default. List variables are comma-separated,
+//     items are trimmed and empty items (e.g. from a trailing comma) ignored.
+//   - Error messages never echo a secret (Stripe key, webhook secrets, API key
+//     secrets, Redis passwords); Redis URLs are echoed with the password masked.
+//   - When REDIS_ADDRS is set (Redis Cluster) REDIS_URL is ignored and therefore
+//     not validated.
+//   - A live Stripe key (sk_live_/rk_live_) is refused together with a plain
+//     http STRIPE_API_BASE, so a live key never travels unencrypted.
+//   - STRIPE_WEBHOOK_SECRETS may be empty; the webhook receiver then has no
+//     secret to verify against and must reject every delivery.
+//
+// The package depends on the standard library only.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Scope is the permission level of an inbound API key.
+type Scope string
+
+// The scopes an API key can carry.
+const (
+	// ScopeAdmin may manage promo codes (create, update, archive, reconcile).
+	ScopeAdmin Scope = "admin"
+	// ScopeCheckout may validate and apply promo codes for the payment page.
+	ScopeCheckout Scope = "checkout"
+)
+
+// APIKey is one inbound bearer key from BILLING_API_KEYS.
+type APIKey struct {
+	Name   string // identifies the caller in logs and scopes idempotency keys
+	Scope  Scope
+	Secret string // the bearer token; never logged
+}
+
+// Config is the complete, validated service configuration.
+type Config struct {
+	Addr             string        // BILLING_ADDR: listen address, host:port
+	RedisURL         string        // REDIS_URL: single-node Redis (redis:// or rediss://); ignored in cluster mode
+	RedisAddrs       []string      // REDIS_ADDRS: Redis Cluster seed nodes; non-empty selects cluster mode
+	RedisPassword    string        // REDIS_PASSWORD: cluster password, or overrides the password in REDIS_URL
+	StripeSecretKey  string        // STRIPE_SECRET_KEY: empty selects the embedded Stripe simulator
+	StripeAPIBase    string        // STRIPE_API_BASE: optional API base URL (no trailing slash)
+	StripeMaxRetries int           // STRIPE_MAX_NETWORK_RETRIES
+	StripeTimeout    time.Duration // STRIPE_TIMEOUT: per-request timeout for Stripe calls
+	WebhookSecrets   []string      // STRIPE_WEBHOOK_SECRETS: whsec_ secrets, several during rotation
+	APIKeys          []APIKey      // BILLING_API_KEYS
+	IdempotencyTTL   time.Duration // IDEMPOTENCY_TTL: how long idempotency records live
+	SweepLease       time.Duration // RESERVATION_LEASE: how long an unconfirmed stock reservation is held before the sweeper checks Stripe
+	ShutdownTimeout  time.Duration // SHUTDOWN_TIMEOUT: graceful shutdown budget
+	LogLevel         slog.Level    // LOG_LEVEL
+	LogFormat        string        // LOG_FORMAT: "json" or "text"
+}
+
+// Cluster reports whether RedisAddrs selects Redis Cluster.
+func (c Config) Cluster() bool { return len(c.RedisAddrs) > 0 }
+
+// UsesSimulator reports whether no STRIPE_SECRET_KEY is set, so the service
+// runs against the embedded Stripe simulator.
+func (c Config) UsesSimulator() bool { return c.StripeSecretKey == "" }
+
+// varError is one configuration problem, attributed to an environment variable.
+type varError struct {
+	Var string
+	Msg string
+}
+
+func (e *varError) Error() string { return e.Var + ": " + e.Msg }
+
+// problems collects varErrors.
+type problems []*varError
+
+func (p *problems) add(name, format string, args ...any) {
+	*p = append(*p, &varError{Var: name, Msg: fmt.Sprintf(format, args...)})
+}
+
+// join sorts the problems into the order of Vars (stable within a variable)
+// and joins them; nil when there are none.
+func (p problems) join() error {
+	if len(p) == 0 {
+		return nil
+	}
+	order := make(map[string]int, len(Vars))
+	for i, v := range Vars {
+		order[v.Name] = i
+	}
+	slices.SortStableFunc(p, func(a, b *varError) int { return order[a.Var] - order[b.Var] })
+	errs := make([]error, len(p))
+	for i, e := range p {
+		errs[i] = e
+	}
+	return errors.Join(errs...)
+}
+
+// Load reads every variable via getenv, applies defaults, and validates.
+// It returns all problems at once, joined with errors.Join, each naming the
+// variable. On error the returned Config is the zero value.
+func Load(getenv func(string) string) (Config, error) {
+	var parse problems
+	get := func(name string) string { return strings.TrimSpace(getenv(name)) }
+
+	c := Config{
+		Addr:             defaultAddr,
+		RedisURL:         defaultRedisURL,
+		StripeMaxRetries: defaultStripeMaxRetries,
+		StripeTimeout:    defaultStripeTimeout,
+		IdempotencyTTL:   defaultIdempotencyTTL,
+		SweepLease:       defaultSweepLease,
+		ShutdownTimeout:  defaultShutdownTimeout,
+		LogLevel:         slog.LevelInfo,
+		LogFormat:        defaultLogFormat,
+	}
+
+	if v := get(envAddr); v != "" {
+		c.Addr = v
+	}
+	if v := get(envRedisURL); v != "" {
+		c.RedisURL = v
+	}
+	c.RedisAddrs = splitList(get(envRedisAddrs))
+	c.RedisPassword = get(envRedisPassword)
+	c.StripeSecretKey = get(envStripeSecretKey)
+	c.StripeAPIBase = strings.TrimRight(get(envStripeAPIBase), "/")
+	if v := get(envStripeMaxRetries); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			parse.add(envStripeMaxRetries, "%q is not an integer", v)
+		} else {
+			c.StripeMaxRetries = n
+		}
+	}
+	loadDuration(get, &parse, envStripeTimeout, &c.StripeTimeout)
+	c.WebhookSecrets = splitList(get(envWebhookSecrets))
+	for i, item := range splitList(get(envAPIKeys)) {
+		name, rest, ok1 := strings.Cut(item, ":")
+		scope, secret, ok2 := strings.Cut(rest, ":")
+		if !ok1 || !ok2 {
+			// The item may be a bare secret: never echo it.
+			parse.add(envAPIKeys, "item %d is not name:scope:secret (value not shown)", i+1)
+			continue
+		}
+		c.APIKeys = append(c.APIKeys, APIKey{
+			Name:   strings.TrimSpace(name),
+			Scope:  Scope(strings.TrimSpace(scope)),
+			Secret: strings.TrimSpace(secret),
+		})
+	}
+	loadDuration(get, &parse, envIdempotencyTTL, &c.IdempotencyTTL)
+	loadDuration(get, &parse, envSweepLease, &c.SweepLease)
+	loadDuration(get, &parse, envShutdownTimeout, &c.ShutdownTimeout)
+	if v := get(envLogLevel); v != "" {
+		if lvl, ok := logLevels[strings.ToLower(v)]; ok {
+			c.LogLevel = lvl
+		} else {
+			parse.add(envLogLevel, "%q is not one of debug, info, warn, error", v)
+		}
+	}
+	if v := get(envLogFormat); v != "" {
+		c.LogFormat = strings.ToLower(v)
+	}
+
+	// A variable that failed to parse keeps its default (or a partial value),
+	// so validation of it would only add noise: report the parse error alone.
+	failed := make(map[string]bool, len(parse))
+	for _, p := range parse {
+		failed[p.Var] = true
+	}
+	all := parse
+	for _, p := range c.problems() {
+		if !failed[p.Var] {
+			all = append(all, p)
+		}
+	}
+	if err := all.join(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// loadDuration parses the variable name into *dst when it is set.
+func loadDuration(get func(string) string, parse *problems, name string, dst *time.Duration) {
+	v := get(name)
+	if v == "" {
+		return
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		parse.add(name, "%q is not a duration (use Go syntax such as 24h or 90m)", v)
+		return
+	}
+	*dst = d
+}
+
+// splitList splits a comma-separated list, trims items and drops empty ones.
+// It returns nil for an empty list.
+func splitList(s string) []string {
+	var out []string
+	for item := range strings.SplitSeq(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+var logLevels = map[string]slog.Level{
+	"debug": slog.LevelDebug,
+	"info":  slog.LevelInfo,
+	"warn":  slog.LevelWarn,
+	"error": slog.LevelError,
+}

@@ -1,0 +1,73 @@
+package config
+
+import (
+	"strconv"
+	"time"
+)
+
+// Var documents one environment variable.
+type Var struct {
+	Name    string // environment variable name
+	Default string // default value; empty when the variable has none
+	Help    string // one-line meaning, including accepted forms and ranges
+}
+
+// Environment variable names.
+const (
+	envAddr             = "BILLING_ADDR"
+	envRedisURL         = "REDIS_URL"
+	envRedisAddrs       = "REDIS_ADDRS"
+	envRedisPassword    = "REDIS_PASSWORD"
+	envStripeSecretKey  = "STRIPE_SECRET_KEY"
+	envStripeAPIBase    = "STRIPE_API_BASE"
+	envStripeMaxRetries = "STRIPE_MAX_NETWORK_RETRIES"
+	envStripeTimeout    = "STRIPE_TIMEOUT"
+	envWebhookSecrets   = "STRIPE_WEBHOOK_SECRETS"
+	envAPIKeys          = "BILLING_API_KEYS"
+	envIdempotencyTTL   = "IDEMPOTENCY_TTL"
+	envSweepLease       = "RESERVATION_LEASE"
+	envShutdownTimeout  = "SHUTDOWN_TIMEOUT"
+	envLogLevel         = "LOG_LEVEL"
+	envLogFormat        = "LOG_FORMAT"
+)
+
+// Defaults and limits.
+const (
+	defaultAddr             = "127.0.0.1:8080"
+	defaultRedisURL         = "redis://127.0.0.1:6379/0"
+	defaultStripeMaxRetries = 2
+	defaultStripeTimeout    = 20 * time.Second
+	defaultIdempotencyTTL   = 24 * time.Hour
+	defaultSweepLease       = 2 * time.Minute
+	defaultShutdownTimeout  = 20 * time.Second
+	defaultLogFormat        = "json"
+
+	minStripeMaxRetries, maxStripeMaxRetries = 0, 10
+	minStripeTimeout, maxStripeTimeout       = time.Second, 5 * time.Minute
+	minIdempotencyTTL, maxIdempotencyTTL     = time.Minute, 720 * time.Hour
+	minSweepLease, maxSweepLease             = 10 * time.Second, time.Hour
+	minShutdownTimeout, maxShutdownTimeout   = time.Second, 10 * time.Minute
+
+	minAPIKeySecretLen = 16
+	maxAPIKeyNameLen   = 64
+)
+
+// Vars documents every variable Load reads, in the order of the help output
+// and the README table. Errors from Load are reported in this order too.
+var Vars = []Var{
+	{envAddr, defaultAddr, "HTTP listen address, host:port (port 0-65535; empty host listens on all interfaces)."},
+	{envRedisURL, defaultRedisURL, "Single-node Redis: redis:// or rediss:// (TLS) URL with host, optional user:password and /db. Ignored when REDIS_ADDRS is set."},
+	{envRedisAddrs, "", "Comma-separated host:port seed nodes; non-empty selects Redis Cluster (REDIS_URL is then ignored)."},
+	{envRedisPassword, "", "Redis password for the cluster; for a single node it overrides the password in REDIS_URL. Never logged."},
+	{envStripeSecretKey, "", "Stripe secret or restricted key (sk_test_, sk_live_, rk_test_, rk_live_). Unset: run against the embedded Stripe simulator. Never logged."},
+	{envStripeAPIBase, "", "Stripe API base URL, absolute http(s) (stripe-mock, the simulator, or Stripe). Unset: Stripe's default. A live key requires https."},
+	{envStripeMaxRetries, strconv.Itoa(defaultStripeMaxRetries), "Network retries per Stripe request, 0..10."},
+	{envStripeTimeout, fmtDur(defaultStripeTimeout), "Timeout per Stripe request, Go duration 1s..5m."},
+	{envWebhookSecrets, "", "Comma-separated Stripe webhook signing secrets (whsec_...); list old and new during rotation. Never logged."},
+	{envAPIKeys, "", "Required. Comma-separated name:scope:secret inbound API keys; name [A-Za-z0-9_.-]{1,64}, scope admin|checkout, secret >= 16 printable characters without spaces or commas; names and secrets unique."},
+	{envIdempotencyTTL, fmtDur(defaultIdempotencyTTL), "How long Idempotency-Key records are kept, Go duration 1m..720h."},
+	{envSweepLease, fmtDur(defaultSweepLease), "How long an unconfirmed stock reservation is held before the sweeper checks Stripe, Go duration 10s..1h."},
+	{envShutdownTimeout, fmtDur(defaultShutdownTimeout), "Graceful shutdown budget for in-flight requests, Go duration 1s..10m."},
+	{envLogLevel, "info", "Log level: debug, info, warn or error (case-insensitive)."},
+	{envLogFormat, defaultLogFormat, "Log format: json or text."},
+}

@@ -1,0 +1,122 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/billing-adapter/billing-adapter/internal/promo"
+	"github.com/labstack/echo/v4"
+)
+
+const (
+	headerIdempotencyKey = "Idempotency-Key"
+	headerReplayed       = "Idempotent-Replayed"
+)
+
+// idempotency makes a mutating request safe to retry (IETF Idempotency-Key
+// draft, with Stripe's behaviour):
+//   - the header is required (400 when missing or longer than 255 chars);
+//   - keys are scoped per API key;
+//   - a repeat with the same method, path and body replays the saved status
+//     and body with Idempotent-Replayed: true;
+//   - a repeat while the first is running gets 409, and the same key with
+//     another request 422;
+//   - 2xx and 4xx answers are kept for the configured TTL; 5xx, 409 and 429
+//     answers (failures and "retry later") are not, so a retry runs again and
+//     resumes where the failed attempt stopped.
+//
+// The running attempt holds a lease (IdempotencyLease), so a crashed process
+// blocks its key only until the lease ends.
+func (s *server) idempotency(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		key := c.Request().Header.Get(headerIdempotencyKey)
+		switch {
+		case key == "":
+			return &promo.Error{Code: promo.CodeIdempotencyKeyNeeded, Param: headerIdempotencyKey,
+				Message: "Idempotency-Key header is required on POST and DELETE requests; send a unique value (e.g. a UUID) per operation and reuse it when retrying"}
+		case len(key) > MaxIdempotencyKeyLength:
+			return &promo.Error{Code: promo.CodeIdempotencyKeyNeeded, Param: headerIdempotencyKey,
+				Message: "Idempotency-Key must be at most 255 characters"}
+		}
+		body, err := io.ReadAll(c.Request().Body)
+		if err != nil {
+			return err // body limit → 413
+		}
+		c.Request().Body = io.NopCloser(bytes.NewReader(body))
+		scoped := c.Get(ctxAPIKey).(string) + "\x00" + key
+		ctx := c.Request().Context()
+		begin, err := s.Idempotency.BeginRequest(ctx, scoped, fingerprint(c.Request(), body), IdempotencyLease)
+		if err != nil {
+			return err
+		}
+		switch begin.Outcome {
+		case promo.IdempotencyReplay:
+			r := begin.Response
+			c.Response().Header().Set(headerReplayed, "true")
+			return c.Blob(r.Status, r.ContentType, r.Body)
+		case promo.IdempotencyInFlight:
+			c.Response().Header().Set("Retry-After", "1")
+			return promo.Errorf(promo.CodeIdempotencyInFlight, "a request with this Idempotency-Key is still being processed; retry shortly")
+		case promo.IdempotencyMismatch:
+			return &promo.Error{Code: promo.CodeIdempotencyMismatch, Param: headerIdempotencyKey,
+				Message: "this Idempotency-Key was already used with another request (method, path or body differ); use a new key for a new request"}
+		}
+
+		rec := &recorder{ResponseWriter: c.Response().Writer}
+		c.Response().Writer = rec
+		c.Set(ctxReqKey, scoped)
+		herr := next(c)
+		if herr != nil {
+			c.Error(herr) // render now so the answer can be recorded
+		}
+		// Save or drop the record even if the client went away.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		status := c.Response().Status
+		if status >= 500 || status == http.StatusConflict || status == http.StatusTooManyRequests {
+			err = s.Idempotency.AbandonRequest(sctx, scoped, begin.Token)
+		} else {
+			err = s.Idempotency.CompleteRequest(sctx, scoped, begin.Token, promo.StoredResponse{
+				Status: status, ContentType: c.Response().Header().Get(echo.HeaderContentType), Body: rec.body.Bytes(),
+			}, s.IdempotencyTTL)
+		}
+		if err != nil {
+			s.log.ErrorContext(ctx, "could not record idempotent response; a retry will run again",
+				"request_id", requestID(c), "err", err.Error())
+		}
+		return nil
+	}
+}
+
+// fingerprint identifies a request for idempotency: method, path with query,
+// and the body (compacted when it is JSON, so whitespace does not matter).
+func fingerprint(r *http.Request, body []byte) string {
+	h := sha256.New()
+	io.WriteString(h, r.Method+" "+r.URL.RequestURI()+"\n")
+	var compact bytes.Buffer
+	if json.Compact(&compact, body) == nil {
+		h.Write(compact.Bytes())
+	} else {
+		h.Write(body)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// recorder keeps a copy of the response body for the idempotency record.
+type recorder struct {
+	http.ResponseWriter
+	body bytes.Buffer
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	r.body.Write(b)
+	return r.ResponseWriter.Write(b)
+}
+
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

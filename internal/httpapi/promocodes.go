@@ -1,0 +1,243 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/billing-adapter/billing-adapter/internal/promo"
+	"github.com/labstack/echo/v4"
+)
+
+// createPromoCodeRequest is the body of POST /v1/promo_codes (field names from
+// the source API reference).
+type createPromoCodeRequest struct {
+	Code                    string            `json:"code"`
+	PromoType               string            `json:"promo_type"`
+	AmountOff               json.Number       `json:"amount_off"`
+	Currency                string            `json:"currency"`
+	Duration                string            `json:"duration"`
+	PromoDurationMonths     *int64            `json:"promo_duration_months"`
+	ExpirationDatetime      *string           `json:"expiration_datetime"`
+	NewUsersOnly            bool              `json:"new_users_only"`
+	ExistingMembershipsOnly bool              `json:"existing_memberships_only"`
+	PlanIDs                 []string          `json:"plan_ids"`
+	Stock                   *int64            `json:"stock"`
+	UnlimitedStock          *bool             `json:"unlimited_stock"`
+	Status                  string            `json:"status"`
+	Metadata                map[string]string `json:"metadata"`
+}
+
+// promoCodeResponse is the promo code resource.
+type promoCodeResponse struct {
+	ID                      string            `json:"id"`
+	Object                  string            `json:"object"`
+	Code                    string            `json:"code"`
+	PromoType               promo.PromoType   `json:"promo_type"`
+	AmountOff               json.Number       `json:"amount_off"`
+	AmountOffMinor          *int64            `json:"amount_off_minor,omitempty"`
+	Currency                *string           `json:"currency"`
+	Duration                promo.Duration    `json:"duration"`
+	PromoDurationMonths     int               `json:"promo_duration_months"`
+	ExpirationDatetime      *string           `json:"expiration_datetime"`
+	NewUsersOnly            bool              `json:"new_users_only"`
+	ExistingMembershipsOnly bool              `json:"existing_memberships_only"`
+	PlanIDs                 []string          `json:"plan_ids"`
+	Stock                   *int64            `json:"stock"`
+	UnlimitedStock          bool              `json:"unlimited_stock"`
+	Reserved                int64             `json:"reserved"`
+	Uses                    int64             `json:"uses"`
+	Status                  promo.Status      `json:"status"`
+	Metadata                map[string]string `json:"metadata"`
+	CreatedAt               string            `json:"created_at"`
+	UpdatedAt               string            `json:"updated_at"`
+	Stripe                  stripeRefsJSON    `json:"stripe"`
+}
+
+type stripeRefsJSON struct {
+	CouponID        string          `json:"coupon_id"`
+	PromotionCodeID string          `json:"promotion_code_id"`
+	Active          bool            `json:"active"`
+	State           promo.SyncState `json:"state"`
+}
+
+type listResponse[T any] struct {
+	Object  string `json:"object"`
+	Data    []T    `json:"data"`
+	HasMore bool   `json:"has_more"`
+	URL     string `json:"url"`
+}
+
+func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+func toPromoCodeResponse(p *promo.PromoCode) promoCodeResponse {
+	r := promoCodeResponse{
+		ID: p.ID, Object: "promo_code", Code: p.Code, PromoType: p.PromoType,
+		AmountOff: json.Number(p.AmountOffDecimal()), Duration: p.Duration, PromoDurationMonths: p.DurationMonths,
+		NewUsersOnly: p.NewUsersOnly, ExistingMembershipsOnly: p.ExistingMembershipsOnly,
+		PlanIDs: p.PlanIDs, UnlimitedStock: p.UnlimitedStock, Reserved: p.Reserved, Uses: p.Uses,
+		Status: p.Status, Metadata: p.Metadata, CreatedAt: rfc3339(p.CreatedAt), UpdatedAt: rfc3339(p.UpdatedAt),
+		Stripe: stripeRefsJSON{CouponID: p.Stripe.CouponID, PromotionCodeID: p.Stripe.PromotionCodeID,
+			Active: p.Stripe.Active, State: p.Stripe.State},
+	}
+	if p.PromoType == promo.FlatAmount {
+		minor, cur := p.AmountOff, p.Currency
+		r.AmountOffMinor, r.Currency = &minor, &cur
+	}
+	if p.ExpiresAt != nil {
+		s := rfc3339(*p.ExpiresAt)
+		r.ExpirationDatetime = &s
+	}
+	if !p.UnlimitedStock {
+		stock := p.Stock
+		r.Stock = &stock
+	}
+	if r.PlanIDs == nil {
+		r.PlanIDs = []string{}
+	}
+	if r.Metadata == nil {
+		r.Metadata = map[string]string{}
+	}
+	return r
+}
+
+func (s *server) createPromoCode(c echo.Context) error {
+	var req createPromoCodeRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	in := promo.CreateInput{
+		Code: req.Code, PromoType: promo.PromoType(req.PromoType), AmountOff: req.AmountOff.String(),
+		Currency: req.Currency, Duration: promo.Duration(req.Duration), PromoDurationMonths: req.PromoDurationMonths,
+		NewUsersOnly: req.NewUsersOnly, ExistingMembershipsOnly: req.ExistingMembershipsOnly,
+		PlanIDs: req.PlanIDs, Stock: req.Stock, UnlimitedStock: req.UnlimitedStock,
+		Status: promo.Status(req.Status), Metadata: req.Metadata,
+	}
+	if req.ExpirationDatetime != nil {
+		t, err := parseTime("expiration_datetime", *req.ExpirationDatetime)
+		if err != nil {
+			return err
+		}
+		in.ExpirationDatetime = &t
+	}
+	p, err := s.Catalog.Create(c.Request().Context(), in, c.Get(ctxReqKey).(string))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, toPromoCodeResponse(p))
+}
+
+func (s *server) getPromoCode(c echo.Context) error {
+	p, err := s.Catalog.Get(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toPromoCodeResponse(p))
+}
+
+func (s *server) listPromoCodes(c echo.Context) error {
+	f := promo.ListFilter{Status: promo.Status(c.QueryParam("status")), StartingAfter: c.QueryParam("starting_after")}
+	if l := c.QueryParam("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 100 {
+			return promo.Invalid("limit", "limit must be an integer between 1 and 100")
+		}
+		f.Limit = n
+	}
+	page, err := s.Catalog.List(c.Request().Context(), f)
+	if err != nil {
+		return err
+	}
+	out := listResponse[promoCodeResponse]{Object: "list", Data: make([]promoCodeResponse, 0, len(page.Data)),
+		HasMore: page.HasMore, URL: "/v1/promo_codes"}
+	for _, p := range page.Data {
+		out.Data = append(out.Data, toPromoCodeResponse(p))
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// updatableFields may change on an existing code; immutableFields are refused
+// with a message that a new code is needed.
+var immutableFields = map[string]bool{
+	"code": true, "promo_type": true, "amount_off": true, "currency": true, "duration": true,
+	"promo_duration_months": true, "new_users_only": true, "existing_memberships_only": true, "plan_ids": true,
+}
+
+func (s *server) updatePromoCode(c echo.Context) error {
+	var raw map[string]json.RawMessage
+	if err := decodeJSON(c, &raw); err != nil {
+		return err
+	}
+	in, err := parseUpdate(raw)
+	if err != nil {
+		return err
+	}
+	p, err := s.Catalog.Update(c.Request().Context(), c.Param("id"), in, c.Get(ctxReqKey).(string))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toPromoCodeResponse(p))
+}
+
+func parseUpdate(raw map[string]json.RawMessage) (promo.UpdateInput, error) {
+	var in promo.UpdateInput
+	for field, v := range raw {
+		var err error
+		switch field {
+		case "status":
+			var st promo.Status
+			err = strictField(field, v, &st)
+			in.Status = &st
+		case "expiration_datetime":
+			in.ExpirationSet = true
+			var ts *string
+			if err = strictField(field, v, &ts); err == nil && ts != nil {
+				var t time.Time
+				t, err = parseTime(field, *ts)
+				in.Expiration = &t
+			}
+		case "stock":
+			var n int64
+			err = strictField(field, v, &n)
+			in.Stock = &n
+		case "unlimited_stock":
+			var b bool
+			err = strictField(field, v, &b)
+			in.UnlimitedStock = &b
+		case "metadata":
+			var md map[string]*string
+			err = strictField(field, v, &md)
+			in.Metadata = map[string]string{}
+			for k, val := range md {
+				if val == nil {
+					in.Metadata[k] = ""
+				} else {
+					in.Metadata[k] = *val
+				}
+			}
+		default:
+			if !immutableFields[field] {
+				return in, promo.Invalid(field, "unknown field %q", field)
+			}
+			in.Immutable = append(in.Immutable, field)
+		}
+		if err != nil {
+			return in, err
+		}
+	}
+	return in, nil
+}
+
+// strictField decodes one field's JSON; null is refused except for pointers.
+func strictField(field string, raw json.RawMessage, dst any) error {
+	if string(raw) == "null" {
+		if _, isPtr := dst.(**string); !isPtr {
+			return promo.Invalid(field, "%s must not be null", field)
+		}
+	}
+	if err := json.Unmarshal(raw, dst); err != nil {
+		return promo.Invalid(field, "%s has the wrong type", field)
+	}
+	return nil
+}

@@ -1,0 +1,109 @@
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/billing-adapter/billing-adapter/config"
+	"github.com/billing-adapter/billing-adapter/internal/promo"
+	"github.com/billing-adapter/billing-adapter/internal/telemetry"
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+)
+
+// Limits of the HTTP layer.
+const (
+	// BodyLimit caps request bodies under /v1.
+	BodyLimit = "1M"
+	// RequestTimeout bounds one /v1 request, Stripe calls included.
+	RequestTimeout = 45 * time.Second
+	// IdempotencyLease is how long a running request holds its key; it is
+	// longer than RequestTimeout, so only a crashed request's lease runs out.
+	IdempotencyLease = 60 * time.Second
+	// MaxIdempotencyKeyLength is the longest Idempotency-Key accepted.
+	MaxIdempotencyKeyLength = 255
+)
+
+// Options are the dependencies of the HTTP layer.
+type Options struct {
+	Catalog        *promo.Catalog
+	Idempotency    promo.IdempotencyStore
+	IdempotencyTTL time.Duration
+	APIKeys        []config.APIKey
+	// Ready reports whether the service can serve (Redis reachable).
+	Ready    func(context.Context) error
+	Webhooks http.Handler // nil: POST /webhooks/stripe answers 501
+	Metrics  *telemetry.Metrics
+	Log      *slog.Logger
+}
+
+type server struct {
+	Options
+	log  *slog.Logger
+	keys []apiKey
+}
+
+// New builds the HTTP handler with every route.
+func New(o Options) http.Handler {
+	s := &server{Options: o, log: o.Log, keys: hashKeys(o.APIKeys)}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.errorHandler
+	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{
+		Generator: newRequestID,
+		RequestIDHandler: func(c echo.Context, id string) {
+			c.Set(ctxRequestID, id)
+		},
+	}))
+	e.Use(s.accessLog)
+	e.Use(middleware.Recover())
+
+	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
+	e.GET("/readyz", s.readyz)
+	if o.Metrics != nil {
+		e.GET("/metrics", echo.WrapHandler(o.Metrics.Handler()))
+	}
+	if o.Webhooks != nil {
+		e.POST("/webhooks/stripe", echo.WrapHandler(o.Webhooks))
+	} else {
+		e.POST("/webhooks/stripe", func(c echo.Context) error {
+			return promo.Errorf(promo.CodeNotImplemented, "webhook processing is not implemented yet")
+		})
+	}
+
+	// Auth and scope come before the idempotency record, so refused requests
+	// never occupy a key.
+	v1 := e.Group("/v1", middleware.BodyLimit(BodyLimit), s.timeout, s.authenticate)
+	admin := s.requireScope(config.ScopeAdmin)
+	v1.POST("/promo_codes", s.createPromoCode, admin, s.idempotency)
+	v1.GET("/promo_codes", s.listPromoCodes, admin)
+	v1.GET("/promo_codes/:id", s.getPromoCode, admin)
+	v1.POST("/promo_codes/:id", s.updatePromoCode, admin, s.idempotency)
+	return e
+}
+
+func (s *server) readyz(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	if s.Ready != nil {
+		if err := s.Ready(ctx); err != nil {
+			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "redis unreachable"})
+		}
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// timeout bounds the work of one /v1 request.
+func (s *server) timeout(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ctx, cancel := context.WithTimeout(c.Request().Context(), RequestTimeout)
+		defer cancel()
+		c.SetRequest(c.Request().WithContext(ctx))
+		return next(c)
+	}
+}

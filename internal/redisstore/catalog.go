@@ -1,0 +1,215 @@
+package redisstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"time"
+
+	"github.com/billing-adapter/billing-adapter/internal/promo"
+	"github.com/redis/go-redis/v9"
+)
+
+const (
+	keyCodes       = "ba:{catalog}:codes"
+	keyProvisional = "ba:{catalog}:prov"
+	keyListCurrent = "ba:{catalog}:list:current"
+	keyListAll     = "ba:{catalog}:list:all"
+	keyListPrefix  = "ba:{catalog}:list:"
+)
+
+func codeKey(id string) string { return "ba:{" + id + "}:code" }
+func lockKey(id string) string { return "ba:{" + id + "}:lock" }
+
+// beginCreateScript claims a code text or takes over an unfinished create.
+// KEYS: codes, prov. ARGV: code, new id, owner, now ms, lease ms, terms hash.
+// Returns {outcome, id} with outcome new | resume | busy | taken.
+var beginCreateScript = redis.NewScript(`
+local id = redis.call('HGET', KEYS[1], ARGV[1])
+local now, lease = tonumber(ARGV[4]), tonumber(ARGV[5])
+if not id then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  redis.call('HSET', KEYS[2], ARGV[1], cjson.encode({id = ARGV[2], owner = ARGV[3], lease = tostring(now + lease), terms = ARGV[6]}))
+  return {'new', ARGV[2]}
+end
+local raw = redis.call('HGET', KEYS[2], ARGV[1])
+if not raw then return {'taken', id} end
+local p = cjson.decode(raw)
+if p.terms ~= ARGV[6] then return {'taken', id} end
+if p.owner ~= ARGV[3] and tonumber(p.lease) > now then return {'busy', id} end
+p.owner = ARGV[3]
+p.lease = tostring(now + lease)
+redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(p))
+return {'resume', id}
+`)
+
+// indexScript puts a ready code in the lists matching its status and, for an
+// archived code, frees its text. It is idempotent, so a retry after a crash
+// between the record write and this script heals the index.
+// KEYS: codes, prov, list:current, list:all, list:active, list:inactive, list:archived.
+// ARGV: id, code, status.
+var indexScript = redis.NewScript(`
+local id, code, status = ARGV[1], ARGV[2], ARGV[3]
+local prov = redis.call('HGET', KEYS[2], code)
+if prov and cjson.decode(prov).id == id then redis.call('HDEL', KEYS[2], code) end
+redis.call('ZADD', KEYS[4], 0, id)
+local lists = {active = KEYS[5], inactive = KEYS[6], archived = KEYS[7]}
+for s, key in pairs(lists) do
+  if s == status then redis.call('ZADD', key, 0, id) else redis.call('ZREM', key, id) end
+end
+if status == 'archived' then
+  redis.call('ZREM', KEYS[3], id)
+  if redis.call('HGET', KEYS[1], code) == id then redis.call('HDEL', KEYS[1], code) end
+else
+  redis.call('ZADD', KEYS[3], 0, id)
+end
+return 1
+`)
+
+var indexKeys = []string{keyCodes, keyProvisional, keyListCurrent, keyListAll,
+	keyListPrefix + "active", keyListPrefix + "inactive", keyListPrefix + "archived"}
+
+// BeginCreate implements promo.Store.
+func (s *Store) BeginCreate(ctx context.Context, draft *promo.PromoCode, owner string, now time.Time, lease time.Duration) (*promo.PromoCode, promo.ClaimResult, error) {
+	terms := sha256.Sum256([]byte(draft.TermsKey()))
+	res, err := beginCreateScript.Run(ctx, s.rdb, []string{keyCodes, keyProvisional},
+		draft.Code, draft.ID, owner, now.UnixMilli(), lease.Milliseconds(), hex.EncodeToString(terms[:])).StringSlice()
+	if err != nil {
+		return nil, 0, unavailable(err)
+	}
+	outcome, id := res[0], res[1]
+	switch outcome {
+	case "taken":
+		return nil, 0, &promo.Error{Code: promo.CodeConflict, Param: "code",
+			Message: "code " + draft.Code + " is already used by promo code " + id + " (codes are unique among non-archived codes, ignoring case)"}
+	case "busy":
+		return nil, 0, &promo.Error{Code: promo.CodeConflict, Param: "code",
+			Message: "code " + draft.Code + " is being created by another request; retry in a few seconds"}
+	}
+	draft.Stripe.Owner, draft.Stripe.LeaseUntil = owner, now.Add(lease)
+	if outcome == "resume" {
+		p, err := s.Get(ctx, id)
+		switch {
+		case err == nil:
+			p.Stripe.Owner, p.Stripe.LeaseUntil = owner, draft.Stripe.LeaseUntil
+			return p, promo.ClaimResume, nil
+		case !errors.Is(err, promo.ErrNotFound):
+			return nil, 0, err
+		}
+		draft.ID = id // the earlier attempt stopped before writing its record
+	}
+	if err := s.writeCode(ctx, draft, true); err != nil {
+		return nil, 0, err
+	}
+	if outcome == "resume" {
+		return draft, promo.ClaimResume, nil
+	}
+	return draft, promo.ClaimNew, nil
+}
+
+func (s *Store) writeCode(ctx context.Context, p *promo.PromoCode, withStock bool) error {
+	f, err := codeFields(p, withStock)
+	if err != nil {
+		return err
+	}
+	return unavailable(s.rdb.HSet(ctx, codeKey(p.ID), f...).Err())
+}
+
+// SaveStripeRefs implements promo.Store.
+func (s *Store) SaveStripeRefs(ctx context.Context, id string, refs promo.StripeRefs) error {
+	p, err := s.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	p.Stripe = refs
+	return s.writeCode(ctx, p, false)
+}
+
+// FinishCreate implements promo.Store.
+func (s *Store) FinishCreate(ctx context.Context, p *promo.PromoCode) error {
+	if err := s.writeCode(ctx, p, false); err != nil {
+		return err
+	}
+	return s.index(ctx, p)
+}
+
+func (s *Store) index(ctx context.Context, p *promo.PromoCode) error {
+	return unavailable(indexScript.Run(ctx, s.rdb, indexKeys, p.ID, p.Code, string(p.Status)).Err())
+}
+
+// Get implements promo.Store.
+func (s *Store) Get(ctx context.Context, id string) (*promo.PromoCode, error) {
+	h, err := s.rdb.HGetAll(ctx, codeKey(id)).Result()
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return decodeCode(h)
+}
+
+// GetByCode implements promo.Store.
+func (s *Store) GetByCode(ctx context.Context, code string) (*promo.PromoCode, error) {
+	id, err := s.rdb.HGet(ctx, keyCodes, code).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, promo.ErrNotFound
+	}
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return s.Get(ctx, id)
+}
+
+// List implements promo.Store.
+func (s *Store) List(ctx context.Context, f promo.ListFilter) (promo.Page[*promo.PromoCode], error) {
+	var page promo.Page[*promo.PromoCode]
+	key := keyListCurrent
+	switch f.Status {
+	case "":
+	case promo.StatusAll:
+		key = keyListAll
+	default:
+		key = keyListPrefix + string(f.Status)
+	}
+	start := "+"
+	if f.StartingAfter != "" {
+		start = "(" + f.StartingAfter
+	}
+	ids, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{
+		Key: key, Start: start, Stop: "-", ByLex: true, Rev: true, Count: int64(f.Limit + 1),
+	}).Result()
+	if err != nil {
+		return page, unavailable(err)
+	}
+	if len(ids) > f.Limit {
+		ids, page.HasMore = ids[:f.Limit], true
+	}
+	cmds := make([]*redis.MapStringStringCmd, len(ids))
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.HGetAll(ctx, codeKey(id))
+		}
+		return nil
+	})
+	if err != nil {
+		return page, unavailable(err)
+	}
+	for _, c := range cmds {
+		p, err := decodeCode(c.Val())
+		if errors.Is(err, promo.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return page, err
+		}
+		page.Data = append(page.Data, p)
+	}
+	return page, nil
+}
+
+// SaveUpdate implements promo.Store.
+func (s *Store) SaveUpdate(ctx context.Context, _, p *promo.PromoCode, stockChanged bool) error {
+	if err := s.writeCode(ctx, p, stockChanged); err != nil {
+		return err
+	}
+	return s.index(ctx, p)
+}

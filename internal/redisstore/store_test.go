@@ -1,0 +1,331 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/billing-adapter/billing-adapter/internal/promo"
+	"github.com/billing-adapter/billing-adapter/internal/testutil/redistest"
+	"github.com/redis/go-redis/v9"
+)
+
+var srv *redistest.Server
+
+func TestMain(m *testing.M) {
+	s, stop, err := redistest.StartMain()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	srv = s
+	code := m.Run()
+	stop()
+	os.Exit(code)
+}
+
+// newStore returns a store on a flushed database.
+func newStore(t *testing.T) *Store {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { rdb.Close() })
+	if err := rdb.FlushAll(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	return New(rdb, nil)
+}
+
+var now = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+var idSeq atomic.Int64
+
+func draft(t *testing.T, code string) *promo.PromoCode {
+	t.Helper()
+	stock := int64(5)
+	p, err := promo.NewPromoCode(promo.CreateInput{Code: code, PromoType: promo.FlatAmount, AmountOff: "5.50", Currency: "usd",
+		Stock: &stock, Metadata: map[string]string{"campaign": "winter"}}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// IDs sort by creation, like the ULIDs the service uses.
+	p.ID = fmt.Sprintf("pc_%010d", idSeq.Add(1))
+	p.CreatedAt, p.UpdatedAt = now, now
+	p.Stripe.State = promo.SyncProvisioning
+	return p
+}
+
+func finish(t *testing.T, s *Store, p *promo.PromoCode) {
+	t.Helper()
+	p.Stripe = promo.StripeRefs{CouponID: "co_" + p.ID, PromotionCodeID: "promo_" + p.ID, Active: true, State: promo.SyncReady}
+	if err := s.FinishCreate(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func wantCode(t *testing.T, err error, code promo.Code) {
+	t.Helper()
+	if promo.CodeOf(err) != code {
+		t.Fatalf("want %s, got %v", code, err)
+	}
+}
+
+func TestCreateRoundTripAndUniqueness(t *testing.T) {
+	s, ctx := newStore(t), context.Background()
+	p := draft(t, "WINTER")
+	got, claim, err := s.BeginCreate(ctx, p, "admin\x00k1", now, time.Minute)
+	if err != nil || claim != promo.ClaimNew || got.ID != p.ID {
+		t.Fatalf("begin: %v %v %v", got, claim, err)
+	}
+	finish(t, s, p)
+
+	back, err := s.Get(ctx, p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Code != "WINTER" || back.AmountOff != 550 || back.Currency != "usd" || back.Stock != 5 ||
+		back.Metadata["campaign"] != "winter" || back.Stripe.PromotionCodeID != "promo_"+p.ID || back.Stripe.State != promo.SyncReady ||
+		!back.CreatedAt.Equal(now) {
+		t.Fatalf("round trip lost data: %+v", back)
+	}
+	byCode, err := s.GetByCode(ctx, "WINTER")
+	if err != nil || byCode.ID != p.ID {
+		t.Fatalf("by code: %v %v", byCode, err)
+	}
+	if _, err := s.Get(ctx, "pc_missing"); !errors.Is(err, promo.ErrNotFound) {
+		t.Fatalf("missing: %v", err)
+	}
+
+	// Same text, other request, even finished: taken.
+	_, _, err = s.BeginCreate(ctx, draft(t, "WINTER"), "admin\x00k2", now, time.Minute)
+	wantCode(t, err, promo.CodeConflict)
+}
+
+func TestBeginCreateResumeRules(t *testing.T) {
+	s, ctx := newStore(t), context.Background()
+	first := draft(t, "RESUME")
+	if _, _, err := s.BeginCreate(ctx, first, "owner-a", now, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	first.Stripe.CouponID = "co_1"
+	if err := s.SaveStripeRefs(ctx, first.ID, first.Stripe); err != nil {
+		t.Fatal(err)
+	}
+
+	// The same owner resumes and sees the coupon already made.
+	p, claim, err := s.BeginCreate(ctx, draft(t, "RESUME"), "owner-a", now, time.Minute)
+	if err != nil || claim != promo.ClaimResume || p.ID != first.ID || p.Stripe.CouponID != "co_1" {
+		t.Fatalf("same owner: %+v %v %v", p, claim, err)
+	}
+	// Another owner while the lease runs: busy (409).
+	_, _, err = s.BeginCreate(ctx, draft(t, "RESUME"), "owner-b", now.Add(30*time.Second), time.Minute)
+	wantCode(t, err, promo.CodeConflict)
+	// Another owner with other terms: taken, even after the lease.
+	other := draft(t, "RESUME")
+	other.AmountOff = 600
+	_, _, err = s.BeginCreate(ctx, other, "owner-b", now.Add(time.Hour), time.Minute)
+	wantCode(t, err, promo.CodeConflict)
+	// Another owner with the same terms after the lease: takes over.
+	p, claim, err = s.BeginCreate(ctx, draft(t, "RESUME"), "owner-b", now.Add(2*time.Minute), time.Minute)
+	if err != nil || claim != promo.ClaimResume || p.ID != first.ID || p.Stripe.CouponID != "co_1" {
+		t.Fatalf("takeover: %+v %v %v", p, claim, err)
+	}
+	// Not listed until finished.
+	page, err := s.List(ctx, promo.ListFilter{Limit: 10})
+	if err != nil || len(page.Data) != 0 {
+		t.Fatalf("unfinished code listed: %v %v", page.Data, err)
+	}
+}
+
+func TestBeginCreateConcurrentClaimsOneWinner(t *testing.T) {
+	s, ctx := newStore(t), context.Background()
+	var wins atomic.Int64
+	var wg sync.WaitGroup
+	for i := 0; i < 50; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			d := draft(t, "RACE")
+			d.AmountOff = int64(100 + i) // different terms: no takeover possible
+			if _, claim, err := s.BeginCreate(ctx, d, fmt.Sprint("owner", i), now, time.Minute); err == nil && claim == promo.ClaimNew {
+				wins.Add(1)
+			}
+		}(i)
+	}
+	wg.Wait()
+	if wins.Load() != 1 {
+		t.Fatalf("%d requests claimed the same code", wins.Load())
+	}
+}
+
+func TestListPagingStatusAndArchive(t *testing.T) {
+	s, ctx := newStore(t), context.Background()
+	var ids []string
+	for i := 0; i < 5; i++ {
+		p := draft(t, fmt.Sprintf("LIST%d", i))
+		if _, _, err := s.BeginCreate(ctx, p, "o", now, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		finish(t, s, p)
+		ids = append(ids, p.ID)
+	}
+	// Newest first, paged.
+	page, err := s.List(ctx, promo.ListFilter{Limit: 2})
+	if err != nil || len(page.Data) != 2 || !page.HasMore || page.Data[0].ID != ids[4] || page.Data[1].ID != ids[3] {
+		t.Fatalf("page 1: %v %v", page, err)
+	}
+	page, err = s.List(ctx, promo.ListFilter{Limit: 2, StartingAfter: ids[3]})
+	if err != nil || len(page.Data) != 2 || page.Data[0].ID != ids[2] || !page.HasMore {
+		t.Fatalf("page 2: %v %v", page, err)
+	}
+	page, err = s.List(ctx, promo.ListFilter{Limit: 2, StartingAfter: ids[1]})
+	if err != nil || len(page.Data) != 1 || page.Data[0].ID != ids[0] || page.HasMore {
+		t.Fatalf("last page: %v %v", page, err)
+	}
+
+	// Archive one, deactivate another.
+	prev, _ := s.Get(ctx, ids[1])
+	arch := *prev
+	arch.Status = promo.StatusArchived
+	if err := s.SaveUpdate(ctx, prev, &arch, false); err != nil {
+		t.Fatal(err)
+	}
+	prev, _ = s.Get(ctx, ids[2])
+	inact := *prev
+	inact.Status, inact.Stock = promo.StatusInactive, 0
+	if err := s.SaveUpdate(ctx, prev, &inact, true); err != nil {
+		t.Fatal(err)
+	}
+	counts := map[promo.Status]int{"": 4, promo.StatusActive: 3, promo.StatusInactive: 1, promo.StatusArchived: 1, promo.StatusAll: 5}
+	for st, want := range counts {
+		page, err := s.List(ctx, promo.ListFilter{Limit: 100, Status: st})
+		if err != nil || len(page.Data) != want {
+			t.Errorf("status %q: %d codes, want %d (%v)", st, len(page.Data), want, err)
+		}
+	}
+	if got, _ := s.Get(ctx, ids[2]); got.Stock != 0 || got.Status != promo.StatusInactive {
+		t.Fatalf("update not saved: %+v", got)
+	}
+	// The archived code's text is free again; the old code keeps its record.
+	if _, err := s.GetByCode(ctx, "LIST1"); !errors.Is(err, promo.ErrNotFound) {
+		t.Fatalf("archived code still indexed: %v", err)
+	}
+	if _, claim, err := s.BeginCreate(ctx, draft(t, "LIST1"), "o", now, time.Minute); err != nil || claim != promo.ClaimNew {
+		t.Fatalf("reuse archived text: %v %v", claim, err)
+	}
+}
+
+func TestSaveUpdateLeavesStockAloneUnlessChanged(t *testing.T) {
+	s, ctx := newStore(t), context.Background()
+	p := draft(t, "STOCK")
+	if _, _, err := s.BeginCreate(ctx, p, "o", now, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	finish(t, s, p)
+	// A redemption takes a unit behind the admin's back.
+	if err := s.rdb.HIncrBy(ctx, codeKey(p.ID), "stock", -1).Err(); err != nil {
+		t.Fatal(err)
+	}
+	n := *p
+	n.Metadata = map[string]string{"campaign": "spring"}
+	if err := s.SaveUpdate(ctx, p, &n, false); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := s.Get(ctx, p.ID)
+	if got.Stock != 4 || got.Metadata["campaign"] != "spring" {
+		t.Fatalf("stock %d metadata %v", got.Stock, got.Metadata)
+	}
+}
+
+func TestLockExcludesAndExpires(t *testing.T) {
+	s, ctx := newStore(t), context.Background()
+	unlock, err := s.Lock(ctx, "pc_lock", 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = s.Lock(ctx, "pc_lock", 5*time.Second)
+	wantCode(t, err, promo.CodeConflict)
+	if time.Since(start) < lockWait {
+		t.Fatal("second lock did not wait for the holder")
+	}
+	unlock()
+	unlock2, err := s.Lock(ctx, "pc_lock", 200*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = unlock2 // never released: the lease must end by itself
+	unlock3, err := s.Lock(ctx, "pc_lock", time.Second)
+	if err != nil {
+		t.Fatalf("lease did not expire: %v", err)
+	}
+	unlock3()
+}
+
+func TestIdempotencyRecordLifecycle(t *testing.T) {
+	s, ctx := newStore(t), context.Background()
+	b, err := s.BeginRequest(ctx, "admin\x00k", "fp1", time.Minute)
+	if err != nil || b.Outcome != promo.IdempotencyProceed || b.Token == "" {
+		t.Fatalf("first: %+v %v", b, err)
+	}
+	if b2, _ := s.BeginRequest(ctx, "admin\x00k", "fp1", time.Minute); b2.Outcome != promo.IdempotencyInFlight {
+		t.Fatalf("concurrent: %+v", b2)
+	}
+	if b2, _ := s.BeginRequest(ctx, "admin\x00k", "fp2", time.Minute); b2.Outcome != promo.IdempotencyMismatch {
+		t.Fatalf("other body: %+v", b2)
+	}
+	// Other API key, same header value: independent.
+	if b2, _ := s.BeginRequest(ctx, "checkout\x00k", "fp1", time.Minute); b2.Outcome != promo.IdempotencyProceed {
+		t.Fatalf("scoping: %+v", b2)
+	}
+	resp := promo.StoredResponse{Status: 201, ContentType: "application/json", Body: []byte(`{"id":"pc_1"}`)}
+	if err := s.CompleteRequest(ctx, "admin\x00k", b.Token, resp, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := s.BeginRequest(ctx, "admin\x00k", "fp1", time.Minute)
+	if r.Outcome != promo.IdempotencyReplay || r.Response.Status != 201 || string(r.Response.Body) != `{"id":"pc_1"}` ||
+		r.Response.ContentType != "application/json" {
+		t.Fatalf("replay: %+v", r)
+	}
+	if ttl := s.rdb.PTTL(ctx, idemKey("admin\x00k")).Val(); ttl < 59*time.Minute || ttl > time.Hour {
+		t.Fatalf("ttl %v, want the configured hour", ttl)
+	}
+	if r, _ := s.BeginRequest(ctx, "admin\x00k", "fp2", time.Minute); r.Outcome != promo.IdempotencyMismatch {
+		t.Fatalf("finished, other body: %+v", r)
+	}
+}
+
+func TestIdempotencyLeaseAndAbandon(t *testing.T) {
+	s, ctx := newStore(t), context.Background()
+	b, _ := s.BeginRequest(ctx, "a\x00crash", "fp", 150*time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // the process "crashed": nobody completes
+	b2, err := s.BeginRequest(ctx, "a\x00crash", "fp", time.Minute)
+	if err != nil || b2.Outcome != promo.IdempotencyProceed {
+		t.Fatalf("after lease: %+v %v", b2, err)
+	}
+	// The crashed attempt's late completion must not overwrite the new one.
+	_ = s.CompleteRequest(ctx, "a\x00crash", b.Token, promo.StoredResponse{Status: 200, Body: []byte("stale")}, time.Hour)
+	if r, _ := s.BeginRequest(ctx, "a\x00crash", "fp", time.Minute); r.Outcome != promo.IdempotencyInFlight {
+		t.Fatalf("stale token completed the record: %+v", r)
+	}
+	if err := s.AbandonRequest(ctx, "a\x00crash", b2.Token); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := s.BeginRequest(ctx, "a\x00crash", "fp", time.Minute); r.Outcome != promo.IdempotencyProceed {
+		t.Fatalf("after abandon: %+v", r)
+	}
+}
+
+func TestRedisDownIsUnavailable(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	defer rdb.Close()
+	s := New(rdb, nil)
+	_, err := s.Get(context.Background(), "pc_x")
+	wantCode(t, err, promo.CodeUnavailable)
+	wantCode(t, s.Ping(context.Background()), promo.CodeUnavailable)
+	_, err = s.BeginRequest(context.Background(), "k", "fp", time.Second)
+	wantCode(t, err, promo.CodeUnavailable)
+}
