@@ -95,17 +95,28 @@ func (s *server) idempotency(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // fingerprint identifies a request for idempotency: method, path with query,
-// and the body (compacted when it is JSON, so whitespace does not matter).
+// and the body. A JSON body is canonicalized (numbers kept as written, object
+// keys sorted, no white space), so the same request encoded differently is
+// still the same request.
 func fingerprint(r *http.Request, body []byte) string {
 	h := sha256.New()
 	io.WriteString(h, r.Method+" "+r.URL.RequestURI()+"\n")
-	var compact bytes.Buffer
-	if json.Compact(&compact, body) == nil {
-		h.Write(compact.Bytes())
-	} else {
-		h.Write(body)
-	}
+	h.Write(canonicalJSON(body))
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+func canonicalJSON(body []byte) []byte {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var v any
+	if dec.Decode(&v) != nil || dec.More() {
+		return body
+	}
+	out, err := json.Marshal(v)
+	if err != nil {
+		return body
+	}
+	return out
 }
 
 // recorder keeps a copy of the response body for the idempotency record.

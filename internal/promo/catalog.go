@@ -51,7 +51,9 @@ func (c *Catalog) Create(ctx context.Context, in CreateInput, requestKey string)
 	return c.provision(ctx, p, requestKey)
 }
 
-// provision creates whatever Stripe objects p still lacks, then marks it ready.
+// provision creates whatever Stripe objects p still lacks, then marks it
+// ready. A failed call is followed by a lookup, because the object may exist
+// although its answer was lost (or Stripe replays a saved 500 for the key).
 func (c *Catalog) provision(ctx context.Context, p *PromoCode, requestKey string) (*PromoCode, error) {
 	if p.Stripe.State == SyncReady {
 		return p, c.Store.FinishCreate(ctx, p)
@@ -59,11 +61,15 @@ func (c *Catalog) provision(ctx context.Context, p *PromoCode, requestKey string
 	if p.Stripe.CouponID == "" {
 		id, err := c.Gateway.CreateCoupon(ctx, couponSpec(p), StripeKey(requestKey, "coupon:"+p.ID))
 		if err != nil {
-			return nil, err
+			if found, ferr := c.Gateway.GetCoupon(ctx, p.ID); ferr != nil || !found {
+				return nil, c.release(ctx, p, requestKey, err)
+			}
+			c.Log.InfoContext(ctx, "coupon exists although its create failed; using it", "promo_code_id", p.ID, "err", err.Error())
+			id = p.ID
 		}
 		p.Stripe.CouponID = id
 		if err := c.Store.SaveStripeRefs(ctx, p.ID, p.Stripe); err != nil {
-			return nil, err
+			return nil, c.release(ctx, p, requestKey, err)
 		}
 	}
 	if p.Stripe.PromotionCodeID == "" {
@@ -72,37 +78,51 @@ func (c *Catalog) provision(ctx context.Context, p *PromoCode, requestKey string
 			FirstTimeTransaction: p.NewUsersOnly, Active: p.WantStripeActive(), Metadata: stripeMetadata(p),
 		}
 		id, err := c.Gateway.CreatePromotionCode(ctx, spec, StripeKey(requestKey, "promotion_code:"+p.ID))
-		if errors.Is(err, ErrPromotionCodeTaken) {
-			id, err = c.adoptPromotionCode(ctx, p, err)
-		}
 		if err != nil {
-			return nil, err
+			if id, err = c.recoverPromotionCode(ctx, p, err); err != nil {
+				return nil, c.release(ctx, p, requestKey, err)
+			}
 		}
 		p.Stripe.PromotionCodeID = id
 		p.Stripe.Active, p.Stripe.ExpiresAt = spec.Active, p.ExpiresAt
 	}
 	p.Stripe.State, p.Stripe.Owner, p.Stripe.LeaseUntil = SyncReady, "", time.Time{}
 	if err := c.Store.FinishCreate(ctx, p); err != nil {
-		return nil, err
+		return nil, c.release(ctx, p, requestKey, err)
 	}
 	return p, nil
 }
 
-// adoptPromotionCode handles Stripe refusing a promotion code because one with
-// the same text is active: if it is ours (made by an earlier attempt whose
-// answer was lost), adopt it; otherwise the text is taken in Stripe.
-func (c *Catalog) adoptPromotionCode(ctx context.Context, p *PromoCode, cause error) (string, error) {
-	id, coupon, found, err := c.Gateway.FindActivePromotionCode(ctx, p.Code)
-	if err != nil {
-		return "", err
+// release gives up this request's lease on an unfinished code so that a retry
+// (with any Idempotency-Key) can finish it now, and returns err.
+func (c *Catalog) release(ctx context.Context, p *PromoCode, owner string, err error) error {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	if rerr := c.Store.ReleaseProvision(rctx, p.Code, owner); rerr != nil {
+		c.Log.WarnContext(ctx, "could not release provisioning lease; it ends by itself", "promo_code_id", p.ID, "err", rerr.Error())
 	}
-	if found && coupon == p.Stripe.CouponID {
+	return err
+}
+
+// recoverPromotionCode runs after Stripe refused or did not answer a
+// promotion code create: if a promotion code with this text on our coupon
+// exists (made by an earlier attempt whose answer was lost), adopt it;
+// if another active one holds the text, the text is taken in Stripe.
+func (c *Catalog) recoverPromotionCode(ctx context.Context, p *PromoCode, cause error) (string, error) {
+	id, _, found, err := c.Gateway.FindPromotionCode(ctx, p.Code, p.Stripe.CouponID)
+	if err != nil {
+		return "", cause
+	}
+	if found {
 		c.Log.InfoContext(ctx, "adopted promotion code created by an earlier attempt", "promo_code_id", p.ID, "promotion_code_id", id)
 		return id, nil
 	}
-	return "", &Error{Code: CodeConflict, Param: "code",
-		Message: "Stripe already has an active promotion code " + p.Code + " that this service does not own; deactivate it in Stripe or choose another code",
-		Err:     cause}
+	if errors.Is(cause, ErrPromotionCodeTaken) {
+		return "", &Error{Code: CodeConflict, Param: "code",
+			Message: "Stripe already has an active promotion code " + p.Code + " that this service does not own; deactivate it in Stripe or choose another code",
+			Err:     cause}
+	}
+	return "", cause
 }
 
 // Get returns one code.
@@ -144,6 +164,9 @@ func (c *Catalog) Update(ctx context.Context, id string, in UpdateInput, request
 	if err != nil {
 		return nil, err
 	}
+	if prev.Stripe.State == SyncProvisioning && in.Status != nil && *in.Status == StatusArchived && len(in.Immutable) == 0 {
+		return c.abandon(ctx, prev, requestKey)
+	}
 	next, err := in.Apply(prev, c.Clock.Now())
 	if err != nil {
 		return nil, err
@@ -155,6 +178,42 @@ func (c *Catalog) Update(ctx context.Context, id string, in UpdateInput, request
 		return nil, err
 	}
 	return next, nil
+}
+
+// abandon archives a code whose create never finished (e.g. it failed and
+// the admin wants the text for other terms): whatever Stripe objects it got
+// are made unredeemable and the text is freed.
+func (c *Catalog) abandon(ctx context.Context, p *PromoCode, requestKey string) (*PromoCode, error) {
+	now := c.Clock.Now()
+	if p.Stripe.Owner != requestKey && now.Before(p.Stripe.LeaseUntil) {
+		return nil, Errorf(CodeConflict, "code %s is being created by another request right now; retry shortly", p.ID)
+	}
+	found, err := c.Gateway.GetCoupon(ctx, p.ID)
+	if err != nil {
+		return nil, err
+	}
+	n := *p
+	if found {
+		n.Stripe.CouponID = p.ID
+		id, active, ok, err := c.Gateway.FindPromotionCode(ctx, p.Code, p.ID)
+		if err != nil {
+			return nil, err
+		}
+		if ok && active {
+			off := false
+			if err := c.Gateway.UpdatePromotionCode(ctx, id, PromotionCodeUpdate{Active: &off},
+				StripeKey(requestKey, "promotion_code.abandon:"+id)); err != nil {
+				return nil, err
+			}
+		}
+		n.Stripe.PromotionCodeID = id
+	}
+	n.Status, n.UpdatedAt, n.Stripe.Active, n.Stripe.Owner = StatusArchived, now, false, ""
+	if err := c.Store.SaveUpdate(ctx, p, &n, false); err != nil {
+		return nil, err
+	}
+	c.Log.InfoContext(ctx, "archived an unfinished promo code", "promo_code_id", p.ID, "code", p.Code)
+	return &n, nil
 }
 
 func (c *Catalog) syncStripe(ctx context.Context, prev, next *PromoCode, requestKey string) error {
@@ -206,7 +265,7 @@ func (c *Catalog) rotatePromotionCode(ctx context.Context, p *PromoCode, request
 
 func couponSpec(p *PromoCode) CouponSpec {
 	s := CouponSpec{
-		PromoCodeID: p.ID, Name: p.Code, Duration: p.Duration, Months: p.DurationMonths,
+		ID: p.ID, PromoCodeID: p.ID, Name: p.Code, Duration: p.Duration, Months: p.DurationMonths,
 		ProductIDs: p.PlanProducts, Metadata: stripeMetadata(p),
 	}
 	if p.PromoType == Percentage {

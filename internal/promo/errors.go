@@ -42,6 +42,16 @@ const (
 	CodeCustomerMismatch          Code = "customer_mismatch"
 )
 
+// Codes is the closed set: every Code the service may return.
+var Codes = []Code{
+	CodeInvalidRequest, CodeIdempotencyKeyNeeded, CodeUnauthorized, CodeForbidden, CodeNotFound, CodeConflict,
+	CodeIdempotencyInFlight, CodeBodyTooLarge, CodeIdempotencyMismatch, CodeRateLimited, CodeStripeError,
+	CodeUnavailable, CodeNotImplemented, CodeInternal,
+	CodeCodeNotFound, CodeCodeInactive, CodeCodeExpired, CodeCodeExhausted, CodePlanNotEligible, CodeNewUsersOnly,
+	CodeExistingMembershipsOnly, CodeAlreadyRedeemedByCustomer, CodeSubscriptionHasPromoCode,
+	CodeSubscriptionNotFound, CodeCustomerMismatch,
+}
+
 // Error is the service's one error type. Message is safe to show to API
 // callers; Err (if any) is the internal cause and is only logged.
 type Error struct {

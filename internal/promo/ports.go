@@ -49,6 +49,9 @@ type Store interface {
 	BeginCreate(ctx context.Context, draft *PromoCode, owner string, now time.Time, lease time.Duration) (*PromoCode, ClaimResult, error)
 	// SaveStripeRefs records Stripe progress of an unfinished code.
 	SaveStripeRefs(ctx context.Context, id string, refs StripeRefs) error
+	// ReleaseProvision ends owner's lease on an unfinished code at once (the
+	// request failed and is no longer working on it), so any retry may resume.
+	ReleaseProvision(ctx context.Context, code, owner string) error
 	// FinishCreate marks the code ready and makes it visible in lists.
 	FinishCreate(ctx context.Context, p *PromoCode) error
 	// Get returns a code by ID (ErrNotFound when missing).
@@ -65,8 +68,10 @@ type Store interface {
 	SaveUpdate(ctx context.Context, prev, p *PromoCode, stockChanged bool) error
 }
 
-// CouponSpec is the Stripe coupon mirroring a code.
+// CouponSpec is the Stripe coupon mirroring a code. Its Stripe ID is the
+// promo code's ID, so a retry after an unanswered create can find it.
 type CouponSpec struct {
+	ID          string
 	PromoCodeID string
 	Name        string
 	PercentOff  int64 // hundredths of a percent; 0 for flat
@@ -100,14 +105,21 @@ type PromotionCodeUpdate struct {
 // Errors are *Error (CodeStripeError, or CodeInvalidRequest naming the param
 // for an unknown price); CreatePromotionCode wraps ErrPromotionCodeTaken when
 // Stripe already has an active promotion code with that text.
+//
+// Stripe saves and replays even a 500 for an idempotency key once the call
+// began executing, so after a failed create the catalog looks the object up
+// (GetCoupon by its fixed ID, FindPromotionCode by text and coupon) rather
+// than relying on a replay.
 type Gateway interface {
 	// ResolvePlans checks that every price exists and returns its product,
 	// in the order of priceIDs.
 	ResolvePlans(ctx context.Context, priceIDs []string) ([]string, error)
 	CreateCoupon(ctx context.Context, c CouponSpec, idempotencyKey string) (couponID string, err error)
 	CreatePromotionCode(ctx context.Context, p PromotionCodeSpec, idempotencyKey string) (promotionCodeID string, err error)
-	// FindActivePromotionCode looks up the active promotion code with this
-	// text (recovery only, never on a request's hot path).
-	FindActivePromotionCode(ctx context.Context, code string) (id, couponID string, found bool, err error)
+	// GetCoupon reports whether the coupon exists (recovery only).
+	GetCoupon(ctx context.Context, id string) (found bool, err error)
+	// FindPromotionCode looks up the promotion code with this text on this
+	// coupon, active or not (recovery only, never on a request's hot path).
+	FindPromotionCode(ctx context.Context, code, couponID string) (id string, active, found bool, err error)
 	UpdatePromotionCode(ctx context.Context, id string, u PromotionCodeUpdate, idempotencyKey string) error
 }

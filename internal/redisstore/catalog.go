@@ -44,6 +44,17 @@ redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(p))
 return {'resume', id}
 `)
 
+// releaseScript ends an owner's provisioning lease. KEYS: prov. ARGV: code, owner.
+var releaseScript = redis.NewScript(`
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return 0 end
+local p = cjson.decode(raw)
+if p.owner ~= ARGV[2] then return 0 end
+p.lease = '0'
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(p))
+return 1
+`)
+
 // indexScript puts a ready code in the lists matching its status and, for an
 // archived code, frees its text. It is idempotent, so a retry after a crash
 // between the record write and this script heals the index.
@@ -124,6 +135,11 @@ func (s *Store) SaveStripeRefs(ctx context.Context, id string, refs promo.Stripe
 	}
 	p.Stripe = refs
 	return s.writeCode(ctx, p, false)
+}
+
+// ReleaseProvision implements promo.Store.
+func (s *Store) ReleaseProvision(ctx context.Context, code, owner string) error {
+	return unavailable(releaseScript.Run(ctx, s.rdb, []string{keyProvisional}, code, owner).Err())
 }
 
 // FinishCreate implements promo.Store.

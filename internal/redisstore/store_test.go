@@ -123,13 +123,26 @@ func TestBeginCreateResumeRules(t *testing.T) {
 	// Another owner while the lease runs: busy (409).
 	_, _, err = s.BeginCreate(ctx, draft(t, "RESUME"), "owner-b", now.Add(30*time.Second), time.Minute)
 	wantCode(t, err, promo.CodeConflict)
+	// Once the owner releases its lease (its request failed), anyone may resume.
+	if err := s.ReleaseProvision(ctx, "RESUME", "owner-a"); err != nil {
+		t.Fatal(err)
+	}
+	if p, claim, err := s.BeginCreate(ctx, draft(t, "RESUME"), "owner-c", now.Add(time.Second), time.Minute); err != nil || claim != promo.ClaimResume || p.ID != first.ID {
+		t.Fatalf("after release: %+v %v %v", p, claim, err)
+	}
+	// Releasing someone else's lease does nothing.
+	if err := s.ReleaseProvision(ctx, "RESUME", "owner-a"); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = s.BeginCreate(ctx, draft(t, "RESUME"), "owner-b", now.Add(2*time.Second), time.Minute)
+	wantCode(t, err, promo.CodeConflict)
 	// Another owner with other terms: taken, even after the lease.
 	other := draft(t, "RESUME")
 	other.AmountOff = 600
 	_, _, err = s.BeginCreate(ctx, other, "owner-b", now.Add(time.Hour), time.Minute)
 	wantCode(t, err, promo.CodeConflict)
 	// Another owner with the same terms after the lease: takes over.
-	p, claim, err = s.BeginCreate(ctx, draft(t, "RESUME"), "owner-b", now.Add(2*time.Minute), time.Minute)
+	p, claim, err = s.BeginCreate(ctx, draft(t, "RESUME"), "owner-b", now.Add(3*time.Minute), time.Minute)
 	if err != nil || claim != promo.ClaimResume || p.ID != first.ID || p.Stripe.CouponID != "co_1" {
 		t.Fatalf("takeover: %+v %v %v", p, claim, err)
 	}

@@ -1,0 +1,262 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/billing-adapter/billing-adapter/internal/stripesim"
+	"github.com/billing-adapter/billing-adapter/internal/testutil/redistest"
+	"github.com/redis/go-redis/v9"
+	"github.com/stripe/stripe-go/v76"
+	"github.com/stripe/stripe-go/v76/client"
+)
+
+// Test API keys; the log assertions check that none of them is ever logged.
+const (
+	adminSecret    = "adm_secret_0123456789abcdef"
+	admin2Secret   = "adm2_secret_0123456789abcdef"
+	checkoutSecret = "chk_secret_0123456789abcdef"
+	stripeKey      = "sk_test_e2e_0123456789abcdefghij"
+)
+
+var redisSrv *redistest.Server
+
+func TestMain(m *testing.M) {
+	s, stop, err := redistest.StartMain()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	redisSrv = s
+	code := m.Run()
+	stop()
+	os.Exit(code)
+}
+
+// service is one billing-adapter started through run() on a free port,
+// against the Stripe simulator and a real redis-server.
+type service struct {
+	URL    string
+	Sim    *stripesim.Server
+	Stripe *client.API
+	Redis  *redis.Client
+	logs   *syncBuffer
+	cancel context.CancelFunc
+	done   chan error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startService flushes the package's Redis and starts the service. env
+// overrides the defaults below.
+func startService(t *testing.T, env map[string]string) *service {
+	t.Helper()
+	sim := stripesim.New(stripesim.Options{})
+	simSrv := httptest.NewServer(sim)
+	t.Cleanup(func() { simSrv.Close(); sim.Close() })
+
+	redisURL := redisSrv.URL()
+	if u, ok := env["REDIS_URL"]; ok {
+		redisURL = u
+	}
+	opt, _ := redis.ParseURL(redisURL)
+	rdb := redis.NewClient(opt)
+	t.Cleanup(func() { rdb.Close() })
+	if err := rdb.FlushAll(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	addr := freeAddr(t)
+	vars := map[string]string{
+		"BILLING_ADDR":               addr,
+		"REDIS_URL":                  redisURL,
+		"STRIPE_SECRET_KEY":          stripeKey,
+		"STRIPE_API_BASE":            simSrv.URL,
+		"STRIPE_MAX_NETWORK_RETRIES": "0",
+		"STRIPE_WEBHOOK_SECRETS":     "whsec_e2e_test_secret",
+		"BILLING_API_KEYS": "admin:admin:" + adminSecret + ",admin2:admin:" + admin2Secret +
+			",checkout:checkout:" + checkoutSecret,
+		"LOG_LEVEL":        "debug",
+		"SHUTDOWN_TIMEOUT": "10s",
+	}
+	for k, v := range env {
+		vars[k] = v
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &service{URL: "http://" + addr, Sim: sim, Redis: rdb, logs: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	go func() { s.done <- run(ctx, []string{"serve"}, func(k string) string { return vars[k] }, s.logs, s.logs) }()
+	t.Cleanup(func() {
+		if err := s.stop(); err != nil {
+			t.Errorf("service stopped with error: %v", err)
+		}
+		for _, secret := range []string{adminSecret, admin2Secret, checkoutSecret, stripeKey, "whsec_e2e_test_secret"} {
+			if strings.Contains(s.logs.String(), secret) {
+				t.Errorf("a secret appeared in the logs")
+			}
+		}
+		if t.Failed() {
+			t.Logf("service logs:\n%s", s.logs.String())
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		select {
+		case err := <-s.done:
+			t.Fatalf("service exited early: %v\n%s", err, s.logs.String())
+		default:
+		}
+		resp, err := http.Get(s.URL + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("service did not start: %v\n%s", err, s.logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	backend := stripe.GetBackendWithConfig(stripe.APIBackend, &stripe.BackendConfig{
+		URL: stripe.String(simSrv.URL), MaxNetworkRetries: stripe.Int64(0),
+		LeveledLogger: &stripe.LeveledLogger{Level: stripe.LevelNull},
+	})
+	s.Stripe = client.New(stripeKey, &stripe.Backends{API: backend, Connect: backend, Uploads: backend})
+	return s
+}
+
+var stopOnce sync.Map
+
+// stop cancels run's context and waits for it to return (once).
+func (s *service) stop() error {
+	if _, loaded := stopOnce.LoadOrStore(s, true); loaded {
+		return nil
+	}
+	s.cancel()
+	select {
+	case err := <-s.done:
+		return err
+	case <-time.After(30 * time.Second):
+		return fmt.Errorf("run did not return after cancel")
+	}
+}
+
+// response is one HTTP answer, decoded.
+type response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+func (r response) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.Body, &m); err != nil {
+		t.Fatalf("response is not JSON (%d): %s", r.Status, r.Body)
+	}
+	return m
+}
+
+// errorCode returns error.code and error.param of an error response.
+func (r response) errorCode(t *testing.T) (string, string) {
+	t.Helper()
+	e, _ := r.json(t)["error"].(map[string]any)
+	if e == nil {
+		t.Fatalf("no error object in %d %s", r.Status, r.Body)
+	}
+	code, _ := e["code"].(string)
+	param, _ := e["param"].(string)
+	return code, param
+}
+
+// call sends one request. body may be a string (sent as is) or a value
+// (JSON-encoded); idemKey "" sends no Idempotency-Key.
+func (s *service) call(t *testing.T, method, path, secret, idemKey string, body any) response {
+	t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, s.URL+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if secret != "" {
+		req.Header.Set("Authorization", "Bearer "+secret)
+	}
+	if idemKey != "" {
+		req.Header.Set("Idempotency-Key", idemKey)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return response{Status: resp.StatusCode, Header: resp.Header, Body: raw}
+}
+
+func mustStatus(t *testing.T, r response, want int) {
+	t.Helper()
+	if r.Status != want {
+		t.Fatalf("status %d, want %d: %s", r.Status, want, r.Body)
+	}
+}
+
+var keySeq struct {
+	sync.Mutex
+	n int
+}
+
+// newKey returns a fresh Idempotency-Key.
+func newKey() string {
+	keySeq.Lock()
+	defer keySeq.Unlock()
+	keySeq.n++
+	return fmt.Sprintf("idem-%d-%d", time.Now().UnixNano(), keySeq.n)
+}

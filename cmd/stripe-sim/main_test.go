@@ -1,0 +1,99 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	stripe "github.com/stripe/stripe-go/v76"
+	"github.com/stripe/stripe-go/v76/client"
+)
+
+func TestRunServesAndShutsDown(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	env := map[string]string{"STRIPE_WEBHOOK_SECRET": "whsec_x"}
+	go func() {
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-seed"}, func(k string) string { return env[k] }, pw, io.Discard)
+		pw.Close()
+	}()
+
+	sc := bufio.NewScanner(pr)
+	var url, customer, price string
+	seedRE := regexp.MustCompile(`customer=(\S+) product=(\S+) price=(\S+)`)
+	deadline := time.After(10 * time.Second)
+	lines := make(chan string)
+	go func() {
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	for url == "" {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("run exited early: %v", <-done)
+			}
+			if m := seedRE.FindStringSubmatch(l); m != nil {
+				customer, price = m[1], m[3]
+			}
+			if strings.HasPrefix(l, "stripe-sim listening on http://") {
+				url = strings.TrimPrefix(l, "stripe-sim listening on ")
+			}
+		case <-deadline:
+			t.Fatal("no listening line")
+		}
+	}
+	go func() {
+		for range lines {
+		}
+	}()
+	if customer == "" || price == "" {
+		t.Fatal("seed IDs not printed")
+	}
+
+	backend := stripe.GetBackendWithConfig(stripe.APIBackend, &stripe.BackendConfig{
+		URL: stripe.String(url), MaxNetworkRetries: stripe.Int64(0),
+		LeveledLogger: &stripe.LeveledLogger{Level: stripe.LevelNull},
+	})
+	api := client.New("sk_test_cmd", &stripe.Backends{API: backend, Connect: backend, Uploads: backend})
+	c, err := api.Customers.Get(customer, nil)
+	if err != nil || c.ID != customer {
+		t.Fatalf("seeded customer: %v %+v", err, c)
+	}
+	sub, err := api.Subscriptions.New(&stripe.SubscriptionParams{Customer: stripe.String(customer),
+		Items: []*stripe.SubscriptionItemsParams{{Price: stripe.String(price)}}})
+	if err != nil || sub.Status != "active" {
+		t.Fatalf("subscription: %v %+v", err, sub)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run returned %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not shut down")
+	}
+}
+
+func TestRunFlagErrors(t *testing.T) {
+	getenv := func(string) string { return "" }
+	if err := run(context.Background(), []string{"-nope"}, getenv, io.Discard, io.Discard); err == nil {
+		t.Fatal("unknown flag accepted")
+	}
+	if err := run(context.Background(), []string{"-webhook-url", "http://x"}, getenv, io.Discard, io.Discard); err == nil {
+		t.Fatal("webhook URL without secret accepted")
+	}
+	if err := run(context.Background(), []string{"-addr", "256.0.0.1:bad"}, getenv, io.Discard, io.Discard); err == nil {
+		t.Fatal("bad address accepted")
+	}
+}
