@@ -63,11 +63,18 @@ type Config struct {
 	WebhookSecrets   []string      // STRIPE_WEBHOOK_SECRETS: whsec_ secrets, several during rotation
 	APIKeys          []APIKey      // BILLING_API_KEYS
 	IdempotencyTTL   time.Duration // IDEMPOTENCY_TTL: how long idempotency records live
+	RequestTimeout   time.Duration // REQUEST_TIMEOUT: budget of one /v1 request, Stripe calls included
 	SweepLease       time.Duration // RESERVATION_LEASE: how long an unconfirmed stock reservation is held before the sweeper checks Stripe
 	ShutdownTimeout  time.Duration // SHUTDOWN_TIMEOUT: graceful shutdown budget
 	LogLevel         slog.Level    // LOG_LEVEL
 	LogFormat        string        // LOG_FORMAT: "json" or "text"
 }
+
+// RequestLease is how long a running request holds its Idempotency-Key and
+// its subscription lock: longer than RequestTimeout, so only a crashed
+// request's lease runs out, and short enough that a retry after a crash
+// proceeds soon.
+func (c Config) RequestLease() time.Duration { return c.RequestTimeout + c.RequestTimeout/3 }
 
 // Cluster reports whether RedisAddrs selects Redis Cluster.
 func (c Config) Cluster() bool { return len(c.RedisAddrs) > 0 }
@@ -122,6 +129,7 @@ func Load(getenv func(string) string) (Config, error) {
 		StripeMaxRetries: defaultStripeMaxRetries,
 		StripeTimeout:    defaultStripeTimeout,
 		IdempotencyTTL:   defaultIdempotencyTTL,
+		RequestTimeout:   defaultRequestTimeout,
 		SweepLease:       defaultSweepLease,
 		ShutdownTimeout:  defaultShutdownTimeout,
 		LogLevel:         slog.LevelInfo,
@@ -163,6 +171,7 @@ func Load(getenv func(string) string) (Config, error) {
 		})
 	}
 	loadDuration(get, &parse, envIdempotencyTTL, &c.IdempotencyTTL)
+	loadDuration(get, &parse, envRequestTimeout, &c.RequestTimeout)
 	loadDuration(get, &parse, envSweepLease, &c.SweepLease)
 	loadDuration(get, &parse, envShutdownTimeout, &c.ShutdownTimeout)
 	if v := get(envLogLevel); v != "" {

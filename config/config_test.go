@@ -65,6 +65,8 @@ func TestLoadDefaults(t *testing.T) {
 		{envStripeTimeout, c.StripeTimeout, 20 * time.Second},
 		{envWebhookSecrets, len(c.WebhookSecrets), 0},
 		{envIdempotencyTTL, c.IdempotencyTTL, 24 * time.Hour},
+		{envRequestTimeout, c.RequestTimeout, 45 * time.Second},
+		{"RequestLease()", c.RequestLease(), 60 * time.Second},
 		{envSweepLease, c.SweepLease, 2 * time.Minute},
 		{envShutdownTimeout, c.ShutdownTimeout, 20 * time.Second},
 		{envLogLevel, c.LogLevel, slog.LevelInfo},
@@ -148,7 +150,11 @@ func TestLoadValid(t *testing.T) {
 		{"idempotency ttl min", map[string]string{envIdempotencyTTL: "1m"}, func(t *testing.T, c Config) { eq(t, c.IdempotencyTTL, time.Minute) }},
 		{"idempotency ttl max", map[string]string{envIdempotencyTTL: "720h"}, func(t *testing.T, c Config) { eq(t, c.IdempotencyTTL, 720*time.Hour) }},
 		{"idempotency ttl compound", map[string]string{envIdempotencyTTL: "1h30m"}, func(t *testing.T, c Config) { eq(t, c.IdempotencyTTL, 90*time.Minute) }},
-		{"reservation lease min", map[string]string{envSweepLease: "10s"}, func(t *testing.T, c Config) { eq(t, c.SweepLease, 10*time.Second) }},
+		{"reservation lease min", map[string]string{envSweepLease: "2s", envRequestTimeout: "1s"}, func(t *testing.T, c Config) { eq(t, c.SweepLease, 2*time.Second) }},
+		{"request timeout short for tests", map[string]string{envRequestTimeout: "3s"}, func(t *testing.T, c Config) {
+			eq(t, c.RequestTimeout, 3*time.Second)
+			eq(t, c.RequestLease(), 4*time.Second)
+		}},
 		{"reservation lease max", map[string]string{envSweepLease: "1h"}, func(t *testing.T, c Config) { eq(t, c.SweepLease, time.Hour) }},
 		{"shutdown timeout min", map[string]string{envShutdownTimeout: "1s"}, func(t *testing.T, c Config) { eq(t, c.ShutdownTimeout, time.Second) }},
 		{"shutdown timeout max", map[string]string{envShutdownTimeout: "10m"}, func(t *testing.T, c Config) { eq(t, c.ShutdownTimeout, 10*time.Minute) }},
@@ -230,8 +236,13 @@ func TestLoadInvalid(t *testing.T) {
 		{"idempotency ttl high", map[string]string{envIdempotencyTTL: "721h"}, `IDEMPOTENCY_TTL: 721h is out of range 1m..720h`},
 		{"idempotency ttl negative", map[string]string{envIdempotencyTTL: "-24h"}, `IDEMPOTENCY_TTL: -24h is out of range 1m..720h`},
 		{"reservation lease syntax", map[string]string{envSweepLease: "two minutes"}, `RESERVATION_LEASE: "two minutes" is not a duration (use Go syntax such as 24h or 90m)`},
-		{"reservation lease low", map[string]string{envSweepLease: "9s"}, `RESERVATION_LEASE: 9s is out of range 10s..1h`},
-		{"reservation lease high", map[string]string{envSweepLease: "61m"}, `RESERVATION_LEASE: 1h1m is out of range 10s..1h`},
+		{"reservation lease low", map[string]string{envSweepLease: "900ms"}, `RESERVATION_LEASE: 900ms is out of range 1s..1h`},
+		{"reservation lease high", map[string]string{envSweepLease: "61m"}, `RESERVATION_LEASE: 1h1m is out of range 1s..1h`},
+		{"reservation lease within request lease", map[string]string{envSweepLease: "60s"},
+			`RESERVATION_LEASE: 1m must exceed REQUEST_TIMEOUT (45s) by a third, or the sweeper could settle a reservation whose request still runs`},
+		{"request timeout syntax", map[string]string{envRequestTimeout: "soon"}, `REQUEST_TIMEOUT: "soon" is not a duration (use Go syntax such as 24h or 90m)`},
+		{"request timeout low", map[string]string{envRequestTimeout: "500ms"}, `REQUEST_TIMEOUT: 500ms is out of range 1s..5m`},
+		{"request timeout high", map[string]string{envRequestTimeout: "6m", envSweepLease: "1h"}, `REQUEST_TIMEOUT: 6m is out of range 1s..5m`},
 		{"shutdown timeout syntax", map[string]string{envShutdownTimeout: "20 s"}, `SHUTDOWN_TIMEOUT: "20 s" is not a duration (use Go syntax such as 24h or 90m)`},
 		{"shutdown timeout zero", map[string]string{envShutdownTimeout: "0s"}, `SHUTDOWN_TIMEOUT: 0s is out of range 1s..10m`},
 		{"shutdown timeout high", map[string]string{envShutdownTimeout: "11m"}, `SHUTDOWN_TIMEOUT: 11m is out of range 1s..10m`},
@@ -267,7 +278,7 @@ func TestLoadReportsAllProblemsTogether(t *testing.T) {
 		envAddr:             "nope",
 		envStripeMaxRetries: "many",
 		envIdempotencyTTL:   "3x",
-		envSweepLease:       "1s",
+		envSweepLease:       "0s",
 		envAPIKeys:          "a:admin:short,b:boss:" + adminSecret,
 		envWebhookSecrets:   "sk_" + redisPass,
 	}))
@@ -281,7 +292,7 @@ func TestLoadReportsAllProblemsTogether(t *testing.T) {
 		`BILLING_API_KEYS: key "a": secret must be at least 16 characters`,
 		`BILLING_API_KEYS: key "b": scope "boss" is not admin or checkout`,
 		`IDEMPOTENCY_TTL: "3x" is not a duration (use Go syntax such as 24h or 90m)`,
-		`RESERVATION_LEASE: 1s is out of range 10s..1h`,
+		`RESERVATION_LEASE: 0s is out of range 1s..1h`,
 		`LOG_FORMAT: "xml" is not json or text`,
 	}
 	if got := strings.Split(err.Error(), "\n"); !slices.Equal(got, want) {
@@ -315,6 +326,7 @@ func validConfig() Config {
 		WebhookSecrets:   []string{whsec1, whsec2},
 		APIKeys:          []APIKey{{"admin", ScopeAdmin, adminSecret}, {"checkout", ScopeCheckout, checkoutSecret}},
 		IdempotencyTTL:   24 * time.Hour,
+		RequestTimeout:   45 * time.Second,
 		SweepLease:       2 * time.Minute,
 		ShutdownTimeout:  20 * time.Second,
 		LogLevel:         slog.LevelInfo,
@@ -341,7 +353,8 @@ func TestValidate(t *testing.T) {
 			`STRIPE_TIMEOUT: 0s is out of range 1s..5m`,
 			`BILLING_API_KEYS: at least one key is required (name:scope:secret,...)`,
 			`IDEMPOTENCY_TTL: 0s is out of range 1m..720h`,
-			`RESERVATION_LEASE: 0s is out of range 10s..1h`,
+			`REQUEST_TIMEOUT: 0s is out of range 1s..5m`,
+			`RESERVATION_LEASE: 0s is out of range 1s..1h`,
 			`SHUTDOWN_TIMEOUT: 0s is out of range 1s..10m`,
 			`LOG_FORMAT: "" is not json or text`,
 		}},
@@ -427,14 +440,14 @@ func TestString(t *testing.T) {
 	want := `addr=127.0.0.1:8080 redis=single redis_url=redis://:****@127.0.0.1:6379/0 redis_password=**** ` +
 		`stripe=test stripe_key=sk_test_…abcd stripe_api_base=http://127.0.0.1:12111 stripe_max_retries=2 stripe_timeout=20s ` +
 		`webhook_secrets=whsec_…(masked)x2 api_keys=[admin:admin:****,checkout:checkout:****] ` +
-		`idempotency_ttl=24h reservation_lease=2m shutdown_timeout=20s log_level=info log_format=json`
+		`idempotency_ttl=24h request_timeout=45s reservation_lease=2m shutdown_timeout=20s log_level=info log_format=json`
 	eq(t, c.String(), want)
 
 	sim := mustLoad(t, map[string]string{envRedisAddrs: "a:7000,b:7001", envWebhookSecrets: whsec1})
 	want = `addr=127.0.0.1:8080 redis=cluster redis_addrs=[a:7000,b:7001] redis_password=none ` +
 		`stripe=simulator stripe_api_base=default stripe_max_retries=2 stripe_timeout=20s ` +
 		`webhook_secrets=whsec_…(masked) api_keys=[admin:admin:****,checkout:checkout:****] ` +
-		`idempotency_ttl=24h reservation_lease=2m shutdown_timeout=20s log_level=info log_format=json`
+		`idempotency_ttl=24h request_timeout=45s reservation_lease=2m shutdown_timeout=20s log_level=info log_format=json`
 	eq(t, sim.String(), want)
 }
 

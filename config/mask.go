@@ -84,6 +84,7 @@ func (c Config) attrs() []slog.Attr {
 		slog.String("webhook_secrets", maskWebhookSecrets(c.WebhookSecrets)),
 		slog.Any("api_keys", keys),
 		slog.String("idempotency_ttl", fmtDur(c.IdempotencyTTL)),
+		slog.String("request_timeout", fmtDur(c.RequestTimeout)),
 		slog.String("reservation_lease", fmtDur(c.SweepLease)),
 		slog.String("shutdown_timeout", fmtDur(c.ShutdownTimeout)),
 		slog.String("log_level", strings.ToLower(c.LogLevel.String())),

@@ -32,7 +32,12 @@ func (c Config) problems() problems {
 	c.checkWebhookSecrets(&p)
 	c.checkAPIKeys(&p)
 	checkRange(&p, envIdempotencyTTL, c.IdempotencyTTL, minIdempotencyTTL, maxIdempotencyTTL)
+	checkRange(&p, envRequestTimeout, c.RequestTimeout, minRequestTimeout, maxRequestTimeout)
 	checkRange(&p, envSweepLease, c.SweepLease, minSweepLease, maxSweepLease)
+	if c.SweepLease <= c.RequestLease() && c.RequestTimeout >= minRequestTimeout && c.SweepLease >= minSweepLease {
+		p.add(envSweepLease, "%s must exceed REQUEST_TIMEOUT (%s) by a third, or the sweeper could settle a reservation whose request still runs",
+			fmtDur(c.SweepLease), fmtDur(c.RequestTimeout))
+	}
 	checkRange(&p, envShutdownTimeout, c.ShutdownTimeout, minShutdownTimeout, maxShutdownTimeout)
 	switch c.LogLevel {
 	case slog.LevelDebug, slog.LevelInfo, slog.LevelWarn, slog.LevelError:

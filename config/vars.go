@@ -25,6 +25,7 @@ const (
 	envWebhookSecrets   = "STRIPE_WEBHOOK_SECRETS"
 	envAPIKeys          = "BILLING_API_KEYS"
 	envIdempotencyTTL   = "IDEMPOTENCY_TTL"
+	envRequestTimeout   = "REQUEST_TIMEOUT"
 	envSweepLease       = "RESERVATION_LEASE"
 	envShutdownTimeout  = "SHUTDOWN_TIMEOUT"
 	envLogLevel         = "LOG_LEVEL"
@@ -38,6 +39,7 @@ const (
 	defaultStripeMaxRetries = 2
 	defaultStripeTimeout    = 20 * time.Second
 	defaultIdempotencyTTL   = 24 * time.Hour
+	defaultRequestTimeout   = 45 * time.Second
 	defaultSweepLease       = 2 * time.Minute
 	defaultShutdownTimeout  = 20 * time.Second
 	defaultLogFormat        = "json"
@@ -45,7 +47,8 @@ const (
 	minStripeMaxRetries, maxStripeMaxRetries = 0, 10
 	minStripeTimeout, maxStripeTimeout       = time.Second, 5 * time.Minute
 	minIdempotencyTTL, maxIdempotencyTTL     = time.Minute, 720 * time.Hour
-	minSweepLease, maxSweepLease             = 10 * time.Second, time.Hour
+	minRequestTimeout, maxRequestTimeout     = time.Second, 5 * time.Minute
+	minSweepLease, maxSweepLease             = time.Second, time.Hour
 	minShutdownTimeout, maxShutdownTimeout   = time.Second, 10 * time.Minute
 
 	minAPIKeySecretLen = 16
@@ -66,7 +69,8 @@ var Vars = []Var{
 	{envWebhookSecrets, "", "Comma-separated Stripe webhook signing secrets (whsec_...); list old and new during rotation. Never logged."},
 	{envAPIKeys, "", "Required. Comma-separated name:scope:secret inbound API keys; name [A-Za-z0-9_.-]{1,64}, scope admin|checkout, secret >= 16 printable characters without spaces or commas; names and secrets unique."},
 	{envIdempotencyTTL, fmtDur(defaultIdempotencyTTL), "How long Idempotency-Key records are kept, Go duration 1m..720h."},
-	{envSweepLease, fmtDur(defaultSweepLease), "How long an unconfirmed stock reservation is held before the sweeper checks Stripe, Go duration 10s..1h."},
+	{envRequestTimeout, fmtDur(defaultRequestTimeout), "Budget of one /v1 request, Stripe calls included, Go duration 1s..5m. A crashed request's Idempotency-Key and subscription lock free themselves after 4/3 of it."},
+	{envSweepLease, fmtDur(defaultSweepLease), "How long an unconfirmed stock reservation is held before the sweeper checks Stripe, Go duration 1s..1h; must exceed REQUEST_TIMEOUT."},
 	{envShutdownTimeout, fmtDur(defaultShutdownTimeout), "Graceful shutdown budget for in-flight requests, Go duration 1s..10m."},
 	{envLogLevel, "info", "Log level: debug, info, warn or error (case-insensitive)."},
 	{envLogFormat, defaultLogFormat, "Log format: json or text."},

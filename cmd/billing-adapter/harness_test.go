@@ -28,6 +28,7 @@ const (
 	admin2Secret   = "adm2_secret_0123456789abcdef"
 	checkoutSecret = "chk_secret_0123456789abcdef"
 	stripeKey      = "sk_test_e2e_0123456789abcdefghij"
+	webhookSecret  = "whsec_e2e_test_secret"
 )
 
 var redisSrv *redistest.Server
@@ -44,13 +45,21 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// stack is what the service instances of one test share: the Stripe
+// simulator and the package's redis-server (flushed per stack).
+type stack struct {
+	Sim      *stripesim.Server
+	SimURL   string
+	Stripe   *client.API
+	Redis    *redis.Client
+	RedisURL string
+}
+
 // service is one billing-adapter started through run() on a free port,
 // against the Stripe simulator and a real redis-server.
 type service struct {
+	*stack
 	URL    string
-	Sim    *stripesim.Server
-	Stripe *client.API
-	Redis  *redis.Client
 	logs   *syncBuffer
 	cancel context.CancelFunc
 	done   chan error
@@ -83,17 +92,15 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// startService flushes the package's Redis and starts the service. env
-// overrides the defaults below.
-func startService(t *testing.T, env map[string]string) *service {
+// newStack starts a simulator (options may set its webhook endpoint and
+// clock) and flushes the package's Redis, or the one at redisURL when set.
+func newStack(t *testing.T, redisURL string, opts stripesim.Options) *stack {
 	t.Helper()
-	sim := stripesim.New(stripesim.Options{})
+	sim := stripesim.New(opts)
 	simSrv := httptest.NewServer(sim)
 	t.Cleanup(func() { simSrv.Close(); sim.Close() })
-
-	redisURL := redisSrv.URL()
-	if u, ok := env["REDIS_URL"]; ok {
-		redisURL = u
+	if redisURL == "" {
+		redisURL = redisSrv.URL()
 	}
 	opt, _ := redis.ParseURL(redisURL)
 	rdb := redis.NewClient(opt)
@@ -101,15 +108,30 @@ func startService(t *testing.T, env map[string]string) *service {
 	if err := rdb.FlushAll(context.Background()).Err(); err != nil {
 		t.Fatal(err)
 	}
+	backend := stripe.GetBackendWithConfig(stripe.APIBackend, &stripe.BackendConfig{
+		URL: stripe.String(simSrv.URL), MaxNetworkRetries: stripe.Int64(0),
+		LeveledLogger: &stripe.LeveledLogger{Level: stripe.LevelNull},
+	})
+	return &stack{Sim: sim, SimURL: simSrv.URL, Redis: rdb, RedisURL: redisURL,
+		Stripe: client.New(stripeKey, &stripe.Backends{API: backend, Connect: backend, Uploads: backend})}
+}
 
-	addr := freeAddr(t)
+// startService starts one service on its own stack. env overrides the
+// defaults of serviceEnv.
+func startService(t *testing.T, env map[string]string) *service {
+	t.Helper()
+	return newStack(t, env["REDIS_URL"], stripesim.Options{}).start(t, env)
+}
+
+// serviceEnv is the environment of a service on st listening on addr.
+func (st *stack) serviceEnv(addr string, env map[string]string) map[string]string {
 	vars := map[string]string{
 		"BILLING_ADDR":               addr,
-		"REDIS_URL":                  redisURL,
+		"REDIS_URL":                  st.RedisURL,
 		"STRIPE_SECRET_KEY":          stripeKey,
-		"STRIPE_API_BASE":            simSrv.URL,
+		"STRIPE_API_BASE":            st.SimURL,
 		"STRIPE_MAX_NETWORK_RETRIES": "0",
-		"STRIPE_WEBHOOK_SECRETS":     "whsec_e2e_test_secret",
+		"STRIPE_WEBHOOK_SECRETS":     webhookSecret,
 		"BILLING_API_KEYS": "admin:admin:" + adminSecret + ",admin2:admin:" + admin2Secret +
 			",checkout:checkout:" + checkoutSecret,
 		"LOG_LEVEL":        "debug",
@@ -118,14 +140,22 @@ func startService(t *testing.T, env map[string]string) *service {
 	for k, v := range env {
 		vars[k] = v
 	}
+	return vars
+}
+
+// start runs one more service instance on the stack, through run().
+func (st *stack) start(t *testing.T, env map[string]string) *service {
+	t.Helper()
+	addr := freeAddr(t)
+	vars := st.serviceEnv(addr, env)
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &service{URL: "http://" + addr, Sim: sim, Redis: rdb, logs: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	s := &service{stack: st, URL: "http://" + addr, logs: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
 	go func() { s.done <- run(ctx, []string{"serve"}, func(k string) string { return vars[k] }, s.logs, s.logs) }()
 	t.Cleanup(func() {
 		if err := s.stop(); err != nil {
 			t.Errorf("service stopped with error: %v", err)
 		}
-		for _, secret := range []string{adminSecret, admin2Secret, checkoutSecret, stripeKey, "whsec_e2e_test_secret"} {
+		for _, secret := range []string{adminSecret, admin2Secret, checkoutSecret, stripeKey, webhookSecret} {
 			if strings.Contains(s.logs.String(), secret) {
 				t.Errorf("a secret appeared in the logs")
 			}
@@ -134,29 +164,36 @@ func startService(t *testing.T, env map[string]string) *service {
 			t.Logf("service logs:\n%s", s.logs.String())
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	waitHealthy(t, s.URL, func() error {
 		select {
 		case err := <-s.done:
-			t.Fatalf("service exited early: %v\n%s", err, s.logs.String())
+			return fmt.Errorf("service exited early: %v\n%s", err, s.logs.String())
 		default:
+			return nil
 		}
-		resp, err := http.Get(s.URL + "/healthz")
+	})
+	return s
+}
+
+// waitHealthy polls /healthz until it answers; exited reports a process
+// that ended meanwhile.
+func waitHealthy(t *testing.T, url string, exited func() error) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if err := exited(); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.Get(url + "/healthz")
 		if err == nil {
 			resp.Body.Close()
-			break
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("service did not start: %v\n%s", err, s.logs.String())
+			t.Fatalf("service did not start: %v", err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	backend := stripe.GetBackendWithConfig(stripe.APIBackend, &stripe.BackendConfig{
-		URL: stripe.String(simSrv.URL), MaxNetworkRetries: stripe.Int64(0),
-		LeveledLogger: &stripe.LeveledLogger{Level: stripe.LevelNull},
-	})
-	s.Stripe = client.New(stripeKey, &stripe.Backends{API: backend, Connect: backend, Uploads: backend})
-	return s
 }
 
 var stopOnce sync.Map

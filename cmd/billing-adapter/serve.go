@@ -23,13 +23,14 @@ import (
 	"github.com/oklog/ulid/v2"
 )
 
-// HTTP server timeouts. WriteTimeout exceeds the per-request budget so a slow
-// Stripe call ends with our JSON error rather than a cut connection.
+// HTTP server timeouts. The write timeout (REQUEST_TIMEOUT plus
+// writeTimeoutMargin) exceeds the per-request budget so a slow Stripe call
+// ends with our JSON error rather than a cut connection.
 const (
-	readHeaderTimeout = 5 * time.Second
-	readTimeout       = 15 * time.Second
-	writeTimeout      = httpapi.RequestTimeout + 15*time.Second
-	idleTimeout       = 120 * time.Second
+	readHeaderTimeout  = 5 * time.Second
+	readTimeout        = 15 * time.Second
+	writeTimeoutMargin = 15 * time.Second
+	idleTimeout        = 120 * time.Second
 )
 
 // loadConfig reads the environment, applies the command's flags over it and
@@ -106,16 +107,28 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Store: store, Gateway: gw, Clock: promo.SystemClock{}, Log: log,
 		NewID: func() string { return "pc_" + ulid.Make().String() },
 	}
+	redeemer := &promo.Redeemer{
+		Store: store, Stripe: gw, Clock: promo.SystemClock{}, Log: log,
+		NewID: func() string { return "rd_" + ulid.Make().String() },
+		Lease: cfg.SweepLease, LockTTL: cfg.RequestLease(),
+	}
+	worker := promo.NewWorker(redeemer, catalog, workerInterval(cfg.SweepLease), log.With("component", "worker"))
+	redeemer.Kick = worker.Kick
 	handler := httpapi.New(httpapi.Options{
-		Catalog: catalog, Idempotency: store, IdempotencyTTL: cfg.IdempotencyTTL, APIKeys: cfg.APIKeys,
+		Catalog: catalog, Redeemer: redeemer, Idempotency: store, IdempotencyTTL: cfg.IdempotencyTTL,
+		RequestTimeout: cfg.RequestTimeout, IdempotencyLease: cfg.RequestLease(), APIKeys: cfg.APIKeys,
 		Ready: store.Ping, Metrics: metrics, Log: log,
 	})
 
 	srv := &http.Server{
 		Handler: handler, ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout,
-		WriteTimeout: writeTimeout, IdleTimeout: idleTimeout,
+		WriteTimeout: cfg.RequestTimeout + writeTimeoutMargin, IdleTimeout: idleTimeout,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	workerCtx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
+	workerDone := make(chan struct{})
+	go func() { defer close(workerDone); worker.Run(workerCtx) }()
+	defer func() { stopWorker(); <-workerDone }()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("billing-adapter listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String())
@@ -179,4 +192,10 @@ func webhookHost(addr string) string {
 		host = "127.0.0.1"
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// workerInterval is how often the background worker looks for expired
+// reservations: a quarter of their lease, between 1s and 30s.
+func workerInterval(lease time.Duration) time.Duration {
+	return min(max(lease/4, time.Second), 30*time.Second)
 }

@@ -51,7 +51,7 @@ func (s *server) idempotency(next echo.HandlerFunc) echo.HandlerFunc {
 		c.Request().Body = io.NopCloser(bytes.NewReader(body))
 		scoped := c.Get(ctxAPIKey).(string) + "\x00" + key
 		ctx := c.Request().Context()
-		begin, err := s.Idempotency.BeginRequest(ctx, scoped, fingerprint(c.Request(), body), IdempotencyLease)
+		begin, err := s.Idempotency.BeginRequest(ctx, scoped, fingerprint(c.Request(), body), s.IdempotencyLease)
 		if err != nil {
 			return err
 		}

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/billing-adapter/billing-adapter/internal/promo"
@@ -137,14 +136,11 @@ func (s *server) getPromoCode(c echo.Context) error {
 }
 
 func (s *server) listPromoCodes(c echo.Context) error {
-	f := promo.ListFilter{Status: promo.Status(c.QueryParam("status")), StartingAfter: c.QueryParam("starting_after")}
-	if l := c.QueryParam("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 100 {
-			return promo.Invalid("limit", "limit must be an integer between 1 and 100")
-		}
-		f.Limit = n
+	limit, err := parseLimit(c)
+	if err != nil {
+		return err
 	}
+	f := promo.ListFilter{Status: promo.Status(c.QueryParam("status")), StartingAfter: c.QueryParam("starting_after"), Limit: limit}
 	page, err := s.Catalog.List(c.Request().Context(), f)
 	if err != nil {
 		return err

@@ -17,11 +17,8 @@ import (
 const (
 	// BodyLimit caps request bodies under /v1.
 	BodyLimit = "1M"
-	// RequestTimeout bounds one /v1 request, Stripe calls included.
-	RequestTimeout = 45 * time.Second
-	// IdempotencyLease is how long a running request holds its key; it is
-	// longer than RequestTimeout, so only a crashed request's lease runs out.
-	IdempotencyLease = 60 * time.Second
+	// DefaultRequestTimeout is Options.RequestTimeout when unset.
+	DefaultRequestTimeout = 45 * time.Second
 	// MaxIdempotencyKeyLength is the longest Idempotency-Key accepted.
 	MaxIdempotencyKeyLength = 255
 )
@@ -29,8 +26,14 @@ const (
 // Options are the dependencies of the HTTP layer.
 type Options struct {
 	Catalog        *promo.Catalog
+	Redeemer       *promo.Redeemer
 	Idempotency    promo.IdempotencyStore
 	IdempotencyTTL time.Duration
+	// RequestTimeout bounds one /v1 request, Stripe calls included, and
+	// IdempotencyLease is how long a running request holds its key (longer,
+	// so only a crashed request's lease runs out).
+	RequestTimeout   time.Duration
+	IdempotencyLease time.Duration
 	APIKeys        []config.APIKey
 	// Ready reports whether the service can serve (Redis reachable).
 	Ready    func(context.Context) error
@@ -50,6 +53,12 @@ func New(o Options) http.Handler {
 	s := &server{Options: o, log: o.Log, keys: hashKeys(o.APIKeys)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.RequestTimeout <= 0 {
+		s.RequestTimeout = DefaultRequestTimeout
+	}
+	if s.IdempotencyLease <= s.RequestTimeout {
+		s.IdempotencyLease = s.RequestTimeout + s.RequestTimeout/3
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -84,6 +93,15 @@ func New(o Options) http.Handler {
 	v1.GET("/promo_codes", s.listPromoCodes, admin)
 	v1.GET("/promo_codes/:id", s.getPromoCode, admin)
 	v1.POST("/promo_codes/:id", s.updatePromoCode, admin, s.idempotency)
+	v1.GET("/promo_codes/:id/redemptions", s.listRedemptions, admin)
+
+	checkout := s.requireScope(config.ScopeCheckout)
+	// validate has no side effects, so it needs no Idempotency-Key (one is
+	// accepted and ignored): a payment page calls it as the customer types.
+	v1.POST("/promo_codes/validate", s.validatePromoCode, checkout)
+	v1.POST("/subscriptions", s.createSubscription, checkout, s.idempotency)
+	v1.POST("/subscriptions/:id/promo_code", s.applyPromoCode, checkout, s.idempotency)
+	v1.DELETE("/subscriptions/:id/promo_code", s.removePromoCode, checkout, s.idempotency)
 	return e
 }
 
@@ -101,7 +119,7 @@ func (s *server) readyz(c echo.Context) error {
 // timeout bounds the work of one /v1 request.
 func (s *server) timeout(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		ctx, cancel := context.WithTimeout(c.Request().Context(), RequestTimeout)
+		ctx, cancel := context.WithTimeout(c.Request().Context(), s.RequestTimeout)
 		defer cancel()
 		c.SetRequest(c.Request().WithContext(ctx))
 		return next(c)

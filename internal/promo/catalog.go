@@ -3,6 +3,7 @@ package promo
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 )
@@ -306,4 +307,37 @@ func metadataEqual(a, b map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// SyncStripeActive switches the Stripe promotion code of code id on or off
+// to match WantStripeActive, after stock or reservations crossed zero. It is
+// what keeps Stripe Checkout from redeeming an exhausted code. A no-op when
+// Stripe already matches.
+func (c *Catalog) SyncStripeActive(ctx context.Context, id string) error {
+	unlock, err := c.Store.Lock(ctx, id, UpdateLockTTL)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	p, err := c.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	want := p.WantStripeActive()
+	if p.Stripe.State != SyncReady || want == p.Stripe.Active {
+		return nil
+	}
+	key := StripeKey("stripe_active:"+id, fmt.Sprintf("%t:%d", want, p.Stripe.ActiveSwitches))
+	if err := c.Gateway.UpdatePromotionCode(ctx, p.Stripe.PromotionCodeID, PromotionCodeUpdate{Active: &want}, key); err != nil {
+		return err
+	}
+	next := *p
+	next.Stripe.Active = want
+	next.Stripe.ActiveSwitches++
+	if err := c.Store.SaveUpdate(ctx, p, &next, false); err != nil {
+		return err
+	}
+	c.Log.InfoContext(ctx, "switched the Stripe promotion code", "promo_code_id", id, "active", want,
+		"stock", p.Stock, "reserved", p.Reserved)
+	return nil
 }

@@ -89,6 +89,9 @@ type StripeRefs struct {
 	// another request may take it over (SyncProvisioning only).
 	Owner      string
 	LeaseUntil time.Time
+	// ActiveSwitches counts background switches of Active; it makes each
+	// switch's Stripe idempotency key unique and stable across retries.
+	ActiveSwitches int
 }
 
 // AmountExponent is the number of decimals AmountOff carries.
@@ -111,9 +114,11 @@ func (p *PromoCode) Expired(now time.Time) bool {
 }
 
 // WantStripeActive is the `active` flag the Stripe promotion code must carry so
-// that Stripe Checkout cannot redeem what the adapter would refuse.
+// that Stripe Checkout cannot redeem what the adapter would refuse. While
+// reservations are in flight it stays on even at zero stock: they are about
+// to redeem it in Stripe. The redemption scripts compute the same predicate.
 func (p *PromoCode) WantStripeActive() bool {
-	return p.Status == StatusActive && (p.UnlimitedStock || p.Stock > 0)
+	return p.Status == StatusActive && (p.UnlimitedStock || p.Stock > 0 || p.Reserved > 0)
 }
 
 // TermsKey is a canonical text of everything an admin set when creating the

@@ -186,19 +186,11 @@ func (s *Store) List(ctx context.Context, f promo.ListFilter) (promo.Page[*promo
 	default:
 		key = keyListPrefix + string(f.Status)
 	}
-	start := "+"
-	if f.StartingAfter != "" {
-		start = "(" + f.StartingAfter
-	}
-	ids, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{
-		Key: key, Start: start, Stop: "-", ByLex: true, Rev: true, Count: int64(f.Limit + 1),
-	}).Result()
+	ids, hasMore, err := s.pageIDs(ctx, key, f.Limit, f.StartingAfter)
 	if err != nil {
-		return page, unavailable(err)
+		return page, err
 	}
-	if len(ids) > f.Limit {
-		ids, page.HasMore = ids[:f.Limit], true
-	}
+	page.HasMore = hasMore
 	cmds := make([]*redis.MapStringStringCmd, len(ids))
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {

@@ -95,3 +95,10 @@ func (h errorHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 		return err
 	}
 }
+
+// Store implements every persistence port of the domain.
+var (
+	_ promo.Store            = (*Store)(nil)
+	_ promo.IdempotencyStore = (*Store)(nil)
+	_ promo.RedemptionStore  = (*Store)(nil)
+)

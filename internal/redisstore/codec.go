@@ -39,6 +39,7 @@ type stripeRecord struct {
 	State           promo.SyncState `json:"state"`
 	Owner           string          `json:"owner,omitempty"`
 	LeaseUntil      time.Time       `json:"lease_until,omitzero"`
+	ActiveSwitches  int             `json:"active_switches,omitempty"`
 }
 
 // codeFields renders the hash fields of p, excluding the counters unless
@@ -53,6 +54,7 @@ func codeFields(p *promo.PromoCode, withStock bool) ([]any, error) {
 		Stripe: stripeRecord{
 			CouponID: p.Stripe.CouponID, PromotionCodeID: p.Stripe.PromotionCodeID, Active: p.Stripe.Active,
 			ExpiresAt: p.Stripe.ExpiresAt, State: p.Stripe.State, Owner: p.Stripe.Owner, LeaseUntil: p.Stripe.LeaseUntil,
+			ActiveSwitches: p.Stripe.ActiveSwitches,
 		},
 	}
 	doc, err := json.Marshal(r)
@@ -91,6 +93,7 @@ func decodeCode(h map[string]string) (*promo.PromoCode, error) {
 		Stripe: promo.StripeRefs{
 			CouponID: r.Stripe.CouponID, PromotionCodeID: r.Stripe.PromotionCodeID, Active: r.Stripe.Active,
 			ExpiresAt: r.Stripe.ExpiresAt, State: r.Stripe.State, Owner: r.Stripe.Owner, LeaseUntil: r.Stripe.LeaseUntil,
+			ActiveSwitches: r.Stripe.ActiveSwitches,
 		},
 	}
 	if p.Metadata == nil {

@@ -146,14 +146,21 @@ func translate(err error) *promo.Error {
 		if isRateLimited(se) {
 			msg = "rate limited, retry later: " + msg
 		}
+		var cause error = se
+		if se.HTTPStatusCode >= http.StatusInternalServerError {
+			// Stripe may have executed the request before failing.
+			cause = fmt.Errorf("%w: %w", promo.ErrOutcomeUnknown, se)
+		}
 		return &promo.Error{Code: promo.CodeStripeError, Message: "Stripe: " + msg,
-			StripeRequestID: se.RequestID, StripeCode: string(se.Code), Err: se}
+			StripeRequestID: se.RequestID, StripeCode: string(se.Code), Err: cause}
 	case isNetwork(err):
-		return &promo.Error{Code: promo.CodeStripeError, Message: "Stripe did not answer", Err: err}
+		return &promo.Error{Code: promo.CodeStripeError, Message: "Stripe did not answer",
+			Err: fmt.Errorf("%w: %w", promo.ErrOutcomeUnknown, err)}
 	default:
 		// Not a Stripe error body (a proxy's HTML page, truncated JSON) or a
 		// request stripe-go could not build.
-		return &promo.Error{Code: promo.CodeStripeError, Message: "Stripe call failed", Err: err}
+		return &promo.Error{Code: promo.CodeStripeError, Message: "Stripe call failed",
+			Err: fmt.Errorf("%w: %w", promo.ErrOutcomeUnknown, err)}
 	}
 }
 

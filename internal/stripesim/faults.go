@@ -28,9 +28,14 @@ const (
 	// saved idempotent result is that 500, which a retry with the same key
 	// replays, as real Stripe does.
 	FaultCommitThenError FaultKind = "commit_then_500"
+	// FaultCommitThenHang executes the operation for real and then hangs
+	// like FaultHang before answering 500: the client never learns the
+	// outcome (a process killed mid-call, a timeout after Stripe committed).
+	FaultCommitThenHang FaultKind = "commit_then_hang"
 )
 
-// Fault makes the next Count requests matching Method and Path fail.
+// Fault makes the next Count requests matching Method and Path fail, after
+// letting the first Skip of them through.
 // Injected fault responses carry Stripe-Should-Retry: false so stripe-go's
 // automatic retries do not hide them.
 type Fault struct {
@@ -38,7 +43,8 @@ type Fault struct {
 	Method string        `json:"method,omitempty"` // "" = any method
 	Path   string        `json:"path,omitempty"`   // URL path prefix; "" = any
 	Count  int           `json:"count,omitempty"`  // next N matching requests; <=0 means 1
-	Delay  time.Duration `json:"delay,omitempty"`  // for FaultHang
+	Skip   int           `json:"skip,omitempty"`   // matching requests to let through first
+	Delay  time.Duration `json:"delay,omitempty"`  // for FaultHang and FaultCommitThenHang
 }
 
 // UnmarshalJSON accepts delay as nanoseconds or as a Go duration string
@@ -49,13 +55,14 @@ func (f *Fault) UnmarshalJSON(b []byte) error {
 		Method  string          `json:"method"`
 		Path    string          `json:"path"`
 		Count   int             `json:"count"`
+		Skip    int             `json:"skip"`
 		Delay   json.RawMessage `json:"delay"`
 		DelayMS int64           `json:"delay_ms"`
 	}
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return err
 	}
-	*f = Fault{Kind: raw.Kind, Method: raw.Method, Path: raw.Path, Count: raw.Count}
+	*f = Fault{Kind: raw.Kind, Method: raw.Method, Path: raw.Path, Count: raw.Count, Skip: raw.Skip}
 	if raw.DelayMS > 0 {
 		f.Delay = time.Duration(raw.DelayMS) * time.Millisecond
 	}
@@ -80,7 +87,7 @@ func (f *Fault) UnmarshalJSON(b []byte) error {
 
 func (k FaultKind) valid() bool {
 	switch k {
-	case FaultServerError, FaultRateLimit, FaultLockTimeout, FaultHang, FaultCommitThenError:
+	case FaultServerError, FaultRateLimit, FaultLockTimeout, FaultHang, FaultCommitThenError, FaultCommitThenHang:
 		return true
 	}
 	return false
@@ -113,6 +120,10 @@ func (fq *faultQueue) take(method, path string) (Fault, bool) {
 			continue
 		}
 		if !strings.HasPrefix(path, f.Path) {
+			continue
+		}
+		if f.Skip > 0 {
+			f.Skip--
 			continue
 		}
 		out := *f

@@ -268,7 +268,7 @@ func hInvoiceList(c *reqCtx) (map[string]any, *apiError) {
 
 var invoiceUpcomingSchema = newSchema(
 	[]string{"customer", "subscription", "coupon", "discounts", "discounts[#][coupon]", "discounts[#][promotion_code]",
-		"discounts[#][discount]", "expand[#]"},
+		"discounts[#][discount]", "subscription_items[#][price]", "subscription_items[#][quantity]", "expand[#]"},
 	nil, formNames(stripe.InvoiceUpcomingParams{}))
 
 // hInvoiceUpcoming previews the subscription's next invoice without side
@@ -288,6 +288,12 @@ func hInvoiceUpcoming(c *reqCtx) (map[string]any, *apiError) {
 	dr, err := readDiscountRequest(c)
 	if err != nil {
 		return nil, err
+	}
+	if c.p.has("subscription_items") {
+		if hasSub && subID != "" {
+			return nil, invalidParam("subscription_items", "stripe-sim does not preview item changes of an existing subscription; omit subscription to preview a new one.")
+		}
+		return s.previewNewSubscription(c, custID, dr)
 	}
 	var sub *subscription
 	if hasSub && subID != "" {
@@ -381,5 +387,72 @@ func hInvoicePay(c *reqCtx) (map[string]any, *apiError) {
 		sub.status = "active"
 		s.emitUpdate("customer.subscription.updated", before, s.renderSubscription(sub), o, at)
 	}
+	return s.renderInvoice(in), nil
+}
+
+// previewNewSubscription answers an upcoming-invoice request with customer
+// and subscription_items but no subscription: the first invoice of a new
+// monthly subscription starting now, with the requested discount checked as
+// on subscription create. Nothing is stored.
+func (s *Server) previewNewSubscription(c *reqCtx, custID string, dr discountRequest) (map[string]any, *apiError) {
+	cu := s.customers[custID]
+	if custID == "" {
+		return nil, missingParam("customer")
+	}
+	if cu == nil {
+		return nil, noSuchParam("customer", "customer", custID)
+	}
+	els, err := c.p.list("subscription_items")
+	if err != nil {
+		return nil, err
+	}
+	now := s.customerNow(cu)
+	sub := &subscription{customer: cu.ID, status: "incomplete", anchor: now, created: now}
+	for i, el := range els {
+		param := "subscription_items[" + strconv.Itoa(i) + "]"
+		if el.kids["price"] == nil || el.kids["price"].val == nil || *el.kids["price"].val == "" {
+			return nil, missingParam(param + "[price]")
+		}
+		pr := s.prices[*el.kids["price"].val]
+		switch {
+		case pr == nil:
+			return nil, noSuchParam("price", param+"[price]", *el.kids["price"].val)
+		case !pr.recurring || !pr.active:
+			return nil, requestError(param+"[price]", "The price specified must be an active recurring price.")
+		case sub.currency != "" && pr.currency != sub.currency:
+			return nil, requestError(param+"[price]", "All prices on a subscription must have the same currency.")
+		}
+		qty := int64(1)
+		if q := el.kids["quantity"]; q != nil && q.val != nil {
+			n, perr := strconv.ParseInt(*q.val, 10, 64)
+			if perr != nil || n < 1 {
+				return nil, invalidParamCode("parameter_invalid_integer", param+"[quantity]", "Invalid integer: %s", *q.val)
+			}
+			qty = n
+		}
+		sub.currency = pr.currency
+		sub.items = append(sub.items, &subItem{ID: "si_preview_" + strconv.Itoa(i), price: pr.ID, quantity: qty, created: now})
+	}
+	if len(sub.items) == 0 {
+		return nil, missingParam("subscription_items")
+	}
+	var d *discount
+	if dr.present && !dr.clear {
+		var subtotal int64
+		for _, it := range sub.items {
+			subtotal += s.prices[it.price].unitAmount * it.quantity
+		}
+		cp, pc, err := s.resolveDiscount(dr, redemptionContext{cu: cu, at: now, subtotal: subtotal, currency: sub.currency})
+		if err != nil {
+			return nil, err
+		}
+		d = &discount{ID: "di_preview_" + randomString(10, idAlphabet), coupon: cp, customer: cu.ID, start: now}
+		if pc != nil {
+			d.promo = pc.ID
+		}
+	}
+	in := s.invoiceFor(sub, sub.periodStart(), sub.periodEnd(), "subscription_create", d, now, true)
+	in.subscription = ""
+	in.periodStart, in.periodEnd = now, now
 	return s.renderInvoice(in), nil
 }

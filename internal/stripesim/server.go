@@ -203,24 +203,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p, perrParse := parseParams(pairs)
 
 	commitThen500 := false
+	var hangAfter time.Duration // commit_then_hang: hang this long after executing
 	if f, ok := s.faults.take(r.Method, r.URL.Path); ok {
 		s.log.Info("stripesim: injecting fault", "kind", f.Kind, "op", rt.op, "request_id", reqID)
 		switch f.Kind {
 		case FaultCommitThenError:
 			commitThen500 = true
+		case FaultCommitThenHang:
+			commitThen500, hangAfter = true, hangDelay(f.Delay)
 		case FaultHang:
-			d := f.Delay
-			if d <= 0 {
-				d = 60 * time.Second
-			}
-			t := time.NewTimer(d)
-			select {
-			case <-t.C:
-			case <-r.Context().Done():
-				t.Stop()
+			if !s.hang(r, hangDelay(f.Delay)) {
 				return
-			case <-s.closed:
-				t.Stop()
 			}
 			h.Set("Stripe-Should-Retry", "false")
 			writeAPIError(w, apiServerError("stripe-sim: injected hang fault; the request was not executed."))
@@ -265,7 +258,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// The operation ran (unless its parameters were invalid, in which
 		// case nothing is saved); the client only sees a 500.
 		h.Set("Stripe-Should-Retry", "false")
-		e := apiServerError("stripe-sim: injected commit_then_500 fault; the operation was executed but the response was replaced by this error.")
+		e := apiServerError("stripe-sim: injected commit fault; the operation was executed but the response was replaced by this error.")
 		status, body = e.Status, errorBody(e)
 	}
 	s.log.Debug("stripesim: request", "op", rt.op, "status", status, "request_id", reqID, "idempotency_key", c.idemKey)
@@ -276,7 +269,31 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.idem.finish(apiKey, c.idemKey, status, body)
 		}
 	}
+	if hangAfter > 0 && !s.hang(r, hangAfter) {
+		return
+	}
 	writeJSONBytes(w, status, body)
+}
+
+func hangDelay(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 60 * time.Second
+	}
+	return d
+}
+
+// hang waits d, or until the server closes; it reports false when the client
+// went away first (there is nobody left to answer).
+func (s *Server) hang(r *http.Request, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-r.Context().Done():
+		return false
+	case <-s.closed:
+	}
+	return true
 }
 
 // execute runs the handler under the state lock.

@@ -14,7 +14,7 @@ import (
 //
 //	GET  /_sim/counts                    -> {"POST /v1/coupons": 2, ...}
 //	POST /_sim/counts/reset
-//	POST /_sim/faults                    body: Fault JSON ({"kind":"server_error","method":"POST","path":"/v1/subscriptions","count":1,"delay":"2s"})
+//	POST /_sim/faults                    body: Fault JSON ({"kind":"server_error","method":"POST","path":"/v1/subscriptions","count":1,"skip":0,"delay":"2s"})
 //	DELETE /_sim/faults                  clears pending faults
 //	POST /_sim/webhooks/chaos            body: {"copies":2,"shuffle":true}
 //	POST /_sim/webhooks/endpoint         body: {"url":"http://...","secret":"whsec_..."}
@@ -53,7 +53,7 @@ func (s *Server) serveSim(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if !f.Kind.valid() {
-			writeAPIError(w, invalidParam("kind", "Unknown fault kind %q; use server_error, rate_limit, lock_timeout, hang or commit_then_500.", f.Kind))
+			writeAPIError(w, invalidParam("kind", "Unknown fault kind %q; use server_error, rate_limit, lock_timeout, hang, commit_then_500 or commit_then_hang.", f.Kind))
 			return
 		}
 		s.InjectFault(f)

@@ -1,0 +1,290 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/billing-adapter/billing-adapter/internal/promo"
+	"github.com/labstack/echo/v4"
+)
+
+// The checkout-scoped endpoints the payment page calls, and the admin's view
+// of a code's ledger.
+
+type validateRequest struct {
+	Code         string `json:"code"`
+	Customer     string `json:"customer"`
+	Price        string `json:"price"`
+	Subscription string `json:"subscription"`
+}
+
+type validateResponse struct {
+	Object    string            `json:"object"`
+	Valid     bool              `json:"valid"`
+	Reason    *string           `json:"reason"`
+	Message   *string           `json:"message"`
+	PromoCode *promoCodeRef     `json:"promo_code"`
+	Discount  *discountTerms    `json:"discount"`
+	Preview   *invoicePreviewJS `json:"preview"`
+}
+
+type promoCodeRef struct {
+	ID   string `json:"id"`
+	Code string `json:"code"`
+}
+
+// discountTerms is what a code takes off, per invoice.
+type discountTerms struct {
+	PromoType  promo.PromoType `json:"promo_type"`
+	PercentOff *json.Number    `json:"percent_off,omitempty"`
+	AmountOff  *int64          `json:"amount_off,omitempty"` // minor units
+	Currency   *string         `json:"currency,omitempty"`
+	Duration   promo.Duration  `json:"duration"`
+	// AppliesToCycles is how many monthly invoices are discounted; null = every one.
+	AppliesToCycles *int `json:"applies_to_cycles"`
+}
+
+type invoicePreviewJS struct {
+	Currency       string `json:"currency"`
+	AmountBefore   int64  `json:"amount_before"`
+	AmountAfter    int64  `json:"amount_after"`
+	DiscountAmount int64  `json:"discount_amount"`
+	PeriodStart    string `json:"period_start"`
+	PeriodEnd      string `json:"period_end"`
+}
+
+func toDiscountTerms(p *promo.PromoCode) *discountTerms {
+	t := &discountTerms{PromoType: p.PromoType, Duration: p.Duration}
+	if p.PromoType == promo.Percentage {
+		n := json.Number(p.AmountOffDecimal())
+		t.PercentOff = &n
+	} else {
+		amount, cur := p.AmountOff, p.Currency
+		t.AmountOff, t.Currency = &amount, &cur
+	}
+	switch p.Duration {
+	case promo.Once:
+		one := 1
+		t.AppliesToCycles = &one
+	case promo.Repeating:
+		n := p.DurationMonths
+		t.AppliesToCycles = &n
+	}
+	return t
+}
+
+func (s *server) validatePromoCode(c echo.Context) error {
+	var req validateRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	res, err := s.Redeemer.Validate(c.Request().Context(), promo.ValidateInput{
+		Code: req.Code, Customer: req.Customer, Price: req.Price, Subscription: req.Subscription})
+	if err != nil {
+		return err
+	}
+	out := validateResponse{Object: "promo_code_validation", Valid: res.Valid}
+	if res.Code != nil {
+		out.PromoCode = &promoCodeRef{ID: res.Code.ID, Code: res.Code.Code}
+		out.Discount = toDiscountTerms(res.Code)
+	}
+	if res.Reason != nil {
+		reason, msg := string(res.Reason.Code), res.Reason.Message
+		out.Reason, out.Message = &reason, &msg
+	}
+	if pv := res.Preview; pv != nil {
+		out.Preview = &invoicePreviewJS{Currency: pv.Currency, AmountBefore: pv.Subtotal, AmountAfter: pv.Total,
+			DiscountAmount: pv.DiscountAmount, PeriodStart: rfc3339(pv.PeriodStart), PeriodEnd: rfc3339(pv.PeriodEnd)}
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+type createSubscriptionRequest struct {
+	Customer  string            `json:"customer"`
+	Price     string            `json:"price"`
+	PromoCode string            `json:"promo_code"`
+	Quantity  int64             `json:"quantity"`
+	Metadata  map[string]string `json:"metadata"`
+}
+
+type applyPromoCodeRequest struct {
+	Code     string `json:"code"`
+	Customer string `json:"customer"`
+}
+
+// subscriptionResponse answers the subscription endpoints.
+type subscriptionResponse struct {
+	ID                 string              `json:"id"`
+	Object             string              `json:"object"`
+	Customer           string              `json:"customer"`
+	Status             string              `json:"status"`
+	CurrentPeriodStart string              `json:"current_period_start"`
+	CurrentPeriodEnd   string              `json:"current_period_end"`
+	Discount           *discountJSON       `json:"discount"`
+	Redemption         *redemptionResponse `json:"redemption"`
+	// EffectiveAt is when the discount starts to apply: the first invoice of
+	// a new subscription, the next monthly invoice of an existing one.
+	EffectiveAt *string `json:"effective_at"`
+}
+
+type discountJSON struct {
+	ID              string         `json:"id"`
+	PromoCodeID     string         `json:"promo_code_id,omitempty"`
+	PromoCode       string         `json:"promo_code,omitempty"`
+	Coupon          string         `json:"coupon"`
+	PromotionCode   string         `json:"promotion_code"`
+	Start           string         `json:"start"`
+	End             *string        `json:"end"`
+	Terms           *discountTerms `json:"terms,omitempty"`
+}
+
+// redemptionResponse is one ledger line.
+type redemptionResponse struct {
+	ID                string           `json:"id"`
+	Object            string           `json:"object"`
+	PromoCodeID       string           `json:"promo_code_id"`
+	PromoCode         string           `json:"promo_code"`
+	Customer          string           `json:"customer"`
+	Subscription      *string          `json:"subscription"`
+	StripeDiscountID  *string          `json:"stripe_discount_id"`
+	Source            string           `json:"source"`
+	State             string           `json:"state"`
+	CreatedAt         string           `json:"created_at"`
+	ConfirmedAt       *string          `json:"confirmed_at"`
+	ActivatedAt       *string          `json:"activated_at"`
+	EndedAt           *string          `json:"ended_at"`
+	EffectiveAt       *string          `json:"effective_at"`
+	EndReason         *string          `json:"end_reason"`
+	StockReturned     bool             `json:"stock_returned"`
+	Flags             []string         `json:"flags"`
+	Cycles            int              `json:"cycles"`
+	DiscountedAmounts map[string]int64 `json:"discounted_amounts"`
+}
+
+func optTime(t time.Time) *string {
+	if t.IsZero() {
+		return nil
+	}
+	s := rfc3339(t)
+	return &s
+}
+
+func optString(v string) *string {
+	if v == "" {
+		return nil
+	}
+	return &v
+}
+
+func toRedemptionResponse(r *promo.Redemption, code string) *redemptionResponse {
+	out := &redemptionResponse{
+		ID: r.ID, Object: "promo_code_redemption", PromoCodeID: r.PromoCodeID, PromoCode: code,
+		Customer: r.Customer, Subscription: optString(r.Subscription), StripeDiscountID: optString(r.DiscountID),
+		Source: string(r.Source), State: string(r.State), CreatedAt: rfc3339(r.CreatedAt),
+		ConfirmedAt: optTime(r.ConfirmedAt), ActivatedAt: optTime(r.ActivatedAt), EndedAt: optTime(r.EndedAt),
+		EffectiveAt: optTime(r.EffectiveAt), EndReason: optString(r.EndReason), StockReturned: r.StockReturned,
+		Flags: r.Flags, Cycles: r.Cycles, DiscountedAmounts: r.Discounted,
+	}
+	if out.Flags == nil {
+		out.Flags = []string{}
+	}
+	if out.DiscountedAmounts == nil {
+		out.DiscountedAmounts = map[string]int64{}
+	}
+	return out
+}
+
+func toSubscriptionResponse(res *promo.ApplyResult) subscriptionResponse {
+	sub := res.Subscription
+	out := subscriptionResponse{ID: sub.ID, Object: "subscription", Customer: sub.Customer, Status: sub.Status,
+		CurrentPeriodStart: rfc3339(sub.CurrentPeriodStart), CurrentPeriodEnd: rfc3339(sub.CurrentPeriodEnd)}
+	if d := sub.Discount; d != nil {
+		out.Discount = &discountJSON{ID: d.ID, Coupon: d.CouponID, PromotionCode: d.PromotionCodeID,
+			Start: rfc3339(d.Start), End: optTime(d.End)}
+		if res.Code != nil && d.CouponID == res.Code.Stripe.CouponID {
+			out.Discount.PromoCodeID, out.Discount.PromoCode = res.Code.ID, res.Code.Code
+			out.Discount.Terms = toDiscountTerms(res.Code)
+		}
+	}
+	if res.Redemption != nil {
+		out.Redemption = toRedemptionResponse(res.Redemption, res.Code.Code)
+		out.EffectiveAt = optTime(res.Redemption.EffectiveAt)
+	}
+	return out
+}
+
+func (s *server) createSubscription(c echo.Context) error {
+	var req createSubscriptionRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	res, err := s.Redeemer.Subscribe(c.Request().Context(), promo.SubscribeInput{
+		Customer: req.Customer, Price: req.Price, Quantity: req.Quantity, PromoCode: req.PromoCode, Metadata: req.Metadata,
+	}, c.Get(ctxReqKey).(string))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, toSubscriptionResponse(res))
+}
+
+func (s *server) applyPromoCode(c echo.Context) error {
+	var req applyPromoCodeRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	res, err := s.Redeemer.Apply(c.Request().Context(), promo.ApplyInput{
+		Subscription: c.Param("id"), Code: req.Code, Customer: req.Customer,
+	}, c.Get(ctxReqKey).(string))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toSubscriptionResponse(res))
+}
+
+func (s *server) removePromoCode(c echo.Context) error {
+	res, err := s.Redeemer.Remove(c.Request().Context(), c.Param("id"), c.Get(ctxReqKey).(string))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{
+		"object": "promo_code_removal", "subscription": c.Param("id"),
+		"redemption": toRedemptionResponse(res.Redemption, res.Code.Code),
+	})
+}
+
+func (s *server) listRedemptions(c echo.Context) error {
+	limit, err := parseLimit(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	p, err := s.Catalog.Get(ctx, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	page, err := s.Redeemer.Store.ListRedemptions(ctx, p.ID, limit, c.QueryParam("starting_after"))
+	if err != nil {
+		return err
+	}
+	out := listResponse[*redemptionResponse]{Object: "list", Data: make([]*redemptionResponse, 0, len(page.Data)),
+		HasMore: page.HasMore, URL: "/v1/promo_codes/" + p.ID + "/redemptions"}
+	for _, r := range page.Data {
+		out.Data = append(out.Data, toRedemptionResponse(r, p.Code))
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// parseLimit reads the list endpoints' limit (1-100, default 10).
+func parseLimit(c echo.Context) (int, error) {
+	l := c.QueryParam("limit")
+	if l == "" {
+		return 10, nil
+	}
+	n, err := strconv.Atoi(l)
+	if err != nil || n < 1 || n > 100 {
+		return 0, promo.Invalid("limit", "limit must be an integer between 1 and 100")
+	}
+	return n, nil
+}

@@ -1,0 +1,485 @@
+package promo
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+)
+
+// Redeemer applies codes to subscriptions (DESIGN.md "Redemption rules").
+//
+// Every apply follows the same protocol so that it holds across replicas and
+// crashes and nothing is counted twice:
+//
+//  1. cheap checks from Redis and the Stripe subscription (no stock taken);
+//  2. MarkDue, then Reserve: one script checks the code and the customer and
+//     takes a unit of stock; the mark lets the sweeper find the reservation
+//     if this process dies;
+//  3. the Stripe call, with an idempotency key derived from the request's
+//     Idempotency-Key and the redemption ID;
+//  4. Confirm (Stripe attached the discount) or Finish (Stripe refused:
+//     released, stock back). When Stripe's answer is lost the subscription is
+//     read back before deciding; if that fails too, the reservation stays
+//     for the sweeper, which decides from Stripe after the lease.
+//
+// A retry with the same Idempotency-Key finds its own reservation (Owner)
+// and repeats the same Stripe call, which Stripe replays.
+type Redeemer struct {
+	Store  RedemptionStore
+	Stripe BillingGateway
+	Clock  Clock
+	Log    *slog.Logger
+	NewID  func() string // "rd_" + sortable unique suffix
+	// Lease is how long a reservation is held before the sweeper may resolve
+	// it; it must exceed the longest request.
+	Lease time.Duration
+	// LockTTL bounds how long an apply holds its subscription's lock.
+	LockTTL time.Duration
+	// Kick, when set, is told about codes whose Stripe promotion code must
+	// be switched on or off (after NeedsStripeSync recorded it).
+	Kick func(promoCodeID string)
+}
+
+// ApplyResult is the outcome of a subscribe or an apply.
+type ApplyResult struct {
+	Code         *PromoCode // nil when no code was given
+	Redemption   *Redemption
+	Subscription *Subscription
+}
+
+// SubscribeInput is POST /v1/subscriptions.
+type SubscribeInput struct {
+	Customer  string
+	Price     string
+	Quantity  int64 // 0 = 1
+	PromoCode string
+	Metadata  map[string]string
+}
+
+// MaxQuantity bounds a subscription's quantity.
+const MaxQuantity = 1_000_000
+
+// Subscribe creates a Stripe subscription, with the promo code's discount on
+// its first invoice when one is given. One Stripe call.
+func (r *Redeemer) Subscribe(ctx context.Context, in SubscribeInput, requestKey string) (*ApplyResult, error) {
+	if err := ValidateStripeID("customer", in.Customer); err != nil {
+		return nil, err
+	}
+	if err := ValidateStripeID("price", in.Price); err != nil {
+		return nil, err
+	}
+	if in.Quantity == 0 {
+		in.Quantity = 1
+	}
+	if in.Quantity < 1 || in.Quantity > MaxQuantity {
+		return nil, Invalid("quantity", "quantity must be between 1 and %d", MaxQuantity)
+	}
+	if err := validateSubscriptionMetadata(in.Metadata); err != nil {
+		return nil, err
+	}
+	spec := SubscriptionSpec{Customer: in.Customer, Price: in.Price, Quantity: in.Quantity, Metadata: copyMetadata(in.Metadata)}
+	if in.PromoCode == "" {
+		sub, err := r.Stripe.CreateSubscription(ctx, spec, StripeKey(requestKey, "subscription.create"))
+		if err != nil {
+			return nil, err
+		}
+		return &ApplyResult{Subscription: sub}, nil
+	}
+
+	p, err := r.code(ctx, in.PromoCode)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckAudience(p, false, false); err != nil {
+		return nil, err
+	}
+	if err := CheckPlan(p, []string{in.Price}); err != nil {
+		return nil, err
+	}
+	if err := r.checkNewUser(ctx, p, in.Customer, false); err != nil {
+		return nil, err
+	}
+	// The code's metadata goes onto memberships created with it (the source
+	// API's promise); the request's own metadata wins on a clash.
+	md := copyMetadata(p.Metadata)
+	for k, v := range in.Metadata {
+		md[k] = v
+	}
+	if len(md)+len(subscriptionMetadataKeys) > 50 {
+		return nil, Invalid("metadata", "metadata and the promo code's metadata together may have at most %d keys", 50-len(subscriptionMetadataKeys))
+	}
+
+	now := r.Clock.Now()
+	rd, done, err := r.reserve(ctx, p, &Redemption{ID: r.NewID(), PromoCodeID: p.ID, Customer: in.Customer,
+		Source: SourceNewSubscription}, requestKey, now)
+	if err != nil || done {
+		return r.finished(ctx, p, rd, err)
+	}
+	spec.PromotionCodeID, spec.Metadata = p.Stripe.PromotionCodeID, promoMetadata(md, p, rd)
+	sub, err := r.Stripe.CreateSubscription(ctx, spec, StripeKey(requestKey, "subscription.create:"+rd.ID))
+	if err != nil {
+		sub, err = r.settleUnknown(ctx, p, rd, err, func(ctx context.Context) (*Subscription, error) {
+			return r.Stripe.FindSubscription(ctx, rd.Customer, MetaRedemptionID, rd.ID)
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return r.confirm(ctx, p, rd, sub, sub.CurrentPeriodStart)
+}
+
+// ApplyInput is POST /v1/subscriptions/{id}/promo_code.
+type ApplyInput struct {
+	Subscription string
+	Code         string
+	Customer     string // optional: must own the subscription when given
+}
+
+// Apply puts a code on an existing subscription without proration: the
+// current period is untouched and the next invoice is discounted. Two Stripe
+// calls: read the subscription, update it.
+func (r *Redeemer) Apply(ctx context.Context, in ApplyInput, requestKey string) (*ApplyResult, error) {
+	if err := ValidateStripeID("subscription", in.Subscription); err != nil {
+		return nil, err
+	}
+	if in.Customer != "" {
+		if err := ValidateStripeID("customer", in.Customer); err != nil {
+			return nil, err
+		}
+	}
+	p, err := r.code(ctx, in.Code)
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := r.Store.LockSubscription(ctx, in.Subscription, r.LockTTL)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+
+	owner := RequestOwner(requestKey)
+	resumeID, err := r.checkClaim(ctx, in.Subscription, p.ID, owner)
+	if err != nil {
+		return nil, err
+	}
+	now := r.Clock.Now()
+	if resumeID == "" {
+		if err := CheckRedeemable(p, now); err != nil {
+			return nil, err
+		}
+	}
+	sub, err := r.Stripe.GetSubscription(ctx, in.Subscription)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.checkSubscription(ctx, p, sub, in.Customer, resumeID != ""); err != nil {
+		return nil, err
+	}
+
+	id := resumeID
+	if id == "" {
+		id = r.NewID()
+	}
+	if err := r.Store.SetClaim(ctx, sub.ID, Claim{PromoCodeID: p.ID, RedemptionID: id, Owner: owner}); err != nil {
+		return nil, err
+	}
+	rd, done, err := r.reserve(ctx, p, &Redemption{ID: id, PromoCodeID: p.ID, Customer: sub.Customer,
+		Subscription: sub.ID, Source: SourceExistingSubscription}, requestKey, now)
+	if err != nil {
+		r.clearClaim(ctx, sub.ID, id)
+		return nil, err
+	}
+	if rd.ID != id { // an earlier attempt of this request reserved under another ID
+		if err := r.Store.SetClaim(ctx, sub.ID, Claim{PromoCodeID: p.ID, RedemptionID: rd.ID, Owner: owner}); err != nil {
+			return nil, err
+		}
+	}
+	if done {
+		return &ApplyResult{Code: p, Redemption: rd, Subscription: sub}, nil
+	}
+	if ourDiscount(sub, p) == nil {
+		md := promoMetadata(nil, p, rd)
+		updated, err := r.Stripe.ApplyPromotionCode(ctx, sub.ID, p.Stripe.PromotionCodeID, md, StripeKey(requestKey, "subscription.apply:"+rd.ID))
+		if err != nil {
+			updated, err = r.settleUnknown(ctx, p, rd, err, func(ctx context.Context) (*Subscription, error) {
+				return r.Stripe.GetSubscription(ctx, sub.ID)
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+		sub = updated
+	}
+	return r.confirm(ctx, p, rd, sub, sub.CurrentPeriodEnd)
+}
+
+// Remove takes the adapter's promo code off a subscription: Stripe's discount
+// is deleted and the redemption ends. If no discounted invoice was paid yet
+// the unit of stock goes back and the customer may use the code again.
+func (r *Redeemer) Remove(ctx context.Context, subscription, requestKey string) (*ApplyResult, error) {
+	if err := ValidateStripeID("subscription", subscription); err != nil {
+		return nil, err
+	}
+	unlock, err := r.Store.LockSubscription(ctx, subscription, r.LockTTL)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	noCode := Errorf(CodeNotFound, "subscription %s has no promo code applied through this service", subscription)
+	claim, err := r.Store.Claim(ctx, subscription)
+	if errors.Is(err, ErrNotFound) {
+		return nil, noCode
+	}
+	if err != nil {
+		return nil, err
+	}
+	rd, err := r.Store.GetRedemption(ctx, claim.PromoCodeID, claim.RedemptionID)
+	if errors.Is(err, ErrNotFound) || (err == nil && !rd.State.Live()) {
+		r.clearClaim(ctx, subscription, claim.RedemptionID)
+		return nil, noCode
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, err := r.Stripe.RemoveDiscount(ctx, subscription, StripeKey(requestKey, "subscription.discount.delete:"+rd.ID)); err != nil {
+		return nil, err
+	}
+	rd, err = r.finish(ctx, rd, ReasonRemoved)
+	if err != nil {
+		return nil, err
+	}
+	p, err := r.Store.Get(ctx, rd.PromoCodeID)
+	if err != nil {
+		return nil, err
+	}
+	return &ApplyResult{Code: p, Redemption: rd}, nil
+}
+
+// code loads a code by the text a customer typed.
+func (r *Redeemer) code(ctx context.Context, text string) (*PromoCode, error) {
+	norm, perr := lookupCodeText(text)
+	if perr != nil {
+		return nil, perr
+	}
+	p, err := r.Store.GetByCode(ctx, norm)
+	if errors.Is(err, ErrNotFound) {
+		return nil, errCodeNotFound(norm)
+	}
+	return p, err
+}
+
+// checkClaim enforces one code per subscription from Redis. It returns the
+// redemption ID to resume when the claim is this request's own.
+func (r *Redeemer) checkClaim(ctx context.Context, subscription, promoCodeID, owner string) (string, error) {
+	claim, err := r.Store.Claim(ctx, subscription)
+	if errors.Is(err, ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	mine := claim.Owner == owner && claim.PromoCodeID == promoCodeID
+	rd, err := r.Store.GetRedemption(ctx, claim.PromoCodeID, claim.RedemptionID)
+	switch {
+	case errors.Is(err, ErrNotFound) && mine:
+		return claim.RedemptionID, nil // this request died between claiming and reserving
+	case errors.Is(err, ErrNotFound):
+		return "", nil // left by an attempt that died before reserving; the lock says it is over
+	case err != nil:
+		return "", err
+	case rd.State.Live() && mine:
+		return rd.ID, nil
+	case rd.State.Live():
+		return "", errSubscriptionHasCode(subscription)
+	}
+	return "", nil // the claimed redemption ended; the claim is stale
+}
+
+// checkSubscription applies the rules that need the Stripe subscription.
+func (r *Redeemer) checkSubscription(ctx context.Context, p *PromoCode, sub *Subscription, customer string, resuming bool) error {
+	if customer != "" && sub.Customer != customer {
+		return errCustomerMismatch()
+	}
+	switch sub.Status {
+	case "canceled", "incomplete_expired":
+		return &Error{Code: CodeConflict, Param: "subscription", Message: "Subscription " + sub.ID + " is " + sub.Status + " and cannot take a promo code."}
+	}
+	if sub.Discount != nil && !(resuming && ourDiscount(sub, p) != nil) {
+		return errSubscriptionHasCode(sub.ID)
+	}
+	if err := CheckPlan(p, sub.PriceIDs); err != nil {
+		return err
+	}
+	return r.checkNewUser(ctx, p, sub.Customer, sub.LatestInvoicePaid)
+}
+
+// checkNewUser applies new_users_only: a customer with a paid invoice (seen
+// in a webhook, or the subscription's latest invoice) is not new.
+func (r *Redeemer) checkNewUser(ctx context.Context, p *PromoCode, customer string, paid bool) error {
+	if !p.NewUsersOnly {
+		return nil
+	}
+	if !paid {
+		var err error
+		if paid, err = r.Store.CustomerHasPaid(ctx, customer); err != nil {
+			return err
+		}
+	}
+	if err := CheckAudience(p, paid, true); err != nil {
+		return err
+	}
+	return nil
+}
+
+// reserve marks and makes the reservation. done is true when the request's
+// own earlier attempt already got Stripe's confirmation.
+func (r *Redeemer) reserve(ctx context.Context, p *PromoCode, rd *Redemption, requestKey string, now time.Time) (*Redemption, bool, error) {
+	rd.State, rd.Owner, rd.CreatedAt, rd.LeaseUntil = RedemptionReserved, RequestOwner(requestKey), now, now.Add(r.Lease)
+	due := DueReservation{PromoCodeID: p.ID, RedemptionID: rd.ID, LeaseUntil: rd.LeaseUntil}
+	if err := r.Store.MarkDue(ctx, due); err != nil {
+		return nil, false, err
+	}
+	got, outcome, err := r.Store.Reserve(ctx, rd, now)
+	if err != nil || got.ID != rd.ID {
+		r.unmarkDue(ctx, p.ID, rd.ID)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if outcome == Resumed {
+		r.Log.InfoContext(ctx, "resuming the request's own reservation", "redemption_id", got.ID, "state", got.State)
+	}
+	return got, got.State != RedemptionReserved, nil
+}
+
+// finished answers a reserve that failed or found the work already done.
+func (r *Redeemer) finished(ctx context.Context, p *PromoCode, rd *Redemption, err error) (*ApplyResult, error) {
+	if err != nil {
+		return nil, err
+	}
+	sub, err := r.Stripe.GetSubscription(ctx, rd.Subscription)
+	if err != nil {
+		return nil, err
+	}
+	return &ApplyResult{Code: p, Redemption: rd, Subscription: sub}, nil
+}
+
+// settleUnknown handles a failed Stripe call. A refusal releases the
+// reservation. When the outcome is unknown, look reads Stripe back: the
+// subscription carrying our discount means the call took effect.
+func (r *Redeemer) settleUnknown(ctx context.Context, p *PromoCode, rd *Redemption, cause error,
+	look func(context.Context) (*Subscription, error)) (*Subscription, error) {
+	if errors.Is(cause, ErrOutcomeUnknown) {
+		sub, err := look(ctx)
+		if err != nil {
+			r.Log.WarnContext(ctx, "Stripe's answer was lost and Stripe cannot be read; the sweeper resolves the reservation after its lease",
+				"redemption_id", rd.ID, "promo_code_id", p.ID, "err", err.Error())
+			return nil, cause
+		}
+		if sub != nil && ourDiscount(sub, p) != nil {
+			r.Log.InfoContext(ctx, "Stripe applied the discount although its answer was lost", "redemption_id", rd.ID)
+			return sub, nil
+		}
+	}
+	if _, err := r.finish(ctx, rd, ReasonStripeRefused); err != nil {
+		r.Log.ErrorContext(ctx, "could not release a reservation; the sweeper will", "redemption_id", rd.ID, "err", err.Error())
+	}
+	return nil, cause
+}
+
+// confirm records Stripe's discount on the reservation.
+func (r *Redeemer) confirm(ctx context.Context, p *PromoCode, rd *Redemption, sub *Subscription, effective time.Time) (*ApplyResult, error) {
+	d := ourDiscount(sub, p)
+	if d == nil {
+		r.Log.ErrorContext(ctx, "Stripe answered without the discount; releasing the reservation",
+			"redemption_id", rd.ID, "subscription", sub.ID)
+		if _, err := r.finish(ctx, rd, ReasonStripeRefused); err != nil {
+			return nil, err
+		}
+		return nil, &Error{Code: CodeStripeError, Message: "Stripe did not attach the discount to subscription " + sub.ID}
+	}
+	out, change, err := r.Store.Confirm(ctx, p.ID, rd.ID, Confirmation{
+		Subscription: sub.ID, DiscountID: d.ID, EffectiveAt: effective, At: r.Clock.Now()})
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Store.SetClaim(ctx, sub.ID, Claim{PromoCodeID: p.ID, RedemptionID: rd.ID, Owner: rd.Owner}); err != nil {
+		return nil, err
+	}
+	r.unmarkDue(ctx, p.ID, rd.ID)
+	r.stockChanged(ctx, p.ID, change)
+	return &ApplyResult{Code: p, Redemption: out, Subscription: sub}, nil
+}
+
+// finish ends or releases rd and clears what pointed at it.
+func (r *Redeemer) finish(ctx context.Context, rd *Redemption, reason string) (*Redemption, error) {
+	// Finishing must happen even if the request was cancelled meanwhile.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	out, change, err := r.Store.Finish(ctx, rd.PromoCodeID, rd.ID, reason, r.Clock.Now())
+	if err != nil {
+		return nil, err
+	}
+	if out.Subscription != "" {
+		r.clearClaim(ctx, out.Subscription, out.ID)
+	}
+	r.unmarkDue(ctx, out.PromoCodeID, out.ID)
+	r.stockChanged(ctx, out.PromoCodeID, change)
+	return out, nil
+}
+
+func (r *Redeemer) clearClaim(ctx context.Context, sub, rdID string) {
+	if err := r.Store.ClearClaim(context.WithoutCancel(ctx), sub, rdID); err != nil {
+		r.Log.WarnContext(ctx, "could not clear a subscription claim; the next apply finds it stale", "subscription", sub, "err", err.Error())
+	}
+}
+
+func (r *Redeemer) unmarkDue(ctx context.Context, codeID, rdID string) {
+	if err := r.Store.UnmarkDue(context.WithoutCancel(ctx), codeID, rdID); err != nil {
+		r.Log.WarnContext(ctx, "could not unmark a resolved reservation; the sweeper drops it", "redemption_id", rdID, "err", err.Error())
+	}
+}
+
+// stockChanged queues the Stripe promotion code switch a script asked for.
+func (r *Redeemer) stockChanged(ctx context.Context, codeID string, c StockChange) {
+	if !c.StripeActiveChanged {
+		return
+	}
+	if err := r.Store.NeedsStripeSync(context.WithoutCancel(ctx), codeID); err != nil {
+		r.Log.ErrorContext(ctx, "could not queue the Stripe promotion code switch; run reconcile", "promo_code_id", codeID, "err", err.Error())
+		return
+	}
+	if r.Kick != nil {
+		r.Kick(codeID)
+	}
+}
+
+// ourDiscount returns the subscription's discount when it is this code's
+// (the coupon's ID is the promo code's ID).
+func ourDiscount(sub *Subscription, p *PromoCode) *Discount {
+	if sub == nil || sub.Discount == nil || sub.Discount.CouponID != p.Stripe.CouponID {
+		return nil
+	}
+	return sub.Discount
+}
+
+// subscriptionMetadataKeys are written by the adapter on subscriptions.
+var subscriptionMetadataKeys = []string{MetaPromoCodeID, MetaPromoCode, MetaRedemptionID}
+
+// promoMetadata is md plus the links from a subscription to its redemption.
+func promoMetadata(md map[string]string, p *PromoCode, rd *Redemption) map[string]string {
+	out := copyMetadata(md)
+	out[MetaPromoCodeID], out[MetaPromoCode], out[MetaRedemptionID] = p.ID, p.Code, rd.ID
+	return out
+}
+
+func validateSubscriptionMetadata(md map[string]string) error {
+	if err := ValidateMetadata(md); err != nil {
+		return err
+	}
+	if _, ok := md[MetaRedemptionID]; ok {
+		return Invalid("metadata", "metadata key %q is reserved by the adapter", MetaRedemptionID)
+	}
+	return nil
+}

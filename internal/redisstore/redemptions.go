@@ -1,0 +1,343 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/billing-adapter/billing-adapter/internal/promo"
+	"github.com/redis/go-redis/v9"
+)
+
+// Per-code redemption keys; they share the code's hash tag with its hash, so
+// each script below runs on one Cluster slot.
+func rdKey(codeID string) string     { return "ba:{" + codeID + "}:rd" }
+func ledgerKey(codeID string) string { return "ba:{" + codeID + "}:ledger" }
+func custKey(codeID string) string   { return "ba:{" + codeID + "}:cust" }
+func subsKey(codeID string) string   { return "ba:{" + codeID + "}:subs" }
+
+func redemptionKeys(codeID string) []string {
+	return []string{codeKey(codeID), rdKey(codeID), custKey(codeID), subsKey(codeID), ledgerKey(codeID)}
+}
+
+// luaWant is WantStripeActive over the code hash (KEYS[1]).
+const luaWant = `
+local function want()
+  local h = redis.call('HMGET', KEYS[1], 'status', 'unlimited', 'stock', 'reserved')
+  return h[1] == 'active' and (h[2] == '1' or (tonumber(h[3]) or 0) > 0 or (tonumber(h[4]) or 0) > 0)
+end
+local function flip(before)
+  if before ~= want() then return 1 end
+  return 0
+end
+local function addflag(r, f)
+  if not r.flags then r.flags = {} end
+  table.insert(r.flags, f)
+end
+`
+
+// reserveScript takes a unit of stock for a new redemption.
+// KEYS: code, rd, cust, subs, ledger.
+// ARGV: record JSON, redemption ID, customer, subscription ("" for a new one), owner, now ms.
+// Returns {outcome, record JSON}: reserved | resumed | already_redeemed |
+// not_found | not_ready | inactive | expired | exhausted.
+var reserveScript = redis.NewScript(`
+local existing = redis.call('HGET', KEYS[3], ARGV[3])
+if existing then
+  local raw = redis.call('HGET', KEYS[2], existing)
+  if raw then
+    if cjson.decode(raw).own == ARGV[5] then return {'resumed', raw} end
+    return {'already_redeemed', raw}
+  end
+  redis.call('HDEL', KEYS[3], ARGV[3])
+end
+local h = redis.call('HMGET', KEYS[1], 'status', 'state', 'unlimited', 'expires_ms', 'stock')
+if not h[1] then return {'not_found', ''} end
+if h[2] ~= 'ready' then return {'not_ready', ''} end
+if h[1] ~= 'active' then return {'inactive', ''} end
+local exp = tonumber(h[4]) or 0
+if exp > 0 and tonumber(ARGV[6]) >= exp then return {'expired', ''} end
+local r = cjson.decode(ARGV[1])
+if h[3] ~= '1' then
+  if (tonumber(h[5]) or 0) <= 0 then return {'exhausted', ''} end
+  redis.call('HINCRBY', KEYS[1], 'stock', -1)
+  r.tk = true
+end
+redis.call('HINCRBY', KEYS[1], 'reserved', 1)
+local raw = cjson.encode(r)
+redis.call('HSET', KEYS[2], ARGV[2], raw)
+redis.call('ZADD', KEYS[5], 0, ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[3], ARGV[2])
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[4], ARGV[4], ARGV[2]) end
+return {'reserved', raw}
+`)
+
+// confirmScript moves a reservation to pending. A released or ended one is
+// taken back (Stripe has the discount after all): it takes a unit of stock
+// again, or is flagged when none is left or the customer holds another.
+// KEYS: code, rd, cust, subs, ledger. ARGV: redemption ID, subscription, discount ID, effective ms, now ms.
+// Returns {outcome, record JSON, stripe_active_changed}.
+var confirmScript = redis.NewScript(luaWant + `
+local raw = redis.call('HGET', KEYS[2], ARGV[1])
+if not raw then return {'not_found', '', 0} end
+local r = cjson.decode(raw)
+if r.st == 'pending' or r.st == 'active' then return {'unchanged', raw, 0} end
+local before = want()
+if r.st == 'reserved' then
+  redis.call('HINCRBY', KEYS[1], 'reserved', -1)
+else
+  if redis.call('HGET', KEYS[1], 'unlimited') ~= '1' then
+    if (tonumber(redis.call('HGET', KEYS[1], 'stock')) or 0) > 0 then
+      redis.call('HINCRBY', KEYS[1], 'stock', -1)
+      r.tk = true
+    else
+      addflag(r, 'stock_exhausted')
+    end
+  end
+  local holder = redis.call('HGET', KEYS[3], r.cus)
+  if holder and holder ~= ARGV[1] then addflag(r, 'customer_already_redeemed') else redis.call('HSET', KEYS[3], r.cus, ARGV[1]) end
+  r.ret, r['end'], r.why = nil, nil, nil
+end
+r.st, r.lease = 'pending', nil
+if ARGV[2] ~= '' then r.sub = ARGV[2] end
+if r.sub then redis.call('HSET', KEYS[4], r.sub, ARGV[1]) end
+r.di, r.eff, r.cf = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+raw = cjson.encode(r)
+redis.call('HSET', KEYS[2], ARGV[1], raw)
+return {'confirmed', raw, flip(before)}
+`)
+
+// finishScript releases a reservation or ends a redemption. One that never
+// reached active gives back its unit of stock and the customer's use.
+// KEYS: code, rd, cust, subs, ledger. ARGV: redemption ID, reason, now ms.
+// Returns {outcome, record JSON, stripe_active_changed}.
+var finishScript = redis.NewScript(luaWant + `
+local raw = redis.call('HGET', KEYS[2], ARGV[1])
+if not raw then return {'not_found', '', 0} end
+local r = cjson.decode(raw)
+if r.st == 'released' or r.st == 'ended' then return {'unchanged', raw, 0} end
+local before = want()
+local neverActive = r.st ~= 'active'
+if r.st == 'reserved' then
+  redis.call('HINCRBY', KEYS[1], 'reserved', -1)
+  r.st = 'released'
+else
+  r.st = 'ended'
+end
+if neverActive then
+  if r.tk then
+    redis.call('HINCRBY', KEYS[1], 'stock', 1)
+    r.tk, r.ret = nil, true
+  end
+  if redis.call('HGET', KEYS[3], r.cus) == ARGV[1] then redis.call('HDEL', KEYS[3], r.cus) end
+end
+if r.sub and redis.call('HGET', KEYS[4], r.sub) == ARGV[1] then redis.call('HDEL', KEYS[4], r.sub) end
+r['end'], r.why, r.lease = tonumber(ARGV[3]), ARGV[2], nil
+raw = cjson.encode(r)
+redis.call('HSET', KEYS[2], ARGV[1], raw)
+return {'finished', raw, flip(before)}
+`)
+
+// customerScript returns the customer's redemption record of a code.
+// KEYS: code, rd, cust, subs, ledger. ARGV: customer.
+var customerScript = redis.NewScript(`
+local id = redis.call('HGET', KEYS[3], ARGV[1])
+if not id then return false end
+return redis.call('HGET', KEYS[2], id)
+`)
+
+// rdRecord is the stored JSON of a redemption (a field of ba:{pc}:rd). Field
+// names are short: one record per redemption adds up. Times are Unix ms.
+type rdRecord struct {
+	ID         string           `json:"id"`
+	Code       string           `json:"pc"`
+	Customer   string           `json:"cus"`
+	Sub        string           `json:"sub,omitempty"`
+	Discount   string           `json:"di,omitempty"`
+	Source     string           `json:"src"`
+	State      string           `json:"st"`
+	Owner      string           `json:"own,omitempty"`
+	Lease      int64            `json:"lease,omitempty"`
+	Created    int64            `json:"c"`
+	Confirmed  int64            `json:"cf,omitempty"`
+	Activated  int64            `json:"act,omitempty"`
+	Ended      int64            `json:"end,omitempty"`
+	Effective  int64            `json:"eff,omitempty"`
+	Reason     string           `json:"why,omitempty"`
+	HoldsStock bool             `json:"tk,omitempty"`
+	Returned   bool             `json:"ret,omitempty"`
+	Flags      []string         `json:"flags,omitempty"`
+	Cycles     int              `json:"cy,omitempty"`
+	Discounted map[string]int64 `json:"amt,omitempty"`
+}
+
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func fromMS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v).UTC()
+}
+
+func encodeRedemption(r *promo.Redemption) ([]byte, error) {
+	return json.Marshal(rdRecord{
+		ID: r.ID, Code: r.PromoCodeID, Customer: r.Customer, Sub: r.Subscription, Discount: r.DiscountID,
+		Source: string(r.Source), State: string(r.State), Owner: r.Owner, Lease: ms(r.LeaseUntil),
+		Created: ms(r.CreatedAt), Confirmed: ms(r.ConfirmedAt), Activated: ms(r.ActivatedAt), Ended: ms(r.EndedAt),
+		Effective: ms(r.EffectiveAt), Reason: r.EndReason, HoldsStock: r.HoldsStock, Returned: r.StockReturned,
+		Flags: r.Flags, Cycles: r.Cycles, Discounted: r.Discounted,
+	})
+}
+
+func decodeRedemption(raw string) (*promo.Redemption, error) {
+	var x rdRecord
+	if err := json.Unmarshal([]byte(raw), &x); err != nil {
+		return nil, fmt.Errorf("redemption record: %w", err)
+	}
+	return &promo.Redemption{
+		ID: x.ID, PromoCodeID: x.Code, Customer: x.Customer, Subscription: x.Sub, DiscountID: x.Discount,
+		Source: promo.RedemptionSource(x.Source), State: promo.RedemptionState(x.State), Owner: x.Owner,
+		LeaseUntil: fromMS(x.Lease), CreatedAt: fromMS(x.Created), ConfirmedAt: fromMS(x.Confirmed),
+		ActivatedAt: fromMS(x.Activated), EndedAt: fromMS(x.Ended), EffectiveAt: fromMS(x.Effective),
+		EndReason: x.Reason, HoldsStock: x.HoldsStock, StockReturned: x.Returned, Flags: x.Flags,
+		Cycles: x.Cycles, Discounted: x.Discounted,
+	}, nil
+}
+
+// reserveRefusals maps the reserve script's refusals to domain errors.
+var reserveRefusals = map[string]promo.Code{
+	"already_redeemed": promo.CodeAlreadyRedeemedByCustomer,
+	"not_found":        promo.CodeCodeNotFound,
+	"not_ready":        promo.CodeCodeInactive,
+	"inactive":         promo.CodeCodeInactive,
+	"expired":          promo.CodeCodeExpired,
+	"exhausted":        promo.CodeCodeExhausted,
+}
+
+// Reserve implements promo.RedemptionStore.
+func (s *Store) Reserve(ctx context.Context, r *promo.Redemption, now time.Time) (*promo.Redemption, promo.ReserveOutcome, error) {
+	raw, err := encodeRedemption(r)
+	if err != nil {
+		return nil, 0, err
+	}
+	res, err := reserveScript.Run(ctx, s.rdb, redemptionKeys(r.PromoCodeID),
+		raw, r.ID, r.Customer, r.Subscription, r.Owner, now.UnixMilli()).StringSlice()
+	if err != nil {
+		return nil, 0, unavailable(err)
+	}
+	if code, refused := reserveRefusals[res[0]]; refused {
+		return nil, 0, promo.Refuse(code)
+	}
+	got, err := decodeRedemption(res[1])
+	if err != nil {
+		return nil, 0, err
+	}
+	if res[0] == "resumed" {
+		return got, promo.Resumed, nil
+	}
+	return got, promo.Reserved, nil
+}
+
+// Confirm implements promo.RedemptionStore.
+func (s *Store) Confirm(ctx context.Context, codeID, id string, c promo.Confirmation) (*promo.Redemption, promo.StockChange, error) {
+	return s.runTransition(ctx, confirmScript, codeID, id, c.Subscription, c.DiscountID, ms(c.EffectiveAt), ms(c.At))
+}
+
+// Finish implements promo.RedemptionStore.
+func (s *Store) Finish(ctx context.Context, codeID, id, reason string, at time.Time) (*promo.Redemption, promo.StockChange, error) {
+	return s.runTransition(ctx, finishScript, codeID, id, reason, ms(at))
+}
+
+// runTransition runs a script answering {outcome, record, stripe_active_changed}.
+func (s *Store) runTransition(ctx context.Context, script *redis.Script, codeID, id string, args ...any) (*promo.Redemption, promo.StockChange, error) {
+	res, err := script.Run(ctx, s.rdb, redemptionKeys(codeID), append([]any{id}, args...)...).Slice()
+	if err != nil {
+		return nil, promo.StockChange{}, unavailable(err)
+	}
+	if res[0] == "not_found" {
+		return nil, promo.StockChange{}, promo.ErrNotFound
+	}
+	r, err := decodeRedemption(str(res[1]))
+	if err != nil {
+		return nil, promo.StockChange{}, err
+	}
+	changed, _ := res[2].(int64)
+	return r, promo.StockChange{StripeActiveChanged: changed == 1}, nil
+}
+
+// GetRedemption implements promo.RedemptionStore.
+func (s *Store) GetRedemption(ctx context.Context, codeID, id string) (*promo.Redemption, error) {
+	raw, err := s.rdb.HGet(ctx, rdKey(codeID), id).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, promo.ErrNotFound
+	}
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return decodeRedemption(raw)
+}
+
+// CustomerRedemption implements promo.RedemptionStore.
+func (s *Store) CustomerRedemption(ctx context.Context, codeID, customer string) (*promo.Redemption, error) {
+	raw, err := customerScript.Run(ctx, s.rdb, redemptionKeys(codeID), customer).Text()
+	if errors.Is(err, redis.Nil) {
+		return nil, promo.ErrNotFound
+	}
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return decodeRedemption(raw)
+}
+
+// ListRedemptions implements promo.RedemptionStore.
+func (s *Store) ListRedemptions(ctx context.Context, codeID string, limit int, startingAfter string) (promo.Page[*promo.Redemption], error) {
+	var page promo.Page[*promo.Redemption]
+	ids, hasMore, err := s.pageIDs(ctx, ledgerKey(codeID), limit, startingAfter)
+	if err != nil || len(ids) == 0 {
+		return page, err
+	}
+	page.HasMore = hasMore
+	raws, err := s.rdb.HMGet(ctx, rdKey(codeID), ids...).Result()
+	if err != nil {
+		return page, unavailable(err)
+	}
+	for _, v := range raws {
+		raw, ok := v.(string)
+		if !ok {
+			continue
+		}
+		r, err := decodeRedemption(raw)
+		if err != nil {
+			return page, err
+		}
+		page.Data = append(page.Data, r)
+	}
+	return page, nil
+}
+
+// pageIDs returns up to limit members of a lexically ordered ZSET (ULID
+// based IDs, so newest first), after startingAfter when set.
+func (s *Store) pageIDs(ctx context.Context, key string, limit int, startingAfter string) ([]string, bool, error) {
+	start := "+"
+	if startingAfter != "" {
+		start = "(" + startingAfter
+	}
+	ids, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{
+		Key: key, Start: start, Stop: "-", ByLex: true, Rev: true, Count: int64(limit + 1),
+	}).Result()
+	if err != nil {
+		return nil, false, unavailable(err)
+	}
+	if len(ids) > limit {
+		return ids[:limit], true, nil
+	}
+	return ids, false, nil
+}
