@@ -150,7 +150,9 @@ func (st *stack) start(t *testing.T, env map[string]string) *service {
 	vars := st.serviceEnv(addr, env)
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &service{stack: st, URL: "http://" + addr, logs: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
-	go func() { s.done <- run(ctx, []string{"serve"}, func(k string) string { return vars[k] }, s.logs, s.logs) }()
+	go func() {
+		s.done <- run(ctx, []string{"serve"}, func(k string) string { return vars[k] }, s.logs, s.logs)
+	}()
 	t.Cleanup(func() {
 		if err := s.stop(); err != nil {
 			t.Errorf("service stopped with error: %v", err)

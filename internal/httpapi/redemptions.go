@@ -130,14 +130,14 @@ type subscriptionResponse struct {
 }
 
 type discountJSON struct {
-	ID              string         `json:"id"`
-	PromoCodeID     string         `json:"promo_code_id,omitempty"`
-	PromoCode       string         `json:"promo_code,omitempty"`
-	Coupon          string         `json:"coupon"`
-	PromotionCode   string         `json:"promotion_code"`
-	Start           string         `json:"start"`
-	End             *string        `json:"end"`
-	Terms           *discountTerms `json:"terms,omitempty"`
+	ID            string         `json:"id"`
+	PromoCodeID   string         `json:"promo_code_id,omitempty"`
+	PromoCode     string         `json:"promo_code,omitempty"`
+	Coupon        string         `json:"coupon"`
+	PromotionCode string         `json:"promotion_code"`
+	Start         string         `json:"start"`
+	End           *string        `json:"end"`
+	Terms         *discountTerms `json:"terms,omitempty"`
 }
 
 // redemptionResponse is one ledger line.

@@ -34,7 +34,7 @@ type Options struct {
 	// so only a crashed request's lease runs out).
 	RequestTimeout   time.Duration
 	IdempotencyLease time.Duration
-	APIKeys        []config.APIKey
+	APIKeys          []config.APIKey
 	// Ready reports whether the service can serve (Redis reachable).
 	Ready    func(context.Context) error
 	Webhooks http.Handler // nil: POST /webhooks/stripe answers 501

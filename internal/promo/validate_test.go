@@ -109,7 +109,11 @@ func TestNewPromoCodeAccepts(t *testing.T) {
 				t.Fatal(p.ExpiresAt)
 			}
 		}},
-		{"plan ids deduplicated and sorted", func() CreateInput { in := validPercentage(); in.PlanIDs = []string{"price_b", "price_a", "price_b"}; return in }(), func(t *testing.T, p *PromoCode) {
+		{"plan ids deduplicated and sorted", func() CreateInput {
+			in := validPercentage()
+			in.PlanIDs = []string{"price_b", "price_a", "price_b"}
+			return in
+		}(), func(t *testing.T, p *PromoCode) {
 			if strings.Join(p.PlanIDs, ",") != "price_a,price_b" {
 				t.Fatal(p.PlanIDs)
 			}
