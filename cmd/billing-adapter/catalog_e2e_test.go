@@ -559,13 +559,13 @@ func TestBodyLimit(t *testing.T) {
 	}
 }
 
-func TestHealthReadinessMetricsAndWebhookStub(t *testing.T) {
+func TestHealthReadinessAndMetrics(t *testing.T) {
 	red := redistest.Start(t) // its own Redis: this test kills it
 	s := startService(t, map[string]string{"REDIS_URL": red.URL()})
 	mustStatus(t, s.call(t, "GET", "/healthz", "", "", nil), 200)
 	mustStatus(t, s.call(t, "GET", "/readyz", "", "", nil), 200)
 	mustStatus(t, s.call(t, "POST", "/v1/promo_codes", adminSecret, newKey(), percentBody("METRIC")), 201)
-	mustStatus(t, s.call(t, "POST", "/webhooks/stripe", "", "", `{}`), http.StatusNotImplemented)
+	mustStatus(t, s.call(t, "POST", "/webhooks/stripe", "", "", `{}`), http.StatusBadRequest) // unsigned
 	m := s.call(t, "GET", "/metrics", "", "", nil)
 	mustStatus(t, m, 200)
 	for _, want := range []string{

@@ -34,6 +34,9 @@ const (
 var redisSrv *redistest.Server
 
 func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "1" {
+		os.Exit(runChild())
+	}
 	s, stop, err := redistest.StartMain()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -20,6 +20,7 @@ import (
 	"github.com/billing-adapter/billing-adapter/internal/stripegw"
 	"github.com/billing-adapter/billing-adapter/internal/stripesim"
 	"github.com/billing-adapter/billing-adapter/internal/telemetry"
+	"github.com/billing-adapter/billing-adapter/webhooks"
 	"github.com/oklog/ulid/v2"
 )
 
@@ -74,11 +75,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer ln.Close()
 
-	stripeKey, stripeBase := cfg.StripeSecretKey, cfg.StripeAPIBase
+	stripeKey, stripeBase, webhookSecrets := cfg.StripeSecretKey, cfg.StripeAPIBase, cfg.WebhookSecrets
 	if cfg.UsesSimulator() {
-		base, stop, err := startSimulator(cfg, "http://"+webhookHost(ln.Addr().String())+"/webhooks/stripe", log)
+		base, secret, stop, err := startSimulator(cfg, "http://"+webhookHost(ln.Addr().String())+"/webhooks/stripe", log)
 		if err != nil {
 			return err
+		}
+		if len(webhookSecrets) == 0 {
+			webhookSecrets = []string{secret} // the simulator signs with a secret made up for this run
 		}
 		defer stop()
 		stripeKey, stripeBase = "sk_test_embedded_simulator", base
@@ -114,10 +118,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	worker := promo.NewWorker(redeemer, catalog, workerInterval(cfg.SweepLease), log.With("component", "worker"))
 	redeemer.Kick = worker.Kick
+	receiver := &webhooks.Handler{
+		Secrets: webhookSecrets, Events: store, Clock: promo.SystemClock{}, Log: log.With("component", "webhooks"),
+		Reconciler: &promo.Reconciler{Store: store, Catalog: catalog, Log: log.With("component", "reconcile"),
+			NewID: redeemer.NewID, Kick: worker.Kick},
+	}
 	handler := httpapi.New(httpapi.Options{
 		Catalog: catalog, Redeemer: redeemer, Idempotency: store, IdempotencyTTL: cfg.IdempotencyTTL,
 		RequestTimeout: cfg.RequestTimeout, IdempotencyLease: cfg.RequestLease(), APIKeys: cfg.APIKeys,
-		Ready: store.Ping, Metrics: metrics, Log: log,
+		Ready: store.Ping, Webhooks: receiver, Metrics: metrics, Log: log,
 	})
 
 	srv := &http.Server{
@@ -153,10 +162,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 // startSimulator runs the in-process Stripe simulator on a loopback port. Its
 // webhooks go to this service, signed with the first configured secret.
-func startSimulator(cfg config.Config, webhookURL string, log *slog.Logger) (string, func(), error) {
+func startSimulator(cfg config.Config, webhookURL string, log *slog.Logger) (string, string, func(), error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", nil, fmt.Errorf("embedded Stripe simulator: %w", err)
+		return "", "", nil, fmt.Errorf("embedded Stripe simulator: %w", err)
 	}
 	secret := ""
 	if len(cfg.WebhookSecrets) > 0 {
@@ -179,7 +188,7 @@ func startSimulator(cfg config.Config, webhookURL string, log *slog.Logger) (str
 		_ = srv.Shutdown(ctx)
 		sim.Close()
 	}
-	return "http://" + ln.Addr().String(), stop, nil
+	return "http://" + ln.Addr().String(), secret, stop, nil
 }
 
 // webhookHost is where the embedded simulator reaches this service.

@@ -26,7 +26,6 @@ var errorStatus = map[promo.Code]struct {
 	promo.CodeRateLimited:          {http.StatusTooManyRequests, "rate_limit_error"},
 	promo.CodeStripeError:          {http.StatusBadGateway, "stripe_error"},
 	promo.CodeUnavailable:          {http.StatusServiceUnavailable, "api_error"},
-	promo.CodeNotImplemented:       {http.StatusNotImplemented, "api_error"},
 	promo.CodeInternal:             {http.StatusInternalServerError, "api_error"},
 
 	promo.CodeCodeNotFound:              {http.StatusNotFound, "redemption_error"},

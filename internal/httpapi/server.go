@@ -37,7 +37,7 @@ type Options struct {
 	APIKeys          []config.APIKey
 	// Ready reports whether the service can serve (Redis reachable).
 	Ready    func(context.Context) error
-	Webhooks http.Handler // nil: POST /webhooks/stripe answers 501
+	Webhooks http.Handler // POST /webhooks/stripe (not routed when nil)
 	Metrics  *telemetry.Metrics
 	Log      *slog.Logger
 }
@@ -79,10 +79,6 @@ func New(o Options) http.Handler {
 	}
 	if o.Webhooks != nil {
 		e.POST("/webhooks/stripe", echo.WrapHandler(o.Webhooks))
-	} else {
-		e.POST("/webhooks/stripe", func(c echo.Context) error {
-			return promo.Errorf(promo.CodeNotImplemented, "webhook processing is not implemented yet")
-		})
 	}
 
 	// Auth and scope come before the idempotency record, so refused requests

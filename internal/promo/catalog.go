@@ -210,6 +210,12 @@ func (c *Catalog) abandon(ctx context.Context, p *PromoCode, requestKey string) 
 		n.Stripe.PromotionCodeID = id
 	}
 	n.Status, n.UpdatedAt, n.Stripe.Active, n.Stripe.Owner = StatusArchived, now, false, ""
+	if found {
+		md := map[string]string{MetaConfig: StripeConfigOf(&n).Encode()}
+		if err := c.Gateway.UpdateCouponMetadata(ctx, p.ID, md, StripeKey(requestKey, "coupon.abandon:"+p.ID)); err != nil {
+			return nil, err
+		}
+	}
 	if err := c.Store.SaveUpdate(ctx, p, &n, false); err != nil {
 		return nil, err
 	}
@@ -217,7 +223,22 @@ func (c *Catalog) abandon(ctx context.Context, p *PromoCode, requestKey string) 
 	return &n, nil
 }
 
+// syncStripe makes Stripe follow an admin change: the coupon's metadata
+// (the code's metadata and its StripeConfig) and the promotion code.
 func (c *Catalog) syncStripe(ctx context.Context, prev, next *PromoCode, requestKey string) error {
+	cfg := StripeConfigOf(next).Encode()
+	couponGone := next.StatusReason == ReasonCouponDeleted
+	if !couponGone && (cfg != StripeConfigOf(prev).Encode() || !metadataEqual(prev.Metadata, next.Metadata)) {
+		md := stripeMetadataUpdate(prev, next)
+		md[MetaConfig] = cfg
+		if err := c.Gateway.UpdateCouponMetadata(ctx, next.Stripe.CouponID, md, StripeKey(requestKey, "coupon.update:"+next.ID)); err != nil {
+			return err
+		}
+	}
+	return c.syncPromotionCode(ctx, prev, next, requestKey)
+}
+
+func (c *Catalog) syncPromotionCode(ctx context.Context, prev, next *PromoCode, requestKey string) error {
 	want := next.WantStripeActive()
 	if want && !timesEqual(next.Stripe.ExpiresAt, next.ExpiresAt) {
 		return c.rotatePromotionCode(ctx, next, requestKey)
@@ -269,6 +290,7 @@ func couponSpec(p *PromoCode) CouponSpec {
 		ID: p.ID, PromoCodeID: p.ID, Name: p.Code, Duration: p.Duration, Months: p.DurationMonths,
 		ProductIDs: p.PlanProducts, Metadata: stripeMetadata(p),
 	}
+	s.Metadata[MetaConfig] = StripeConfigOf(p).Encode()
 	if p.PromoType == Percentage {
 		s.PercentOff = p.AmountOff
 	} else {
@@ -340,4 +362,50 @@ func (c *Catalog) SyncStripeActive(ctx context.Context, id string) error {
 	c.Log.InfoContext(ctx, "switched the Stripe promotion code", "promo_code_id", id, "active", want,
 		"stock", p.Stock, "reserved", p.Reserved)
 	return nil
+}
+
+// ObservePromotionCode records whether the code's Stripe promotion code is
+// active, as Stripe reports it now (read back, so a stale event cannot win).
+func (c *Catalog) ObservePromotionCode(ctx context.Context, id, promotionCodeID string) error {
+	unlock, err := c.Store.Lock(ctx, id, UpdateLockTTL)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	p, err := c.Get(ctx, id)
+	if err != nil || promotionCodeID != p.Stripe.PromotionCodeID {
+		return err // an older promotion code of a rotated code: not ours to follow
+	}
+	active, err := c.Gateway.GetPromotionCode(ctx, promotionCodeID)
+	if err != nil || active == p.Stripe.Active {
+		return err
+	}
+	if active != p.WantStripeActive() {
+		c.Log.WarnContext(ctx, "the Stripe promotion code was switched outside the adapter", "promo_code_id", id,
+			"stripe_active", active, "adapter_wants", p.WantStripeActive())
+	}
+	next := *p
+	next.Stripe.Active = active
+	return c.Store.SaveUpdate(ctx, p, &next, false)
+}
+
+// CouponDeleted makes a code whose Stripe coupon was deleted inactive for
+// good: Stripe cannot apply it any more.
+func (c *Catalog) CouponDeleted(ctx context.Context, id string) error {
+	unlock, err := c.Store.Lock(ctx, id, UpdateLockTTL)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	p, err := c.Get(ctx, id)
+	if err != nil || p.StatusReason == ReasonCouponDeleted {
+		return err
+	}
+	next := *p
+	if next.Status == StatusActive {
+		next.Status = StatusInactive
+	}
+	next.StatusReason, next.Stripe.Active, next.UpdatedAt = ReasonCouponDeleted, false, c.Clock.Now()
+	c.Log.WarnContext(ctx, "the Stripe coupon of a promo code was deleted; the code is inactive for good", "promo_code_id", id)
+	return c.Store.SaveUpdate(ctx, p, &next, false)
 }

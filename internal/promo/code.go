@@ -67,9 +67,15 @@ type PromoCode struct {
 	Stock          int64 // units left to hand out (ignored when UnlimitedStock)
 	UnlimitedStock bool
 	Reserved       int64 // units held by applies not yet confirmed by Stripe
+	Held           int64 // units held by redemptions (reserved or not); Stock + Held is the limit
 	Uses           int64 // redemptions that reached a paid discounted invoice
+	// Discounted sums the discount of paid invoices per currency (minor units).
+	Discounted map[string]int64
 
-	Status    Status
+	Status Status
+	// StatusReason says why the adapter made the code inactive by itself
+	// (ReasonCouponDeleted); empty when an admin set the status.
+	StatusReason string
 	Metadata  map[string]string
 	CreatedAt time.Time
 	UpdatedAt time.Time
@@ -92,7 +98,14 @@ type StripeRefs struct {
 	// ActiveSwitches counts background switches of Active; it makes each
 	// switch's Stripe idempotency key unique and stable across retries.
 	ActiveSwitches int
+	// TimesRedeemed is Stripe's count of the coupon's redemptions (through
+	// the promotion code or not), the highest a webhook or reconcile reported.
+	TimesRedeemed int64
 }
+
+// ReasonCouponDeleted is the StatusReason of a code whose Stripe coupon was
+// deleted: it can never be redeemed again.
+const ReasonCouponDeleted = "stripe_coupon_deleted"
 
 // AmountExponent is the number of decimals AmountOff carries.
 func (p *PromoCode) AmountExponent() int {

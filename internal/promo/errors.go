@@ -23,7 +23,6 @@ const (
 	CodeRateLimited          Code = "rate_limited"            // 429
 	CodeStripeError          Code = "stripe_error"            // 502: Stripe refused or failed
 	CodeUnavailable          Code = "service_unavailable"     // 503: Redis unreachable
-	CodeNotImplemented       Code = "not_implemented"         // 501
 	CodeInternal             Code = "internal_error"          // 500
 )
 
@@ -46,7 +45,7 @@ const (
 var Codes = []Code{
 	CodeInvalidRequest, CodeIdempotencyKeyNeeded, CodeUnauthorized, CodeForbidden, CodeNotFound, CodeConflict,
 	CodeIdempotencyInFlight, CodeBodyTooLarge, CodeIdempotencyMismatch, CodeRateLimited, CodeStripeError,
-	CodeUnavailable, CodeNotImplemented, CodeInternal,
+	CodeUnavailable, CodeInternal,
 	CodeCodeNotFound, CodeCodeInactive, CodeCodeExpired, CodeCodeExhausted, CodePlanNotEligible, CodeNewUsersOnly,
 	CodeExistingMembershipsOnly, CodeAlreadyRedeemedByCustomer, CodeSubscriptionHasPromoCode,
 	CodeSubscriptionNotFound, CodeCustomerMismatch,

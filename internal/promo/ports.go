@@ -122,4 +122,8 @@ type Gateway interface {
 	// coupon, active or not (recovery only, never on a request's hot path).
 	FindPromotionCode(ctx context.Context, code, couponID string) (id string, active, found bool, err error)
 	UpdatePromotionCode(ctx context.Context, id string, u PromotionCodeUpdate, idempotencyKey string) error
+	// UpdateCouponMetadata replaces the coupon's metadata keys given ("" unsets).
+	UpdateCouponMetadata(ctx context.Context, id string, metadata map[string]string, idempotencyKey string) error
+	// GetPromotionCode reads a promotion code's active flag.
+	GetPromotionCode(ctx context.Context, id string) (active bool, err error)
 }

@@ -443,15 +443,21 @@ func (r *Redeemer) unmarkDue(ctx context.Context, codeID, rdID string) {
 
 // stockChanged queues the Stripe promotion code switch a script asked for.
 func (r *Redeemer) stockChanged(ctx context.Context, codeID string, c StockChange) {
+	queueStripeSwitch(ctx, r.Store, r.Log, r.Kick, codeID, c)
+}
+
+// queueStripeSwitch records (and kicks the worker about) a code whose Stripe
+// promotion code must be switched on or off after a script moved its stock.
+func queueStripeSwitch(ctx context.Context, s RedemptionStore, log *slog.Logger, kick func(string), codeID string, c StockChange) {
 	if !c.StripeActiveChanged {
 		return
 	}
-	if err := r.Store.NeedsStripeSync(context.WithoutCancel(ctx), codeID); err != nil {
-		r.Log.ErrorContext(ctx, "could not queue the Stripe promotion code switch; run reconcile", "promo_code_id", codeID, "err", err.Error())
+	if err := s.NeedsStripeSync(context.WithoutCancel(ctx), codeID); err != nil {
+		log.ErrorContext(ctx, "could not queue the Stripe promotion code switch; run reconcile", "promo_code_id", codeID, "err", err.Error())
 		return
 	}
-	if r.Kick != nil {
-		r.Kick(codeID)
+	if kick != nil {
+		kick(codeID)
 	}
 }
 

@@ -34,6 +34,10 @@ func (in UpdateInput) Apply(p *PromoCode, now time.Time) (*PromoCode, error) {
 	if p.Stripe.State != SyncReady {
 		return nil, Errorf(CodeConflict, "code %s is still being created; retry the create request or wait", p.ID)
 	}
+	if p.StatusReason == ReasonCouponDeleted && in.Status != nil && *in.Status == StatusActive {
+		return nil, &Error{Code: CodeConflict, Param: "status",
+			Message: "code " + p.ID + " cannot be activated: its Stripe coupon was deleted; create a new code"}
+	}
 	n := *p
 	n.Metadata = copyMetadata(p.Metadata)
 	if in.Status != nil {

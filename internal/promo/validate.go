@@ -11,11 +11,11 @@ import (
 // own metadata may hold at most MaxMetadataKeys.
 const (
 	MaxCodeLength          = 64
-	MaxMetadataKeys        = 50 - 2 // Stripe's 50 less reservedMetadataKeys
+	MaxMetadataKeys        = 50 - 3 // Stripe's 50 less reservedMetadataKeys
 	MaxMetadataKeyLength   = 40
 	MaxMetadataValueLength = 500
 	MaxDurationMonths      = 1200
-	MaxPlanIDs             = 100
+	MaxPlanIDs             = 20 // and they must fit the coupon's config metadata (StripeConfig)
 	MaxStock               = 1_000_000_000
 )
 
@@ -25,7 +25,7 @@ const (
 	MetaPromoCode   = "promo_code"
 )
 
-var reservedMetadataKeys = []string{MetaPromoCodeID, MetaPromoCode}
+var reservedMetadataKeys = []string{MetaPromoCodeID, MetaPromoCode, MetaConfig}
 
 // CreateInput is an admin's request for a new code, as decoded from JSON.
 // AmountOff is the decimal text as sent ("5.50"); pointers are nil when absent.
@@ -112,6 +112,9 @@ func NewPromoCode(in CreateInput, now time.Time) (*PromoCode, error) {
 		return nil, err
 	}
 	p.Metadata = copyMetadata(in.Metadata)
+	if err := checkStripeConfigFits(p); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
@@ -259,7 +262,7 @@ func validatePlanIDs(ids []string) ([]string, error) {
 func ValidateMetadata(md map[string]string) *Error {
 	if len(md) > MaxMetadataKeys {
 		return Invalid("metadata", "metadata may have at most %d keys (Stripe allows 50; the adapter reserves %s)",
-			MaxMetadataKeys, strings.Join(reservedMetadataKeys, " and "))
+			MaxMetadataKeys, strings.Join(reservedMetadataKeys, ", "))
 	}
 	for k, v := range md {
 		if err := validateMetadataKey(k); err != nil {

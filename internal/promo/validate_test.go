@@ -2,6 +2,7 @@ package promo
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -118,8 +119,8 @@ func TestNewPromoCodeAccepts(t *testing.T) {
 				t.Fatal(p.PlanIDs)
 			}
 		}},
-		{"48 metadata keys", func() CreateInput { in := validPercentage(); in.Metadata = metadataOf(48, 40, 500); return in }(), func(t *testing.T, p *PromoCode) {
-			if len(p.Metadata) != 48 {
+		{"47 metadata keys", func() CreateInput { in := validPercentage(); in.Metadata = metadataOf(47, 40, 500); return in }(), func(t *testing.T, p *PromoCode) {
+			if len(p.Metadata) != 47 {
 				t.Fatal(len(p.Metadata))
 			}
 		}},
@@ -200,7 +201,10 @@ func TestNewPromoCodeRefuses(t *testing.T) {
 		{"plan id with slash", "plan_ids", "price IDs", mod(func(in *CreateInput) { in.PlanIDs = []string{"price_1/../x"} })},
 		{"archived at create", "status", "archived", mod(func(in *CreateInput) { in.Status = StatusArchived })},
 		{"unknown status", "status", "active or inactive", mod(func(in *CreateInput) { in.Status = "paused" })},
-		{"too many metadata keys", "metadata", "at most 48", mod(func(in *CreateInput) { in.Metadata = metadataOf(49, 10, 1) })},
+		{"too many metadata keys", "metadata", "at most 47", mod(func(in *CreateInput) { in.Metadata = metadataOf(48, 10, 1) })},
+		{"metadata config key reserved", "metadata", "reserved", mod(func(in *CreateInput) { in.Metadata = map[string]string{MetaConfig: "x"} })},
+		{"too many plan ids", "plan_ids", "at most 20", mod(func(in *CreateInput) { in.PlanIDs = manyPrices(21) })},
+		{"plan ids too long for Stripe metadata", "plan_ids", "too long to record in Stripe", mod(func(in *CreateInput) { in.PlanIDs = manyPrices(20) })},
 		{"metadata key too long", "metadata", "longer than 40", mod(func(in *CreateInput) { in.Metadata = metadataOf(1, 41, 1) })},
 		{"metadata key with bracket", "metadata", "[ or ]", mod(func(in *CreateInput) { in.Metadata = map[string]string{"a[b]": "x"} })},
 		{"metadata empty key", "metadata", "empty", mod(func(in *CreateInput) { in.Metadata = map[string]string{"": "x"} })},
@@ -344,5 +348,40 @@ func TestStripeKeyIsDeterministicAndHidesTheInboundKey(t *testing.T) {
 	}
 	if strings.Contains(a, "key-1") || len(a) > 255 {
 		t.Fatal(a)
+	}
+}
+
+// manyPrices returns n distinct Stripe-length price IDs.
+func manyPrices(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("price_1MoBy5LkdIwHu7ixZhnat%03d", i)
+	}
+	return out
+}
+
+func TestStripeConfigRoundTrip(t *testing.T) {
+	p, err := NewPromoCode(CreateInput{Code: "CFG", PromoType: Percentage, AmountOff: "5", Stock: ptr(int64(7)),
+		ExistingMembershipsOnly: true, PlanIDs: manyPrices(12)}, testNow)
+	if err != nil {
+		t.Fatalf("12 Stripe-length plan IDs must fit: %v", err)
+	}
+	p.Held, p.CreatedAt = 3, testNow
+	got, err := ParseStripeConfig(StripeConfigOf(p).Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != StatusActive || got.Limit == nil || *got.Limit != 10 || !got.ExistingMembershipsOnly ||
+		len(got.PlanIDs) != 12 || !got.CreatedAt.Equal(testNow) {
+		t.Fatalf("config %+v", got)
+	}
+	p.UnlimitedStock = true
+	if c := StripeConfigOf(p); c.Limit != nil {
+		t.Fatalf("unlimited code has a limit %v", *c.Limit)
+	}
+	for _, bad := range []string{"", "{", `{"v":2,"st":"active"}`} {
+		if _, err := ParseStripeConfig(bad); err == nil {
+			t.Errorf("ParseStripeConfig(%q) accepted", bad)
+		}
 	}
 }

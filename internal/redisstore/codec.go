@@ -3,6 +3,7 @@ package redisstore
 import (
 	"encoding/json"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/billing-adapter/billing-adapter/internal/promo"
@@ -25,6 +26,7 @@ type record struct {
 	PlanProducts            []string          `json:"plan_products,omitempty"`
 	UnlimitedStock          bool              `json:"unlimited_stock,omitempty"`
 	Status                  promo.Status      `json:"status"`
+	StatusReason            string            `json:"status_reason,omitempty"`
 	Metadata                map[string]string `json:"metadata,omitempty"`
 	CreatedAt               time.Time         `json:"created_at"`
 	UpdatedAt               time.Time         `json:"updated_at"`
@@ -43,14 +45,15 @@ type stripeRecord struct {
 }
 
 // codeFields renders the hash fields of p, excluding the counters unless
-// withStock (stock) is set. reserved and uses are only ever changed by scripts.
+// withStock (stock) is set. The other counters (reserved, held, uses,
+// stripe_redeemed, amt:<currency>) are only ever changed by scripts.
 func codeFields(p *promo.PromoCode, withStock bool) ([]any, error) {
 	r := record{
 		ID: p.ID, Code: p.Code, PromoType: p.PromoType, AmountOff: p.AmountOff, Currency: p.Currency,
 		Duration: p.Duration, DurationMonths: p.DurationMonths, ExpiresAt: p.ExpiresAt,
 		NewUsersOnly: p.NewUsersOnly, ExistingMembershipsOnly: p.ExistingMembershipsOnly,
 		PlanIDs: p.PlanIDs, PlanProducts: p.PlanProducts, UnlimitedStock: p.UnlimitedStock,
-		Status: p.Status, Metadata: p.Metadata, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt,
+		Status: p.Status, StatusReason: p.StatusReason, Metadata: p.Metadata, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt,
 		Stripe: stripeRecord{
 			CouponID: p.Stripe.CouponID, PromotionCodeID: p.Stripe.PromotionCodeID, Active: p.Stripe.Active,
 			ExpiresAt: p.Stripe.ExpiresAt, State: p.Stripe.State, Owner: p.Stripe.Owner, LeaseUntil: p.Stripe.LeaseUntil,
@@ -88,18 +91,36 @@ func decodeCode(h map[string]string) (*promo.PromoCode, error) {
 		Duration: r.Duration, DurationMonths: r.DurationMonths, ExpiresAt: r.ExpiresAt,
 		NewUsersOnly: r.NewUsersOnly, ExistingMembershipsOnly: r.ExistingMembershipsOnly,
 		PlanIDs: r.PlanIDs, PlanProducts: r.PlanProducts, UnlimitedStock: r.UnlimitedStock,
-		Status: r.Status, Metadata: r.Metadata, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
-		Stock: atoi(h["stock"]), Reserved: atoi(h["reserved"]), Uses: atoi(h["uses"]),
+		Status: r.Status, StatusReason: r.StatusReason, Metadata: r.Metadata, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		Stock: atoi(h["stock"]), Reserved: atoi(h["reserved"]), Held: atoi(h["held"]), Uses: atoi(h["uses"]),
+		Discounted: discounted(h),
 		Stripe: promo.StripeRefs{
 			CouponID: r.Stripe.CouponID, PromotionCodeID: r.Stripe.PromotionCodeID, Active: r.Stripe.Active,
 			ExpiresAt: r.Stripe.ExpiresAt, State: r.Stripe.State, Owner: r.Stripe.Owner, LeaseUntil: r.Stripe.LeaseUntil,
-			ActiveSwitches: r.Stripe.ActiveSwitches,
+			ActiveSwitches: r.Stripe.ActiveSwitches, TimesRedeemed: atoi(h["stripe_redeemed"]),
 		},
 	}
 	if p.Metadata == nil {
 		p.Metadata = map[string]string{}
 	}
 	return p, nil
+}
+
+// amountPrefix starts the counter fields of discounted amounts per currency.
+const amountPrefix = "amt:"
+
+// discounted reads the amt:<currency> counters of a code hash.
+func discounted(h map[string]string) map[string]int64 {
+	var out map[string]int64
+	for k, v := range h {
+		if cur, ok := strings.CutPrefix(k, amountPrefix); ok {
+			if out == nil {
+				out = map[string]int64{}
+			}
+			out[cur] = atoi(v)
+		}
+	}
+	return out
 }
 
 func atoi(s string) int64 {

@@ -19,31 +19,18 @@ func custKey(codeID string) string   { return "ba:{" + codeID + "}:cust" }
 func subsKey(codeID string) string   { return "ba:{" + codeID + "}:subs" }
 
 func redemptionKeys(codeID string) []string {
-	return []string{codeKey(codeID), rdKey(codeID), custKey(codeID), subsKey(codeID), ledgerKey(codeID)}
+	return []string{codeKey(codeID), rdKey(codeID), custKey(codeID), subsKey(codeID), ledgerKey(codeID),
+		discKey(codeID), invKey(codeID)}
 }
 
-// luaWant is WantStripeActive over the code hash (KEYS[1]).
-const luaWant = `
-local function want()
-  local h = redis.call('HMGET', KEYS[1], 'status', 'unlimited', 'stock', 'reserved')
-  return h[1] == 'active' and (h[2] == '1' or (tonumber(h[3]) or 0) > 0 or (tonumber(h[4]) or 0) > 0)
-end
-local function flip(before)
-  if before ~= want() then return 1 end
-  return 0
-end
-local function addflag(r, f)
-  if not r.flags then r.flags = {} end
-  table.insert(r.flags, f)
-end
-`
+// The scripts below run with KEYS = redemptionKeys(code) and the luaLedger
+// prelude (reconcile.go).
 
 // reserveScript takes a unit of stock for a new redemption.
-// KEYS: code, rd, cust, subs, ledger.
 // ARGV: record JSON, redemption ID, customer, subscription ("" for a new one), owner, now ms.
 // Returns {outcome, record JSON}: reserved | resumed | already_redeemed |
 // not_found | not_ready | inactive | expired | exhausted.
-var reserveScript = redis.NewScript(`
+var reserveScript = redis.NewScript(luaLedger + `
 local existing = redis.call('HGET', KEYS[3], ARGV[3])
 if existing then
   local raw = redis.call('HGET', KEYS[2], existing)
@@ -59,89 +46,57 @@ if h[2] ~= 'ready' then return {'not_ready', ''} end
 if h[1] ~= 'active' then return {'inactive', ''} end
 local exp = tonumber(h[4]) or 0
 if exp > 0 and tonumber(ARGV[6]) >= exp then return {'expired', ''} end
+if h[3] ~= '1' and (tonumber(h[5]) or 0) <= 0 then return {'exhausted', ''} end
 local r = cjson.decode(ARGV[1])
-if h[3] ~= '1' then
-  if (tonumber(h[5]) or 0) <= 0 then return {'exhausted', ''} end
-  redis.call('HINCRBY', KEYS[1], 'stock', -1)
-  r.tk = true
-end
+take(r)
 redis.call('HINCRBY', KEYS[1], 'reserved', 1)
-local raw = cjson.encode(r)
-redis.call('HSET', KEYS[2], ARGV[2], raw)
-redis.call('ZADD', KEYS[5], 0, ARGV[2])
-redis.call('HSET', KEYS[3], ARGV[3], ARGV[2])
-if ARGV[4] ~= '' then redis.call('HSET', KEYS[4], ARGV[4], ARGV[2]) end
-return {'reserved', raw}
+redis.call('ZADD', KEYS[5], 0, r.id)
+redis.call('HSET', KEYS[3], r.cus, r.id)
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[4], ARGV[4], r.id) end
+return {'reserved', save(r)}
 `)
 
-// confirmScript moves a reservation to pending. A released or ended one is
-// taken back (Stripe has the discount after all): it takes a unit of stock
-// again, or is flagged when none is left or the customer holds another.
-// KEYS: code, rd, cust, subs, ledger. ARGV: redemption ID, subscription, discount ID, effective ms, now ms.
+// confirmScript moves a reservation to pending. A released one is taken back
+// (Stripe has the discount after all: the request's own failure path or the
+// sweeper released it too early): it takes a unit of stock again, or is
+// flagged when none is left or the customer holds another redemption. Any
+// other state is left alone: a late confirmation is stale.
+// ARGV: redemption ID, subscription, discount ID, effective ms, now ms.
 // Returns {outcome, record JSON, stripe_active_changed}.
-var confirmScript = redis.NewScript(luaWant + `
-local raw = redis.call('HGET', KEYS[2], ARGV[1])
-if not raw then return {'not_found', '', 0} end
-local r = cjson.decode(raw)
-if r.st == 'pending' or r.st == 'active' then return {'unchanged', raw, 0} end
+var confirmScript = redis.NewScript(luaLedger + `
+local r = load(ARGV[1])
+if not r then return {'not_found', '', 0} end
+if r.st ~= 'reserved' and r.st ~= 'released' then return {'unchanged', cjson.encode(r), 0} end
 local before = want()
 if r.st == 'reserved' then
   redis.call('HINCRBY', KEYS[1], 'reserved', -1)
 else
-  if redis.call('HGET', KEYS[1], 'unlimited') ~= '1' then
-    if (tonumber(redis.call('HGET', KEYS[1], 'stock')) or 0) > 0 then
-      redis.call('HINCRBY', KEYS[1], 'stock', -1)
-      r.tk = true
-    else
-      addflag(r, 'stock_exhausted')
-    end
-  end
-  local holder = redis.call('HGET', KEYS[3], r.cus)
-  if holder and holder ~= ARGV[1] then addflag(r, 'customer_already_redeemed') else redis.call('HSET', KEYS[3], r.cus, ARGV[1]) end
+  take(r)
+  holdCustomer(r)
   r.ret, r['end'], r.why = nil, nil, nil
 end
 r.st, r.lease = 'pending', nil
 if ARGV[2] ~= '' then r.sub = ARGV[2] end
-if r.sub then redis.call('HSET', KEYS[4], r.sub, ARGV[1]) end
+if r.sub then redis.call('HSET', KEYS[4], r.sub, r.id) end
 r.di, r.eff, r.cf = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
-raw = cjson.encode(r)
-redis.call('HSET', KEYS[2], ARGV[1], raw)
-return {'confirmed', raw, flip(before)}
+if r.di ~= '' then redis.call('HSET', KEYS[6], r.di, r.id) end
+return {'confirmed', save(r), flip(before)}
 `)
 
-// finishScript releases a reservation or ends a redemption. One that never
-// reached active gives back its unit of stock and the customer's use.
-// KEYS: code, rd, cust, subs, ledger. ARGV: redemption ID, reason, now ms.
+// finishScript releases a reservation or ends a redemption (luaLedger's
+// finish). ARGV: redemption ID, reason, now ms.
 // Returns {outcome, record JSON, stripe_active_changed}.
-var finishScript = redis.NewScript(luaWant + `
-local raw = redis.call('HGET', KEYS[2], ARGV[1])
-if not raw then return {'not_found', '', 0} end
-local r = cjson.decode(raw)
-if r.st == 'released' or r.st == 'ended' then return {'unchanged', raw, 0} end
+var finishScript = redis.NewScript(luaLedger + `
+local r = load(ARGV[1])
+if not r then return {'not_found', '', 0} end
+if r.st == 'released' or r.st == 'ended' then return {'unchanged', cjson.encode(r), 0} end
 local before = want()
-local neverActive = r.st ~= 'active'
-if r.st == 'reserved' then
-  redis.call('HINCRBY', KEYS[1], 'reserved', -1)
-  r.st = 'released'
-else
-  r.st = 'ended'
-end
-if neverActive then
-  if r.tk then
-    redis.call('HINCRBY', KEYS[1], 'stock', 1)
-    r.tk, r.ret = nil, true
-  end
-  if redis.call('HGET', KEYS[3], r.cus) == ARGV[1] then redis.call('HDEL', KEYS[3], r.cus) end
-end
-if r.sub and redis.call('HGET', KEYS[4], r.sub) == ARGV[1] then redis.call('HDEL', KEYS[4], r.sub) end
-r['end'], r.why, r.lease = tonumber(ARGV[3]), ARGV[2], nil
-raw = cjson.encode(r)
-redis.call('HSET', KEYS[2], ARGV[1], raw)
-return {'finished', raw, flip(before)}
+finish(r, ARGV[2], tonumber(ARGV[3]))
+return {'finished', save(r), flip(before)}
 `)
 
 // customerScript returns the customer's redemption record of a code.
-// KEYS: code, rd, cust, subs, ledger. ARGV: customer.
+// ARGV: customer.
 var customerScript = redis.NewScript(`
 local id = redis.call('HGET', KEYS[3], ARGV[1])
 if not id then return false end

@@ -18,6 +18,8 @@ const (
 	opPriceRetrieve       = "price.retrieve"
 	opCouponCreate        = "coupon.create"
 	opCouponRetrieve      = "coupon.retrieve"
+	opCouponUpdate        = "coupon.update"
+	opPromotionCodeGet    = "promotion_code.retrieve"
 	opPromotionCodeCreate = "promotion_code.create"
 	opPromotionCodeList   = "promotion_code.list"
 	opPromotionCodeUpdate = "promotion_code.update"
@@ -297,4 +299,31 @@ func dedup(ids []string) []string {
 		}
 	}
 	return out
+}
+
+// UpdateCouponMetadata sets the coupon's metadata keys given; an empty value
+// unsets its key. Coupons allow no other change that matters here.
+func (g *Gateway) UpdateCouponMetadata(ctx context.Context, id string, metadata map[string]string, idempotencyKey string) error {
+	if len(metadata) == 0 {
+		return nil
+	}
+	params := &stripe.CouponParams{Params: stripe.Params{Context: ctx}, Metadata: maps.Clone(metadata)}
+	setIdempotencyKey(&params.Params, idempotencyKey)
+	return g.call(ctx, opCouponUpdate, func() error {
+		_, err := g.api.Coupons.Update(id, params)
+		return err
+	})
+}
+
+// GetPromotionCode reads a promotion code's active flag.
+func (g *Gateway) GetPromotionCode(ctx context.Context, id string) (bool, error) {
+	var pc *stripe.PromotionCode
+	err := g.call(ctx, opPromotionCodeGet, func() (err error) {
+		pc, err = g.api.PromotionCodes.Get(id, &stripe.PromotionCodeParams{Params: stripe.Params{Context: ctx}})
+		return err
+	})
+	if err != nil {
+		return false, err
+	}
+	return pc.Active, nil
 }

@@ -65,6 +65,9 @@ type Server struct {
 
 	bin string
 	dir string
+	// durable: append-only file fsynced on every write, so a Kill and
+	// Restart keep the data (see StartDurable).
+	durable bool
 
 	mu      sync.Mutex
 	proc    *process    // nil when not running
@@ -103,6 +106,27 @@ func Start(t testing.TB) *Server {
 	return s
 }
 
+// StartDurable is Start with persistence: an append-only file fsynced on
+// every write, so that Kill followed by Restart brings the same data back, as
+// a production Redis with AOF would after a crash.
+func StartDurable(t testing.TB) *Server {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatal(notFoundMsg)
+	}
+	s, err := startWith(bin, t.TempDir(), true)
+	if err != nil {
+		t.Fatalf("redistest: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Kill(); err != nil {
+			t.Errorf("redistest: %v", err)
+		}
+	})
+	return s
+}
+
 // StartMain is Start for TestMain: it returns a stop func (kill the server, remove its directory) instead of
 // registering a cleanup. Call stop before os.Exit; it is safe to call more than once.
 func StartMain() (*Server, func(), error) {
@@ -132,7 +156,9 @@ func StartMain() (*Server, func(), error) {
 }
 
 // start picks a free port and launches redis-server on it, trying another port if the bind fails.
-func start(bin, dir string) (*Server, error) {
+func start(bin, dir string) (*Server, error) { return startWith(bin, dir, false) }
+
+func startWith(bin, dir string, durable bool) (*Server, error) {
 	var lastErr error
 	for attempt := 0; attempt < portAttempts; attempt++ {
 		port, err := freePort()
@@ -142,8 +168,9 @@ func start(bin, dir string) (*Server, error) {
 		s := &Server{
 			Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 			Port: port,
-			bin:  bin,
-			dir:  dir,
+			bin:     bin,
+			dir:     dir,
+			durable: durable,
 		}
 		err = s.launch()
 		if err == nil {
@@ -215,7 +242,7 @@ func (s *Server) Stop() error {
 }
 
 // Restart starts the server again on the same address and waits until it answers PING. The data set starts
-// empty. A server that is still running is killed first.
+// empty, unless the server is durable (StartDurable). A server that is still running is killed first.
 func (s *Server) Restart() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -247,14 +274,17 @@ func (s *Server) launchLocked() error {
 	if s.Port == machineRedisPort {
 		return fmt.Errorf("refusing to use port %d (the machine's own Redis)", machineRedisPort)
 	}
-	cmd := exec.Command(s.bin,
+	appendOnly := []string{"--appendonly", "no"}
+	if s.durable {
+		appendOnly = []string{"--appendonly", "yes", "--appendfsync", "always"}
+	}
+	cmd := exec.Command(s.bin, append([]string{
 		"--port", strconv.Itoa(s.Port),
 		"--bind", "127.0.0.1",
 		"--save", "",
-		"--appendonly", "no",
 		"--dir", s.dir,
 		"--protected-mode", "yes",
-	)
+	}, appendOnly...)...)
 	cmd.Dir = s.dir
 	log := &tailBuffer{limit: logLimit}
 	cmd.Stdout = log

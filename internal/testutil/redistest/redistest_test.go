@@ -210,3 +210,25 @@ func TestLaunchReportsBusyPort(t *testing.T) {
 		t.Fatal("failed launch left a process behind")
 	}
 }
+
+func TestDurableKeepsDataAcrossKillAndRestart(t *testing.T) {
+	s := StartDurable(t)
+	rdb := redis.NewClient(&redis.Options{Addr: s.Addr})
+	defer rdb.Close()
+	ctx := context.Background()
+	if err := rdb.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Get(ctx, "k").Err(); err == nil {
+		t.Fatal("a killed server answered")
+	}
+	if err := s.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := rdb.Get(ctx, "k").Result(); err != nil || v != "v" {
+		t.Fatalf("after restart: %q %v, want the value written before the crash", v, err)
+	}
+}

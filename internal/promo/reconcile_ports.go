@@ -1,0 +1,129 @@
+package promo
+
+import (
+	"context"
+	"time"
+)
+
+// Stripe events as the webhooks package decodes them: only the fields the
+// reconciliation reads.
+
+// DiscountEvent is a customer.discount.* event's discount.
+type DiscountEvent struct {
+	DiscountID      string
+	CouponID        string
+	CouponDuration  Duration
+	PromotionCodeID string
+	Customer        string
+	Subscription    string
+	Start           time.Time
+	End             time.Time // zero unless the coupon repeats
+	// CouponTimesRedeemed is Stripe's count on the coupon in the event.
+	CouponTimesRedeemed int64
+	At                  time.Time // the event's creation time
+}
+
+// InvoicePaidEvent is an invoice.paid event's invoice.
+type InvoicePaidEvent struct {
+	InvoiceID    string
+	Customer     string
+	Subscription string
+	Currency     string
+	AmountPaid   int64
+	Discount     *DiscountEvent // the invoice's discount, if any
+	// DiscountAmount is the invoice's total_discount_amounts entry for
+	// Discount (minor units).
+	DiscountAmount int64
+	At             time.Time
+}
+
+// SubscriptionDeletedEvent is a customer.subscription.deleted event.
+type SubscriptionDeletedEvent struct {
+	Subscription string
+	CouponID     string // the discount's coupon, when it still had one
+	Metadata     map[string]string
+	At           time.Time
+}
+
+// ObservedDiscount is a Stripe discount on one of our codes, as reconciled.
+type ObservedDiscount struct {
+	DiscountID   string
+	Customer     string
+	Subscription string
+	At           time.Time
+	// NewID names the ledger line if the discount was made outside the
+	// adapter (or is seen ending before it was seen starting).
+	NewID string
+	// SubscriptionTaken: the subscription carries another code's live
+	// redemption (rule 2), as the caller found from the claims.
+	SubscriptionTaken bool
+	// Once: the coupon lasts one invoice, so its discount deleted after a
+	// paid discounted invoice ended because its duration was over.
+	Once bool
+}
+
+// ObserveOutcome says what ObserveDiscount did.
+type ObserveOutcome int
+
+const (
+	ObservedKnown     ObserveOutcome = iota // already recorded: nothing to do
+	ObservedConfirmed                       // the adapter's own reservation, now confirmed
+	ObservedAdopted                         // made outside the adapter: a new ledger line
+)
+
+// PaidInvoice is one paid invoice that carried a discount of one of our codes.
+type PaidInvoice struct {
+	InvoiceID string
+	Discount  ObservedDiscount
+	Currency  string
+	Amount    int64 // discounted on this invoice, minor units
+}
+
+// ReconcileStore is what webhook reconciliation needs on top of the
+// redemption store. Each method is one atomic script on the code's keys and
+// is idempotent, so a redelivered or reordered event changes nothing more.
+type ReconcileStore interface {
+	RedemptionStore
+	// ObserveDiscount records that Stripe attached a discount of the code:
+	// it confirms the adapter's reservation on that subscription, or adopts
+	// a discount made outside the adapter (taking stock, flagging broken
+	// rules). A discount seen before (even one seen ending) is left alone.
+	ObserveDiscount(ctx context.Context, promoCodeID string, d ObservedDiscount) (*Redemption, ObserveOutcome, StockChange, error)
+	// EndDiscount ends the redemption holding the discount. An unknown
+	// discount is recorded as ended, so its late creation event is ignored.
+	EndDiscount(ctx context.Context, promoCodeID string, d ObservedDiscount, reason string) (*Redemption, StockChange, error)
+	// CountInvoice counts a paid invoice once per invoice ID: cycles and the
+	// discounted amount per currency grow, and the first one moves the
+	// redemption to active (uses grows). counted is false for a repeat.
+	CountInvoice(ctx context.Context, promoCodeID string, inv PaidInvoice) (r *Redemption, counted bool, c StockChange, err error)
+	// SubscriptionRedemption returns the code's live redemption on sub.
+	SubscriptionRedemption(ctx context.Context, promoCodeID, sub string) (*Redemption, error)
+	// MarkCustomerPaid records a customer with a paid invoice (new_users_only).
+	MarkCustomerPaid(ctx context.Context, customer string) error
+	// ObserveCouponRedemptions keeps the highest times_redeemed Stripe
+	// reported for the code's coupon.
+	ObserveCouponRedemptions(ctx context.Context, promoCodeID string, timesRedeemed int64) error
+}
+
+// EventOutcome says what BeginEvent found for an event ID.
+type EventOutcome int
+
+const (
+	EventNew      EventOutcome = iota // first delivery (or an earlier attempt failed): process it
+	EventDone                         // processed before: acknowledge
+	EventInFlight                     // another delivery is being processed now
+)
+
+// EventStore deduplicates webhook events by ID across replicas.
+type EventStore interface {
+	// BeginEvent claims the event for processing for at most lease.
+	BeginEvent(ctx context.Context, id string, lease time.Duration) (EventOutcome, string, error)
+	// FinishEvent marks it processed, remembered for keep.
+	FinishEvent(ctx context.Context, id, token string, keep time.Duration) error
+	// AbortEvent forgets a failed attempt so the next delivery processes it.
+	AbortEvent(ctx context.Context, id, token string) error
+}
+
+// EventKeep is how long processed event IDs are remembered: longer than the
+// 3 days Stripe retries a delivery.
+const EventKeep = 7 * 24 * time.Hour

@@ -1,0 +1,295 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+
+	"github.com/billing-adapter/billing-adapter/internal/promo"
+	"github.com/redis/go-redis/v9"
+)
+
+// Webhook reconciliation on the code's keys (KEYS as redemptionKeys:
+// code, rd, cust, subs, ledger, disc, inv). Each script is idempotent and
+// order-safe: discounts and invoices are looked up by their Stripe IDs,
+// states only move forward, and a discount first seen ending is remembered.
+
+func discKey(codeID string) string { return "ba:{" + codeID + "}:disc" }
+func invKey(codeID string) string  { return "ba:{" + codeID + "}:inv" }
+
+// luaLedger is the prelude of the ledger scripts: the WantStripeActive
+// predicate, flags, and the stock and index moves a redemption makes.
+const luaLedger = `
+local function want()
+  local h = redis.call('HMGET', KEYS[1], 'status', 'unlimited', 'stock', 'reserved')
+  return h[1] == 'active' and (h[2] == '1' or (tonumber(h[3]) or 0) > 0 or (tonumber(h[4]) or 0) > 0)
+end
+local function flip(before)
+  if before ~= want() then return 1 end
+  return 0
+end
+local function addflag(r, f)
+  if not r.flags then r.flags = {} end
+  table.insert(r.flags, f)
+end
+local function save(r)
+  local raw = cjson.encode(r)
+  redis.call('HSET', KEYS[2], r.id, raw)
+  return raw
+end
+local function load(id)
+  local raw = redis.call('HGET', KEYS[2], id)
+  if not raw then return nil end
+  return cjson.decode(raw)
+end
+-- take: r holds a unit of stock from now on, or is flagged when none is left.
+local function take(r)
+  if r.tk or redis.call('HGET', KEYS[1], 'unlimited') == '1' then return end
+  if (tonumber(redis.call('HGET', KEYS[1], 'stock')) or 0) > 0 then
+    redis.call('HINCRBY', KEYS[1], 'stock', -1)
+    redis.call('HINCRBY', KEYS[1], 'held', 1)
+    r.tk = true
+  else
+    addflag(r, 'stock_exhausted')
+  end
+end
+-- give: r's unit of stock goes back.
+local function give(r)
+  if not r.tk then return end
+  redis.call('HINCRBY', KEYS[1], 'stock', 1)
+  redis.call('HINCRBY', KEYS[1], 'held', -1)
+  r.tk, r.ret = nil, true
+end
+-- holdCustomer: r is the customer's use of the code, unless another is.
+local function holdCustomer(r)
+  local holder = redis.call('HGET', KEYS[3], r.cus)
+  if holder and holder ~= r.id then addflag(r, 'customer_already_redeemed') else redis.call('HSET', KEYS[3], r.cus, r.id) end
+end
+-- finish: end a live redemption; one that never reached active gives its
+-- unit back and frees the customer.
+local function finish(r, reason, at)
+  if r.st == 'reserved' then
+    redis.call('HINCRBY', KEYS[1], 'reserved', -1)
+    r.st = 'released'
+  else
+    r.st = 'ended'
+  end
+  if not r.act then
+    give(r)
+    if redis.call('HGET', KEYS[3], r.cus) == r.id then redis.call('HDEL', KEYS[3], r.cus) end
+  end
+  if r.sub and redis.call('HGET', KEYS[4], r.sub) == r.id then redis.call('HDEL', KEYS[4], r.sub) end
+  r['end'], r.why, r.lease = at, reason, nil
+end
+-- confirm: the discount di is on the reservation's subscription.
+local function confirm(r, di, at)
+  if r.st == 'reserved' then
+    redis.call('HINCRBY', KEYS[1], 'reserved', -1)
+    r.st, r.cf, r.lease = 'pending', at, nil
+  end
+  r.di = di
+  redis.call('HSET', KEYS[6], di, r.id)
+end
+-- find: the redemption holding discount di: by its ID, or the code's own
+-- reservation (or live redemption not yet tied to a discount) on sub.
+-- Returns the record and whether it was found by subscription.
+local function find(di, sub)
+  local id = redis.call('HGET', KEYS[6], di)
+  if id then return load(id), false end
+  if sub == '' then return nil, false end
+  id = redis.call('HGET', KEYS[4], sub)
+  if not id then return nil, false end
+  local r = load(id)
+  if r and (r.st == 'reserved' or ((r.st == 'pending' or r.st == 'active') and not r.di)) then return r, true end
+  return nil, false
+end
+-- adopt: a discount made outside the adapter becomes a pending ledger line
+-- that takes stock; the rules it broke are flagged.
+-- d = {id, pc, cus, sub, di, at, taken}
+local function adopt(d)
+  local r = {id = d.id, pc = d.pc, cus = d.cus, di = d.di, src = 'stripe', st = 'pending', c = d.at, cf = d.at}
+  if d.sub ~= '' then r.sub = d.sub end
+  local h = redis.call('HMGET', KEYS[1], 'status', 'expires_ms')
+  if h[1] ~= 'active' then addflag(r, 'code_inactive') end
+  local exp = tonumber(h[2]) or 0
+  if exp > 0 and d.at >= exp then addflag(r, 'code_expired') end
+  take(r)
+  holdCustomer(r)
+  if d.taken == '1' then addflag(r, 'subscription_has_promo_code') end
+  redis.call('ZADD', KEYS[5], 0, r.id)
+  if r.sub then redis.call('HSET', KEYS[4], r.sub, r.id) end
+  redis.call('HSET', KEYS[6], d.di, r.id)
+  return r
+end
+`
+
+// observedArgs are the ARGV shared by the reconciliation scripts:
+// discount, customer, subscription, at ms, new ID, code ID, subscription taken.
+func observedArgs(codeID string, d promo.ObservedDiscount) []any {
+	taken := "0"
+	if d.SubscriptionTaken {
+		taken = "1"
+	}
+	return []any{d.DiscountID, d.Customer, d.Subscription, ms(d.At), d.NewID, codeID, taken}
+}
+
+const luaObservedArgs = `
+local d = {di = ARGV[1], cus = ARGV[2], sub = ARGV[3], at = tonumber(ARGV[4]), id = ARGV[5], pc = ARGV[6], taken = ARGV[7]}
+`
+
+// observeScript: customer.discount.created. Returns {outcome, record, flip}.
+var observeScript = redis.NewScript(luaLedger + luaObservedArgs + `
+local before = want()
+local r, bySub = find(d.di, d.sub)
+if r and not bySub then return {'known', cjson.encode(r), 0} end
+if r then
+  confirm(r, d.di, d.at)
+  return {'confirmed', save(r), flip(before)}
+end
+r = adopt(d)
+return {'adopted', save(r), flip(before)}
+`)
+
+// endDiscountScript: customer.discount.deleted (or replaced). ARGV after the
+// observed ones: reason, once ('1' when the coupon lasts one invoice).
+var endDiscountScript = redis.NewScript(luaLedger + luaObservedArgs + `
+local before = want()
+local r = find(d.di, d.sub)
+if not r then
+  r = {id = d.id, pc = d.pc, cus = d.cus, di = d.di, src = 'stripe', st = 'ended', c = d.at, why = ARGV[8]}
+  r['end'] = d.at
+  if d.sub ~= '' then r.sub = d.sub end
+  redis.call('ZADD', KEYS[5], 0, r.id)
+  redis.call('HSET', KEYS[6], d.di, r.id)
+  return {'tombstone', save(r), 0}
+end
+if r.st == 'ended' or r.st == 'released' then return {'unchanged', cjson.encode(r), 0} end
+local reason = ARGV[8]
+if ARGV[9] == '1' and (r.cy or 0) >= 1 then reason = 'duration_over' end
+if not r.di then
+  r.di = d.di
+  redis.call('HSET', KEYS[6], d.di, r.id)
+end
+finish(r, reason, d.at)
+return {'finished', save(r), flip(before)}
+`)
+
+// countInvoiceScript: invoice.paid with one of our discounts. ARGV after the
+// observed ones: invoice ID, currency, discounted amount.
+var countInvoiceScript = redis.NewScript(luaLedger + luaObservedArgs + `
+if redis.call('SADD', KEYS[7], ARGV[8]) == 0 then
+  local id = redis.call('HGET', KEYS[6], d.di)
+  return {'duplicate', (id and redis.call('HGET', KEYS[2], id)) or '', 0}
+end
+local before = want()
+local r, bySub = find(d.di, d.sub)
+if bySub then confirm(r, d.di, d.at) elseif not r then r = adopt(d) end
+local cur, amount = ARGV[9], tonumber(ARGV[10])
+r.cy = (r.cy or 0) + 1
+if not r.amt then r.amt = {} end
+r.amt[cur] = (r.amt[cur] or 0) + amount
+redis.call('HINCRBY', KEYS[1], 'amt:' .. cur, amount)
+if not r.act then
+  r.act = d.at
+  redis.call('HINCRBY', KEYS[1], 'uses', 1)
+  if r.st == 'pending' then
+    r.st = 'active'
+  else
+    -- It ended before its first paid invoice was seen: it was used after all.
+    r.ret = nil
+    take(r)
+    holdCustomer(r)
+  end
+end
+return {'counted', save(r), flip(before)}
+`)
+
+// maxScript keeps the highest value of a counter field. KEYS: code. ARGV: field, value.
+var maxScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if (tonumber(redis.call('HGET', KEYS[1], ARGV[1])) or 0) < tonumber(ARGV[2]) then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+end
+return 1
+`)
+
+// ObserveDiscount implements promo.ReconcileStore.
+func (s *Store) ObserveDiscount(ctx context.Context, codeID string, d promo.ObservedDiscount) (*promo.Redemption, promo.ObserveOutcome, promo.StockChange, error) {
+	res, err := s.runLedger(ctx, observeScript, codeID, observedArgs(codeID, d)...)
+	if err != nil {
+		return nil, 0, promo.StockChange{}, err
+	}
+	outcome := map[string]promo.ObserveOutcome{"known": promo.ObservedKnown, "confirmed": promo.ObservedConfirmed,
+		"adopted": promo.ObservedAdopted}[res.outcome]
+	return res.r, outcome, res.change, nil
+}
+
+// EndDiscount implements promo.ReconcileStore.
+func (s *Store) EndDiscount(ctx context.Context, codeID string, d promo.ObservedDiscount, reason string) (*promo.Redemption, promo.StockChange, error) {
+	once := "0"
+	if d.Once {
+		once = "1"
+	}
+	res, err := s.runLedger(ctx, endDiscountScript, codeID, append(observedArgs(codeID, d), reason, once)...)
+	if err != nil {
+		return nil, promo.StockChange{}, err
+	}
+	return res.r, res.change, nil
+}
+
+// CountInvoice implements promo.ReconcileStore.
+func (s *Store) CountInvoice(ctx context.Context, codeID string, inv promo.PaidInvoice) (*promo.Redemption, bool, promo.StockChange, error) {
+	res, err := s.runLedger(ctx, countInvoiceScript, codeID,
+		append(observedArgs(codeID, inv.Discount), inv.InvoiceID, inv.Currency, inv.Amount)...)
+	if err != nil {
+		return nil, false, promo.StockChange{}, err
+	}
+	return res.r, res.outcome == "counted", res.change, nil
+}
+
+// SubscriptionRedemption implements promo.ReconcileStore.
+func (s *Store) SubscriptionRedemption(ctx context.Context, codeID, sub string) (*promo.Redemption, error) {
+	id, err := s.rdb.HGet(ctx, subsKey(codeID), sub).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, promo.ErrNotFound
+	}
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return s.GetRedemption(ctx, codeID, id)
+}
+
+// MarkCustomerPaid implements promo.ReconcileStore.
+func (s *Store) MarkCustomerPaid(ctx context.Context, customer string) error {
+	return unavailable(s.rdb.SAdd(ctx, keyPaid, customer).Err())
+}
+
+// ObserveCouponRedemptions implements promo.ReconcileStore.
+func (s *Store) ObserveCouponRedemptions(ctx context.Context, codeID string, n int64) error {
+	return unavailable(maxScript.Run(ctx, s.rdb, []string{codeKey(codeID)}, "stripe_redeemed", n).Err())
+}
+
+// ledgerResult is a ledger script's answer {outcome, record, stripe_active_changed}.
+type ledgerResult struct {
+	outcome string
+	r       *promo.Redemption
+	change  promo.StockChange
+}
+
+func (s *Store) runLedger(ctx context.Context, script *redis.Script, codeID string, args ...any) (ledgerResult, error) {
+	res, err := script.Run(ctx, s.rdb, redemptionKeys(codeID), args...).Slice()
+	if err != nil {
+		return ledgerResult{}, unavailable(err)
+	}
+	out := ledgerResult{outcome: str(res[0])}
+	if out.outcome == "not_found" {
+		return out, promo.ErrNotFound
+	}
+	if raw := str(res[1]); raw != "" {
+		if out.r, err = decodeRedemption(raw); err != nil {
+			return out, err
+		}
+	}
+	changed, _ := res[2].(int64)
+	out.change.StripeActiveChanged = changed == 1
+	return out, nil
+}

@@ -1,0 +1,198 @@
+package webhooks
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/stripe/stripe-go/v76"
+
+	"github.com/billing-adapter/billing-adapter/internal/promo"
+)
+
+// envelope is the part of a Stripe event every handler needs.
+type envelope struct {
+	ID         string `json:"id"`
+	Type       string `json:"type"`
+	APIVersion string `json:"api_version"`
+	Created    int64  `json:"created"`
+	Data       struct {
+		Object             json.RawMessage `json:"object"`
+		PreviousAttributes json.RawMessage `json:"previous_attributes"`
+	} `json:"data"`
+}
+
+// handler applies one event type. It decodes data.object (a decode error
+// means the event is unprocessable) and calls the reconciliation.
+type handler func(ctx context.Context, rc *promo.Reconciler, ev *envelope) error
+
+// handlers are the event types the service reacts to; any other type is
+// acknowledged and ignored.
+var handlers = map[string]handler{
+	"customer.discount.created": func(ctx context.Context, rc *promo.Reconciler, ev *envelope) error {
+		d, err := decodeDiscount(ev)
+		if err != nil {
+			return err
+		}
+		return rc.DiscountCreated(ctx, d)
+	},
+	"customer.discount.updated": func(ctx context.Context, rc *promo.Reconciler, ev *envelope) error {
+		d, err := decodeDiscount(ev)
+		if err != nil {
+			return err
+		}
+		return rc.DiscountUpdated(ctx, d, previousDiscount(ev, d))
+	},
+	"customer.discount.deleted": func(ctx context.Context, rc *promo.Reconciler, ev *envelope) error {
+		d, err := decodeDiscount(ev)
+		if err != nil {
+			return err
+		}
+		return rc.DiscountDeleted(ctx, d)
+	},
+	"invoice.paid": func(ctx context.Context, rc *promo.Reconciler, ev *envelope) error {
+		var in stripe.Invoice
+		if err := decodeObject(ev, &in); err != nil {
+			return err
+		}
+		e := promo.InvoicePaidEvent{InvoiceID: in.ID, Currency: string(in.Currency), AmountPaid: in.AmountPaid, At: created(ev)}
+		if in.Customer != nil {
+			e.Customer = in.Customer.ID
+		}
+		if in.Subscription != nil {
+			e.Subscription = in.Subscription.ID
+		}
+		if in.Discount != nil && in.Discount.ID != "" {
+			d := discountEvent(in.Discount, ev)
+			if d.Subscription == "" {
+				d.Subscription = e.Subscription
+			}
+			e.Discount = &d
+			for _, a := range in.TotalDiscountAmounts {
+				if a.Discount != nil && a.Discount.ID == in.Discount.ID {
+					e.DiscountAmount += a.Amount
+				}
+			}
+		}
+		return rc.InvoicePaid(ctx, e)
+	},
+	// A failed payment changes nothing: only a paid invoice activates a
+	// redemption. It is handled (and deduplicated) so the log shows it.
+	"invoice.payment_failed": func(ctx context.Context, rc *promo.Reconciler, ev *envelope) error {
+		var in stripe.Invoice
+		if err := decodeObject(ev, &in); err != nil {
+			return err
+		}
+		rc.Log.InfoContext(ctx, "invoice payment failed; its discount is not counted until it is paid", "invoice", in.ID)
+		return nil
+	},
+	"customer.subscription.deleted": func(ctx context.Context, rc *promo.Reconciler, ev *envelope) error {
+		var sub stripe.Subscription
+		if err := decodeObject(ev, &sub); err != nil {
+			return err
+		}
+		e := promo.SubscriptionDeletedEvent{Subscription: sub.ID, Metadata: sub.Metadata, At: created(ev)}
+		if sub.Discount != nil && sub.Discount.Coupon != nil {
+			e.CouponID = sub.Discount.Coupon.ID
+		}
+		return rc.SubscriptionDeleted(ctx, e)
+	},
+	"promotion_code.updated": func(ctx context.Context, rc *promo.Reconciler, ev *envelope) error {
+		var pc stripe.PromotionCode
+		if err := decodeObject(ev, &pc); err != nil {
+			return err
+		}
+		if pc.Coupon == nil {
+			return fmt.Errorf("promotion code %s without its coupon", pc.ID)
+		}
+		return rc.PromotionCodeUpdated(ctx, pc.ID, pc.Coupon.ID)
+	},
+	"coupon.deleted": func(ctx context.Context, rc *promo.Reconciler, ev *envelope) error {
+		var c stripe.Coupon
+		if err := decodeObject(ev, &c); err != nil {
+			return err
+		}
+		return rc.CouponDeleted(ctx, c.ID)
+	},
+}
+
+// HandledTypes lists the event types the receiver acts on (for the README
+// and the Stripe endpoint's enabled_events).
+func HandledTypes() []string {
+	out := make([]string, 0, len(handlers))
+	for t := range handlers {
+		out = append(out, t)
+	}
+	return out
+}
+
+// errUnprocessable marks an event whose object cannot be read.
+type errUnprocessable struct{ err error }
+
+func (e errUnprocessable) Error() string { return "unprocessable event: " + e.err.Error() }
+func (e errUnprocessable) Unwrap() error { return e.err }
+
+func decodeObject(ev *envelope, dst any) error {
+	if len(ev.Data.Object) == 0 {
+		return errUnprocessable{fmt.Errorf("%s event %s has no data.object", ev.Type, ev.ID)}
+	}
+	if err := json.Unmarshal(ev.Data.Object, dst); err != nil {
+		return errUnprocessable{fmt.Errorf("%s event %s: %w", ev.Type, ev.ID, err)}
+	}
+	return nil
+}
+
+func created(ev *envelope) time.Time { return time.Unix(ev.Created, 0).UTC() }
+
+func decodeDiscount(ev *envelope) (promo.DiscountEvent, error) {
+	var d stripe.Discount
+	if err := decodeObject(ev, &d); err != nil {
+		return promo.DiscountEvent{}, err
+	}
+	if d.ID == "" || d.Coupon == nil {
+		return promo.DiscountEvent{}, errUnprocessable{fmt.Errorf("%s event %s: discount without id or coupon", ev.Type, ev.ID)}
+	}
+	return discountEvent(&d, ev), nil
+}
+
+func discountEvent(d *stripe.Discount, ev *envelope) promo.DiscountEvent {
+	e := promo.DiscountEvent{DiscountID: d.ID, Subscription: d.Subscription, At: created(ev)}
+	if d.Start != 0 {
+		e.Start = time.Unix(d.Start, 0).UTC()
+	}
+	if d.End != 0 {
+		e.End = time.Unix(d.End, 0).UTC()
+	}
+	if d.Coupon != nil {
+		e.CouponID, e.CouponDuration, e.CouponTimesRedeemed = d.Coupon.ID, promo.Duration(d.Coupon.Duration), d.Coupon.TimesRedeemed
+	}
+	if d.Customer != nil {
+		e.Customer = d.Customer.ID
+	}
+	if d.PromotionCode != nil {
+		e.PromotionCodeID = d.PromotionCode.ID
+	}
+	return e
+}
+
+// previousDiscount is the discount a customer.discount.updated replaced, from
+// data.previous_attributes (its id and coupon changed); nil when absent.
+func previousDiscount(ev *envelope, now promo.DiscountEvent) *promo.DiscountEvent {
+	if len(ev.Data.PreviousAttributes) == 0 {
+		return nil
+	}
+	var prev stripe.Discount
+	if json.Unmarshal(ev.Data.PreviousAttributes, &prev) != nil || prev.ID == "" {
+		return nil
+	}
+	p := now
+	p.DiscountID, p.End = prev.ID, time.Time{}
+	if prev.Coupon != nil {
+		p.CouponID, p.CouponDuration, p.CouponTimesRedeemed = prev.Coupon.ID, promo.Duration(prev.Coupon.Duration), 0
+	}
+	if prev.End != 0 {
+		p.End = time.Unix(prev.End, 0).UTC()
+	}
+	return &p
+}
