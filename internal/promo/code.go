@@ -76,9 +76,9 @@ type PromoCode struct {
 	// StatusReason says why the adapter made the code inactive by itself
 	// (ReasonCouponDeleted); empty when an admin set the status.
 	StatusReason string
-	Metadata  map[string]string
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Metadata     map[string]string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 
 	Stripe StripeRefs
 }

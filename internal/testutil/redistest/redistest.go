@@ -166,8 +166,8 @@ func startWith(bin, dir string, durable bool) (*Server, error) {
 			return nil, err
 		}
 		s := &Server{
-			Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-			Port: port,
+			Addr:    net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+			Port:    port,
 			bin:     bin,
 			dir:     dir,
 			durable: durable,
