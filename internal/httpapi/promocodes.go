@@ -47,7 +47,9 @@ type promoCodeResponse struct {
 	UnlimitedStock          bool              `json:"unlimited_stock"`
 	Reserved                int64             `json:"reserved"`
 	Uses                    int64             `json:"uses"`
+	DiscountedAmounts       map[string]int64  `json:"discounted_amounts"`
 	Status                  promo.Status      `json:"status"`
+	StatusReason            *string           `json:"status_reason"`
 	Metadata                map[string]string `json:"metadata"`
 	CreatedAt               string            `json:"created_at"`
 	UpdatedAt               string            `json:"updated_at"`
@@ -59,6 +61,7 @@ type stripeRefsJSON struct {
 	PromotionCodeID string          `json:"promotion_code_id"`
 	Active          bool            `json:"active"`
 	State           promo.SyncState `json:"state"`
+	TimesRedeemed   int64           `json:"times_redeemed"`
 }
 
 type listResponse[T any] struct {
@@ -76,9 +79,13 @@ func toPromoCodeResponse(p *promo.PromoCode) promoCodeResponse {
 		AmountOff: json.Number(p.AmountOffDecimal()), Duration: p.Duration, PromoDurationMonths: p.DurationMonths,
 		NewUsersOnly: p.NewUsersOnly, ExistingMembershipsOnly: p.ExistingMembershipsOnly,
 		PlanIDs: p.PlanIDs, UnlimitedStock: p.UnlimitedStock, Reserved: p.Reserved, Uses: p.Uses,
-		Status: p.Status, Metadata: p.Metadata, CreatedAt: rfc3339(p.CreatedAt), UpdatedAt: rfc3339(p.UpdatedAt),
+		DiscountedAmounts: p.Discounted, Status: p.Status, StatusReason: optString(p.StatusReason),
+		Metadata: p.Metadata, CreatedAt: rfc3339(p.CreatedAt), UpdatedAt: rfc3339(p.UpdatedAt),
 		Stripe: stripeRefsJSON{CouponID: p.Stripe.CouponID, PromotionCodeID: p.Stripe.PromotionCodeID,
-			Active: p.Stripe.Active, State: p.Stripe.State},
+			Active: p.Stripe.Active, State: p.Stripe.State, TimesRedeemed: p.Stripe.TimesRedeemed},
+	}
+	if r.DiscountedAmounts == nil {
+		r.DiscountedAmounts = map[string]int64{}
 	}
 	if p.PromoType == promo.FlatAmount {
 		minor, cur := p.AmountOff, p.Currency

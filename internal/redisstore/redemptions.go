@@ -59,13 +59,22 @@ return {'reserved', save(r)}
 // confirmScript moves a reservation to pending. A released one is taken back
 // (Stripe has the discount after all: the request's own failure path or the
 // sweeper released it too early): it takes a unit of stock again, or is
-// flagged when none is left or the customer holds another redemption. Any
-// other state is left alone: a late confirmation is stale.
+// flagged when none is left or the customer holds another redemption. A
+// pending or active one only gets its effective time if a webhook confirmed
+// it first; an ended one is left alone: a late confirmation is stale.
 // ARGV: redemption ID, subscription, discount ID, effective ms, now ms.
 // Returns {outcome, record JSON, stripe_active_changed}.
 var confirmScript = redis.NewScript(luaLedger + `
 local r = load(ARGV[1])
 if not r then return {'not_found', '', 0} end
+if r.st == 'pending' or r.st == 'active' then
+  -- Confirmed already (a webhook can be first); fill what only the apply knows.
+  if not r.eff and ARGV[4] ~= '0' then
+    r.eff = tonumber(ARGV[4])
+    return {'unchanged', save(r), 0}
+  end
+  return {'unchanged', cjson.encode(r), 0}
+end
 if r.st ~= 'reserved' and r.st ~= 'released' then return {'unchanged', cjson.encode(r), 0} end
 local before = want()
 if r.st == 'reserved' then
