@@ -119,7 +119,13 @@ func (p problems) join() error {
 // Load reads every variable via getenv, applies defaults, and validates.
 // It returns all problems at once, joined with errors.Join, each naming the
 // variable. On error the returned Config is the zero value.
-func Load(getenv func(string) string) (Config, error) {
+func Load(getenv func(string) string) (Config, error) { return load(getenv, true) }
+
+// LoadTool is Load for the commands that serve no API (reconcile, webhooks
+// send): BILLING_API_KEYS may be unset (keys that are set are still checked).
+func LoadTool(getenv func(string) string) (Config, error) { return load(getenv, false) }
+
+func load(getenv func(string) string, serving bool) (Config, error) {
 	var parse problems
 	get := func(name string) string { return strings.TrimSpace(getenv(name)) }
 
@@ -193,9 +199,10 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	all := parse
 	for _, p := range c.problems() {
-		if !failed[p.Var] {
-			all = append(all, p)
+		if failed[p.Var] || (!serving && p.Var == envAPIKeys && len(c.APIKeys) == 0) {
+			continue
 		}
+		all = append(all, p)
 	}
 	if err := all.join(); err != nil {
 		return Config{}, err

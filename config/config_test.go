@@ -556,3 +556,16 @@ func TestVarsCoverEverythingLoadReads(t *testing.T) {
 		t.Errorf("Load reads %v\nVars documents %v", got, want)
 	}
 }
+
+func TestLoadToolNeedsNoAPIKeys(t *testing.T) {
+	c, err := LoadTool(env(map[string]string{envAPIKeys: ""}))
+	if err != nil || len(c.APIKeys) != 0 {
+		t.Fatalf("LoadTool without keys: %v", err)
+	}
+	if _, err := Load(env(map[string]string{envAPIKeys: ""})); err == nil {
+		t.Fatal("serve must require BILLING_API_KEYS")
+	}
+	if _, err := LoadTool(env(map[string]string{envAPIKeys: "x:admin:short"})); err == nil {
+		t.Fatal("keys that are set are still checked")
+	}
+}

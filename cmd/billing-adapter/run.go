@@ -27,8 +27,12 @@ func exitCode(err error) int {
 const usage = `usage: billing-adapter <command> [flags]
 
 commands:
-  serve      run the HTTP API (flags: -addr, -redis-url; see 'billing-adapter help config')
-  help       this text; 'help config' lists every environment variable
+  serve                 run the HTTP API (flags: -addr, -redis-url; see 'billing-adapter help config')
+  reconcile [-fix] [-since DATE]
+                        compare Redis with Stripe, print the drift (exit 1 if any); -fix repairs Redis from Stripe
+  webhooks send FILE    sign a Stripe event (JSON file, - for stdin) with STRIPE_WEBHOOK_SECRETS and post it to
+                        the service (flags: -url, default http://BILLING_ADDR/webhooks/stripe)
+  help                  this text; 'help config' lists every environment variable
 `
 
 // run is the whole program; main only wires the process to it, and tests call
@@ -41,6 +45,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], getenv, stdout, stderr)
+	case "reconcile":
+		return reconcile(ctx, args[1:], getenv, stdout, stderr)
+	case "webhooks":
+		if len(args) < 2 || args[1] != "send" {
+			fmt.Fprint(stderr, usage)
+			return usageError{"usage: billing-adapter webhooks send FILE.json"}
+		}
+		return sendWebhook(ctx, args[2:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		if len(args) > 1 && args[1] == "config" {
 			printVars(stdout)

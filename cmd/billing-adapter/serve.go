@@ -121,7 +121,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	receiver := &webhooks.Handler{
 		Secrets: webhookSecrets, Events: store, Clock: promo.SystemClock{}, Log: log.With("component", "webhooks"),
 		Reconciler: &promo.Reconciler{Store: store, Catalog: catalog, Log: log.With("component", "reconcile"),
-			NewID: redeemer.NewID, Kick: worker.Kick},
+			Kick: worker.Kick},
 	}
 	handler := httpapi.New(httpapi.Options{
 		Catalog: catalog, Redeemer: redeemer, Idempotency: store, IdempotencyTTL: cfg.IdempotencyTTL,

@@ -19,7 +19,6 @@ type Reconciler struct {
 	Store   ReconcileStore
 	Catalog *Catalog
 	Log     *slog.Logger
-	NewID   func() string // "rd_" + sortable unique suffix
 	Kick    func(promoCodeID string)
 }
 
@@ -37,9 +36,16 @@ func (r *Reconciler) ours(ctx context.Context, couponID string) (*PromoCode, err
 	return p, err
 }
 
+// observed is what the store needs of a discount event. A ledger line made
+// for it gets the discount's deterministic ID (RedemptionIDFor), so that a
+// rebuild from Stripe reproduces it.
 func (r *Reconciler) observed(d *DiscountEvent) ObservedDiscount {
+	start := d.Start
+	if start.IsZero() {
+		start = d.At
+	}
 	return ObservedDiscount{DiscountID: d.DiscountID, Customer: d.Customer, Subscription: d.Subscription,
-		At: d.At, NewID: r.NewID(), Once: d.CouponDuration == Once}
+		At: d.At, NewID: RedemptionIDFor(d.DiscountID, start), Once: d.CouponDuration == Once}
 }
 
 // DiscountCreated: Stripe attached a discount.

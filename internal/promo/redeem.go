@@ -471,12 +471,13 @@ func ourDiscount(sub *Subscription, p *PromoCode) *Discount {
 }
 
 // subscriptionMetadataKeys are written by the adapter on subscriptions.
-var subscriptionMetadataKeys = []string{MetaPromoCodeID, MetaPromoCode, MetaRedemptionID}
+var subscriptionMetadataKeys = []string{MetaPromoCodeID, MetaPromoCode, MetaRedemptionID, MetaRedemptionSource}
 
 // promoMetadata is md plus the links from a subscription to its redemption.
 func promoMetadata(md map[string]string, p *PromoCode, rd *Redemption) map[string]string {
 	out := copyMetadata(md)
 	out[MetaPromoCodeID], out[MetaPromoCode], out[MetaRedemptionID] = p.ID, p.Code, rd.ID
+	out[MetaRedemptionSource] = string(rd.Source)
 	return out
 }
 
@@ -484,8 +485,10 @@ func validateSubscriptionMetadata(md map[string]string) error {
 	if err := ValidateMetadata(md); err != nil {
 		return err
 	}
-	if _, ok := md[MetaRedemptionID]; ok {
-		return Invalid("metadata", "metadata key %q is reserved by the adapter", MetaRedemptionID)
+	for _, k := range []string{MetaRedemptionID, MetaRedemptionSource} {
+		if _, ok := md[k]; ok {
+			return Invalid("metadata", "metadata key %q is reserved by the adapter", k)
+		}
 	}
 	return nil
 }

@@ -127,6 +127,10 @@ type BillingGateway interface {
 // not have taken effect; the caller must look before concluding.
 var ErrOutcomeUnknown = errors.New("stripe outcome unknown")
 
-// MetaRedemptionID is the subscription metadata key naming the redemption
-// that applied the discount (with MetaPromoCodeID and MetaPromoCode).
-const MetaRedemptionID = "promo_redemption_id"
+// Subscription metadata keys naming the redemption that applied the discount
+// and how it was made (with MetaPromoCodeID and MetaPromoCode): reconcile
+// rebuilds the ledger from them.
+const (
+	MetaRedemptionID     = "promo_redemption_id"
+	MetaRedemptionSource = "promo_redemption_source"
+)

@@ -80,33 +80,46 @@ local function finish(r, reason, at)
   if r.sub and redis.call('HGET', KEYS[4], r.sub) == r.id then redis.call('HDEL', KEYS[4], r.sub) end
   r['end'], r.why, r.lease = at, reason, nil
 end
--- confirm: the discount di is on the reservation's subscription.
-local function confirm(r, di, at)
+-- confirm: the discount di is on the reservation's subscription sub.
+local function confirm(r, di, sub, at)
   if r.st == 'reserved' then
     redis.call('HINCRBY', KEYS[1], 'reserved', -1)
     r.st, r.cf, r.lease = 'pending', at, nil
   end
   r.di = di
   redis.call('HSET', KEYS[6], di, r.id)
+  if not r.sub and sub ~= '' then
+    r.sub = sub
+    redis.call('HSET', KEYS[4], sub, r.id)
+  end
 end
--- find: the redemption holding discount di: by its ID, or the code's own
--- reservation (or live redemption not yet tied to a discount) on sub.
--- Returns the record and whether it was found by subscription.
-local function find(di, sub)
+-- unconfirmed: r is the adapter's own redemption not yet tied to a discount.
+local function unconfirmed(r)
+  return r and (r.st == 'reserved' or ((r.st == 'pending' or r.st == 'active') and not r.di))
+end
+-- find: the redemption holding discount di: by its ID; else the adapter's
+-- own unconfirmed redemption on sub, or the customer's (a new subscription's
+-- reservation has no subscription yet, and a customer holds at most one
+-- redemption of the code). Returns the record and whether it was matched
+-- that way (and so needs confirming).
+local function find(di, sub, cus)
   local id = redis.call('HGET', KEYS[6], di)
   if id then return load(id), false end
-  if sub == '' then return nil, false end
-  id = redis.call('HGET', KEYS[4], sub)
-  if not id then return nil, false end
-  local r = load(id)
-  if r and (r.st == 'reserved' or ((r.st == 'pending' or r.st == 'active') and not r.di)) then return r, true end
+  if sub ~= '' then
+    id = redis.call('HGET', KEYS[4], sub)
+    local r = id and load(id)
+    if unconfirmed(r) then return r, true end
+  end
+  id = redis.call('HGET', KEYS[3], cus)
+  local r = id and load(id)
+  if unconfirmed(r) and (not r.sub or r.sub == sub) then return r, true end
   return nil, false
 end
 -- adopt: a discount made outside the adapter becomes a pending ledger line
 -- that takes stock; the rules it broke are flagged.
 -- d = {id, pc, cus, sub, di, at, taken}
 local function adopt(d)
-  local r = {id = d.id, pc = d.pc, cus = d.cus, di = d.di, src = 'stripe', st = 'pending', c = d.at, cf = d.at}
+  local r = {id = d.id, pc = d.pc, cus = d.cus, di = d.di, src = 'stripe', st = 'pending', c = d.at, cf = d.at, eff = d.at}
   if d.sub ~= '' then r.sub = d.sub end
   local h = redis.call('HMGET', KEYS[1], 'status', 'expires_ms')
   if h[1] ~= 'active' then addflag(r, 'code_inactive') end
@@ -139,10 +152,10 @@ local d = {di = ARGV[1], cus = ARGV[2], sub = ARGV[3], at = tonumber(ARGV[4]), i
 // observeScript: customer.discount.created. Returns {outcome, record, flip}.
 var observeScript = redis.NewScript(luaLedger + luaObservedArgs + `
 local before = want()
-local r, bySub = find(d.di, d.sub)
-if r and not bySub then return {'known', cjson.encode(r), 0} end
+local r, ownPending = find(d.di, d.sub, d.cus)
+if r and not ownPending then return {'known', cjson.encode(r), 0} end
 if r then
-  confirm(r, d.di, d.at)
+  confirm(r, d.di, d.sub, d.at)
   return {'confirmed', save(r), flip(before)}
 end
 r = adopt(d)
@@ -153,7 +166,7 @@ return {'adopted', save(r), flip(before)}
 // observed ones: reason, once ('1' when the coupon lasts one invoice).
 var endDiscountScript = redis.NewScript(luaLedger + luaObservedArgs + `
 local before = want()
-local r = find(d.di, d.sub)
+local r = find(d.di, d.sub, d.cus)
 if not r then
   r = {id = d.id, pc = d.pc, cus = d.cus, di = d.di, src = 'stripe', st = 'ended', c = d.at, why = ARGV[8]}
   r['end'] = d.at
@@ -181,8 +194,8 @@ if redis.call('SADD', KEYS[7], ARGV[8]) == 0 then
   return {'duplicate', (id and redis.call('HGET', KEYS[2], id)) or '', 0}
 end
 local before = want()
-local r, bySub = find(d.di, d.sub)
-if bySub then confirm(r, d.di, d.at) elseif not r then r = adopt(d) end
+local r, ownPending = find(d.di, d.sub, d.cus)
+if ownPending then confirm(r, d.di, d.sub, d.at) elseif not r then r = adopt(d) end
 local cur, amount = ARGV[9], tonumber(ARGV[10])
 r.cy = (r.cy or 0) + 1
 if not r.amt then r.amt = {} end

@@ -36,10 +36,35 @@ import (
 // backend is one Stripe the scenarios run against.
 type backend struct {
 	gw       *Gateway
-	api      *client.API       // plain stripe-go on the same base URL: fixtures and reading state back
-	stateful bool              // the simulator: assert behaviour, not only acceptance
-	sim      *stripesim.Server // nil on stripe-mock
-	n        int               // makes keys, codes and coupon IDs unique within a backend
+	api      *client.API        // plain stripe-go on the same base URL: fixtures and reading state back
+	stateful bool               // the simulator: assert behaviour, not only acceptance
+	sim      *stripesim.Server  // nil on stripe-mock
+	metrics  *telemetry.Metrics // the gateway's
+	n        int                // makes keys, codes and coupon IDs unique within a backend
+}
+
+// mockBackend starts stripe-mock for t.
+func mockBackend(t *testing.T) *backend {
+	return backendAt(stripemock.Start(t))
+}
+
+// simBackend starts a fresh simulator for t.
+func simBackend(t *testing.T) *backend {
+	sim := stripesim.New(stripesim.Options{})
+	srv := httptest.NewServer(sim)
+	t.Cleanup(func() {
+		srv.Close()
+		sim.Close()
+	})
+	b := backendAt(srv.URL)
+	b.stateful, b.sim = true, sim
+	return b
+}
+
+// backendAt is a stateless backend at base: a gateway and a plain client.
+func backendAt(base string) *backend {
+	m := telemetry.New()
+	return &backend{gw: newTestGateway(base, m), api: rawClient(base), metrics: m}
 }
 
 type conformanceScenario struct {
@@ -49,19 +74,12 @@ type conformanceScenario struct {
 }
 
 func TestConformance(t *testing.T) {
-	mockBase := stripemock.Start(t)
-	sim := stripesim.New(stripesim.Options{})
-	srv := httptest.NewServer(sim)
-	t.Cleanup(func() {
-		srv.Close()
-		sim.Close()
-	})
 	backends := []struct {
 		name string
 		b    *backend
 	}{
-		{"stripe-mock", &backend{gw: newTestGateway(mockBase, telemetry.New()), api: rawClient(mockBase)}},
-		{"simulator", &backend{gw: newTestGateway(srv.URL, telemetry.New()), api: rawClient(srv.URL), stateful: true, sim: sim}},
+		{"stripe-mock", mockBackend(t)},
+		{"simulator", simBackend(t)},
 	}
 	for _, be := range backends {
 		t.Run(be.name, func(t *testing.T) {

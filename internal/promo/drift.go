@@ -1,0 +1,186 @@
+package promo
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+)
+
+// LedgerState is the adapter's state as Redis holds it, for reconcile.
+type LedgerState struct {
+	Codes   []*PromoCode
+	Ledgers map[string][]*Redemption // by promo code ID
+	Paid    map[string]bool          // customers recorded as having paid
+}
+
+// InFlight counts reservations not yet confirmed or released.
+func (s *LedgerState) InFlight() int {
+	n := 0
+	for _, l := range s.Ledgers {
+		for _, r := range l {
+			if r.State == RedemptionReserved {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// Drift is one difference between Redis and Stripe.
+type Drift struct {
+	PromoCodeID string
+	Code        string // the code text, when known
+	Kind        string // missing | extra | different
+	What        string
+}
+
+func (d Drift) String() string {
+	return fmt.Sprintf("%-9s %s %s: %s", strings.ToUpper(d.Kind), d.PromoCodeID, d.Code, d.What)
+}
+
+// Diff compares Redis (current) with Stripe's truth (rebuilt). Codes still
+// being created and reservations in flight are not drift; released
+// redemptions and ones that ended before a paid invoice are Redis' own
+// history, which Stripe cannot show.
+func Diff(current *LedgerState, rebuilt *Rebuilt, paid map[string]bool) []Drift {
+	var out []Drift
+	have := map[string]*PromoCode{}
+	for _, p := range current.Codes {
+		have[p.ID] = p
+	}
+	seen := map[string]bool{}
+	for _, want := range rebuilt.Codes {
+		seen[want.ID] = true
+		got := have[want.ID]
+		if got == nil {
+			out = append(out, Drift{want.ID, want.Code, "missing", "in Stripe, not in Redis"})
+			continue
+		}
+		for _, w := range codeDifferences(got, want) {
+			out = append(out, Drift{want.ID, want.Code, "different", w})
+		}
+		out = append(out, ledgerDrift(want, current.Ledgers[want.ID], rebuilt.Ledgers[want.ID])...)
+	}
+	for _, p := range current.Codes {
+		if !seen[p.ID] && p.Stripe.State == SyncReady {
+			what := "in Redis, not in Stripe (its coupon is gone)"
+			if p.StatusReason == ReasonCouponDeleted {
+				what += "; already inactive"
+			}
+			out = append(out, Drift{p.ID, p.Code, "extra", what})
+		}
+	}
+	var unpaid []string
+	for c := range paid {
+		if !current.Paid[c] {
+			unpaid = append(unpaid, c)
+		}
+	}
+	if len(unpaid) > 0 {
+		slices.Sort(unpaid)
+		out = append(out, Drift{"-", "", "missing", fmt.Sprintf("%d customers with paid invoices are not recorded as paid (e.g. %s)",
+			len(unpaid), unpaid[0])})
+	}
+	return out
+}
+
+// codeDifferences lists the fields of got that differ from want.
+func codeDifferences(got, want *PromoCode) []string {
+	var out []string
+	cmp := func(field string, g, w any) {
+		if gs, ws := fmt.Sprint(g), fmt.Sprint(w); gs != ws {
+			out = append(out, fmt.Sprintf("%s: redis=%s stripe=%s", field, gs, ws))
+		}
+	}
+	cmp("code", got.Code, want.Code)
+	cmp("promo_type", got.PromoType, want.PromoType)
+	cmp("amount_off", got.AmountOffDecimal(), want.AmountOffDecimal())
+	cmp("currency", got.Currency, want.Currency)
+	cmp("duration", got.Duration, want.Duration)
+	cmp("promo_duration_months", got.DurationMonths, want.DurationMonths)
+	cmp("expiration_datetime", timeText(got.ExpiresAt), timeText(want.ExpiresAt))
+	cmp("new_users_only", got.NewUsersOnly, want.NewUsersOnly)
+	cmp("existing_memberships_only", got.ExistingMembershipsOnly, want.ExistingMembershipsOnly)
+	cmp("plan_ids", got.PlanIDs, want.PlanIDs)
+	cmp("status", got.Status, want.Status)
+	cmp("unlimited_stock", got.UnlimitedStock, want.UnlimitedStock)
+	if !want.UnlimitedStock {
+		cmp("stock", got.Stock, want.Stock)
+	}
+	cmp("uses", got.Uses, want.Uses)
+	cmp("discounted_amounts", amountsText(got.Discounted), amountsText(want.Discounted))
+	cmp("metadata", metadataText(got.Metadata), metadataText(want.Metadata))
+	cmp("stripe.promotion_code_id", got.Stripe.PromotionCodeID, want.Stripe.PromotionCodeID)
+	cmp("stripe.active", got.Stripe.Active, want.Stripe.Active)
+	return out
+}
+
+// ledgerDrift compares one code's ledger lines by their Stripe discount.
+func ledgerDrift(p *PromoCode, got []*Redemption, want []RebuiltRedemption) []Drift {
+	var out []Drift
+	byDiscount := map[string]*Redemption{}
+	for _, r := range got {
+		if r.DiscountID != "" {
+			byDiscount[r.DiscountID] = r
+		}
+	}
+	wanted := map[string]bool{}
+	for _, w := range want {
+		wanted[w.DiscountID] = true
+		g := byDiscount[w.DiscountID]
+		who := fmt.Sprintf("redemption %s (discount %s, %s, %s)", w.ID, w.DiscountID, w.Customer, w.Subscription)
+		if g == nil {
+			out = append(out, Drift{p.ID, p.Code, "missing", who + ": in Stripe, not in Redis"})
+			continue
+		}
+		var diffs []string
+		cmp := func(field string, gv, wv any) {
+			if gs, ws := fmt.Sprint(gv), fmt.Sprint(wv); gs != ws {
+				diffs = append(diffs, fmt.Sprintf("%s redis=%s stripe=%s", field, gs, ws))
+			}
+		}
+		cmp("id", g.ID, w.ID)
+		cmp("state", g.State, w.State)
+		cmp("customer", g.Customer, w.Customer)
+		cmp("subscription", g.Subscription, w.Subscription)
+		cmp("cycles", g.Cycles, w.Cycles)
+		cmp("discounted_amounts", amountsText(g.Discounted), amountsText(w.Discounted))
+		if len(diffs) > 0 {
+			out = append(out, Drift{p.ID, p.Code, "different", who + ": " + strings.Join(diffs, ", ")})
+		}
+	}
+	for _, r := range got {
+		if r.DiscountID != "" && !wanted[r.DiscountID] && (r.State == RedemptionPending || r.State == RedemptionActive) {
+			out = append(out, Drift{p.ID, p.Code, "extra", fmt.Sprintf("redemption %s (discount %s) is %s in Redis, Stripe has no such discount",
+				r.ID, r.DiscountID, r.State)})
+		}
+	}
+	return out
+}
+
+func timeText(t *time.Time) string {
+	if t == nil {
+		return "none"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func amountsText(m map[string]int64) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if m[k] != 0 {
+			parts = append(parts, fmt.Sprintf("%s:%d", k, m[k]))
+		}
+	}
+	return "{" + strings.Join(parts, " ") + "}"
+}
+
+func metadataText(m map[string]string) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%q=%q", k, m[k]))
+	}
+	return "{" + strings.Join(parts, " ") + "}"
+}

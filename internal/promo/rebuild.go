@@ -1,0 +1,320 @@
+package promo
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+)
+
+// StripeSnapshot is what reconcile read of Stripe, kept to what concerns the
+// adapter's codes.
+type StripeSnapshot struct {
+	Coupons        map[string]StripeCoupon          // ours, by ID (= promo code ID)
+	PromotionCodes map[string][]StripePromotionCode // by coupon ID
+	Subscriptions  map[string]StripeSubscription    // with one of our discounts or our metadata, by ID
+	Invoices       []StripeInvoice                  // paid, carrying one of our discounts
+	PaidCustomers  map[string]bool                  // customers with a paid invoice above zero
+	Since          time.Time
+}
+
+// ReadStripe walks Stripe's lists into a snapshot. progress (may be nil) is
+// told every 100 objects read and at the end of each list.
+func ReadStripe(ctx context.Context, rd StripeReader, since time.Time, progress func(list string, read, kept int)) (*StripeSnapshot, error) {
+	s := &StripeSnapshot{Coupons: map[string]StripeCoupon{}, PromotionCodes: map[string][]StripePromotionCode{},
+		Subscriptions: map[string]StripeSubscription{}, PaidCustomers: map[string]bool{}, Since: since}
+	var list string
+	var read, kept int
+	start := func(name string) { list, read, kept = name, 0, 0 }
+	step := func(keep bool) {
+		read++
+		if keep {
+			kept++
+		}
+		if progress != nil && read%100 == 0 {
+			progress(list, read, kept)
+		}
+	}
+	done := func(err error) error {
+		if err == nil && progress != nil {
+			progress(list, read, kept)
+		}
+		return err
+	}
+
+	start("coupons")
+	if err := done(rd.EachCoupon(ctx, func(c StripeCoupon) error {
+		ours := c.Metadata[MetaPromoCodeID] == c.ID && strings.HasPrefix(c.ID, "pc_")
+		if ours {
+			s.Coupons[c.ID] = c
+		}
+		step(ours)
+		return nil
+	})); err != nil {
+		return nil, err
+	}
+	start("promotion codes")
+	if err := done(rd.EachPromotionCode(ctx, func(p StripePromotionCode) error {
+		_, ours := s.Coupons[p.CouponID]
+		if ours {
+			s.PromotionCodes[p.CouponID] = append(s.PromotionCodes[p.CouponID], p)
+		}
+		step(ours)
+		return nil
+	})); err != nil {
+		return nil, err
+	}
+	start("subscriptions")
+	if err := done(rd.EachSubscription(ctx, func(sub StripeSubscription) error {
+		_, ourDiscount := s.Coupons[couponOf(sub.Discount)]
+		_, ourMeta := s.Coupons[sub.Metadata[MetaPromoCodeID]]
+		if ourDiscount || ourMeta {
+			s.Subscriptions[sub.ID] = sub
+		}
+		step(ourDiscount || ourMeta)
+		return nil
+	})); err != nil {
+		return nil, err
+	}
+	start("paid invoices")
+	if err := done(rd.EachPaidInvoice(ctx, since, func(in StripeInvoice) error {
+		if in.AmountPaid > 0 && in.Customer != "" {
+			s.PaidCustomers[in.Customer] = true
+		}
+		_, ours := s.Coupons[couponOf(in.Discount)]
+		if ours {
+			s.Invoices = append(s.Invoices, in)
+		}
+		step(ours)
+		return nil
+	})); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func couponOf(d *StripeDiscount) string {
+	if d == nil {
+		return ""
+	}
+	return d.CouponID
+}
+
+// Rebuilt is the adapter's state as Stripe shows it.
+type Rebuilt struct {
+	Codes []*PromoCode
+	// Ledgers holds each code's redemptions in ID order, with the paid
+	// invoices counted for them.
+	Ledgers map[string][]RebuiltRedemption
+	// Problems are Stripe objects of ours that could not be rebuilt.
+	Problems []string
+}
+
+// RebuiltRedemption is one ledger line with the invoices it counted.
+type RebuiltRedemption struct {
+	*Redemption
+	Invoices []string
+}
+
+// Rebuild derives the catalog, the ledger and the counters from Stripe.
+//
+// Codes: the coupon gives the amount and duration, its promotion code (the
+// active one, else the newest) the text, expiry and new_users_only, and the
+// coupon's MetaConfig the status, stock limit, plan_ids and
+// existing_memberships_only. Redemptions are Stripe's discounts of a code:
+// live on a subscription, or seen on paid invoices. Their IDs come from the
+// subscription's promo_redemption_id when the adapter made them, else from
+// RedemptionIDFor. Stock is the limit less the units the redemptions hold.
+//
+// Not rebuilt, because Stripe does not know them: reservations in flight,
+// released redemptions and ones that ended before a paid invoice, the flags
+// of outside redemptions other than stock_exhausted and
+// customer_already_redeemed, and exact ledger timestamps (the discount's
+// start and the invoices' payment times stand in).
+func Rebuild(s *StripeSnapshot, now time.Time) *Rebuilt {
+	out := &Rebuilt{Ledgers: map[string][]RebuiltRedemption{}}
+	for _, id := range slices.Sorted(maps.Keys(s.Coupons)) {
+		p, err := rebuildCode(s.Coupons[id], s.PromotionCodes[id])
+		if err != nil {
+			out.Problems = append(out.Problems, fmt.Sprintf("%s: %v", id, err))
+			continue
+		}
+		ledger := rebuildLedger(s, p)
+		countLedger(p, ledger)
+		// The switch counter restarts from a fresh base, so the idempotency
+		// keys of later switches (StripeKey of the counter) never repeat
+		// one Stripe may still replay from before the rebuild.
+		p.Stripe.ActiveSwitches = int(now.Unix())
+		out.Codes = append(out.Codes, p)
+		out.Ledgers[p.ID] = ledger
+	}
+	return out
+}
+
+func rebuildCode(c StripeCoupon, pcs []StripePromotionCode) (*PromoCode, error) {
+	cfg, err := ParseStripeConfig(c.Metadata[MetaConfig])
+	if err != nil {
+		return nil, err
+	}
+	if len(pcs) == 0 {
+		return nil, fmt.Errorf("coupon has no promotion code: its create never finished")
+	}
+	pc := pcs[0]
+	for _, x := range pcs[1:] {
+		if (x.Active && !pc.Active) || (x.Active == pc.Active && x.Created.After(pc.Created)) {
+			pc = x
+		}
+	}
+	p := &PromoCode{
+		ID: c.ID, Code: NormalizeCode(pc.Code), Duration: c.Duration, ExpiresAt: pc.ExpiresAt,
+		NewUsersOnly: pc.FirstTimeTransaction, ExistingMembershipsOnly: cfg.ExistingMembershipsOnly,
+		PlanIDs: cfg.PlanIDs, PlanProducts: c.ProductIDs, UnlimitedStock: cfg.Limit == nil,
+		Status: cfg.Status, StatusReason: cfg.StatusReason, CreatedAt: cfg.CreatedAt, UpdatedAt: cfg.CreatedAt,
+		Metadata: map[string]string{},
+		Stripe: StripeRefs{CouponID: c.ID, PromotionCodeID: pc.ID, Active: pc.Active, ExpiresAt: pc.ExpiresAt,
+			State: SyncReady, TimesRedeemed: c.TimesRedeemed},
+	}
+	if t := c.Metadata[MetaPromoCode]; t != "" {
+		p.Code = t
+	}
+	if c.Duration == Repeating {
+		p.DurationMonths = c.Months
+	}
+	if c.PercentOff != "" {
+		v, msg := ParseDecimal(c.PercentOff, 2, 100_00)
+		if msg != "" {
+			return nil, fmt.Errorf("percent_off %q %s", c.PercentOff, msg)
+		}
+		p.PromoType, p.AmountOff = Percentage, v
+	} else {
+		p.PromoType, p.AmountOff, p.Currency = FlatAmount, c.AmountOff, c.Currency
+	}
+	if cfg.Limit != nil {
+		p.Stock = *cfg.Limit // less the units held, once the ledger is known
+	}
+	for k, v := range c.Metadata {
+		if !slices.Contains(reservedMetadataKeys, k) {
+			p.Metadata[k] = v
+		}
+	}
+	return p, nil
+}
+
+// rebuildLedger gathers the code's discounts from invoices and subscriptions.
+func rebuildLedger(s *StripeSnapshot, p *PromoCode) []RebuiltRedemption {
+	byDiscount := map[string]*RebuiltRedemption{}
+	lastPaid := map[string]time.Time{}
+	line := func(d *StripeDiscount) *RebuiltRedemption {
+		if l := byDiscount[d.ID]; l != nil {
+			return l
+		}
+		l := &RebuiltRedemption{Redemption: &Redemption{
+			ID: RedemptionIDFor(d.ID, d.Start), PromoCodeID: p.ID, Customer: d.Customer, Subscription: d.Subscription,
+			DiscountID: d.ID, Source: SourceStripe, State: RedemptionPending, CreatedAt: d.Start, ConfirmedAt: d.Start,
+			EffectiveAt: d.Start,
+		}}
+		if sub, ok := s.Subscriptions[d.Subscription]; ok && sub.Metadata[MetaPromoCodeID] == p.ID && sub.Metadata[MetaRedemptionID] != "" {
+			// Made by the adapter: its own ID, and how it was made.
+			l.ID, l.Source = sub.Metadata[MetaRedemptionID], RedemptionSource(sub.Metadata[MetaRedemptionSource])
+			if l.Source != SourceNewSubscription {
+				l.Source = SourceExistingSubscription
+			}
+		}
+		byDiscount[d.ID] = l
+		return l
+	}
+	for _, in := range s.Invoices {
+		if in.Discount == nil || in.Discount.CouponID != p.ID {
+			continue
+		}
+		l := line(in.Discount)
+		l.Cycles++
+		if l.Discounted == nil {
+			l.Discounted = map[string]int64{}
+		}
+		l.Discounted[in.Currency] += in.DiscountAmount
+		l.Invoices = append(l.Invoices, in.ID)
+		if l.ActivatedAt.IsZero() || in.PaidAt.Before(l.ActivatedAt) {
+			l.ActivatedAt = in.PaidAt
+		}
+		lastPaid[l.DiscountID] = maxTime(lastPaid[l.DiscountID], in.PaidAt)
+	}
+	live := map[string]bool{}
+	for _, sub := range s.Subscriptions {
+		if sub.Discount == nil || sub.Discount.CouponID != p.ID {
+			continue
+		}
+		l := line(sub.Discount)
+		switch sub.Status {
+		case "canceled", "incomplete_expired":
+			l.State, l.EndReason, l.EndedAt = RedemptionEnded, ReasonCancelled, maxTime(lastPaid[l.DiscountID], l.CreatedAt)
+		default:
+			live[l.DiscountID] = true
+		}
+	}
+	out := make([]RebuiltRedemption, 0, len(byDiscount))
+	for _, l := range byDiscount {
+		switch {
+		case l.State == RedemptionEnded:
+		case live[l.DiscountID] && l.Cycles > 0:
+			l.State = RedemptionActive
+		case live[l.DiscountID]:
+			l.State = RedemptionPending
+		default: // only on past invoices: the discount is gone
+			l.State, l.EndReason, l.EndedAt = RedemptionEnded, ReasonDeleted, lastPaid[l.DiscountID]
+			// It ended because its duration was over if it got every cycle
+			// it was good for.
+			if (p.Duration == Once && l.Cycles > 0) || (p.Duration == Repeating && l.Cycles >= p.DurationMonths) {
+				l.EndReason = ReasonDuration
+			}
+		}
+		out = append(out, *l)
+	}
+	slices.SortFunc(out, func(a, b RebuiltRedemption) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// countLedger sets the code's counters from its rebuilt ledger: uses, the
+// discounted totals, and stock (the limit less the units held, oldest
+// redemptions first; one beyond the limit is flagged). A customer's first
+// redemption holds their use of the code; a later one is flagged.
+func countLedger(p *PromoCode, ledger []RebuiltRedemption) {
+	limit := p.Stock
+	customers := map[string]bool{}
+	for _, l := range ledger {
+		if !l.ActivatedAt.IsZero() {
+			p.Uses++
+		}
+		for cur, v := range l.Discounted {
+			if p.Discounted == nil {
+				p.Discounted = map[string]int64{}
+			}
+			p.Discounted[cur] += v
+		}
+		if customers[l.Customer] {
+			l.Flags = append(l.Flags, "customer_already_redeemed")
+		}
+		customers[l.Customer] = true
+		if p.UnlimitedStock {
+			continue
+		}
+		if p.Held < limit {
+			p.Held++
+			l.HoldsStock = true
+		} else {
+			l.Flags = append(l.Flags, "stock_exhausted")
+		}
+	}
+	if !p.UnlimitedStock {
+		p.Stock = limit - p.Held
+	}
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}

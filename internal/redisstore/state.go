@@ -1,0 +1,218 @@
+package redisstore
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/billing-adapter/billing-adapter/internal/promo"
+	"github.com/redis/go-redis/v9"
+)
+
+// LoadState reads every ready code with its ledger, and the paid customers,
+// for reconcile.
+func (s *Store) LoadState(ctx context.Context) (*promo.LedgerState, error) {
+	st := &promo.LedgerState{Ledgers: map[string][]*promo.Redemption{}, Paid: map[string]bool{}}
+	ids, err := s.rdb.ZRange(ctx, keyListAll, 0, -1).Result()
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	const batch = 200
+	for start := 0; start < len(ids); start += batch {
+		part := ids[start:min(start+batch, len(ids))]
+		codes := make([]*redis.MapStringStringCmd, len(part))
+		ledgers := make([]*redis.MapStringStringCmd, len(part))
+		if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, id := range part {
+				codes[i], ledgers[i] = p.HGetAll(ctx, codeKey(id)), p.HGetAll(ctx, rdKey(id))
+			}
+			return nil
+		}); err != nil {
+			return nil, unavailable(err)
+		}
+		for i := range part {
+			p, err := decodeCode(codes[i].Val())
+			if err != nil {
+				continue // listed but gone: not a code any more
+			}
+			st.Codes = append(st.Codes, p)
+			for _, raw := range ledgers[i].Val() {
+				r, err := decodeRedemption(raw)
+				if err != nil {
+					return nil, err
+				}
+				st.Ledgers[p.ID] = append(st.Ledgers[p.ID], r)
+			}
+		}
+	}
+	paid, err := s.rdb.SMembers(ctx, keyPaid).Result()
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	for _, c := range paid {
+		st.Paid[c] = true
+	}
+	return st, nil
+}
+
+// FixCounts says what ApplyRebuild wrote.
+type FixCounts struct{ Codes, Redemptions, Deactivated, Paid int }
+
+// ApplyRebuild makes Redis hold what Stripe shows (reconcile -fix): every
+// rebuilt code with its counters, its ledger (Stripe's lines, plus the
+// history only Redis has: released lines and ones that ended before a paid
+// invoice; a line live in Redis that Stripe does not show is ended), the
+// indexes and subscription claims; codes Stripe no longer has are made
+// inactive; paid customers are recorded. The caller must make sure no
+// reservation is in flight (LedgerState.InFlight).
+func (s *Store) ApplyRebuild(ctx context.Context, rb *promo.Rebuilt, current *promo.LedgerState, paid map[string]bool, now time.Time) (FixCounts, error) {
+	var n FixCounts
+	inStripe := map[string]bool{}
+	for _, p := range rb.Codes {
+		inStripe[p.ID] = true
+		lines, invoices := mergeLedger(rb.Ledgers[p.ID], current.Ledgers[p.ID], now)
+		if err := s.writeRebuiltCode(ctx, p, lines, invoices); err != nil {
+			return n, err
+		}
+		if err := s.rebuildClaims(ctx, p.ID, lines, current.Ledgers[p.ID]); err != nil {
+			return n, err
+		}
+		n.Codes++
+		n.Redemptions += len(lines)
+	}
+	for _, p := range current.Codes {
+		if inStripe[p.ID] || p.Stripe.State != promo.SyncReady || p.StatusReason == promo.ReasonCouponDeleted {
+			continue
+		}
+		next := *p
+		if next.Status == promo.StatusActive {
+			next.Status = promo.StatusInactive
+		}
+		next.StatusReason, next.Stripe.Active = promo.ReasonCouponDeleted, false
+		if err := s.SaveUpdate(ctx, p, &next, false); err != nil {
+			return n, err
+		}
+		n.Deactivated++
+	}
+	if len(paid) > 0 {
+		members := make([]any, 0, len(paid))
+		for c := range paid {
+			members = append(members, c)
+		}
+		if err := s.rdb.SAdd(ctx, keyPaid, members...).Err(); err != nil {
+			return n, unavailable(err)
+		}
+		n.Paid = len(paid)
+	}
+	return n, nil
+}
+
+// mergeLedger is Stripe's lines plus Redis' own history; a line live in
+// Redis whose discount Stripe does not show is ended.
+func mergeLedger(stripeLines []promo.RebuiltRedemption, redisLines []*promo.Redemption, now time.Time) ([]*promo.Redemption, []string) {
+	var out []*promo.Redemption
+	var invoices []string
+	known := map[string]bool{}
+	for _, l := range stripeLines {
+		known[l.DiscountID] = true
+		out = append(out, l.Redemption)
+		invoices = append(invoices, l.Invoices...)
+	}
+	for _, r := range redisLines {
+		if r.DiscountID != "" && known[r.DiscountID] {
+			continue
+		}
+		if r.State == promo.RedemptionPending || r.State == promo.RedemptionActive {
+			c := *r
+			c.State, c.EndedAt, c.EndReason, c.HoldsStock = promo.RedemptionEnded, now, "not_in_stripe", false
+			r = &c
+		}
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b *promo.Redemption) int {
+		switch {
+		case a.ID < b.ID:
+			return -1
+		case a.ID > b.ID:
+			return 1
+		}
+		return 0
+	})
+	return out, invoices
+}
+
+// writeRebuiltCode replaces one code's hash and ledger keys in one
+// transaction on the code's slot, then indexes the code.
+func (s *Store) writeRebuiltCode(ctx context.Context, p *promo.PromoCode, lines []*promo.Redemption, invoices []string) error {
+	fields, err := codeFields(p, true)
+	if err != nil {
+		return err
+	}
+	fields = append(fields, "reserved", 0, "held", p.Held, "uses", p.Uses, "stripe_redeemed", p.Stripe.TimesRedeemed)
+	for cur, v := range p.Discounted {
+		fields = append(fields, amountPrefix+cur, v)
+	}
+	_, err = s.rdb.TxPipelined(ctx, func(tx redis.Pipeliner) error {
+		tx.Del(ctx, codeKey(p.ID), rdKey(p.ID), custKey(p.ID), subsKey(p.ID), ledgerKey(p.ID), discKey(p.ID))
+		tx.HSet(ctx, codeKey(p.ID), fields...)
+		holder := map[string]bool{}
+		for _, r := range lines {
+			raw, err := encodeRedemption(r)
+			if err != nil {
+				return err
+			}
+			tx.HSet(ctx, rdKey(p.ID), r.ID, raw)
+			tx.ZAdd(ctx, ledgerKey(p.ID), redis.Z{Member: r.ID})
+			if r.DiscountID != "" {
+				tx.HSet(ctx, discKey(p.ID), r.DiscountID, r.ID)
+			}
+			if r.State.Live() && r.Subscription != "" {
+				tx.HSet(ctx, subsKey(p.ID), r.Subscription, r.ID)
+			}
+			// The customer's use: their first line that is live or was used.
+			if (r.State.Live() || !r.ActivatedAt.IsZero()) && !holder[r.Customer] {
+				holder[r.Customer] = true
+				tx.HSet(ctx, custKey(p.ID), r.Customer, r.ID)
+			}
+		}
+		if len(invoices) > 0 {
+			members := make([]any, len(invoices))
+			for i, id := range invoices {
+				members[i] = id
+			}
+			tx.SAdd(ctx, invKey(p.ID), members...)
+		}
+		return nil
+	})
+	if err != nil {
+		return unavailable(err)
+	}
+	if p.Status != promo.StatusArchived {
+		if err := s.rdb.HSet(ctx, keyCodes, p.Code, p.ID).Err(); err != nil {
+			return unavailable(err)
+		}
+	}
+	return s.index(ctx, p)
+}
+
+// rebuildClaims points each live line's subscription at it and clears the
+// claims of lines that are no longer live.
+func (s *Store) rebuildClaims(ctx context.Context, codeID string, lines, before []*promo.Redemption) error {
+	live := map[string]bool{}
+	for _, r := range lines {
+		if r.State.Live() && r.Subscription != "" {
+			live[r.ID] = true
+			if err := s.SetClaim(ctx, r.Subscription, promo.Claim{PromoCodeID: codeID, RedemptionID: r.ID, Owner: r.Owner}); err != nil {
+				return err
+			}
+		}
+	}
+	for _, r := range before {
+		if r.Subscription != "" && !live[r.ID] {
+			if err := s.ClearClaim(ctx, r.Subscription, r.ID); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
