@@ -58,6 +58,7 @@ type Config struct {
 	RedisPassword    string        // REDIS_PASSWORD: cluster password, or overrides the password in REDIS_URL
 	StripeSecretKey  string        // STRIPE_SECRET_KEY: empty selects the embedded Stripe simulator
 	StripeAPIBase    string        // STRIPE_API_BASE: optional API base URL (no trailing slash)
+	SimAddr          string        // STRIPE_SIM_ADDR: listen address of the embedded simulator
 	StripeMaxRetries int           // STRIPE_MAX_NETWORK_RETRIES
 	StripeTimeout    time.Duration // STRIPE_TIMEOUT: per-request timeout for Stripe calls
 	WebhookSecrets   []string      // STRIPE_WEBHOOK_SECRETS: whsec_ secrets, several during rotation
@@ -132,6 +133,7 @@ func load(getenv func(string) string, serving bool) (Config, error) {
 	c := Config{
 		Addr:             defaultAddr,
 		RedisURL:         defaultRedisURL,
+		SimAddr:          defaultSimAddr,
 		StripeMaxRetries: defaultStripeMaxRetries,
 		StripeTimeout:    defaultStripeTimeout,
 		IdempotencyTTL:   defaultIdempotencyTTL,
@@ -152,6 +154,9 @@ func load(getenv func(string) string, serving bool) (Config, error) {
 	c.RedisPassword = get(envRedisPassword)
 	c.StripeSecretKey = get(envStripeSecretKey)
 	c.StripeAPIBase = strings.TrimRight(get(envStripeAPIBase), "/")
+	if v := get(envSimAddr); v != "" {
+		c.SimAddr = v
+	}
 	if v := get(envStripeMaxRetries); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {

@@ -61,6 +61,7 @@ func TestLoadDefaults(t *testing.T) {
 		{envRedisPassword, c.RedisPassword, ""},
 		{envStripeSecretKey, c.StripeSecretKey, ""},
 		{envStripeAPIBase, c.StripeAPIBase, ""},
+		{envSimAddr, c.SimAddr, "127.0.0.1:12111"},
 		{envStripeMaxRetries, c.StripeMaxRetries, 2},
 		{envStripeTimeout, c.StripeTimeout, 20 * time.Second},
 		{envWebhookSecrets, len(c.WebhookSecrets), 0},
@@ -350,6 +351,7 @@ func TestValidate(t *testing.T) {
 		{"zero config", func(c *Config) { *c = Config{} }, []string{
 			`BILLING_ADDR: "" is not host:port (e.g. 127.0.0.1:8080 or :8080)`,
 			`REDIS_URL: must be set when REDIS_ADDRS is empty`,
+			`STRIPE_SIM_ADDR: "" is not host:port (e.g. 127.0.0.1:8080 or :8080)`,
 			`STRIPE_TIMEOUT: 0s is out of range 1s..5m`,
 			`BILLING_API_KEYS: at least one key is required (name:scope:secret,...)`,
 			`IDEMPOTENCY_TTL: 0s is out of range 1m..720h`,
@@ -445,7 +447,7 @@ func TestString(t *testing.T) {
 
 	sim := mustLoad(t, map[string]string{envRedisAddrs: "a:7000,b:7001", envWebhookSecrets: whsec1})
 	want = `addr=127.0.0.1:8080 redis=cluster redis_addrs=[a:7000,b:7001] redis_password=none ` +
-		`stripe=simulator stripe_api_base=default stripe_max_retries=2 stripe_timeout=20s ` +
+		`stripe=simulator stripe_sim_addr=127.0.0.1:12111 stripe_api_base=default stripe_max_retries=2 stripe_timeout=20s ` +
 		`webhook_secrets=whsec_…(masked) api_keys=[admin:admin:****,checkout:checkout:****] ` +
 		`idempotency_ttl=24h request_timeout=45s reservation_lease=2m shutdown_timeout=20s log_level=info log_format=json`
 	eq(t, sim.String(), want)
@@ -567,5 +569,14 @@ func TestLoadToolNeedsNoAPIKeys(t *testing.T) {
 	}
 	if _, err := LoadTool(env(map[string]string{envAPIKeys: "x:admin:short"})); err == nil {
 		t.Fatal("keys that are set are still checked")
+	}
+}
+
+func TestSimAddrOnlyCheckedForTheSimulator(t *testing.T) {
+	if _, err := Load(env(map[string]string{envSimAddr: "nope"})); err == nil || !strings.Contains(err.Error(), "STRIPE_SIM_ADDR") {
+		t.Fatalf("bad STRIPE_SIM_ADDR with the simulator: %v", err)
+	}
+	if _, err := Load(env(map[string]string{envSimAddr: "nope", envStripeSecretKey: stripeKey})); err != nil {
+		t.Fatalf("STRIPE_SIM_ADDR is unused with a Stripe key: %v", err)
 	}
 }

@@ -61,7 +61,7 @@ func (c Config) attrs() []slog.Attr {
 	a = append(a, slog.String("redis_password", maskIfSet(c.RedisPassword)))
 
 	if c.UsesSimulator() {
-		a = append(a, slog.String("stripe", "simulator"))
+		a = append(a, slog.String("stripe", "simulator"), slog.String("stripe_sim_addr", c.SimAddr))
 	} else {
 		mode := "test"
 		if isLiveKey(c.StripeSecretKey) {

@@ -78,13 +78,20 @@ func parsePort(s string, lo int) (int, bool) {
 }
 
 func (c Config) checkAddr(p *problems) {
-	_, port, err := net.SplitHostPort(c.Addr)
+	checkListenAddr(p, envAddr, c.Addr)
+	if c.UsesSimulator() {
+		checkListenAddr(p, envSimAddr, c.SimAddr)
+	}
+}
+
+func checkListenAddr(p *problems, name, addr string) {
+	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		p.add(envAddr, "%q is not host:port (e.g. 127.0.0.1:8080 or :8080)", c.Addr)
+		p.add(name, "%q is not host:port (e.g. 127.0.0.1:8080 or :8080)", addr)
 		return
 	}
 	if _, ok := parsePort(port, 0); !ok {
-		p.add(envAddr, "port %q in %q is not a number in 0..65535", port, c.Addr)
+		p.add(name, "port %q in %q is not a number in 0..65535", port, addr)
 	}
 }
 

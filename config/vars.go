@@ -20,6 +20,7 @@ const (
 	envRedisPassword    = "REDIS_PASSWORD"
 	envStripeSecretKey  = "STRIPE_SECRET_KEY"
 	envStripeAPIBase    = "STRIPE_API_BASE"
+	envSimAddr          = "STRIPE_SIM_ADDR"
 	envStripeMaxRetries = "STRIPE_MAX_NETWORK_RETRIES"
 	envStripeTimeout    = "STRIPE_TIMEOUT"
 	envWebhookSecrets   = "STRIPE_WEBHOOK_SECRETS"
@@ -36,6 +37,7 @@ const (
 const (
 	defaultAddr             = "127.0.0.1:8080"
 	defaultRedisURL         = "redis://127.0.0.1:6379/0"
+	defaultSimAddr          = "127.0.0.1:12111"
 	defaultStripeMaxRetries = 2
 	defaultStripeTimeout    = 20 * time.Second
 	defaultIdempotencyTTL   = 24 * time.Hour
@@ -64,6 +66,7 @@ var Vars = []Var{
 	{envRedisPassword, "", "Redis password for the cluster; for a single node it overrides the password in REDIS_URL. Never logged."},
 	{envStripeSecretKey, "", "Stripe secret or restricted key (sk_test_, sk_live_, rk_test_, rk_live_). Unset: run against the embedded Stripe simulator. Never logged."},
 	{envStripeAPIBase, "", "Stripe API base URL, absolute http(s) (stripe-mock, the simulator, or Stripe). Unset: Stripe's default. A live key requires https."},
+	{envSimAddr, defaultSimAddr, "Where the embedded Stripe simulator listens when STRIPE_SECRET_KEY is unset, host:port (port 0 picks a free one)."},
 	{envStripeMaxRetries, strconv.Itoa(defaultStripeMaxRetries), "Network retries per Stripe request, 0..10."},
 	{envStripeTimeout, fmtDur(defaultStripeTimeout), "Timeout per Stripe request, Go duration 1s..5m."},
 	{envWebhookSecrets, "", "Comma-separated Stripe webhook signing secrets (whsec_...); list old and new during rotation. Never logged."},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -627,8 +628,8 @@ func TestGracefulShutdownFinishesInFlightRequests(t *testing.T) {
 func TestEmbeddedSimulatorIsDefaultAndSaysSoFirst(t *testing.T) {
 	var out syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
-	addr := freeAddr(t)
-	env := map[string]string{"BILLING_ADDR": addr, "REDIS_URL": redisSrv.URL(),
+	addr, simAddr := freeAddr(t), freeAddr(t)
+	env := map[string]string{"BILLING_ADDR": addr, "REDIS_URL": redisSrv.URL(), "STRIPE_SIM_ADDR": simAddr,
 		"BILLING_API_KEYS": "admin:admin:" + adminSecret}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"serve"}, func(k string) string { return env[k] }, &out, &out) }()
@@ -659,6 +660,22 @@ func TestEmbeddedSimulatorIsDefaultAndSaysSoFirst(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 201 {
 		t.Fatalf("create against the embedded simulator: %d", resp.StatusCode)
+	}
+	// Developers reach the simulator at STRIPE_SIM_ADDR, e.g. for demo data.
+	req, _ = http.NewRequest("POST", "http://"+simAddr+"/_sim/seed", nil)
+	req.Header.Set("Authorization", "Bearer sk_test_anything")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var seed struct {
+		CustomerID string `json:"customer_id"`
+		PriceID    string `json:"price_id"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&seed); err != nil || resp.StatusCode != 200 ||
+		!strings.HasPrefix(seed.CustomerID, "cus_") || !strings.HasPrefix(seed.PriceID, "price_") {
+		t.Fatalf("seed at STRIPE_SIM_ADDR: %d %+v %v", resp.StatusCode, seed, err)
 	}
 }
 

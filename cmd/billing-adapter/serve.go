@@ -103,31 +103,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	cancel()
 
-	gw := stripegw.New(stripegw.Options{
-		SecretKey: stripeKey, APIBase: stripeBase, MaxRetries: cfg.StripeMaxRetries,
-		Timeout: cfg.StripeTimeout, Logger: log, Metrics: metrics,
-	})
-	catalog := &promo.Catalog{
-		Store: store, Gateway: gw, Clock: promo.SystemClock{}, Log: log,
-		NewID: func() string { return "pc_" + ulid.Make().String() },
-	}
-	redeemer := &promo.Redeemer{
-		Store: store, Stripe: gw, Clock: promo.SystemClock{}, Log: log,
-		NewID: func() string { return "rd_" + ulid.Make().String() },
-		Lease: cfg.SweepLease, LockTTL: cfg.RequestLease(),
-	}
-	worker := promo.NewWorker(redeemer, catalog, workerInterval(cfg.SweepLease), log.With("component", "worker"))
-	redeemer.Kick = worker.Kick
-	receiver := &webhooks.Handler{
-		Secrets: webhookSecrets, Events: store, Clock: promo.SystemClock{}, Log: log.With("component", "webhooks"),
-		Reconciler: &promo.Reconciler{Store: store, Catalog: catalog, Log: log.With("component", "reconcile"),
-			Kick: worker.Kick},
-	}
-	handler := httpapi.New(httpapi.Options{
-		Catalog: catalog, Redeemer: redeemer, Idempotency: store, IdempotencyTTL: cfg.IdempotencyTTL,
-		RequestTimeout: cfg.RequestTimeout, IdempotencyLease: cfg.RequestLease(), APIKeys: cfg.APIKeys,
-		Ready: store.Ping, Webhooks: receiver, Metrics: metrics, Log: log,
-	})
+	a := newApp(cfg, log, metrics, store, stripeKey, stripeBase, webhookSecrets)
+	worker, handler := a.worker, a.handler
 
 	srv := &http.Server{
 		Handler: handler, ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout,
@@ -160,12 +137,52 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	return nil
 }
 
+// app is the service's wiring: the HTTP handler (API and webhook receiver)
+// and the background worker, on one Redis store and one Stripe gateway.
+// serve runs it; the handler benchmarks build exactly the same one.
+type app struct {
+	handler  http.Handler
+	worker   *promo.Worker
+	catalog  *promo.Catalog
+	redeemer *promo.Redeemer
+}
+
+func newApp(cfg config.Config, log *slog.Logger, metrics *telemetry.Metrics, store *redisstore.Store,
+	stripeKey, stripeBase string, webhookSecrets []string) *app {
+	gw := stripegw.New(stripegw.Options{
+		SecretKey: stripeKey, APIBase: stripeBase, MaxRetries: cfg.StripeMaxRetries,
+		Timeout: cfg.StripeTimeout, Logger: log, Metrics: metrics,
+	})
+	catalog := &promo.Catalog{
+		Store: store, Gateway: gw, Clock: promo.SystemClock{}, Log: log,
+		NewID: func() string { return "pc_" + ulid.Make().String() },
+	}
+	redeemer := &promo.Redeemer{
+		Store: store, Stripe: gw, Clock: promo.SystemClock{}, Log: log,
+		NewID: func() string { return "rd_" + ulid.Make().String() },
+		Lease: cfg.SweepLease, LockTTL: cfg.RequestLease(),
+	}
+	worker := promo.NewWorker(redeemer, catalog, workerInterval(cfg.SweepLease), log.With("component", "worker"))
+	redeemer.Kick = worker.Kick
+	receiver := &webhooks.Handler{
+		Secrets: webhookSecrets, Events: store, Clock: promo.SystemClock{}, Log: log.With("component", "webhooks"),
+		Reconciler: &promo.Reconciler{Store: store, Catalog: catalog, Log: log.With("component", "reconcile"),
+			Kick: worker.Kick},
+	}
+	handler := httpapi.New(httpapi.Options{
+		Catalog: catalog, Redeemer: redeemer, Idempotency: store, IdempotencyTTL: cfg.IdempotencyTTL,
+		RequestTimeout: cfg.RequestTimeout, IdempotencyLease: cfg.RequestLease(), APIKeys: cfg.APIKeys,
+		Ready: store.Ping, Webhooks: receiver, Metrics: metrics, Log: log,
+	})
+	return &app{handler: handler, worker: worker, catalog: catalog, redeemer: redeemer}
+}
+
 // startSimulator runs the in-process Stripe simulator on a loopback port. Its
 // webhooks go to this service, signed with the first configured secret.
 func startSimulator(cfg config.Config, webhookURL string, log *slog.Logger) (string, string, func(), error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", cfg.SimAddr)
 	if err != nil {
-		return "", "", nil, fmt.Errorf("embedded Stripe simulator: %w", err)
+		return "", "", nil, fmt.Errorf("embedded Stripe simulator on STRIPE_SIM_ADDR %s: %w (set STRIPE_SIM_ADDR to a free address, or 127.0.0.1:0)", cfg.SimAddr, err)
 	}
 	secret := ""
 	if len(cfg.WebhookSecrets) > 0 {

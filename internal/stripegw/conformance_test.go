@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"maps"
 	"net/http/httptest"
+	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,6 +34,11 @@ import (
 // Running the same requests through both keeps the simulator from drifting
 // into accepting requests that Stripe would refuse. Scenarios that need a
 // simulator control (fault injection) run on the simulator only.
+//
+// With STRIPE_SECRET_KEY=sk_test_... in the environment the scenarios also
+// run against real Stripe in test mode, asserting behaviour as on the
+// simulator (this is how to check the simulator against Stripe itself; it
+// needs the network and is skipped otherwise, as on CI).
 
 // backend is one Stripe the scenarios run against.
 type backend struct {
@@ -41,6 +48,7 @@ type backend struct {
 	sim      *stripesim.Server  // nil on stripe-mock
 	metrics  *telemetry.Metrics // the gateway's
 	n        int                // makes keys, codes and coupon IDs unique within a backend
+	run      string             // prefix making them unique across runs (real Stripe keeps objects)
 }
 
 // mockBackend starts stripe-mock for t.
@@ -61,6 +69,20 @@ func simBackend(t *testing.T) *backend {
 	return b
 }
 
+// liveBackend is Stripe test mode, when STRIPE_SECRET_KEY holds a test key.
+func liveBackend(t *testing.T) *backend {
+	key := os.Getenv("STRIPE_SECRET_KEY")
+	if !strings.HasPrefix(key, "sk_test_") {
+		t.Skip("set STRIPE_SECRET_KEY=sk_test_... to run the scenarios against Stripe test mode")
+	}
+	m := telemetry.New()
+	return &backend{
+		gw:  New(Options{SecretKey: key, MaxRetries: 2, Timeout: 30 * time.Second, Metrics: m}),
+		api: client.New(key, nil), metrics: m, stateful: true,
+		run: fmt.Sprintf("r%d", time.Now().UnixNano()%1e9),
+	}
+}
+
 // backendAt is a stateless backend at base: a gateway and a plain client.
 func backendAt(base string) *backend {
 	m := telemetry.New()
@@ -75,19 +97,21 @@ type conformanceScenario struct {
 
 func TestConformance(t *testing.T) {
 	backends := []struct {
-		name string
-		b    *backend
+		name  string
+		start func(*testing.T) *backend
 	}{
-		{"stripe-mock", mockBackend(t)},
-		{"simulator", simBackend(t)},
+		{"stripe-mock", mockBackend},
+		{"simulator", simBackend},
+		{"stripe", liveBackend},
 	}
 	for _, be := range backends {
 		t.Run(be.name, func(t *testing.T) {
+			b := be.start(t)
 			for _, sc := range conformanceScenarios {
-				if sc.simOnly && !be.b.stateful {
+				if sc.simOnly && b.sim == nil {
 					continue
 				}
-				t.Run(sc.name, func(t *testing.T) { sc.run(t, be.b) })
+				t.Run(sc.name, func(t *testing.T) { sc.run(t, b) })
 			}
 		})
 	}
@@ -869,7 +893,7 @@ func (b *backend) next() int {
 }
 
 // uniq returns prefix with a number unique within the backend.
-func (b *backend) uniq(prefix string) string { return fmt.Sprintf("%s%d", prefix, b.next()) }
+func (b *backend) uniq(prefix string) string { return fmt.Sprintf("%s%s%d", prefix, b.run, b.next()) }
 
 // key is a fresh idempotency key.
 func (b *backend) key() string { return b.uniq("conformance-") }
