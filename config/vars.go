@@ -73,7 +73,7 @@ var Vars = []Var{
 	{envAPIKeys, "", "Required. Comma-separated name:scope:secret inbound API keys; name [A-Za-z0-9_.-]{1,64}, scope admin|checkout, secret >= 16 printable characters without spaces or commas; names and secrets unique."},
 	{envIdempotencyTTL, fmtDur(defaultIdempotencyTTL), "How long Idempotency-Key records are kept, Go duration 1m..720h."},
 	{envRequestTimeout, fmtDur(defaultRequestTimeout), "Budget of one /v1 request, Stripe calls included, Go duration 1s..5m. A crashed request's Idempotency-Key and subscription lock free themselves after 4/3 of it."},
-	{envSweepLease, fmtDur(defaultSweepLease), "How long an unconfirmed stock reservation is held before the sweeper checks Stripe, Go duration 1s..1h; must exceed REQUEST_TIMEOUT."},
+	{envSweepLease, fmtDur(defaultSweepLease), "How long an unconfirmed stock reservation is held before the sweeper checks Stripe, Go duration 1s..1h; must exceed 4/3 of REQUEST_TIMEOUT."},
 	{envShutdownTimeout, fmtDur(defaultShutdownTimeout), "Graceful shutdown budget for in-flight requests, Go duration 1s..10m."},
 	{envLogLevel, "info", "Log level: debug, info, warn or error (case-insensitive)."},
 	{envLogFormat, defaultLogFormat, "Log format: json or text."},

@@ -1,0 +1,249 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Secrets of the bench stack (loopback only, made up for the run).
+const (
+	adminSecret    = "bench_admin_secret_0123456789"
+	checkoutSecret = "bench_checkout_secret_0123456789"
+	stripeKey      = "sk_test_billing_bench_0123456789"
+	webhookSecret  = "whsec_billing_bench_0123456789"
+)
+
+// proc is a child process of the tool. It gets SIGKILL if the tool dies.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	done chan error
+	log  string
+}
+
+// startProc starts bin with args and env, output to dir/name.log.
+func startProc(dir, name, bin string, args, env []string) (*proc, error) {
+	logPath := filepath.Join(dir, name+".log")
+	f, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &proc{name: name, cmd: cmd, done: make(chan error, 1), log: logPath}
+	go func() { p.done <- cmd.Wait(); f.Close() }()
+	return p, nil
+}
+
+// stop sends SIGTERM and waits (SIGKILL after 10 s).
+func (p *proc) stop() {
+	if p == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// waitFor polls ready until it succeeds, the process exits or 15 s pass.
+func (p *proc) waitFor(ready func() error) error {
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		err := ready()
+		if err == nil {
+			return nil
+		}
+		select {
+		case werr := <-p.done:
+			p.done <- werr
+			return fmt.Errorf("%s exited (%v) before it was ready; see %s", p.name, werr, p.log)
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not ready after 15s: %v; see %s", p.name, err, p.log)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// freePort returns a free loopback port (never Redis' default 6379).
+func freePort() (int, error) {
+	for {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if port != 6379 {
+			return port, nil
+		}
+	}
+}
+
+func httpReady(url string) func() error {
+	return func() error {
+		resp, err := http.Get(url)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			return fmt.Errorf("%s: %d", url, resp.StatusCode)
+		}
+		return nil
+	}
+}
+
+// stack is the bench's own redis-server, Stripe simulator and service.
+type stack struct {
+	dir      string
+	redis    *proc
+	sim      *proc
+	service  *proc
+	RedisURL string
+	SimURL   string
+	URL      string
+	rdb      *redis.Client
+}
+
+// startStack starts redis-server (no persistence), bin/stripe-sim (no
+// webhook delivery) and bin/billing-adapter serve, each as its own process
+// on loopback.
+func startStack(ctx context.Context, o options) (*stack, error) {
+	s := &stack{dir: o.workDir}
+	ok := false
+	defer func() {
+		if !ok {
+			s.stop()
+		}
+	}()
+	redisPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	if s.redis, err = startProc(s.dir, "redis", o.redisServer, []string{
+		"--port", strconv.Itoa(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--dir", s.dir, "--protected-mode", "yes", "--maxmemory", "0"}, nil); err != nil {
+		return nil, err
+	}
+	s.RedisURL = fmt.Sprintf("redis://127.0.0.1:%d/0", redisPort)
+	opt, _ := redis.ParseURL(s.RedisURL)
+	s.rdb = redis.NewClient(opt)
+	if err := s.redis.waitFor(func() error { return s.rdb.Ping(ctx).Err() }); err != nil {
+		return nil, err
+	}
+
+	simPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	s.SimURL = fmt.Sprintf("http://127.0.0.1:%d", simPort)
+	if s.sim, err = startProc(s.dir, "stripe-sim", filepath.Join(o.binDir, "stripe-sim"),
+		[]string{"-addr", fmt.Sprintf("127.0.0.1:%d", simPort)}, nil); err != nil {
+		return nil, err
+	}
+	if err := s.sim.waitFor(func() error {
+		req, _ := http.NewRequest(http.MethodGet, s.SimURL+"/_sim/counts", nil)
+		req.Header.Set("Authorization", "Bearer "+stripeKey)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	s.URL = "http://" + addr
+	env := []string{
+		"BILLING_ADDR=" + addr, "REDIS_URL=" + s.RedisURL, "REDIS_ADDRS=",
+		"STRIPE_SECRET_KEY=" + stripeKey, "STRIPE_API_BASE=" + s.SimURL, "STRIPE_MAX_NETWORK_RETRIES=0",
+		"STRIPE_WEBHOOK_SECRETS=" + webhookSecret,
+		"BILLING_API_KEYS=bench-admin:admin:" + adminSecret + ",bench-checkout:checkout:" + checkoutSecret,
+		"LOG_FORMAT=json", "LOG_LEVEL=info",
+	}
+	if s.service, err = startProc(s.dir, "billing-adapter", filepath.Join(o.binDir, "billing-adapter"),
+		[]string{"serve"}, env); err != nil {
+		return nil, err
+	}
+	if err := s.service.waitFor(httpReady(s.URL + "/readyz")); err != nil {
+		return nil, err
+	}
+	ok = true
+	return s, nil
+}
+
+func (s *stack) stop() {
+	if s == nil {
+		return
+	}
+	s.service.stop()
+	s.sim.stop()
+	if s.rdb != nil {
+		s.rdb.Close()
+	}
+	s.redis.stop()
+}
+
+// commandStats reads INFO commandstats.
+func (s *stack) commandStats(ctx context.Context) (CommandStats, error) {
+	info, err := s.rdb.Info(ctx, "commandstats").Result()
+	if err != nil {
+		return nil, err
+	}
+	return parseCommandStats(info), nil
+}
+
+// startBaseline runs this tool's baseline-server of kind as its own process.
+func startBaseline(o options, s *stack, kind string, trips, dupTrips int) (*proc, string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, "", err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, "", err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	p, err := startProc(s.dir, "baseline-"+kind, self, []string{"baseline-server", "-kind", kind, "-addr", addr,
+		"-redis-url", s.RedisURL, "-trips", strconv.Itoa(trips), "-dup-trips", strconv.Itoa(dupTrips),
+		"-secret", webhookSecret}, nil)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := p.waitFor(httpReady("http://" + addr + "/healthz")); err != nil {
+		p.stop()
+		return nil, "", err
+	}
+	return p, "http://" + addr, nil
+}
+
+var errUsage = errors.New("usage")
