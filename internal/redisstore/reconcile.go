@@ -29,6 +29,9 @@ local function flip(before)
 end
 local function addflag(r, f)
   if not r.flags then r.flags = {} end
+  for _, x in ipairs(r.flags) do
+    if x == f then return end
+  end
   table.insert(r.flags, f)
 end
 local function save(r)
@@ -166,7 +169,7 @@ return {'adopted', save(r), flip(before)}
 // observed ones: reason, once ('1' when the coupon lasts one invoice).
 var endDiscountScript = redis.NewScript(luaLedger + luaObservedArgs + `
 local before = want()
-local r = find(d.di, d.sub, d.cus)
+local r, own = find(d.di, d.sub, d.cus)
 if not r then
   r = {id = d.id, pc = d.pc, cus = d.cus, di = d.di, src = 'stripe', st = 'ended', c = d.at, why = ARGV[8]}
   r['end'] = d.at
@@ -178,10 +181,10 @@ end
 if r.st == 'ended' or r.st == 'released' then return {'unchanged', cjson.encode(r), 0} end
 local reason = ARGV[8]
 if ARGV[9] == '1' and (r.cy or 0) >= 1 then reason = 'duration_over' end
-if not r.di then
-  r.di = d.di
-  redis.call('HSET', KEYS[6], d.di, r.id)
-end
+-- The adapter's own reservation not yet tied to the discount: Stripe had the
+-- discount, so the line is confirmed and ends (it is not released, and the
+-- apply's late Confirm cannot reopen it).
+if own then confirm(r, d.di, d.sub, d.at) end
 finish(r, reason, d.at)
 return {'finished', save(r), flip(before)}
 `)
