@@ -39,12 +39,9 @@ func hClockCreate(c *reqCtx) (map[string]any, *apiError) {
 		return nil, err
 	}
 	s := c.s
-	ft, ok, err := c.p.int64("frozen_time")
+	ft, err := frozenTime(c)
 	if err != nil {
 		return nil, err
-	}
-	if !ok {
-		return nil, missingParam("frozen_time")
 	}
 	if ft <= 0 {
 		return nil, invalidParam("frozen_time", "Invalid frozen_time: must be a positive timestamp.")
@@ -134,12 +131,9 @@ func hClockAdvance(c *reqCtx) (map[string]any, *apiError) {
 		return nil, err
 	}
 	s := c.s
-	ft, ok, err := c.p.int64("frozen_time")
+	ft, err := frozenTime(c)
 	if err != nil {
 		return nil, err
-	}
-	if !ok {
-		return nil, missingParam("frozen_time")
 	}
 	tc, err := s.clockByPath(c.id())
 	if err != nil {
@@ -163,4 +157,16 @@ func hClockAdvance(c *reqCtx) (map[string]any, *apiError) {
 	tc.status = "ready"
 	s.emit("test_helpers.test_clock.ready", s.renderClock(tc), nil, o, s.realNow())
 	return s.renderClock(tc), nil
+}
+
+// frozenTime reads the required frozen_time parameter.
+func frozenTime(c *reqCtx) (int64, *apiError) {
+	ft, ok, err := c.p.int64("frozen_time")
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		return 0, missingParam("frozen_time")
+	}
+	return ft, nil
 }
