@@ -6,7 +6,7 @@ BIN   := bin
 # Every Go file in the tree (tracked or not), except build output and git internals.
 GO_FILES_CMD := find . -name '*.go' -not -path './.git/*' -not -path './$(BIN)/*' -print0
 
-.PHONY: all deps build run test lint fmt-check vet clean
+.PHONY: all deps build run test bench bench-go lint fmt-check vet clean
 
 all: build
 
@@ -14,9 +14,9 @@ all: build
 deps:
 	scripts/ensure-redis.sh --install-only
 
-## build: bin/billing-adapter and bin/stripe-sim
+## build: bin/billing-adapter, bin/stripe-sim and bin/billing-bench (-trimpath)
 build:
-	$(GO) build -trimpath -o $(BIN)/ ./cmd/billing-adapter ./cmd/stripe-sim
+	$(GO) build -trimpath -o $(BIN)/ ./cmd/billing-adapter ./cmd/stripe-sim ./cmd/billing-bench
 
 ## run: start Redis on loopback if needed and run the service against the embedded Stripe simulator
 run:
@@ -25,6 +25,19 @@ run:
 ## test: formatting, vet, then the whole suite with the race detector (tests start their own redis-server and stripe-mock)
 test: deps lint
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+## bench: handler benchmarks (allocs/op), then the load tool on its own loopback stack (docs/BENCHMARKS.md).
+## Override e.g. `make bench BENCH_FLAGS="-scenario validate,webhook -n 20000 -c 64"`; add -json for JSON.
+BENCH_FLAGS    ?= -n 10000 -stripe-n 2000 -c 64
+BENCH_GO_COUNT ?= 2000x
+bench: deps build bench-go
+	$(BIN)/billing-bench -bin $(BIN) -gobench $(BIN)/gobench.txt $(BENCH_FLAGS)
+
+## bench-go: the handler benchmarks alone (go test -bench -benchmem), saved to bin/gobench.txt
+bench-go:
+	@mkdir -p $(BIN)
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime=$(BENCH_GO_COUNT) ./cmd/billing-adapter > $(BIN)/gobench.txt; \
+		status=$$?; cat $(BIN)/gobench.txt; exit $$status
 
 ## lint: gofmt check and go vet
 lint: fmt-check vet

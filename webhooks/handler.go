@@ -60,7 +60,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		answer(w, http.StatusRequestEntityTooLarge, "body larger than 512 KiB")
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
+	body, err := readBody(r.Body, r.ContentLength)
 	if err != nil {
 		answer(w, http.StatusBadRequest, "could not read the body")
 		return
@@ -126,6 +126,30 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	log.InfoContext(ctx, "webhook processed")
 	answerJSON(w, http.StatusOK, map[string]any{"received": true})
+}
+
+// readBody reads at most MaxBody+1 bytes of the body. With a known length
+// it reads into one buffer of that size (io.ReadAll would grow its buffer
+// step by step, allocating about four times the body).
+func readBody(body io.Reader, length int64) ([]byte, error) {
+	lr := io.LimitReader(body, MaxBody+1)
+	if length <= 0 || length > MaxBody {
+		return io.ReadAll(lr)
+	}
+	buf := make([]byte, 0, length+1) // +1: room to see EOF without growing
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := lr.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
 }
 
 func (h *Handler) abort(ctx context.Context, log *slog.Logger, id, token string) {

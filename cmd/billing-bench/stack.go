@@ -247,3 +247,13 @@ func startBaseline(o options, s *stack, kind string, trips, dupTrips int) (*proc
 }
 
 var errUsage = errors.New("usage")
+
+func pingURL(ctx context.Context, url string) error {
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		return err
+	}
+	c := redis.NewClient(opt)
+	defer c.Close()
+	return c.Ping(ctx).Err()
+}

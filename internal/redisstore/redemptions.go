@@ -305,3 +305,55 @@ func (s *Store) pageIDs(ctx context.Context, key string, limit int, startingAfte
 	}
 	return ids, false, nil
 }
+
+// codeForCustomerScript reads a code's hash and the customer's redemption of
+// it together (one round trip; the keys share the code's slot).
+// KEYS: code, rd, cust. ARGV: customer. Returns {HGETALL as a flat list,
+// the redemption record or ”}.
+var codeForCustomerScript = redis.NewScript(`
+local h = redis.call('HGETALL', KEYS[1])
+local id = redis.call('HGET', KEYS[3], ARGV[1])
+local raw = ''
+if id then raw = redis.call('HGET', KEYS[2], id) or '' end
+return {h, raw}
+`)
+
+// GetByCodeForCustomer implements promo.CodeCustomerReader: GetByCode and
+// CustomerRedemption in two round trips instead of three (validate's path).
+// The redemption is nil when the customer has none.
+func (s *Store) GetByCodeForCustomer(ctx context.Context, code, customer string) (*promo.PromoCode, *promo.Redemption, error) {
+	id, err := s.rdb.HGet(ctx, keyCodes, code).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil, promo.ErrNotFound
+	}
+	if err != nil {
+		return nil, nil, unavailable(err)
+	}
+	res, err := codeForCustomerScript.Run(ctx, s.rdb, []string{codeKey(id), rdKey(id), custKey(id)}, customer).Slice()
+	if err != nil {
+		return nil, nil, unavailable(err)
+	}
+	if len(res) != 2 {
+		return nil, nil, unavailable(fmt.Errorf("unexpected code read answer of %d items", len(res)))
+	}
+	flat, _ := res[0].([]any)
+	h := make(map[string]string, len(flat)/2)
+	for i := 0; i+1 < len(flat); i += 2 {
+		h[str(flat[i])] = str(flat[i+1])
+	}
+	p, err := decodeCode(h)
+	if err != nil {
+		return nil, nil, err
+	}
+	raw := str(res[1])
+	if raw == "" {
+		return p, nil, nil
+	}
+	rd, err := decodeRedemption(raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, rd, nil
+}
+
+var _ promo.CodeCustomerReader = (*Store)(nil)

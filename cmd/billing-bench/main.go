@@ -1,0 +1,327 @@
+// Command billing-bench measures billing-adapter: throughput, latency,
+// Stripe calls and Redis commands per operation under load, allocations per
+// request, Redis memory per code and per redemption, and the limit (a bare
+// baseline server doing the same Redis round trips) on the same machine.
+//
+//	billing-bench [-scenario validate|apply|create-promo|webhook|memory|all] [-n 10000] [-c 64] [-json] ...
+//	billing-bench baseline-server -kind validate|webhook -addr ... -redis-url ... -trips N
+//
+// It starts its own stack on loopback, each part as its own process: a
+// redis-server on a free port (no persistence), bin/stripe-sim (no webhook
+// delivery), bin/billing-adapter serve (JSON logs at info level to a file)
+// and, for validate and webhook, the baseline server. `make bench` builds
+// the binaries with -trimpath, runs the handler benchmarks and then this.
+// It prints numbers; it asserts none.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type options struct {
+	scenario    string
+	n, conc     int
+	stripeN     int
+	warmup      int // -1: n/10, at most 1000
+	json        bool
+	binDir      string
+	gobench     string
+	baseline    bool
+	redisServer string
+	memCodes    int
+	memRedeem   int
+	memRedis    string
+	workDir     string
+	keep        bool
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	if len(os.Args) > 1 && os.Args[1] == "baseline-server" {
+		err = baselineServer(os.Args[2:])
+	} else {
+		err = run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	}
+	if err != nil {
+		if !errors.Is(err, errUsage) {
+			fmt.Fprintln(os.Stderr, "billing-bench:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("billing-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.scenario, "scenario", "all", "validate, apply, create-promo, webhook, memory, or all (comma-separated list allowed)")
+	fs.IntVar(&o.n, "n", 10000, "measured requests per scenario")
+	fs.IntVar(&o.stripeN, "stripe-n", 2000, "measured requests for the scenarios that call Stripe (apply, create-promo): the simulator slows as its state grows (docs/BENCHMARKS.md); 0 = -n")
+	fs.IntVar(&o.conc, "c", 64, "concurrent requests (workers, one keep-alive connection each)")
+	fs.IntVar(&o.warmup, "warmup", -1, "warm-up requests per scenario before measuring (-1: a tenth of its n, at most 1000)")
+	fs.BoolVar(&o.json, "json", false, "print the report as JSON instead of a table")
+	fs.StringVar(&o.binDir, "bin", "bin", "directory with billing-adapter and stripe-sim (make build)")
+	fs.StringVar(&o.gobench, "gobench", "", "output of `go test -bench -benchmem ./cmd/billing-adapter` for allocs/op (and the baseline's round trips)")
+	fs.BoolVar(&o.baseline, "baseline", true, "measure the baseline servers for validate and webhook")
+	fs.StringVar(&o.redisServer, "redis-server", "redis-server", "redis-server binary")
+	fs.IntVar(&o.memCodes, "mem-codes", 100000, "promo codes for the memory measurement")
+	fs.IntVar(&o.memRedeem, "mem-redemptions", 100000, "redemptions for the memory measurement")
+	fs.StringVar(&o.memRedis, "mem-redis-args", "", "extra redis-server arguments for the memory measurement, e.g. \"--hash-max-listpack-value 1024\"")
+	fs.StringVar(&o.workDir, "dir", "", "directory for logs and Redis files (default: a new temporary one)")
+	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (logs) after the run")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: billing-bench [flags]\n       billing-bench baseline-server -kind validate|webhook -addr ADDR -redis-url URL -trips N\nflags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return o, errUsage
+	}
+	if fs.NArg() > 0 || o.n < 1 || o.conc < 1 {
+		fs.Usage()
+		return o, errUsage
+	}
+	if o.stripeN <= 0 {
+		o.stripeN = o.n
+	}
+	return o, nil
+}
+
+// selected returns the load scenarios and whether memory is measured.
+func selected(spec string) ([]scenario, bool, error) {
+	if spec == "all" {
+		return scenarios, true, nil
+	}
+	var out []scenario
+	memory := false
+	for name := range strings.SplitSeq(spec, ",") {
+		name = strings.TrimSpace(name)
+		if name == "memory" {
+			memory = true
+			continue
+		}
+		found := false
+		for _, s := range scenarios {
+			if s.name == name {
+				out, found = append(out, s), true
+			}
+		}
+		if !found {
+			return nil, false, fmt.Errorf("unknown scenario %q (validate, apply, create-promo, webhook, memory, all)", name)
+		}
+	}
+	return out, memory, nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	list, withMemory, err := selected(o.scenario)
+	if err != nil {
+		return err
+	}
+	var gb map[string]GoBench
+	if o.gobench != "" {
+		f, err := os.Open(o.gobench)
+		if err != nil {
+			return err
+		}
+		gb = parseGoBench(f)
+		f.Close()
+	}
+	if o.workDir == "" {
+		if o.workDir, err = os.MkdirTemp("", "billing-bench-"); err != nil {
+			return err
+		}
+		if !o.keep {
+			defer os.RemoveAll(o.workDir)
+		}
+	}
+	if o.workDir, err = filepath.Abs(o.workDir); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(o.workDir, 0o755); err != nil {
+		return err
+	}
+	rep := &Report{Machine: machineInfo(), Started: time.Now().UTC(), Command: "billing-bench " + strings.Join(args, " ")}
+	if len(list) > 0 {
+		fmt.Fprintf(stderr, "starting redis-server, stripe-sim and billing-adapter (logs in %s)...\n", o.workDir)
+		st, err := startStack(ctx, o)
+		if err != nil {
+			return err
+		}
+		defer st.stop()
+		e, err := newEnv(ctx, o, st)
+		if err != nil {
+			return err
+		}
+		for _, sc := range list {
+			sr, err := e.measure(ctx, sc, gb, stderr)
+			if err != nil {
+				return fmt.Errorf("%s: %w", sc.name, err)
+			}
+			rep.Scenarios = append(rep.Scenarios, *sr)
+		}
+	}
+	if withMemory {
+		if rep.Memory, err = runMemory(ctx, o, stderr); err != nil {
+			return fmt.Errorf("memory: %w", err)
+		}
+	}
+	rep.Targets = evaluate(rep)
+	if o.json {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	writeTable(stdout, rep)
+	return nil
+}
+
+// runMemory measures on its own fresh redis-server.
+func runMemory(ctx context.Context, o options, stderr io.Writer) (*Memory, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	args := append([]string{"--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--dir", o.workDir}, strings.Fields(o.memRedis)...)
+	p, err := startProc(o.workDir, "redis-memory", o.redisServer, args, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer p.stop()
+	url := fmt.Sprintf("redis://127.0.0.1:%d/0", port)
+	st := &stack{RedisURL: url}
+	if err := p.waitFor(func() error { return pingURL(ctx, st.RedisURL) }); err != nil {
+		return nil, err
+	}
+	return measureMemory(ctx, url, o.memCodes, o.memRedeem, 16, stderr)
+}
+
+// measure runs one scenario: fixtures, warm-up, the measured run with the
+// counters read before and after, then the baseline with the same requests.
+func (e *env) measure(ctx context.Context, sc scenario, gb map[string]GoBench, stderr io.Writer) (*ScenarioReport, error) {
+	o := e.o
+	n := o.n
+	if sc.stripeTarget > 0 {
+		n = o.stripeN
+	}
+	warmup := o.warmup
+	if warmup < 0 {
+		warmup = min(n/10, 1000)
+	}
+	fmt.Fprintf(stderr, "%s: preparing %d requests...\n", sc.name, warmup+n)
+	reqs, err := sc.prepare(ctx, e, warmup+n)
+	if err != nil {
+		return nil, err
+	}
+	warm, measured := reqs[:warmup], reqs[warmup:]
+	client := newClient(o.conc)
+	defer client.CloseIdleConnections()
+	fmt.Fprintf(stderr, "%s: warm-up %d, then %d requests at concurrency %d...\n", sc.name, len(warm), len(measured), o.conc)
+	if w := runLoad(ctx, client, e.st.URL, warm, o.conc); w.Errors > 0 {
+		fmt.Fprintf(stderr, "%s: %d errors during warm-up: %v %v\n", sc.name, w.Errors, w.Statuses, w.Failures)
+	}
+	simBefore, err := e.sim.Counts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	csBefore, err := e.st.commandStats(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res := runLoad(ctx, client, e.st.URL, measured, o.conc)
+	csAfter, err := e.st.commandStats(ctx)
+	if err != nil {
+		return nil, err
+	}
+	simAfter, err := e.sim.Counts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	sr := &ScenarioReport{Scenario: sc.name, N: n, Concurrency: o.conc, Warmup: len(warm), RPS: math.Round(res.RPS()),
+		Latency: toMS(res.Latency), Errors: res.Errors, TransportErrors: res.Failures, StripeTarget: sc.stripeTarget,
+		StripeCalls: map[string]float64{}}
+	if len(res.Statuses) > 0 {
+		sr.ErrorStatuses = map[string]int{}
+		for st, c := range res.Statuses {
+			sr.ErrorStatuses[fmt.Sprint(st)] = c
+		}
+	}
+	if len(sr.TransportErrors) == 0 {
+		sr.TransportErrors = nil
+	}
+	calls := 0
+	for k, v := range simAfter {
+		if d := v - simBefore[k]; d > 0 {
+			calls += d
+			sr.StripeCalls[k] = float64(d) / float64(n)
+		}
+	}
+	sr.StripeCallsPerOp = float64(calls) / float64(n)
+	delta := commandDelta(csBefore, csAfter)
+	sr.RedisCmdsPerOp = float64(delta.Total()) / float64(n)
+	sr.RedisCommands = delta.top(n, 8)
+	sr.Handler = handlerCost(gb, sc.gobench)
+
+	if sc.baseline != "" && o.baseline {
+		trips, dupTrips := baselineTrips(sc.baseline, gb)
+		fmt.Fprintf(stderr, "%s: baseline server (%d Redis round trips per request), same requests...\n", sc.name, trips)
+		p, url, err := startBaseline(o, e.st, sc.baseline, trips, dupTrips)
+		if err != nil {
+			return nil, err
+		}
+		bclient := newClient(o.conc)
+		runLoad(ctx, bclient, url, warm, o.conc)
+		b := runLoad(ctx, bclient, url, measured, o.conc)
+		bclient.CloseIdleConnections()
+		p.stop()
+		sr.Baseline = &Baseline{Kind: sc.baseline, Trips: trips, RPS: math.Round(b.RPS()), Latency: toMS(b.Latency),
+			Errors: b.Errors}
+		if sc.baseline == "webhook" {
+			sr.Baseline.DupTrips = dupTrips
+		}
+		if b.RPS() > 0 {
+			sr.Baseline.PercentOfB = math.Round(1000*res.RPS()/b.RPS()) / 10
+		}
+	}
+	fmt.Fprintf(stderr, "%s: %.0f req/s, p99 %.2f ms, %d errors\n", sc.name, sr.RPS, sr.Latency.P99, sr.Errors)
+	return sr, nil
+}
+
+// baselineTrips is how many Redis round trips the baseline makes per
+// request: what the handler benchmarks counted on the real path (a go-redis
+// hook), else the counts of the current code.
+func baselineTrips(kind string, gb map[string]GoBench) (int, int) {
+	get := func(name string, def int) int {
+		if b, ok := gb[name]; ok {
+			if v, ok := b.Metrics["redis-rt/op"]; ok && v > 0 {
+				return int(math.Round(v))
+			}
+		}
+		return def
+	}
+	if kind == "webhook" {
+		return get("WebhookInvoicePaid", 9), get("WebhookDuplicate", 1)
+	}
+	return get("Validate", 3), 0
+}
