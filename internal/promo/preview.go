@@ -41,7 +41,7 @@ func (r *Redeemer) Validate(ctx context.Context, in ValidateInput) (*ValidateRes
 	if err != nil {
 		return refused(nil, err)
 	}
-	res, err := r.checkWithoutStripe(ctx, p, held, in)
+	res, err := r.checkWithoutStripe(ctx, p, held != nil, in)
 	if err != nil || !res.Valid || (in.Price == "" && in.Subscription == "") {
 		return res, err
 	}
@@ -61,51 +61,22 @@ func (r *Redeemer) Validate(ctx context.Context, in ValidateInput) (*ValidateRes
 	return res, nil
 }
 
-// CodeCustomerReader is an optional extension of RedemptionStore: the
-// non-archived code with this text (ErrNotFound) and the customer's
-// redemption of it (nil when none), read together in fewer round trips.
-// Validate uses it when the store has it.
-type CodeCustomerReader interface {
-	GetByCodeForCustomer(ctx context.Context, code, customer string) (*PromoCode, *Redemption, error)
-}
-
-// customerLookup returns the customer's redemption of a code (ErrNotFound
-// when none).
-type customerLookup func(ctx context.Context) (*Redemption, error)
-
 // codeForCustomer loads a code by the text a customer typed (as code does)
-// and how to find the customer's redemption of it: already read with the
-// code when the store can, else from the store when asked.
-func (r *Redeemer) codeForCustomer(ctx context.Context, text, customer string) (*PromoCode, customerLookup, error) {
-	cr, ok := r.Store.(CodeCustomerReader)
-	if !ok {
-		p, err := r.code(ctx, text)
-		if err != nil {
-			return nil, nil, err
-		}
-		return p, func(ctx context.Context) (*Redemption, error) { return r.Store.CustomerRedemption(ctx, p.ID, customer) }, nil
-	}
+// together with the customer's redemption of it (nil when none).
+func (r *Redeemer) codeForCustomer(ctx context.Context, text, customer string) (*PromoCode, *Redemption, error) {
 	norm, perr := lookupCodeText(text)
 	if perr != nil {
 		return nil, nil, perr
 	}
-	p, rd, err := cr.GetByCodeForCustomer(ctx, norm, customer)
+	p, rd, err := r.Store.GetByCodeForCustomer(ctx, norm, customer)
 	if errors.Is(err, ErrNotFound) {
 		return nil, nil, errCodeNotFound(norm)
 	}
-	if err != nil {
-		return nil, nil, err
-	}
-	return p, func(context.Context) (*Redemption, error) {
-		if rd == nil {
-			return nil, ErrNotFound
-		}
-		return rd, nil
-	}, nil
+	return p, rd, err
 }
 
 // checkWithoutStripe applies every rule Redis can decide.
-func (r *Redeemer) checkWithoutStripe(ctx context.Context, p *PromoCode, held customerLookup, in ValidateInput) (*ValidateResult, error) {
+func (r *Redeemer) checkWithoutStripe(ctx context.Context, p *PromoCode, usedByCustomer bool, in ValidateInput) (*ValidateResult, error) {
 	if err := CheckRedeemable(p, r.Clock.Now()); err != nil {
 		return refused(p, err)
 	}
@@ -117,10 +88,8 @@ func (r *Redeemer) checkWithoutStripe(ctx context.Context, p *PromoCode, held cu
 			return refused(p, err)
 		}
 	}
-	if _, err := held(ctx); err == nil {
+	if usedByCustomer {
 		return refused(p, errAlreadyRedeemed())
-	} else if !errors.Is(err, ErrNotFound) {
-		return nil, err
 	}
 	if in.Subscription != "" {
 		if _, err := r.checkClaim(ctx, in.Subscription, p.ID, ""); err != nil {

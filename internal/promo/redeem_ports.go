@@ -53,8 +53,10 @@ type RedemptionStore interface {
 	Finish(ctx context.Context, promoCodeID, redemptionID, reason string, at time.Time) (*Redemption, StockChange, error)
 	// GetRedemption returns one ledger line (ErrNotFound).
 	GetRedemption(ctx context.Context, promoCodeID, redemptionID string) (*Redemption, error)
-	// CustomerRedemption returns the customer's redemption of the code, if any.
-	CustomerRedemption(ctx context.Context, promoCodeID, customer string) (*Redemption, error)
+	// GetByCodeForCustomer returns the non-archived code with this text
+	// (ErrNotFound) and the customer's redemption of it (nil when none),
+	// read together: validate's path.
+	GetByCodeForCustomer(ctx context.Context, code, customer string) (*PromoCode, *Redemption, error)
 	// ListRedemptions returns a page of one code's ledger, newest first.
 	ListRedemptions(ctx context.Context, promoCodeID string, limit int, startingAfter string) (Page[*Redemption], error)
 

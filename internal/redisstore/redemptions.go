@@ -249,7 +249,7 @@ func (s *Store) GetRedemption(ctx context.Context, codeID, id string) (*promo.Re
 	return decodeRedemption(raw)
 }
 
-// CustomerRedemption implements promo.RedemptionStore.
+// CustomerRedemption returns the customer's redemption of a code (promo.ErrNotFound).
 func (s *Store) CustomerRedemption(ctx context.Context, codeID, customer string) (*promo.Redemption, error) {
 	raw, err := customerScript.Run(ctx, s.rdb, redemptionKeys(codeID), customer).Text()
 	if errors.Is(err, redis.Nil) {
@@ -318,7 +318,7 @@ if id then raw = redis.call('HGET', KEYS[2], id) or '' end
 return {h, raw}
 `)
 
-// GetByCodeForCustomer implements promo.CodeCustomerReader: GetByCode and
+// GetByCodeForCustomer implements promo.RedemptionStore: GetByCode and
 // CustomerRedemption in two round trips instead of three (validate's path).
 // The redemption is nil when the customer has none.
 func (s *Store) GetByCodeForCustomer(ctx context.Context, code, customer string) (*promo.PromoCode, *promo.Redemption, error) {
@@ -355,5 +355,3 @@ func (s *Store) GetByCodeForCustomer(ctx context.Context, code, customer string)
 	}
 	return p, rd, nil
 }
-
-var _ promo.CodeCustomerReader = (*Store)(nil)
