@@ -22,18 +22,19 @@ type Reconciler struct {
 	Kick    func(promoCodeID string)
 }
 
-// ours returns the code a Stripe coupon mirrors (coupon ID = promo code ID),
-// or nil for a coupon the adapter does not own.
-func (r *Reconciler) ours(ctx context.Context, couponID string) (*PromoCode, error) {
-	if !strings.HasPrefix(couponID, "pc_") {
-		return nil, nil
+// ours reports whether a Stripe coupon can mirror one of our codes (coupon
+// ID = promo code ID). Whether the code exists is the store's to say: its
+// scripts answer ErrNotFound, which unknown() turns into a warning.
+func ours(couponID string) bool { return strings.HasPrefix(couponID, "pc_") }
+
+// unknown swallows ErrNotFound for a code Stripe names but the service does
+// not have (a reconcile repairs it) and passes any other error on.
+func (r *Reconciler) unknown(ctx context.Context, codeID string, err error) error {
+	if errors.Is(err, ErrNotFound) || CodeOf(err) == CodeNotFound {
+		r.Log.WarnContext(ctx, "Stripe names a promo code this service does not have; run reconcile", "promo_code_id", codeID)
+		return nil
 	}
-	p, err := r.Store.Get(ctx, couponID)
-	if errors.Is(err, ErrNotFound) {
-		r.Log.WarnContext(ctx, "Stripe names a promo code this service does not have; run reconcile", "promo_code_id", couponID)
-		return nil, nil
-	}
-	return p, err
+	return err
 }
 
 // observed is what the store needs of a discount event. A ledger line made
@@ -45,28 +46,21 @@ func (r *Reconciler) observed(d *DiscountEvent) ObservedDiscount {
 		start = d.At
 	}
 	return ObservedDiscount{DiscountID: d.DiscountID, Customer: d.Customer, Subscription: d.Subscription,
-		At: d.At, NewID: RedemptionIDFor(d.DiscountID, start), Once: d.CouponDuration == Once}
+		At: d.At, NewID: RedemptionIDFor(d.DiscountID, start), Once: d.CouponDuration == Once,
+		CouponTimesRedeemed: d.CouponTimesRedeemed}
 }
 
 // DiscountCreated: Stripe attached a discount.
 func (r *Reconciler) DiscountCreated(ctx context.Context, d DiscountEvent) error {
-	p, err := r.ours(ctx, d.CouponID)
-	if p == nil || err != nil {
-		return err
+	if !ours(d.CouponID) {
+		return nil
 	}
-	od := r.observed(&d)
-	if od.SubscriptionTaken, err = r.subscriptionTaken(ctx, d.Subscription, p.ID); err != nil {
-		return err
-	}
-	rd, outcome, change, err := r.Store.ObserveDiscount(ctx, p.ID, od)
+	rd, how, change, err := r.Store.ObserveDiscount(ctx, d.CouponID, r.observed(&d))
 	if err != nil {
-		return err
+		return r.unknown(ctx, d.CouponID, err)
 	}
-	if err := r.afterObserve(ctx, p, rd, outcome, od); err != nil {
-		return err
-	}
-	r.stockChanged(ctx, p.ID, change)
-	return r.Store.ObserveCouponRedemptions(ctx, p.ID, d.CouponTimesRedeemed)
+	r.stockChanged(ctx, d.CouponID, change)
+	return r.afterObserve(ctx, d.CouponID, rd, how)
 }
 
 // DiscountUpdated: the subscription's discount was replaced; prev is the
@@ -91,55 +85,42 @@ func (r *Reconciler) DiscountDeleted(ctx context.Context, d DiscountEvent) error
 }
 
 func (r *Reconciler) discountEnded(ctx context.Context, d DiscountEvent, reason string) error {
-	p, err := r.ours(ctx, d.CouponID)
-	if p == nil || err != nil {
-		return err
+	if !ours(d.CouponID) {
+		return nil
 	}
-	rd, change, err := r.Store.EndDiscount(ctx, p.ID, r.observed(&d), reason)
+	rd, change, err := r.Store.EndDiscount(ctx, d.CouponID, r.observed(&d), reason)
 	if err != nil {
-		return err
+		return r.unknown(ctx, d.CouponID, err)
 	}
+	r.stockChanged(ctx, d.CouponID, change)
 	if rd.Subscription != "" {
-		if err := r.Store.ClearClaim(ctx, rd.Subscription, rd.ID); err != nil {
-			return err
-		}
+		return r.Store.ClearClaim(ctx, rd.Subscription, rd.ID)
 	}
-	r.stockChanged(ctx, p.ID, change)
 	return nil
 }
 
 // InvoicePaid counts a paid invoice: the customer is no longer new, and an
 // invoice carrying one of our discounts activates and counts its redemption.
+// In the common case (a known redemption) that is two round trips: the paid
+// customer and one script.
 func (r *Reconciler) InvoicePaid(ctx context.Context, e InvoicePaidEvent) error {
 	if e.AmountPaid > 0 && e.Customer != "" {
 		if err := r.Store.MarkCustomerPaid(ctx, e.Customer); err != nil {
 			return err
 		}
 	}
-	if e.Discount == nil {
+	if e.Discount == nil || !ours(e.Discount.CouponID) {
 		return nil
-	}
-	p, err := r.ours(ctx, e.Discount.CouponID)
-	if p == nil || err != nil {
-		return err
 	}
 	od := r.observed(e.Discount)
 	od.At = e.At
-	if od.SubscriptionTaken, err = r.subscriptionTaken(ctx, od.Subscription, p.ID); err != nil {
-		return err
-	}
-	rd, counted, change, err := r.Store.CountInvoice(ctx, p.ID, PaidInvoice{InvoiceID: e.InvoiceID, Discount: od,
+	c, err := r.Store.CountInvoice(ctx, e.Discount.CouponID, PaidInvoice{InvoiceID: e.InvoiceID, Discount: od,
 		Currency: e.Currency, Amount: e.DiscountAmount})
 	if err != nil {
-		return err
+		return r.unknown(ctx, e.Discount.CouponID, err)
 	}
-	if counted {
-		if err := r.afterObserve(ctx, p, rd, ObservedConfirmed, od); err != nil {
-			return err
-		}
-	}
-	r.stockChanged(ctx, p.ID, change)
-	return r.Store.ObserveCouponRedemptions(ctx, p.ID, e.Discount.CouponTimesRedeemed)
+	r.stockChanged(ctx, e.Discount.CouponID, c.Change)
+	return r.afterObserve(ctx, e.Discount.CouponID, c.Redemption, c.How)
 }
 
 // SubscriptionDeleted ends the redemption of a cancelled subscription.
@@ -156,28 +137,24 @@ func (r *Reconciler) SubscriptionDeleted(ctx context.Context, e SubscriptionDele
 			continue
 		}
 		seen[id] = true
-		p, err := r.ours(ctx, id)
-		if p == nil || err != nil {
-			if err != nil {
-				return err
-			}
+		if !ours(id) {
 			continue
 		}
-		rd, err := r.Store.SubscriptionRedemption(ctx, p.ID, e.Subscription)
+		rd, err := r.Store.SubscriptionRedemption(ctx, id, e.Subscription)
 		if errors.Is(err, ErrNotFound) {
 			continue
 		}
 		if err != nil {
 			return err
 		}
-		rd, change, err := r.Store.Finish(ctx, p.ID, rd.ID, ReasonCancelled, e.At)
+		rd, change, err := r.Store.Finish(ctx, id, rd.ID, ReasonCancelled, e.At)
 		if err != nil {
 			return err
 		}
 		if err := r.Store.ClearClaim(ctx, e.Subscription, rd.ID); err != nil {
 			return err
 		}
-		r.stockChanged(ctx, p.ID, change)
+		r.stockChanged(ctx, id, change)
 	}
 	return nil
 }
@@ -185,43 +162,58 @@ func (r *Reconciler) SubscriptionDeleted(ctx context.Context, e SubscriptionDele
 // PromotionCodeUpdated keeps the code's record of its Stripe promotion code
 // in step (read back from Stripe, so an old event cannot win).
 func (r *Reconciler) PromotionCodeUpdated(ctx context.Context, promotionCodeID, couponID string) error {
-	p, err := r.ours(ctx, couponID)
-	if p == nil || err != nil {
-		return err
+	if !ours(couponID) {
+		return nil
 	}
-	return r.Catalog.ObservePromotionCode(ctx, p.ID, promotionCodeID)
+	return r.unknown(ctx, couponID, r.Catalog.ObservePromotionCode(ctx, couponID, promotionCodeID))
 }
 
 // CouponDeleted makes the code inactive: Stripe can no longer apply it.
 func (r *Reconciler) CouponDeleted(ctx context.Context, couponID string) error {
-	p, err := r.ours(ctx, couponID)
-	if p == nil || err != nil {
-		return err
-	}
-	return r.Catalog.CouponDeleted(ctx, p.ID)
-}
-
-// afterObserve points the subscription's claim at a newly live redemption
-// and clears the sweeper's mark of a confirmed reservation.
-func (r *Reconciler) afterObserve(ctx context.Context, p *PromoCode, rd *Redemption, outcome ObserveOutcome, od ObservedDiscount) error {
-	if outcome == ObservedKnown {
+	if !ours(couponID) {
 		return nil
 	}
-	if outcome == ObservedAdopted {
+	return r.unknown(ctx, couponID, r.Catalog.CouponDeleted(ctx, couponID))
+}
+
+// afterObserve follows up a line that became live just now: the sweeper's
+// mark of a confirmed reservation goes, and the subscription's claim points
+// at the line unless another code's live redemption holds the subscription,
+// which is a rule an adopted (outside) redemption broke.
+func (r *Reconciler) afterObserve(ctx context.Context, codeID string, rd *Redemption, how ObserveOutcome) error {
+	switch how {
+	case ObservedKnown:
+		return nil
+	case ObservedConfirmed:
+		if err := r.Store.UnmarkDue(ctx, codeID, rd.ID); err != nil {
+			return err
+		}
+	}
+	if rd.Subscription != "" && rd.State.Live() {
+		taken, err := r.subscriptionTaken(ctx, rd.Subscription, codeID)
+		if err != nil {
+			return err
+		}
+		switch {
+		case taken && how == ObservedAdopted:
+			if rd, err = r.Store.FlagRedemption(ctx, codeID, rd.ID, "subscription_has_promo_code"); err != nil {
+				return err
+			}
+		case !taken:
+			if err := r.Store.SetClaim(ctx, rd.Subscription, Claim{PromoCodeID: codeID, RedemptionID: rd.ID, Owner: rd.Owner}); err != nil {
+				return err
+			}
+		}
+	}
+	if how == ObservedAdopted {
 		level := slog.LevelInfo
 		if len(rd.Flags) > 0 {
 			level = slog.LevelWarn
 		}
-		r.Log.Log(ctx, level, "recorded a redemption made outside the adapter", "promo_code_id", p.ID,
+		r.Log.Log(ctx, level, "recorded a redemption made outside the adapter", "promo_code_id", codeID,
 			"redemption_id", rd.ID, "customer", rd.Customer, "subscription", rd.Subscription, "flags", rd.Flags)
 	}
-	if err := r.Store.UnmarkDue(ctx, p.ID, rd.ID); err != nil {
-		return err
-	}
-	if rd.Subscription == "" || !rd.State.Live() || od.SubscriptionTaken {
-		return nil
-	}
-	return r.Store.SetClaim(ctx, rd.Subscription, Claim{PromoCodeID: p.ID, RedemptionID: rd.ID, Owner: rd.Owner})
+	return nil
 }
 
 // subscriptionTaken reports whether another code's live redemption holds

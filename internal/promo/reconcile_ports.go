@@ -54,9 +54,9 @@ type ObservedDiscount struct {
 	// NewID names the ledger line if the discount was made outside the
 	// adapter (or is seen ending before it was seen starting).
 	NewID string
-	// SubscriptionTaken: the subscription carries another code's live
-	// redemption (rule 2), as the caller found from the claims.
-	SubscriptionTaken bool
+	// CouponTimesRedeemed is Stripe's count on the coupon in the event; the
+	// code keeps the highest seen.
+	CouponTimesRedeemed int64
 	// Once: the coupon lasts one invoice, so its discount deleted after a
 	// paid discounted invoice ended because its duration was over.
 	Once bool
@@ -71,6 +71,14 @@ const (
 	ObservedAdopted                         // made outside the adapter: a new ledger line
 )
 
+// Counted is what CountInvoice did.
+type Counted struct {
+	Redemption *Redemption
+	New        bool           // the invoice was counted now (false: counted before)
+	How        ObserveOutcome // how its line was found: known, confirmed now, or adopted now
+	Change     StockChange
+}
+
 // PaidInvoice is one paid invoice that carried a discount of one of our codes.
 type PaidInvoice struct {
 	InvoiceID string
@@ -84,6 +92,9 @@ type PaidInvoice struct {
 // is idempotent, so a redelivered or reordered event changes nothing more.
 type ReconcileStore interface {
 	RedemptionStore
+	// The reconciliation methods fail with ErrNotFound when the code does
+	// not exist, and keep the highest CouponTimesRedeemed seen.
+	//
 	// ObserveDiscount records that Stripe attached a discount of the code:
 	// it confirms the adapter's reservation on that subscription, or adopts
 	// a discount made outside the adapter (taking stock, flagging broken
@@ -95,14 +106,13 @@ type ReconcileStore interface {
 	// CountInvoice counts a paid invoice once per invoice ID: cycles and the
 	// discounted amount per currency grow, and the first one moves the
 	// redemption to active (uses grows). counted is false for a repeat.
-	CountInvoice(ctx context.Context, promoCodeID string, inv PaidInvoice) (r *Redemption, counted bool, c StockChange, err error)
+	CountInvoice(ctx context.Context, promoCodeID string, inv PaidInvoice) (Counted, error)
+	// FlagRedemption adds a broken rule to a ledger line (once).
+	FlagRedemption(ctx context.Context, promoCodeID, redemptionID, flag string) (*Redemption, error)
 	// SubscriptionRedemption returns the code's live redemption on sub.
 	SubscriptionRedemption(ctx context.Context, promoCodeID, sub string) (*Redemption, error)
 	// MarkCustomerPaid records a customer with a paid invoice (new_users_only).
 	MarkCustomerPaid(ctx context.Context, customer string) error
-	// ObserveCouponRedemptions keeps the highest times_redeemed Stripe
-	// reported for the code's coupon.
-	ObserveCouponRedemptions(ctx context.Context, promoCodeID string, timesRedeemed int64) error
 }
 
 // EventOutcome says what BeginEvent found for an event ID.

@@ -34,6 +34,15 @@ local function addflag(r, f)
   end
   table.insert(r.flags, f)
 end
+-- observed: a ledger script's start: the code must exist, and Stripe's count
+-- of the coupon's redemptions (n, from the event) only ever grows.
+local function observed(n)
+  if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+  if n and n > (tonumber(redis.call('HGET', KEYS[1], 'stripe_redeemed')) or 0) then
+    redis.call('HSET', KEYS[1], 'stripe_redeemed', n)
+  end
+  return true
+end
 local function save(r)
   local raw = cjson.encode(r)
   redis.call('HSET', KEYS[2], r.id, raw)
@@ -119,8 +128,9 @@ local function find(di, sub, cus)
   return nil, false
 end
 -- adopt: a discount made outside the adapter becomes a pending ledger line
--- that takes stock; the rules it broke are flagged.
--- d = {id, pc, cus, sub, di, at, taken}
+-- that takes stock; the rules it broke here are flagged (one code per
+-- subscription spans codes: the caller checks it and FlagRedemption adds it).
+-- d = {id, pc, cus, sub, di, at}
 local function adopt(d)
   local r = {id = d.id, pc = d.pc, cus = d.cus, di = d.di, src = 'stripe', st = 'pending', c = d.at, cf = d.at, eff = d.at}
   if d.sub ~= '' then r.sub = d.sub end
@@ -130,7 +140,6 @@ local function adopt(d)
   if exp > 0 and d.at >= exp then addflag(r, 'code_expired') end
   take(r)
   holdCustomer(r)
-  if d.taken == '1' then addflag(r, 'subscription_has_promo_code') end
   redis.call('ZADD', KEYS[5], 0, r.id)
   if r.sub then redis.call('HSET', KEYS[4], r.sub, r.id) end
   redis.call('HSET', KEYS[6], d.di, r.id)
@@ -138,31 +147,28 @@ local function adopt(d)
 end
 `
 
-// observedArgs are the ARGV shared by the reconciliation scripts:
-// discount, customer, subscription, at ms, new ID, code ID, subscription taken.
+// observedArgs are the ARGV shared by the reconciliation scripts: discount,
+// customer, subscription, at ms, new ID, code ID, Stripe's times_redeemed.
 func observedArgs(codeID string, d promo.ObservedDiscount) []any {
-	taken := "0"
-	if d.SubscriptionTaken {
-		taken = "1"
-	}
-	return []any{d.DiscountID, d.Customer, d.Subscription, ms(d.At), d.NewID, codeID, taken}
+	return []any{d.DiscountID, d.Customer, d.Subscription, ms(d.At), d.NewID, codeID, d.CouponTimesRedeemed}
 }
 
 const luaObservedArgs = `
-local d = {di = ARGV[1], cus = ARGV[2], sub = ARGV[3], at = tonumber(ARGV[4]), id = ARGV[5], pc = ARGV[6], taken = ARGV[7]}
+local d = {di = ARGV[1], cus = ARGV[2], sub = ARGV[3], at = tonumber(ARGV[4]), id = ARGV[5], pc = ARGV[6]}
+if not observed(tonumber(ARGV[7])) then return {'not_found', '', 0, ''} end
 `
 
 // observeScript: customer.discount.created. Returns {outcome, record, flip}.
 var observeScript = redis.NewScript(luaLedger + luaObservedArgs + `
 local before = want()
 local r, ownPending = find(d.di, d.sub, d.cus)
-if r and not ownPending then return {'known', cjson.encode(r), 0} end
+if r and not ownPending then return {'known', cjson.encode(r), 0, 'known'} end
 if r then
   confirm(r, d.di, d.sub, d.at)
-  return {'confirmed', save(r), flip(before)}
+  return {'confirmed', save(r), flip(before), 'confirmed'}
 end
 r = adopt(d)
-return {'adopted', save(r), flip(before)}
+return {'adopted', save(r), flip(before), 'adopted'}
 `)
 
 // endDiscountScript: customer.discount.deleted (or replaced). ARGV after the
@@ -194,11 +200,18 @@ return {'finished', save(r), flip(before)}
 var countInvoiceScript = redis.NewScript(luaLedger + luaObservedArgs + `
 if redis.call('SADD', KEYS[7], ARGV[8]) == 0 then
   local id = redis.call('HGET', KEYS[6], d.di)
-  return {'duplicate', (id and redis.call('HGET', KEYS[2], id)) or '', 0}
+  return {'duplicate', (id and redis.call('HGET', KEYS[2], id)) or '', 0, 'known'}
 end
 local before = want()
 local r, ownPending = find(d.di, d.sub, d.cus)
-if ownPending then confirm(r, d.di, d.sub, d.at) elseif not r then r = adopt(d) end
+local how = 'known'
+if ownPending then
+  confirm(r, d.di, d.sub, d.at)
+  how = 'confirmed'
+elseif not r then
+  r = adopt(d)
+  how = 'adopted'
+end
 local cur, amount = ARGV[9], tonumber(ARGV[10])
 r.cy = (r.cy or 0) + 1
 if not r.amt then r.amt = {} end
@@ -216,16 +229,15 @@ if not r.act then
     holdCustomer(r)
   end
 end
-return {'counted', save(r), flip(before)}
+return {'counted', save(r), flip(before), how}
 `)
 
-// maxScript keeps the highest value of a counter field. KEYS: code. ARGV: field, value.
-var maxScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-if (tonumber(redis.call('HGET', KEYS[1], ARGV[1])) or 0) < tonumber(ARGV[2]) then
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-end
-return 1
+// flagScript adds a flag to a ledger line. ARGV: redemption ID, flag.
+var flagScript = redis.NewScript(luaLedger + `
+local r = load(ARGV[1])
+if not r then return {'not_found', '', 0} end
+addflag(r, ARGV[2])
+return {'flagged', save(r), 0}
 `)
 
 // ObserveDiscount implements promo.ReconcileStore.
@@ -234,9 +246,7 @@ func (s *Store) ObserveDiscount(ctx context.Context, codeID string, d promo.Obse
 	if err != nil {
 		return nil, 0, promo.StockChange{}, err
 	}
-	outcome := map[string]promo.ObserveOutcome{"known": promo.ObservedKnown, "confirmed": promo.ObservedConfirmed,
-		"adopted": promo.ObservedAdopted}[res.outcome]
-	return res.r, outcome, res.change, nil
+	return res.r, res.how, res.change, nil
 }
 
 // EndDiscount implements promo.ReconcileStore.
@@ -253,13 +263,13 @@ func (s *Store) EndDiscount(ctx context.Context, codeID string, d promo.Observed
 }
 
 // CountInvoice implements promo.ReconcileStore.
-func (s *Store) CountInvoice(ctx context.Context, codeID string, inv promo.PaidInvoice) (*promo.Redemption, bool, promo.StockChange, error) {
+func (s *Store) CountInvoice(ctx context.Context, codeID string, inv promo.PaidInvoice) (promo.Counted, error) {
 	res, err := s.runLedger(ctx, countInvoiceScript, codeID,
 		append(observedArgs(codeID, inv.Discount), inv.InvoiceID, inv.Currency, inv.Amount)...)
 	if err != nil {
-		return nil, false, promo.StockChange{}, err
+		return promo.Counted{}, err
 	}
-	return res.r, res.outcome == "counted", res.change, nil
+	return promo.Counted{Redemption: res.r, New: res.outcome == "counted", How: res.how, Change: res.change}, nil
 }
 
 // SubscriptionRedemption implements promo.ReconcileStore.
@@ -279,17 +289,23 @@ func (s *Store) MarkCustomerPaid(ctx context.Context, customer string) error {
 	return unavailable(s.rdb.SAdd(ctx, keyPaid, customer).Err())
 }
 
-// ObserveCouponRedemptions implements promo.ReconcileStore.
-func (s *Store) ObserveCouponRedemptions(ctx context.Context, codeID string, n int64) error {
-	return unavailable(maxScript.Run(ctx, s.rdb, []string{codeKey(codeID)}, "stripe_redeemed", n).Err())
+// FlagRedemption implements promo.ReconcileStore.
+func (s *Store) FlagRedemption(ctx context.Context, codeID, id, flag string) (*promo.Redemption, error) {
+	res, err := s.runLedger(ctx, flagScript, codeID, id, flag)
+	return res.r, err
 }
 
-// ledgerResult is a ledger script's answer {outcome, record, stripe_active_changed}.
+// ledgerResult is a ledger script's answer {outcome, record,
+// stripe_active_changed, how the line was found (observe and count only)}.
 type ledgerResult struct {
 	outcome string
 	r       *promo.Redemption
 	change  promo.StockChange
+	how     promo.ObserveOutcome
 }
+
+var observeOutcomes = map[string]promo.ObserveOutcome{"known": promo.ObservedKnown,
+	"confirmed": promo.ObservedConfirmed, "adopted": promo.ObservedAdopted}
 
 func (s *Store) runLedger(ctx context.Context, script *redis.Script, codeID string, args ...any) (ledgerResult, error) {
 	res, err := script.Run(ctx, s.rdb, redemptionKeys(codeID), args...).Slice()
@@ -307,5 +323,8 @@ func (s *Store) runLedger(ctx context.Context, script *redis.Script, codeID stri
 	}
 	changed, _ := res[2].(int64)
 	out.change.StripeActiveChanged = changed == 1
+	if len(res) > 3 {
+		out.how = observeOutcomes[str(res[3])]
+	}
 	return out, nil
 }

@@ -54,11 +54,11 @@ func mustEnd(t *testing.T, s *Store, codeID string, d promo.ObservedDiscount, re
 
 func mustCount(t *testing.T, s *Store, codeID string, inv promo.PaidInvoice) (*promo.Redemption, bool, promo.StockChange) {
 	t.Helper()
-	r, counted, ch, err := s.CountInvoice(context.Background(), codeID, inv)
-	if err != nil || r == nil {
-		t.Fatalf("count %s: %+v %v", inv.InvoiceID, r, err)
+	c, err := s.CountInvoice(context.Background(), codeID, inv)
+	if err != nil || c.Redemption == nil {
+		t.Fatalf("count %s: %+v %v", inv.InvoiceID, c, err)
 	}
-	return r, counted, ch
+	return c.Redemption, c.New, c.Change
 }
 
 // reserveOn reserves a redemption of the code for customer on the existing
@@ -339,7 +339,8 @@ func TestObserveDiscountAdoptsOutsideDiscount(t *testing.T) {
 		wantHolds  bool
 		want       tally
 		wantDelta  bool // the Stripe promotion code's active flag must switch
-		otherStays bool // setup's line keeps cus_a
+		otherStays bool   // setup's line keeps cus_a
+		flag       string // added with FlagRedemption after the adoption, as the reconciler does
 	}{
 		{name: "stock left", opts: []func(*promo.PromoCode){withStock(3)},
 			d: disc("di_x", "cus_a", "sub_x", time.Second), wantHolds: true, want: tally{stock: 2, held: 1}},
@@ -384,12 +385,9 @@ func TestObserveDiscountAdoptsOutsideDiscount(t *testing.T) {
 			want: tally{stock: 2, held: 1}},
 		{name: "code expires a millisecond after the event", opts: []func(*promo.PromoCode){withStock(3), expiringAt(now.Add(expiry + time.Millisecond))},
 			d: disc("di_x", "cus_a", "sub_x", expiry), wantHolds: true, want: tally{stock: 2, held: 1}},
-		{name: "subscription carries another code", opts: []func(*promo.PromoCode){withStock(3)},
-			d: func() promo.ObservedDiscount {
-				d := disc("di_x", "cus_a", "sub_x", time.Second)
-				d.SubscriptionTaken = true
-				return d
-			}(), wantFlags: []string{"subscription_has_promo_code"}, wantHolds: true, want: tally{stock: 2, held: 1}},
+		{name: "subscription carries another code (flagged by the caller)", opts: []func(*promo.PromoCode){withStock(3)},
+			d: disc("di_x", "cus_a", "sub_x", time.Second), flag: "subscription_has_promo_code",
+			wantFlags: []string{"subscription_has_promo_code"}, wantHolds: true, want: tally{stock: 2, held: 1}},
 		{name: "every rule broken", opts: []func(*promo.PromoCode){withStock(1), expiringAt(now.Add(expiry))},
 			setup: func(t *testing.T, s *Store, codeID string) string {
 				r := reserveOn(t, s, codeID, "cus_a", "sub_1")
@@ -397,11 +395,7 @@ func TestObserveDiscountAdoptsOutsideDiscount(t *testing.T) {
 				setStatus(t, s, codeID, promo.StatusInactive)
 				return r.ID
 			},
-			d: func() promo.ObservedDiscount {
-				d := disc("di_x", "cus_a", "sub_x", expiry)
-				d.SubscriptionTaken = true
-				return d
-			}(),
+			d: disc("di_x", "cus_a", "sub_x", expiry), flag: "subscription_has_promo_code",
 			wantFlags: []string{"code_inactive", "code_expired", "stock_exhausted", "customer_already_redeemed", "subscription_has_promo_code"},
 			want:      tally{held: 1}, otherStays: true},
 	}
@@ -427,6 +421,16 @@ func TestObserveDiscountAdoptsOutsideDiscount(t *testing.T) {
 			})
 			if outcome != promo.ObservedAdopted {
 				t.Fatalf("outcome %v, want ObservedAdopted", outcome)
+			}
+			if tc.flag != "" {
+				flagged, err := s.FlagRedemption(ctx, p.ID, got.ID, tc.flag)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if again, err := s.FlagRedemption(ctx, p.ID, got.ID, tc.flag); err != nil || len(again.Flags) != len(flagged.Flags) {
+					t.Fatalf("a flag added twice: %v %v", again.Flags, err)
+				}
+				got = flagged
 			}
 			if changed != tc.wantDelta {
 				t.Fatalf("StripeActiveChanged %v, want %v", changed, tc.wantDelta)
@@ -1116,26 +1120,38 @@ func TestReconcileStripeActiveChanged(t *testing.T) {
 	}
 }
 
-func TestObserveCouponRedemptionsKeepsTheMaximum(t *testing.T) {
+func TestCouponTimesRedeemedKeepsTheMaximum(t *testing.T) {
 	s, ctx := newStore(t), context.Background()
 	p := rdCode(t, s)
-	for _, step := range []struct{ n, want int64 }{{5, 5}, {3, 5}, {5, 5}, {0, 5}, {7, 7}, {6, 7}} {
-		if err := s.ObserveCouponRedemptions(ctx, p.ID, step.n); err != nil {
-			t.Fatal(err)
-		}
+	for i, step := range []struct{ n, want int64 }{{5, 5}, {3, 5}, {5, 5}, {0, 5}, {7, 7}, {6, 7}} {
+		d := disc(fmt.Sprintf("di_tr%d", i), fmt.Sprintf("cus_tr%d", i), "", time.Second)
+		d.CouponTimesRedeemed = step.n
+		mustObserve(t, s, p.ID, d)
 		if got := getCode(t, s, p.ID).Stripe.TimesRedeemed; got != step.want {
 			t.Fatalf("after %d: times redeemed %d, want %d", step.n, got, step.want)
 		}
 	}
-	// An unknown code gets no hash.
-	if err := s.ObserveCouponRedemptions(ctx, "pc_nosuch", 9); err != nil {
-		t.Fatal(err)
+	// An unknown code is not found and gets no hash.
+	d := disc("di_unknown", "cus_x", "", time.Second)
+	d.CouponTimesRedeemed = 9
+	if _, _, _, err := s.ObserveDiscount(ctx, "pc_nosuch", d); !errors.Is(err, promo.ErrNotFound) {
+		t.Fatalf("unknown code: %v, want ErrNotFound", err)
 	}
-	if n := s.rdb.Exists(ctx, codeKey("pc_nosuch")).Val(); n != 0 {
-		t.Fatalf("a hash was created for an unknown code: %v", s.rdb.HGetAll(ctx, codeKey("pc_nosuch")).Val())
+	if _, err := s.CountInvoice(ctx, "pc_nosuch", promo.PaidInvoice{InvoiceID: "in_x", Discount: d, Currency: "usd", Amount: 1}); !errors.Is(err, promo.ErrNotFound) {
+		t.Fatalf("unknown code: %v, want ErrNotFound", err)
 	}
-	if _, err := s.Get(ctx, "pc_nosuch"); !errors.Is(err, promo.ErrNotFound) {
-		t.Fatalf("unknown code readable: %v", err)
+	for _, k := range redemptionKeys("pc_nosuch") {
+		if n := s.rdb.Exists(ctx, k).Val(); n != 0 {
+			t.Fatalf("%s was created for an unknown code", k)
+		}
+	}
+}
+
+func TestFlagRedemption(t *testing.T) {
+	s, ctx := newStore(t), context.Background()
+	p := rdCode(t, s)
+	if _, err := s.FlagRedemption(ctx, p.ID, "rd_nosuch", "x"); !errors.Is(err, promo.ErrNotFound) {
+		t.Fatalf("unknown line: %v", err)
 	}
 }
 
