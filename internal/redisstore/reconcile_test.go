@@ -338,7 +338,7 @@ func TestObserveDiscountAdoptsOutsideDiscount(t *testing.T) {
 		wantFlags  []string
 		wantHolds  bool
 		want       tally
-		wantDelta  bool // the Stripe promotion code's active flag must switch
+		wantDelta  bool   // the Stripe promotion code's active flag must switch
 		otherStays bool   // setup's line keeps cus_a
 		flag       string // added with FlagRedemption after the adoption, as the reconciler does
 	}{
