@@ -38,7 +38,25 @@ type Memory struct {
 	// record grows, customer marked paid).
 	InvoiceKeyBytes  float64 `json:"first_invoice_memory_usage_bytes"`
 	InvoiceUsedBytes float64 `json:"first_invoice_used_memory_bytes"`
-	Elapsed          float64 `json:"elapsed_seconds"`
+	// Where the bytes go: MEMORY USAGE per kind of key, per code and per
+	// redemption (e.g. "code hash", "catalog indexes"; "ledger records",
+	// "ledger order", "customer index", ... "subscription claims").
+	CodeBreakdown       map[string]float64 `json:"code_breakdown_bytes"`
+	RedemptionBreakdown map[string]float64 `json:"redemption_breakdown_bytes"`
+	Elapsed             float64            `json:"elapsed_seconds"`
+}
+
+// breakdown is MEMORY USAGE per kind of key, divided by n.
+func breakdown(ctx context.Context, rdb *redis.Client, kinds map[string][]string, n int) (map[string]float64, error) {
+	out := make(map[string]float64, len(kinds))
+	for kind, keys := range kinds {
+		b, err := memoryUsage(ctx, rdb, keys)
+		if err != nil {
+			return nil, err
+		}
+		out[kind] = float64(b) / float64(n)
+	}
+	return out, nil
 }
 
 // fakeStripe answers the catalog's and the redeemer's Stripe calls at once,
@@ -151,8 +169,8 @@ func measureMemory(ctx context.Context, url string, codes, redemptions, conc int
 		NewID: func() string { return "rd_" + ulid.Make().String() }, Lease: 2 * time.Minute, LockTTL: time.Minute}
 	reconciler := &promo.Reconciler{Store: store, Catalog: catalog, Log: log}
 	m := &Memory{Codes: codes, Redemptions: redemptions, RedemptionCodes: min(100, codes)}
-	catalogKeys := []string{"ba:{catalog}:codes", "ba:{catalog}:prov", "ba:{catalog}:list:current",
-		"ba:{catalog}:list:all", "ba:{catalog}:list:active", "ba:{catalog}:list:inactive", "ba:{catalog}:list:archived"}
+	catalogKeys := []string{"ba:{catalog}:codes", "ba:{catalog}:prov", "ba:{catalog}:list:active",
+		"ba:{catalog}:list:inactive", "ba:{catalog}:list:archived"}
 
 	// Codes: as POST /v1/promo_codes makes them (10% off forever, a stock,
 	// one metadata key), each with its own request key.
@@ -187,6 +205,9 @@ func measureMemory(ctx context.Context, url string, codes, redemptions, conc int
 		return nil, err
 	}
 	m.CodeKeyBytes, m.CodeUsedBytes = float64(usage)/float64(codes), float64(m1-m0)/float64(codes)
+	if m.CodeBreakdown, err = breakdown(ctx, rdb, map[string][]string{"code hash": codeKeys, "catalog indexes": catalogKeys}, codes); err != nil {
+		return nil, err
+	}
 
 	// Redemptions: applies to existing subscriptions of distinct customers,
 	// spread evenly over the first RedemptionCodes codes.
@@ -230,6 +251,16 @@ func measureMemory(ctx context.Context, url string, codes, redemptions, conc int
 	}
 	m.RedemptionKeyBytes = float64(afterKeys-beforeKeys) / float64(redemptions)
 	m.RedemptionUsedBytes = float64(m2-m1) / float64(redemptions)
+	kinds := map[string][]string{"subscription claims": claimKeys}
+	for _, id := range ids[:m.RedemptionCodes] {
+		for kind, suffix := range map[string]string{"ledger records": "rd", "ledger order": "ledger",
+			"customer index": "cust", "subscription index": "subs", "discount index": "disc"} {
+			kinds[kind] = append(kinds[kind], "ba:{"+id+"}:"+suffix)
+		}
+	}
+	if m.RedemptionBreakdown, err = breakdown(ctx, rdb, kinds, redemptions); err != nil {
+		return nil, err
+	}
 
 	// First paid invoice of each (invoice.paid with the discount).
 	fmt.Fprintf(progress, "memory: counting %d first paid invoices...\n", redemptions)

@@ -3,9 +3,11 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -270,6 +272,19 @@ func writeTable(w io.Writer, r *Report) {
 		fmt.Fprintf(tw, "per redemption (as apply leaves it)\t%.0f B\t%.0f B\t<= 512 B\t\n", mem.RedemptionKeyBytes, mem.RedemptionUsedBytes)
 		fmt.Fprintf(tw, "+ its first paid invoice\t%.0f B\t%.0f B\t\t\n", mem.InvoiceKeyBytes, mem.InvoiceUsedBytes)
 		tw.Flush()
+		for _, b := range []struct {
+			what  string
+			parts map[string]float64
+		}{{"per promo code", mem.CodeBreakdown}, {"per redemption", mem.RedemptionBreakdown}} {
+			if len(b.parts) == 0 {
+				continue
+			}
+			fmt.Fprintf(w, "  %s, by kind of key:", b.what)
+			for _, k := range slices.Sorted(maps.Keys(b.parts)) {
+				fmt.Fprintf(w, " %s %.0f B;", k, b.parts[k])
+			}
+			fmt.Fprintln(w)
+		}
 	}
 	if len(r.Targets) > 0 {
 		fmt.Fprintln(w, "\nTargets:")

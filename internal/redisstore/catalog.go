@@ -14,8 +14,6 @@ import (
 const (
 	keyCodes       = "ba:{catalog}:codes"
 	keyProvisional = "ba:{catalog}:prov"
-	keyListCurrent = "ba:{catalog}:list:current"
-	keyListAll     = "ba:{catalog}:list:all"
 	keyListPrefix  = "ba:{catalog}:list:"
 )
 
@@ -58,28 +56,36 @@ return 1
 // indexScript puts a ready code in the lists matching its status and, for an
 // archived code, frees its text. It is idempotent, so a retry after a crash
 // between the record write and this script heals the index.
-// KEYS: codes, prov, list:current, list:all, list:active, list:inactive, list:archived.
+// KEYS: codes, prov, list:active, list:inactive, list:archived.
 // ARGV: id, code, status.
 var indexScript = redis.NewScript(`
 local id, code, status = ARGV[1], ARGV[2], ARGV[3]
 local prov = redis.call('HGET', KEYS[2], code)
 if prov and cjson.decode(prov).id == id then redis.call('HDEL', KEYS[2], code) end
-redis.call('ZADD', KEYS[4], 0, id)
-local lists = {active = KEYS[5], inactive = KEYS[6], archived = KEYS[7]}
+local lists = {active = KEYS[3], inactive = KEYS[4], archived = KEYS[5]}
 for s, key in pairs(lists) do
   if s == status then redis.call('ZADD', key, 0, id) else redis.call('ZREM', key, id) end
 end
-if status == 'archived' then
-  redis.call('ZREM', KEYS[3], id)
-  if redis.call('HGET', KEYS[1], code) == id then redis.call('HDEL', KEYS[1], code) end
-else
-  redis.call('ZADD', KEYS[3], 0, id)
-end
+if status == 'archived' and redis.call('HGET', KEYS[1], code) == id then redis.call('HDEL', KEYS[1], code) end
 return 1
 `)
 
-var indexKeys = []string{keyCodes, keyProvisional, keyListCurrent, keyListAll,
-	keyListPrefix + "active", keyListPrefix + "inactive", keyListPrefix + "archived"}
+// Each ready code is in exactly one status list; listing without a status
+// merges the active and inactive lists, "all" the three.
+var (
+	activeList, inactiveList, archivedList = keyListPrefix + "active", keyListPrefix + "inactive", keyListPrefix + "archived"
+	indexKeys                              = []string{keyCodes, keyProvisional, activeList, inactiveList, archivedList}
+)
+
+func statusLists(status promo.Status) []string {
+	switch status {
+	case "":
+		return []string{activeList, inactiveList}
+	case promo.StatusAll:
+		return []string{activeList, inactiveList, archivedList}
+	}
+	return []string{keyListPrefix + string(status)}
+}
 
 // BeginCreate implements promo.Store.
 func (s *Store) BeginCreate(ctx context.Context, draft *promo.PromoCode, owner string, now time.Time, lease time.Duration) (*promo.PromoCode, promo.ClaimResult, error) {
@@ -160,7 +166,7 @@ func (s *Store) Get(ctx context.Context, id string) (*promo.PromoCode, error) {
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	return decodeCode(h)
+	return decodeCode(id, h)
 }
 
 // GetByCode implements promo.Store.
@@ -178,15 +184,7 @@ func (s *Store) GetByCode(ctx context.Context, code string) (*promo.PromoCode, e
 // List implements promo.Store.
 func (s *Store) List(ctx context.Context, f promo.ListFilter) (promo.Page[*promo.PromoCode], error) {
 	var page promo.Page[*promo.PromoCode]
-	key := keyListCurrent
-	switch f.Status {
-	case "":
-	case promo.StatusAll:
-		key = keyListAll
-	default:
-		key = keyListPrefix + string(f.Status)
-	}
-	ids, hasMore, err := s.pageIDs(ctx, key, f.Limit, f.StartingAfter)
+	ids, hasMore, err := s.pageIDs(ctx, statusLists(f.Status), f.Limit, f.StartingAfter)
 	if err != nil {
 		return page, err
 	}
@@ -201,8 +199,8 @@ func (s *Store) List(ctx context.Context, f promo.ListFilter) (promo.Page[*promo
 	if err != nil {
 		return page, unavailable(err)
 	}
-	for _, c := range cmds {
-		p, err := decodeCode(c.Val())
+	for i, c := range cmds {
+		p, err := decodeCode(ids[i], c.Val())
 		if errors.Is(err, promo.ErrNotFound) {
 			continue
 		}

@@ -9,80 +9,137 @@ import (
 	"github.com/billing-adapter/billing-adapter/internal/promo"
 )
 
-// record is the stored JSON form of a promo code (the hash field "doc").
-// Counters live in their own hash fields and are not part of it.
-type record struct {
-	ID                      string            `json:"id"`
-	Code                    string            `json:"code"`
-	PromoType               promo.PromoType   `json:"promo_type"`
-	AmountOff               int64             `json:"amount_off"`
-	Currency                string            `json:"currency,omitempty"`
-	Duration                promo.Duration    `json:"duration"`
-	DurationMonths          int               `json:"duration_months,omitempty"`
-	ExpiresAt               *time.Time        `json:"expires_at,omitempty"`
-	NewUsersOnly            bool              `json:"new_users_only,omitempty"`
-	ExistingMembershipsOnly bool              `json:"existing_memberships_only,omitempty"`
-	PlanIDs                 []string          `json:"plan_ids,omitempty"`
-	PlanProducts            []string          `json:"plan_products,omitempty"`
-	UnlimitedStock          bool              `json:"unlimited_stock,omitempty"`
-	Status                  promo.Status      `json:"status"`
-	StatusReason            string            `json:"status_reason,omitempty"`
-	Metadata                map[string]string `json:"metadata,omitempty"`
-	CreatedAt               time.Time         `json:"created_at"`
-	UpdatedAt               time.Time         `json:"updated_at"`
-	Stripe                  stripeRecord      `json:"stripe"`
+// codeDoc is the stored JSON of a promo code (the hash field "doc"),
+// version 2: short names, Unix-ms times, and nothing the hash's own fields
+// hold (status, state, unlimited, expires_ms and the counters) or its key
+// gives (the ID, and the coupon ID, which is the same). Codes written as
+// version 1 (legacyCodeDoc) are still read.
+type codeDoc struct {
+	V        int               `json:"v"`
+	Code     string            `json:"c"`
+	Type     promo.PromoType   `json:"t"`
+	Amount   int64             `json:"a"`
+	Currency string            `json:"cur,omitempty"`
+	Duration promo.Duration    `json:"d"`
+	Months   int               `json:"m,omitempty"`
+	NewUsers bool              `json:"nu,omitempty"`
+	Members  bool              `json:"em,omitempty"`
+	Plans    []string          `json:"pl,omitempty"`
+	Products []string          `json:"pp,omitempty"`
+	Reason   string            `json:"r,omitempty"`
+	Metadata map[string]string `json:"md,omitempty"`
+	Created  int64             `json:"ct"`
+	Updated  int64             `json:"ut"`
+	Coupon   string            `json:"sc,omitempty"` // only when not the code's ID
+	Promo    string            `json:"sp,omitempty"`
+	Active   bool              `json:"sa,omitempty"`
+	Expires  int64             `json:"sx,omitempty"` // the Stripe promotion code's expires_at
+	Owner    string            `json:"so,omitempty"`
+	Lease    int64             `json:"sl,omitempty"`
+	Switches int               `json:"sw,omitempty"`
 }
 
-type stripeRecord struct {
-	CouponID        string          `json:"coupon_id,omitempty"`
-	PromotionCodeID string          `json:"promotion_code_id,omitempty"`
-	Active          bool            `json:"active,omitempty"`
-	ExpiresAt       *time.Time      `json:"expires_at,omitempty"`
-	State           promo.SyncState `json:"state"`
-	Owner           string          `json:"owner,omitempty"`
-	LeaseUntil      time.Time       `json:"lease_until,omitzero"`
-	ActiveSwitches  int             `json:"active_switches,omitempty"`
-}
+const codeDocVersion = 2
 
 // codeFields renders the hash fields of p, excluding the counters unless
 // withStock (stock) is set. The other counters (reserved, held, uses,
 // stripe_redeemed, amt:<currency>) are only ever changed by scripts.
 func codeFields(p *promo.PromoCode, withStock bool) ([]any, error) {
-	r := record{
-		ID: p.ID, Code: p.Code, PromoType: p.PromoType, AmountOff: p.AmountOff, Currency: p.Currency,
-		Duration: p.Duration, DurationMonths: p.DurationMonths, ExpiresAt: p.ExpiresAt,
-		NewUsersOnly: p.NewUsersOnly, ExistingMembershipsOnly: p.ExistingMembershipsOnly,
-		PlanIDs: p.PlanIDs, PlanProducts: p.PlanProducts, UnlimitedStock: p.UnlimitedStock,
-		Status: p.Status, StatusReason: p.StatusReason, Metadata: p.Metadata, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt,
-		Stripe: stripeRecord{
-			CouponID: p.Stripe.CouponID, PromotionCodeID: p.Stripe.PromotionCodeID, Active: p.Stripe.Active,
-			ExpiresAt: p.Stripe.ExpiresAt, State: p.Stripe.State, Owner: p.Stripe.Owner, LeaseUntil: p.Stripe.LeaseUntil,
-			ActiveSwitches: p.Stripe.ActiveSwitches,
-		},
+	d := codeDoc{
+		V: codeDocVersion, Code: p.Code, Type: p.PromoType, Amount: p.AmountOff, Currency: p.Currency,
+		Duration: p.Duration, Months: p.DurationMonths, NewUsers: p.NewUsersOnly, Members: p.ExistingMembershipsOnly,
+		Plans: p.PlanIDs, Products: p.PlanProducts, Reason: p.StatusReason, Metadata: p.Metadata,
+		Created: ms(p.CreatedAt), Updated: ms(p.UpdatedAt), Promo: p.Stripe.PromotionCodeID, Active: p.Stripe.Active,
+		Expires: msPtr(p.Stripe.ExpiresAt), Owner: p.Stripe.Owner, Lease: ms(p.Stripe.LeaseUntil),
+		Switches: p.Stripe.ActiveSwitches,
 	}
-	doc, err := json.Marshal(r)
+	if p.Stripe.CouponID != p.ID {
+		d.Coupon = p.Stripe.CouponID
+	}
+	doc, err := json.Marshal(d)
 	if err != nil {
 		return nil, err
 	}
-	expires := int64(0)
-	if p.ExpiresAt != nil {
-		expires = p.ExpiresAt.UnixMilli()
-	}
 	f := []any{"doc", doc, "status", string(p.Status), "state", string(p.Stripe.State),
-		"unlimited", boolInt(p.UnlimitedStock), "expires_ms", expires}
+		"unlimited", boolInt(p.UnlimitedStock), "expires_ms", msPtr(p.ExpiresAt)}
 	if withStock {
 		f = append(f, "stock", p.Stock)
 	}
 	return f, nil
 }
 
-// decodeCode builds a promo code from its hash (HGETALL result).
-func decodeCode(h map[string]string) (*promo.PromoCode, error) {
+// decodeCode builds the promo code id from its hash (HGETALL result).
+func decodeCode(id string, h map[string]string) (*promo.PromoCode, error) {
 	doc, ok := h["doc"]
 	if !ok {
 		return nil, promo.ErrNotFound
 	}
-	var r record
+	var d codeDoc
+	if err := json.Unmarshal([]byte(doc), &d); err != nil {
+		return nil, err
+	}
+	if d.V == 0 {
+		return decodeLegacyCode(doc, h)
+	}
+	p := &promo.PromoCode{
+		ID: id, Code: d.Code, PromoType: d.Type, AmountOff: d.Amount, Currency: d.Currency, Duration: d.Duration,
+		DurationMonths: d.Months, ExpiresAt: timePtr(atoi(h["expires_ms"])), NewUsersOnly: d.NewUsers,
+		ExistingMembershipsOnly: d.Members, PlanIDs: d.Plans, PlanProducts: d.Products, UnlimitedStock: h["unlimited"] == "1",
+		Status: promo.Status(h["status"]), StatusReason: d.Reason, Metadata: d.Metadata,
+		CreatedAt: fromMS(d.Created), UpdatedAt: fromMS(d.Updated),
+		Stripe: promo.StripeRefs{CouponID: id, PromotionCodeID: d.Promo, Active: d.Active, ExpiresAt: timePtr(d.Expires),
+			State: promo.SyncState(h["state"]), Owner: d.Owner, LeaseUntil: fromMS(d.Lease), ActiveSwitches: d.Switches},
+	}
+	if d.Coupon != "" {
+		p.Stripe.CouponID = d.Coupon
+	}
+	return withCounters(p, h), nil
+}
+
+// withCounters fills the counter fields of a code hash into p.
+func withCounters(p *promo.PromoCode, h map[string]string) *promo.PromoCode {
+	p.Stock, p.Reserved, p.Held, p.Uses = atoi(h["stock"]), atoi(h["reserved"]), atoi(h["held"]), atoi(h["uses"])
+	p.Discounted, p.Stripe.TimesRedeemed = discounted(h), atoi(h["stripe_redeemed"])
+	if p.Metadata == nil {
+		p.Metadata = map[string]string{}
+	}
+	return p
+}
+
+// legacyCodeDoc is the version 1 record (long names, every field).
+type legacyCodeDoc struct {
+	ID                      string            `json:"id"`
+	Code                    string            `json:"code"`
+	PromoType               promo.PromoType   `json:"promo_type"`
+	AmountOff               int64             `json:"amount_off"`
+	Currency                string            `json:"currency"`
+	Duration                promo.Duration    `json:"duration"`
+	DurationMonths          int               `json:"duration_months"`
+	ExpiresAt               *time.Time        `json:"expires_at"`
+	NewUsersOnly            bool              `json:"new_users_only"`
+	ExistingMembershipsOnly bool              `json:"existing_memberships_only"`
+	PlanIDs                 []string          `json:"plan_ids"`
+	PlanProducts            []string          `json:"plan_products"`
+	UnlimitedStock          bool              `json:"unlimited_stock"`
+	Status                  promo.Status      `json:"status"`
+	StatusReason            string            `json:"status_reason"`
+	Metadata                map[string]string `json:"metadata"`
+	CreatedAt               time.Time         `json:"created_at"`
+	UpdatedAt               time.Time         `json:"updated_at"`
+	Stripe                  struct {
+		CouponID        string          `json:"coupon_id"`
+		PromotionCodeID string          `json:"promotion_code_id"`
+		Active          bool            `json:"active"`
+		ExpiresAt       *time.Time      `json:"expires_at"`
+		State           promo.SyncState `json:"state"`
+		Owner           string          `json:"owner"`
+		LeaseUntil      time.Time       `json:"lease_until"`
+		ActiveSwitches  int             `json:"active_switches"`
+	} `json:"stripe"`
+}
+
+func decodeLegacyCode(doc string, h map[string]string) (*promo.PromoCode, error) {
+	var r legacyCodeDoc
 	if err := json.Unmarshal([]byte(doc), &r); err != nil {
 		return nil, err
 	}
@@ -92,18 +149,28 @@ func decodeCode(h map[string]string) (*promo.PromoCode, error) {
 		NewUsersOnly: r.NewUsersOnly, ExistingMembershipsOnly: r.ExistingMembershipsOnly,
 		PlanIDs: r.PlanIDs, PlanProducts: r.PlanProducts, UnlimitedStock: r.UnlimitedStock,
 		Status: r.Status, StatusReason: r.StatusReason, Metadata: r.Metadata, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
-		Stock: atoi(h["stock"]), Reserved: atoi(h["reserved"]), Held: atoi(h["held"]), Uses: atoi(h["uses"]),
-		Discounted: discounted(h),
 		Stripe: promo.StripeRefs{
 			CouponID: r.Stripe.CouponID, PromotionCodeID: r.Stripe.PromotionCodeID, Active: r.Stripe.Active,
 			ExpiresAt: r.Stripe.ExpiresAt, State: r.Stripe.State, Owner: r.Stripe.Owner, LeaseUntil: r.Stripe.LeaseUntil,
-			ActiveSwitches: r.Stripe.ActiveSwitches, TimesRedeemed: atoi(h["stripe_redeemed"]),
+			ActiveSwitches: r.Stripe.ActiveSwitches,
 		},
 	}
-	if p.Metadata == nil {
-		p.Metadata = map[string]string{}
+	return withCounters(p, h), nil
+}
+
+func msPtr(t *time.Time) int64 {
+	if t == nil {
+		return 0
 	}
-	return p, nil
+	return t.UnixMilli()
+}
+
+func timePtr(ms int64) *time.Time {
+	if ms == 0 {
+		return nil
+	}
+	t := time.UnixMilli(ms).UTC()
+	return &t
 }
 
 // amountPrefix starts the counter fields of discounted amounts per currency.

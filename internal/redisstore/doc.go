@@ -11,11 +11,11 @@
 //	ba:{catalog}:codes               HASH   CODE -> promo code ID, for every non-archived code
 //	                                        (the case-insensitive uniqueness index; CODE is upper-case)
 //	ba:{catalog}:prov                HASH   CODE -> JSON {id, owner, lease, terms} while a create is unfinished
-//	ba:{catalog}:list:current        ZSET   score 0, member promo code ID: non-archived ready codes
-//	ba:{catalog}:list:all            ZSET   every ready code
-//	ba:{catalog}:list:<status>       ZSET   ready codes with that status (active, inactive, archived)
-//	                                        Members are ULID-based IDs, so lexical order is creation order
-//	                                        and lists page with ZRANGE BYLEX REV.
+//	ba:{catalog}:list:<status>       ZSET   score 0, member promo code ID: the ready codes with that status
+//	                                        (active, inactive, archived; each code is in exactly one).
+//	                                        Members are ULID-based IDs, so lexical order is creation order:
+//	                                        lists page with ZRANGE BYLEX REV, merged across statuses.
+//	                                        (list:current and list:all of earlier versions are not read.)
 //	ba:{catalog}:stripe_sync         SET    codes whose Stripe promotion code must be switched on or off
 //
 // One code (slot {pc_ID})

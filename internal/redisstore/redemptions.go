@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/billing-adapter/billing-adapter/internal/promo"
@@ -264,7 +266,7 @@ func (s *Store) CustomerRedemption(ctx context.Context, codeID, customer string)
 // ListRedemptions implements promo.RedemptionStore.
 func (s *Store) ListRedemptions(ctx context.Context, codeID string, limit int, startingAfter string) (promo.Page[*promo.Redemption], error) {
 	var page promo.Page[*promo.Redemption]
-	ids, hasMore, err := s.pageIDs(ctx, ledgerKey(codeID), limit, startingAfter)
+	ids, hasMore, err := s.pageIDs(ctx, []string{ledgerKey(codeID)}, limit, startingAfter)
 	if err != nil || len(ids) == 0 {
 		return page, err
 	}
@@ -287,18 +289,30 @@ func (s *Store) ListRedemptions(ctx context.Context, codeID string, limit int, s
 	return page, nil
 }
 
-// pageIDs returns up to limit members of a lexically ordered ZSET (ULID
-// based IDs, so newest first), after startingAfter when set.
-func (s *Store) pageIDs(ctx context.Context, key string, limit int, startingAfter string) ([]string, bool, error) {
+// pageIDs returns up to limit members of lexically ordered ZSETs (ULID-based
+// IDs, so newest first), after startingAfter when set, merged across keys.
+func (s *Store) pageIDs(ctx context.Context, keys []string, limit int, startingAfter string) ([]string, bool, error) {
 	start := "+"
 	if startingAfter != "" {
 		start = "(" + startingAfter
 	}
-	ids, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{
-		Key: key, Start: start, Stop: "-", ByLex: true, Rev: true, Count: int64(limit + 1),
-	}).Result()
-	if err != nil {
+	cmds := make([]*redis.StringSliceCmd, len(keys))
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, key := range keys {
+			cmds[i] = p.ZRangeArgs(ctx, redis.ZRangeArgs{Key: key, Start: start, Stop: "-", ByLex: true, Rev: true,
+				Count: int64(limit + 1)})
+		}
+		return nil
+	}); err != nil {
 		return nil, false, unavailable(err)
+	}
+	var ids []string
+	for _, c := range cmds {
+		ids = append(ids, c.Val()...)
+	}
+	if len(keys) > 1 {
+		slices.SortFunc(ids, func(a, b string) int { return strings.Compare(b, a) })
+		ids = slices.Compact(ids)
 	}
 	if len(ids) > limit {
 		return ids[:limit], true, nil
@@ -341,7 +355,7 @@ func (s *Store) GetByCodeForCustomer(ctx context.Context, code, customer string)
 	for i := 0; i+1 < len(flat); i += 2 {
 		h[str(flat[i])] = str(flat[i+1])
 	}
-	p, err := decodeCode(h)
+	p, err := decodeCode(id, h)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -13,9 +13,13 @@ import (
 // for reconcile.
 func (s *Store) LoadState(ctx context.Context) (*promo.LedgerState, error) {
 	st := &promo.LedgerState{Ledgers: map[string][]*promo.Redemption{}, Paid: map[string]bool{}}
-	ids, err := s.rdb.ZRange(ctx, keyListAll, 0, -1).Result()
-	if err != nil {
-		return nil, unavailable(err)
+	var ids []string
+	for _, key := range statusLists(promo.StatusAll) {
+		part, err := s.rdb.ZRange(ctx, key, 0, -1).Result()
+		if err != nil {
+			return nil, unavailable(err)
+		}
+		ids = append(ids, part...)
 	}
 	const batch = 200
 	for start := 0; start < len(ids); start += batch {
@@ -31,7 +35,7 @@ func (s *Store) LoadState(ctx context.Context) (*promo.LedgerState, error) {
 			return nil, unavailable(err)
 		}
 		for i := range part {
-			p, err := decodeCode(codes[i].Val())
+			p, err := decodeCode(part[i], codes[i].Val())
 			if err != nil {
 				continue // listed but gone: not a code any more
 			}
