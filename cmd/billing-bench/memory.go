@@ -219,7 +219,7 @@ func measureMemory(ctx context.Context, url string, codes, redemptions, conc int
 	for _, id := range ids[:m.RedemptionCodes] {
 		rdKeysBefore = append(rdKeysBefore, perCode(id)...)
 	}
-	globalKeys := []string{"ba:{sweep}:due", "ba:{customers}:paid", "ba:{catalog}:stripe_sync"}
+	globalKeys := []string{"ba:{sweep}:due", "ba:{customers}:paid", "ba:{catalog}:stripe_sync", "ba:{claims}"}
 	beforeKeys, err := memoryUsage(ctx, rdb, append(rdKeysBefore, globalKeys...))
 	if err != nil {
 		return nil, err
@@ -241,17 +241,13 @@ func measureMemory(ctx context.Context, url string, codes, redemptions, conc int
 	if err != nil {
 		return nil, err
 	}
-	claimKeys := make([]string, 0, redemptions)
-	for _, s := range subs {
-		claimKeys = append(claimKeys, "ba:{"+s+"}:claim")
-	}
-	afterKeys, err := memoryUsage(ctx, rdb, append(append(rdKeysBefore, globalKeys...), claimKeys...))
+	afterKeys, err := memoryUsage(ctx, rdb, append(rdKeysBefore, globalKeys...))
 	if err != nil {
 		return nil, err
 	}
 	m.RedemptionKeyBytes = float64(afterKeys-beforeKeys) / float64(redemptions)
 	m.RedemptionUsedBytes = float64(m2-m1) / float64(redemptions)
-	kinds := map[string][]string{"subscription claims": claimKeys}
+	kinds := map[string][]string{"subscription claims": {"ba:{claims}"}}
 	for _, id := range ids[:m.RedemptionCodes] {
 		for kind, suffix := range map[string]string{"ledger records": "rd", "ledger order": "ledger",
 			"customer index": "cust", "subscription index": "subs", "discount index": "disc"} {
@@ -280,7 +276,7 @@ func measureMemory(ctx context.Context, url string, codes, redemptions, conc int
 	if err != nil {
 		return nil, err
 	}
-	invKeys, err := memoryUsage(ctx, rdb, append(append(rdKeysBefore, globalKeys...), claimKeys...))
+	invKeys, err := memoryUsage(ctx, rdb, append(rdKeysBefore, globalKeys...))
 	if err != nil {
 		return nil, err
 	}

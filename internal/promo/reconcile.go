@@ -200,7 +200,7 @@ func (r *Reconciler) afterObserve(ctx context.Context, codeID string, rd *Redemp
 				return err
 			}
 		case !taken:
-			if err := r.Store.SetClaim(ctx, rd.Subscription, Claim{PromoCodeID: codeID, RedemptionID: rd.ID, Owner: rd.Owner}); err != nil {
+			if err := r.Store.SetClaim(ctx, rd.Subscription, Claim{PromoCodeID: codeID, RedemptionID: rd.ID}); err != nil {
 				return err
 			}
 		}

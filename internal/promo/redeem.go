@@ -181,7 +181,7 @@ func (r *Redeemer) Apply(ctx context.Context, in ApplyInput, requestKey string) 
 	if id == "" {
 		id = r.NewID()
 	}
-	if err := r.Store.SetClaim(ctx, sub.ID, Claim{PromoCodeID: p.ID, RedemptionID: id, Owner: owner}); err != nil {
+	if err := r.Store.SetClaim(ctx, sub.ID, Claim{PromoCodeID: p.ID, RedemptionID: id}); err != nil {
 		return nil, err
 	}
 	rd, done, err := r.reserve(ctx, p, &Redemption{ID: id, PromoCodeID: p.ID, Customer: sub.Customer,
@@ -191,7 +191,7 @@ func (r *Redeemer) Apply(ctx context.Context, in ApplyInput, requestKey string) 
 		return nil, err
 	}
 	if rd.ID != id { // an earlier attempt of this request reserved under another ID
-		if err := r.Store.SetClaim(ctx, sub.ID, Claim{PromoCodeID: p.ID, RedemptionID: rd.ID, Owner: owner}); err != nil {
+		if err := r.Store.SetClaim(ctx, sub.ID, Claim{PromoCodeID: p.ID, RedemptionID: rd.ID}); err != nil {
 			return nil, err
 		}
 	}
@@ -279,17 +279,14 @@ func (r *Redeemer) checkClaim(ctx context.Context, subscription, promoCodeID, ow
 	if err != nil {
 		return "", err
 	}
-	mine := claim.Owner == owner && claim.PromoCodeID == promoCodeID
 	rd, err := r.Store.GetRedemption(ctx, claim.PromoCodeID, claim.RedemptionID)
 	switch {
-	case errors.Is(err, ErrNotFound) && mine:
-		return claim.RedemptionID, nil // this request died between claiming and reserving
 	case errors.Is(err, ErrNotFound):
 		return "", nil // left by an attempt that died before reserving; the lock says it is over
 	case err != nil:
 		return "", err
-	case rd.State.Live() && mine:
-		return rd.ID, nil
+	case rd.State.Live() && rd.Owner == owner && claim.PromoCodeID == promoCodeID:
+		return rd.ID, nil // this request's own: resume it
 	case rd.State.Live():
 		return "", errSubscriptionHasCode(subscription)
 	}
@@ -404,7 +401,7 @@ func (r *Redeemer) confirm(ctx context.Context, p *PromoCode, rd *Redemption, su
 	if err != nil {
 		return nil, err
 	}
-	if err := r.Store.SetClaim(ctx, sub.ID, Claim{PromoCodeID: p.ID, RedemptionID: rd.ID, Owner: rd.Owner}); err != nil {
+	if err := r.Store.SetClaim(ctx, sub.ID, Claim{PromoCodeID: p.ID, RedemptionID: rd.ID}); err != nil {
 		return nil, err
 	}
 	r.unmarkDue(ctx, p.ID, rd.ID)

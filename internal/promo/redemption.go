@@ -99,7 +99,6 @@ func RequestOwner(requestKey string) string {
 type Claim struct {
 	PromoCodeID  string
 	RedemptionID string
-	Owner        string
 }
 
 // DueReservation points at a reservation whose lease the sweeper watches.

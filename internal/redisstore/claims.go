@@ -16,46 +16,48 @@ const (
 	keyDue        = "ba:{sweep}:due"
 	keyPaid       = "ba:{customers}:paid"
 	keyStripeSync = "ba:{catalog}:stripe_sync"
+	// keyClaims holds every subscription's claim as a field (a field costs
+	// about half of a key of its own).
+	keyClaims = "ba:{claims}"
 )
 
-func claimKey(sub string) string { return "ba:{" + sub + "}:claim" }
-
-// clearClaimScript deletes a claim if it names the redemption.
-// KEYS: claim. ARGV: redemption ID.
+// clearClaimScript deletes a subscription's claim if it names the redemption.
+// KEYS: claims. ARGV: subscription, redemption ID.
 var clearClaimScript = redis.NewScript(`
-local v = redis.call('GET', KEYS[1])
+local v = redis.call('HGET', KEYS[1], ARGV[1])
 if not v then return 0 end
 local first = string.find(v, '|', 1, true)
+if not first then return 0 end
 local second = string.find(v, '|', first + 1, true)
-if string.sub(v, first + 1, second - 1) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+if string.sub(v, first + 1, (second or 0) - 1) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end
 return 0
 `)
 
 // Claim implements promo.RedemptionStore.
 func (s *Store) Claim(ctx context.Context, sub string) (promo.Claim, error) {
-	v, err := s.rdb.Get(ctx, claimKey(sub)).Result()
+	v, err := s.rdb.HGet(ctx, keyClaims, sub).Result()
 	if errors.Is(err, redis.Nil) {
 		return promo.Claim{}, promo.ErrNotFound
 	}
 	if err != nil {
 		return promo.Claim{}, unavailable(err)
 	}
-	parts := strings.SplitN(v, "|", 3)
-	if len(parts) != 3 {
+	parts := strings.Split(v, "|") // "pc|rd" (earlier versions appended "|owner")
+	if len(parts) < 2 {
 		return promo.Claim{}, promo.ErrNotFound
 	}
-	return promo.Claim{PromoCodeID: parts[0], RedemptionID: parts[1], Owner: parts[2]}, nil
+	return promo.Claim{PromoCodeID: parts[0], RedemptionID: parts[1]}, nil
 }
 
 // SetClaim implements promo.RedemptionStore. The value is
-// "promo code ID|redemption ID|owner".
+// "promo code ID|redemption ID".
 func (s *Store) SetClaim(ctx context.Context, sub string, c promo.Claim) error {
-	return unavailable(s.rdb.Set(ctx, claimKey(sub), c.PromoCodeID+"|"+c.RedemptionID+"|"+c.Owner, 0).Err())
+	return unavailable(s.rdb.HSet(ctx, keyClaims, sub, c.PromoCodeID+"|"+c.RedemptionID).Err())
 }
 
 // ClearClaim implements promo.RedemptionStore.
 func (s *Store) ClearClaim(ctx context.Context, sub, redemptionID string) error {
-	return unavailable(clearClaimScript.Run(ctx, s.rdb, []string{claimKey(sub)}, redemptionID).Err())
+	return unavailable(clearClaimScript.Run(ctx, s.rdb, []string{keyClaims}, sub, redemptionID).Err())
 }
 
 // LockSubscription implements promo.RedemptionStore.

@@ -36,8 +36,6 @@
 //
 // One subscription (slot {sub_ID})
 //
-//	ba:{sub_ID}:claim                STRING "promo code ID|redemption ID|owner": the subscription's live
-//	                                        adapter redemption (one promo code per subscription)
 //	ba:{sub_ID}:lock                 STRING apply lock token, with a lease (PX)
 //
 // Across codes
@@ -46,6 +44,9 @@
 //	                                        sweeper settles if their request does not; written before
 //	                                        the reservation, removed once it is confirmed or released
 //	ba:{customers}:paid              SET    customers with a paid invoice above zero (new_users_only)
+//	ba:{claims}                      HASH   subscription ID -> "promo code ID|redemption ID": the
+//	                                        subscription's live adapter redemption (one promo code per
+//	                                        subscription; written under the subscription's lock)
 //	ba:evt:<event ID>                STRING "p:<token>" while a webhook event is processed (lease TTL),
 //	                                        then "d" for 7 days (deduplication)
 //	ba:{idem:H}                      HASH   one idempotency record, H = hex SHA-256 of (API key name,
@@ -55,7 +56,7 @@
 //
 // A redemption's moves (reserve, confirm, finish, and the webhook moves in
 // reconcile.go) are each one Lua script on the code's slot; the subscription
-// claim, on another slot, is written under the subscription lock. Errors from
+// claim, in another slot, is written under the subscription lock. Errors from
 // Redis are returned as *promo.Error with promo.CodeUnavailable (HTTP 503);
 // a missing object is promo.ErrNotFound.
 package redisstore

@@ -1091,7 +1091,7 @@ func TestClaims(t *testing.T) {
 	if _, err := s.Claim(ctx, "sub_1"); !errors.Is(err, promo.ErrNotFound) {
 		t.Fatalf("no claim: %v", err)
 	}
-	c := promo.Claim{PromoCodeID: "pc_1", RedemptionID: "rd_1", Owner: promo.RequestOwner("checkout\x00k1")}
+	c := promo.Claim{PromoCodeID: "pc_1", RedemptionID: "rd_1"}
 	if err := s.SetClaim(ctx, "sub_1", c); err != nil {
 		t.Fatal(err)
 	}
@@ -1103,12 +1103,12 @@ func TestClaims(t *testing.T) {
 	}
 
 	// A later claim replaces it.
-	c2 := promo.Claim{PromoCodeID: "pc_1", RedemptionID: "rd_10", Owner: "owner-2"}
+	c2 := promo.Claim{PromoCodeID: "pc_1", RedemptionID: "rd_10"}
 	if err := s.SetClaim(ctx, "sub_1", c2); err != nil {
 		t.Fatal(err)
 	}
 	// Clearing with another redemption ID (even a prefix of the claimed one) keeps it.
-	for _, id := range []string{"rd_1", "rd_100", "rd_", "pc_1", "owner-2", ""} {
+	for _, id := range []string{"rd_1", "rd_100", "rd_", "pc_1", ""} {
 		if err := s.ClearClaim(ctx, "sub_1", id); err != nil {
 			t.Fatal(err)
 		}
@@ -1121,6 +1121,19 @@ func TestClaims(t *testing.T) {
 	}
 	if _, err := s.Claim(ctx, "sub_1"); !errors.Is(err, promo.ErrNotFound) {
 		t.Fatalf("after clear: %v", err)
+	}
+	// A claim written by an earlier version ("pc|rd|owner") is still read and cleared.
+	if err := s.rdb.HSet(ctx, keyClaims, "sub_old", "pc_9|rd_9|0123abcd").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Claim(ctx, "sub_old"); err != nil || got != (promo.Claim{PromoCodeID: "pc_9", RedemptionID: "rd_9"}) {
+		t.Fatalf("old claim: %+v %v", got, err)
+	}
+	if err := s.ClearClaim(ctx, "sub_old", "rd_9"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Claim(ctx, "sub_old"); !errors.Is(err, promo.ErrNotFound) {
+		t.Fatalf("old claim not cleared: %v", err)
 	}
 	// Clearing nothing is fine.
 	if err := s.ClearClaim(ctx, "sub_none", "rd_1"); err != nil {

@@ -206,7 +206,7 @@ func (s *Store) rebuildClaims(ctx context.Context, codeID string, lines, before 
 	for _, r := range lines {
 		if r.State.Live() && r.Subscription != "" {
 			live[r.ID] = true
-			if err := s.SetClaim(ctx, r.Subscription, promo.Claim{PromoCodeID: codeID, RedemptionID: r.ID, Owner: r.Owner}); err != nil {
+			if err := s.SetClaim(ctx, r.Subscription, promo.Claim{PromoCodeID: codeID, RedemptionID: r.ID}); err != nil {
 				return err
 			}
 		}
