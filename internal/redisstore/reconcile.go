@@ -43,15 +43,21 @@ local function observed(n)
   end
   return true
 end
+-- save stores r without what its place gives (its ID is the hash field,
+-- the code ID the key) and returns it whole, for the caller.
 local function save(r)
-  local raw = cjson.encode(r)
-  redis.call('HSET', KEYS[2], r.id, raw)
-  return raw
+  local id, pc = r.id, r.pc
+  r.id, r.pc = nil, nil
+  redis.call('HSET', KEYS[2], id, cjson.encode(r))
+  r.id, r.pc = id, pc
+  return cjson.encode(r)
 end
 local function load(id)
   local raw = redis.call('HGET', KEYS[2], id)
   if not raw then return nil end
-  return cjson.decode(raw)
+  local r = cjson.decode(raw)
+  r.id = id
+  return r
 end
 -- take: r holds a unit of stock from now on, or is flagged when none is left.
 local function take(r)
@@ -200,7 +206,8 @@ return {'finished', save(r), flip(before)}
 var countInvoiceScript = redis.NewScript(luaLedger + luaObservedArgs + `
 if redis.call('SADD', KEYS[7], ARGV[8]) == 0 then
   local id = redis.call('HGET', KEYS[6], d.di)
-  return {'duplicate', (id and redis.call('HGET', KEYS[2], id)) or '', 0, 'known'}
+  local r = id and load(id)
+  return {'duplicate', (r and cjson.encode(r)) or '', 0, 'known'}
 end
 local before = want()
 local r, ownPending = find(d.di, d.sub, d.cus)
@@ -317,7 +324,7 @@ func (s *Store) runLedger(ctx context.Context, script *redis.Script, codeID stri
 		return out, promo.ErrNotFound
 	}
 	if raw := str(res[1]); raw != "" {
-		if out.r, err = decodeRedemption(raw); err != nil {
+		if out.r, err = decodeRedemption(codeID, "", raw); err != nil {
 			return out, err
 		}
 	}

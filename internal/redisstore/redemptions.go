@@ -35,10 +35,10 @@ func redemptionKeys(codeID string) []string {
 var reserveScript = redis.NewScript(luaLedger + `
 local existing = redis.call('HGET', KEYS[3], ARGV[3])
 if existing then
-  local raw = redis.call('HGET', KEYS[2], existing)
-  if raw then
-    if cjson.decode(raw).own == ARGV[5] then return {'resumed', raw} end
-    return {'already_redeemed', raw}
+  local e = load(existing)
+  if e then
+    if e.own == ARGV[5] then return {'resumed', cjson.encode(e)} end
+    return {'already_redeemed', cjson.encode(e)}
   end
   redis.call('HDEL', KEYS[3], ARGV[3])
 end
@@ -50,6 +50,7 @@ local exp = tonumber(h[4]) or 0
 if exp > 0 and tonumber(ARGV[6]) >= exp then return {'expired', ''} end
 if h[3] ~= '1' and (tonumber(h[5]) or 0) <= 0 then return {'exhausted', ''} end
 local r = cjson.decode(ARGV[1])
+r.id = ARGV[2]
 take(r)
 redis.call('HINCRBY', KEYS[1], 'reserved', 1)
 redis.call('ZADD', KEYS[5], 0, r.id)
@@ -108,17 +109,20 @@ return {'finished', save(r), flip(before)}
 
 // customerScript returns the customer's redemption record of a code.
 // ARGV: customer.
-var customerScript = redis.NewScript(`
+var customerScript = redis.NewScript(luaLedger + `
 local id = redis.call('HGET', KEYS[3], ARGV[1])
-if not id then return false end
-return redis.call('HGET', KEYS[2], id)
+local r = id and load(id)
+if not r then return false end
+return cjson.encode(r)
 `)
 
 // rdRecord is the stored JSON of a redemption (a field of ba:{pc}:rd). Field
 // names are short: one record per redemption adds up. Times are Unix ms.
+// Stored records leave out their ID (the hash field) and code ID (the key);
+// the scripts' answers carry the ID, and records of earlier versions both.
 type rdRecord struct {
-	ID         string           `json:"id"`
-	Code       string           `json:"pc"`
+	ID         string           `json:"id,omitempty"`
+	Code       string           `json:"pc,omitempty"`
 	Customer   string           `json:"cus"`
 	Sub        string           `json:"sub,omitempty"`
 	Discount   string           `json:"di,omitempty"`
@@ -153,9 +157,10 @@ func fromMS(v int64) time.Time {
 	return time.UnixMilli(v).UTC()
 }
 
+// encodeRedemption renders r as stored (without its ID and code ID).
 func encodeRedemption(r *promo.Redemption) ([]byte, error) {
 	return json.Marshal(rdRecord{
-		ID: r.ID, Code: r.PromoCodeID, Customer: r.Customer, Sub: r.Subscription, Discount: r.DiscountID,
+		Customer: r.Customer, Sub: r.Subscription, Discount: r.DiscountID,
 		Source: string(r.Source), State: string(r.State), Owner: r.Owner, Lease: ms(r.LeaseUntil),
 		Created: ms(r.CreatedAt), Confirmed: ms(r.ConfirmedAt), Activated: ms(r.ActivatedAt), Ended: ms(r.EndedAt),
 		Effective: ms(r.EffectiveAt), Reason: r.EndReason, HoldsStock: r.HoldsStock, Returned: r.StockReturned,
@@ -163,10 +168,18 @@ func encodeRedemption(r *promo.Redemption) ([]byte, error) {
 	})
 }
 
-func decodeRedemption(raw string) (*promo.Redemption, error) {
+// decodeRedemption reads a record of code codeID; id names it when the JSON
+// does not (a stored record read directly).
+func decodeRedemption(codeID, id, raw string) (*promo.Redemption, error) {
 	var x rdRecord
 	if err := json.Unmarshal([]byte(raw), &x); err != nil {
 		return nil, fmt.Errorf("redemption record: %w", err)
+	}
+	if x.ID == "" {
+		x.ID = id
+	}
+	if x.Code == "" {
+		x.Code = codeID
 	}
 	return &promo.Redemption{
 		ID: x.ID, PromoCodeID: x.Code, Customer: x.Customer, Subscription: x.Sub, DiscountID: x.Discount,
@@ -202,7 +215,7 @@ func (s *Store) Reserve(ctx context.Context, r *promo.Redemption, now time.Time)
 	if code, refused := reserveRefusals[res[0]]; refused {
 		return nil, 0, promo.Refuse(code)
 	}
-	got, err := decodeRedemption(res[1])
+	got, err := decodeRedemption(r.PromoCodeID, "", res[1])
 	if err != nil {
 		return nil, 0, err
 	}
@@ -231,7 +244,7 @@ func (s *Store) runTransition(ctx context.Context, script *redis.Script, codeID,
 	if res[0] == "not_found" {
 		return nil, promo.StockChange{}, promo.ErrNotFound
 	}
-	r, err := decodeRedemption(str(res[1]))
+	r, err := decodeRedemption(codeID, "", str(res[1]))
 	if err != nil {
 		return nil, promo.StockChange{}, err
 	}
@@ -248,7 +261,7 @@ func (s *Store) GetRedemption(ctx context.Context, codeID, id string) (*promo.Re
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	return decodeRedemption(raw)
+	return decodeRedemption(codeID, id, raw)
 }
 
 // CustomerRedemption returns the customer's redemption of a code (promo.ErrNotFound).
@@ -260,7 +273,7 @@ func (s *Store) CustomerRedemption(ctx context.Context, codeID, customer string)
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	return decodeRedemption(raw)
+	return decodeRedemption(codeID, "", raw)
 }
 
 // ListRedemptions implements promo.RedemptionStore.
@@ -275,12 +288,12 @@ func (s *Store) ListRedemptions(ctx context.Context, codeID string, limit int, s
 	if err != nil {
 		return page, unavailable(err)
 	}
-	for _, v := range raws {
+	for i, v := range raws {
 		raw, ok := v.(string)
 		if !ok {
 			continue
 		}
-		r, err := decodeRedemption(raw)
+		r, err := decodeRedemption(codeID, ids[i], raw)
 		if err != nil {
 			return page, err
 		}
@@ -327,9 +340,9 @@ func (s *Store) pageIDs(ctx context.Context, keys []string, limit int, startingA
 var codeForCustomerScript = redis.NewScript(`
 local h = redis.call('HGETALL', KEYS[1])
 local id = redis.call('HGET', KEYS[3], ARGV[1])
-local raw = ''
-if id then raw = redis.call('HGET', KEYS[2], id) or '' end
-return {h, raw}
+local raw = id and redis.call('HGET', KEYS[2], id)
+if not raw then return {h, '', ''} end
+return {h, raw, id}
 `)
 
 // GetByCodeForCustomer implements promo.RedemptionStore: GetByCode and
@@ -347,7 +360,7 @@ func (s *Store) GetByCodeForCustomer(ctx context.Context, code, customer string)
 	if err != nil {
 		return nil, nil, unavailable(err)
 	}
-	if len(res) != 2 {
+	if len(res) != 3 {
 		return nil, nil, unavailable(fmt.Errorf("unexpected code read answer of %d items", len(res)))
 	}
 	flat, _ := res[0].([]any)
@@ -363,7 +376,7 @@ func (s *Store) GetByCodeForCustomer(ctx context.Context, code, customer string)
 	if raw == "" {
 		return p, nil, nil
 	}
-	rd, err := decodeRedemption(raw)
+	rd, err := decodeRedemption(id, str(res[2]), raw)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1376,3 +1376,51 @@ func TestStockPlusHeldIsConstant(t *testing.T) {
 		t.Fatalf("held %d stock %d, want 2 and 2 (b pending, c used)", got.Held, got.Stock)
 	}
 }
+
+// Stored ledger records leave out what their place gives (their ID, the
+// code's ID); records of earlier versions, which carry both, are read too.
+func TestLedgerRecordsOmitWhatTheKeyGives(t *testing.T) {
+	s, ctx := newStore(t), context.Background()
+	p := rdCode(t, s)
+	r := mustReserve(t, s, p.ID, "cus_a", "own_a")
+	raw := s.rdb.HGet(ctx, rdKey(p.ID), r.ID).Val()
+	if strings.Contains(raw, `"id"`) || strings.Contains(raw, `"pc"`) || strings.Contains(raw, r.ID) {
+		t.Fatalf("stored record repeats its key: %s", raw)
+	}
+	old := `{"id":"rd_old","pc":"` + p.ID + `","cus":"cus_b","src":"stripe","st":"pending","c":1795262400000,"di":"di_b"}`
+	if err := s.rdb.HSet(ctx, rdKey(p.ID), "rd_old", old).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, get := range []func() (*promo.Redemption, error){
+		func() (*promo.Redemption, error) { return s.GetRedemption(ctx, p.ID, "rd_old") },
+		func() (*promo.Redemption, error) { return s.GetRedemption(ctx, p.ID, r.ID) },
+	} {
+		got, err := get()
+		if err != nil || got.ID == "" || got.PromoCodeID != p.ID {
+			t.Fatalf("read back %+v %v", got, err)
+		}
+	}
+	if got, _ := s.GetRedemption(ctx, p.ID, r.ID); got.ID != r.ID || got.Customer != "cus_a" {
+		t.Fatalf("new record %+v", got)
+	}
+}
+
+func TestGetByCodeForCustomer(t *testing.T) {
+	s, ctx := newStore(t), context.Background()
+	p := rdCode(t, s)
+	if _, _, err := s.GetByCodeForCustomer(ctx, "NOSUCHCODE", "cus_a"); !errors.Is(err, promo.ErrNotFound) {
+		t.Fatalf("unknown code: %v", err)
+	}
+	got, rd, err := s.GetByCodeForCustomer(ctx, p.Code, "cus_a")
+	if err != nil || got.ID != p.ID || got.Stock != 5 || rd != nil {
+		t.Fatalf("no redemption yet: %+v %+v %v", got, rd, err)
+	}
+	r := mustReserve(t, s, p.ID, "cus_a", "own_a")
+	got, rd, err = s.GetByCodeForCustomer(ctx, p.Code, "cus_a")
+	if err != nil || got.Stock != 4 || rd == nil || rd.ID != r.ID || rd.PromoCodeID != p.ID || rd.State != promo.RedemptionReserved {
+		t.Fatalf("with the customer's redemption: %+v %+v %v", got, rd, err)
+	}
+	if _, rd, err := s.GetByCodeForCustomer(ctx, p.Code, "cus_b"); err != nil || rd != nil {
+		t.Fatalf("another customer: %+v %v", rd, err)
+	}
+}

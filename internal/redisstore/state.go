@@ -40,8 +40,8 @@ func (s *Store) LoadState(ctx context.Context) (*promo.LedgerState, error) {
 				continue // listed but gone: not a code any more
 			}
 			st.Codes = append(st.Codes, p)
-			for _, raw := range ledgers[i].Val() {
-				r, err := decodeRedemption(raw)
+			for rdID, raw := range ledgers[i].Val() {
+				r, err := decodeRedemption(p.ID, rdID, raw)
 				if err != nil {
 					return nil, err
 				}
