@@ -129,30 +129,6 @@ func setStatus(t *testing.T, s *Store, codeID string, st promo.Status) {
 	}
 }
 
-// keysSnapshot is snapshot (redemptions_test.go) plus the set of counted
-// invoices, which only the reconciliation scripts write.
-func keysSnapshot(t *testing.T, s *Store, codeID string) map[string]any {
-	t.Helper()
-	ctx := context.Background()
-	out := map[string]any{}
-	for _, k := range redemptionKeys(codeID) {
-		switch typ := s.rdb.Type(ctx, k).Val(); typ {
-		case "none":
-		case "hash":
-			out[k] = s.rdb.HGetAll(ctx, k).Val()
-		case "zset":
-			out[k] = s.rdb.ZRangeWithScores(ctx, k, 0, -1).Val()
-		case "set":
-			m := s.rdb.SMembers(ctx, k).Val()
-			slices.Sort(m)
-			out[k] = m
-		default:
-			t.Fatalf("%s is a %s", k, typ)
-		}
-	}
-	return out
-}
-
 // withoutRecord drops the ledger records from a snapshot: what is left are
 // the counters and indexes.
 func withoutRecord(snap map[string]any, codeID string) map[string]any {
@@ -202,13 +178,13 @@ func TestObserveDiscountConfirmsOwnReservation(t *testing.T) {
 					t.Fatal(err)
 				}
 				wantRD(t, got, &final)
-				before := keysSnapshot(t, s, p.ID)
+				before := snapshot(t, s, p.ID)
 				got, outcome, change := mustObserve(t, s, p.ID, d)
 				if outcome != promo.ObservedKnown || change.StripeActiveChanged {
 					t.Fatalf("webhook after the apply: outcome %v change %v", outcome, change)
 				}
 				wantRD(t, got, &final)
-				wantUnchanged(t, before, keysSnapshot(t, s, p.ID))
+				wantUnchanged(t, before, snapshot(t, s, p.ID))
 			} else {
 				got, outcome, change := mustObserve(t, s, p.ID, d)
 				if outcome != promo.ObservedConfirmed {
@@ -222,13 +198,13 @@ func TestObserveDiscountConfirmsOwnReservation(t *testing.T) {
 				wantTally(t, s, p.ID, tally{stock: 2, held: 1})
 
 				// The apply's Confirm comes second: it fills the effective time only.
-				before := withoutRecord(keysSnapshot(t, s, p.ID), p.ID)
+				before := withoutRecord(snapshot(t, s, p.ID), p.ID)
 				got, change, err := s.Confirm(ctx, p.ID, r.ID, c)
 				if err != nil || change.StripeActiveChanged {
 					t.Fatalf("apply after the webhook: %v %v", change, err)
 				}
 				wantRD(t, got, &final)
-				wantUnchanged(t, before, withoutRecord(keysSnapshot(t, s, p.ID), p.ID))
+				wantUnchanged(t, before, withoutRecord(snapshot(t, s, p.ID), p.ID))
 			}
 			wantStored(t, s, &final)
 			wantTally(t, s, p.ID, tally{stock: 2, held: 1})
@@ -254,7 +230,7 @@ func TestObserveDiscountConfirmsOwnReservation(t *testing.T) {
 			}
 
 			// Redeliveries and repeated applies change nothing more.
-			before := keysSnapshot(t, s, p.ID)
+			before := snapshot(t, s, p.ID)
 			for i := 0; i < 3; i++ {
 				got, outcome, change := mustObserve(t, s, p.ID, disc("di_a", "cus_a", "sub_a", time.Duration(i+5)*time.Minute))
 				if outcome != promo.ObservedKnown || change.StripeActiveChanged {
@@ -268,7 +244,7 @@ func TestObserveDiscountConfirmsOwnReservation(t *testing.T) {
 				}
 				wantRD(t, again, &final)
 			}
-			wantUnchanged(t, before, keysSnapshot(t, s, p.ID))
+			wantUnchanged(t, before, snapshot(t, s, p.ID))
 		})
 	}
 }
@@ -305,13 +281,13 @@ func TestCountInvoiceBeforeObserveConfirmsOwnReservation(t *testing.T) {
 			}
 
 			// The creation event then is known; the apply only fills the effective time.
-			before := keysSnapshot(t, s, p.ID)
+			before := snapshot(t, s, p.ID)
 			again, outcome, change := mustObserve(t, s, p.ID, disc("di_a", "cus_a", "sub_a", time.Second))
 			if outcome != promo.ObservedKnown || change.StripeActiveChanged {
 				t.Fatalf("observe after count: %v %v", outcome, change)
 			}
 			wantRD(t, again, &want)
-			wantUnchanged(t, before, keysSnapshot(t, s, p.ID))
+			wantUnchanged(t, before, snapshot(t, s, p.ID))
 			conf, _, err := s.Confirm(ctx, p.ID, r.ID, promo.Confirmation{Subscription: "sub_a", DiscountID: "di_a",
 				EffectiveAt: now.Add(time.Hour), At: now.Add(3 * time.Second)})
 			if err != nil {
@@ -319,7 +295,7 @@ func TestCountInvoiceBeforeObserveConfirmsOwnReservation(t *testing.T) {
 			}
 			want.EffectiveAt = now.Add(time.Hour)
 			wantRD(t, conf, &want)
-			wantUnchanged(t, withoutRecord(before, p.ID), withoutRecord(keysSnapshot(t, s, p.ID), p.ID))
+			wantUnchanged(t, withoutRecord(before, p.ID), withoutRecord(snapshot(t, s, p.ID), p.ID))
 		})
 	}
 }
@@ -471,7 +447,7 @@ func TestObserveDiscountAdoptsOutsideDiscount(t *testing.T) {
 			}
 
 			// Seen again: known, nothing changes.
-			before := keysSnapshot(t, s, p.ID)
+			before := snapshot(t, s, p.ID)
 			for i := 0; i < 3; i++ {
 				again, outcome, change := mustObserve(t, s, p.ID, tc.d)
 				if outcome != promo.ObservedKnown || change.StripeActiveChanged {
@@ -479,7 +455,7 @@ func TestObserveDiscountAdoptsOutsideDiscount(t *testing.T) {
 				}
 				wantRD(t, again, want)
 			}
-			wantUnchanged(t, before, keysSnapshot(t, s, p.ID))
+			wantUnchanged(t, before, snapshot(t, s, p.ID))
 		})
 	}
 }
@@ -563,14 +539,14 @@ func TestReconcileScriptsAreIdempotent(t *testing.T) {
 				t.Fatalf("first: %s, want %s", outcome, tc.first)
 			}
 			stored := wantStored(t, s, first)
-			before := keysSnapshot(t, s, p.ID)
+			before := snapshot(t, s, p.ID)
 			for i := 1; i <= 5; i++ {
 				got, change, outcome := tc.apply(t, s, p.ID, i)
 				if outcome != tc.again || change.StripeActiveChanged {
 					t.Fatalf("repeat %d: %s %v, want %s and no switch", i, outcome, change, tc.again)
 				}
 				wantRD(t, got, stored)
-				wantUnchanged(t, before, keysSnapshot(t, s, p.ID))
+				wantUnchanged(t, before, snapshot(t, s, p.ID))
 			}
 			if n := s.rdb.HLen(ctx, rdKey(p.ID)).Val(); n != 1 {
 				t.Fatalf("%d ledger records, want 1", n)
@@ -874,7 +850,7 @@ func TestEndDiscountTombstone(t *testing.T) {
 	p := rdCode(t, s, withStock(1))
 	e := disc("di_z", "cus_z", "sub_z", time.Minute)
 	e.Once = true
-	before := keysSnapshot(t, s, p.ID)
+	before := snapshot(t, s, p.ID)
 	got, change := mustEnd(t, s, p.ID, e, promo.ReasonDeleted)
 	if change.StripeActiveChanged {
 		t.Fatal("a tombstone switched the Stripe promotion code")
@@ -896,12 +872,12 @@ func TestEndDiscountTombstone(t *testing.T) {
 	if _, err := s.SubscriptionRedemption(ctx, p.ID, "sub_z"); !errors.Is(err, promo.ErrNotFound) {
 		t.Fatalf("a tombstone is live on its subscription: %v", err)
 	}
-	if after := keysSnapshot(t, s, p.ID); !reflect.DeepEqual(after[codeKey(p.ID)], before[codeKey(p.ID)]) {
+	if after := snapshot(t, s, p.ID); !reflect.DeepEqual(after[codeKey(p.ID)], before[codeKey(p.ID)]) {
 		t.Fatalf("a tombstone changed the code's counters:\n%v\n%v", before[codeKey(p.ID)], after[codeKey(p.ID)])
 	}
 
 	// The late creation event (with its own time) is known: no stock taken.
-	after := keysSnapshot(t, s, p.ID)
+	after := snapshot(t, s, p.ID)
 	for _, off := range []time.Duration{0, time.Second, time.Hour} {
 		r, outcome, change := mustObserve(t, s, p.ID, disc("di_z", "cus_z", "sub_z", off))
 		if outcome != promo.ObservedKnown || change.StripeActiveChanged {
@@ -914,7 +890,7 @@ func TestEndDiscountTombstone(t *testing.T) {
 		}
 		wantRD(t, r, want)
 	}
-	wantUnchanged(t, after, keysSnapshot(t, s, p.ID))
+	wantUnchanged(t, after, snapshot(t, s, p.ID))
 	// The customer may still redeem the code.
 	mustReserve(t, s, p.ID, "cus_z", "o")
 }
@@ -990,19 +966,19 @@ func TestEndDiscountBeforeConfirmEndsTheReservation(t *testing.T) {
 			}
 
 			// The apply's Confirm lands late: the discount it reports is gone.
-			before := keysSnapshot(t, s, p.ID)
+			before := snapshot(t, s, p.ID)
 			late, change, err := s.Confirm(ctx, p.ID, r.ID, promo.Confirmation{Subscription: "sub_a", DiscountID: "di_a",
 				EffectiveAt: now.Add(time.Hour), At: now.Add(2 * time.Second)})
 			if err != nil || change.StripeActiveChanged {
 				t.Fatalf("late confirm: %v %v", change, err)
 			}
 			wantRD(t, late, &want)
-			wantUnchanged(t, before, keysSnapshot(t, s, p.ID))
+			wantUnchanged(t, before, snapshot(t, s, p.ID))
 			// The creation event arriving last is known.
 			if _, outcome, _ := mustObserve(t, s, p.ID, disc("di_a", "cus_a", "sub_a", 0)); outcome != promo.ObservedKnown {
 				t.Fatalf("late creation: %v", outcome)
 			}
-			wantUnchanged(t, before, keysSnapshot(t, s, p.ID))
+			wantUnchanged(t, before, snapshot(t, s, p.ID))
 		})
 	}
 }

@@ -157,6 +157,10 @@ func snapshot(t *testing.T, s *Store, codeID string) map[string]any {
 			out[k] = s.rdb.HGetAll(ctx, k).Val()
 		case "zset":
 			out[k] = s.rdb.ZRangeWithScores(ctx, k, 0, -1).Val()
+		case "set":
+			m := s.rdb.SMembers(ctx, k).Val()
+			slices.Sort(m)
+			out[k] = m
 		default:
 			t.Fatalf("%s is a %s", k, typ)
 		}
