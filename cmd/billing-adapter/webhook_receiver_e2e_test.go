@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -162,4 +163,30 @@ func TestWebhookReceiver(t *testing.T) {
 			t.Fatalf("%d %s", r.Status, r.Body)
 		}
 	})
+}
+
+// `billing-adapter webhooks send FILE` signs an event as Stripe would and
+// posts it to the service.
+func TestWebhooksSendCommand(t *testing.T) {
+	s := startService(t, nil)
+	s.createCode(t, map[string]any{"code": "NEWONLY", "promo_type": "percentage", "amount_off": 10, "new_users_only": true})
+	file := t.TempDir() + "/event.json"
+	if err := os.WriteFile(file, event("evt_cli_1", "invoice.paid", webhooks.APIVersion, paidInvoice("cus_cli")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"STRIPE_WEBHOOK_SECRETS": webhookSecret, "BILLING_ADDR": strings.TrimPrefix(s.URL, "http://")}
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"webhooks", "send", file}, func(k string) string { return env[k] }, &out, &errOut); err != nil {
+		t.Fatalf("webhooks send: %v\n%s%s", err, out.String(), errOut.String())
+	}
+	if !strings.Contains(out.String(), "evt_cli_1 invoice.paid -> 200") || !s.paid(t, "cus_cli") {
+		t.Fatalf("output %q; the event had no effect", out.String())
+	}
+	// Without a secret it refuses to send anything.
+	err := run(context.Background(), []string{"webhooks", "send", file}, func(k string) string {
+		return map[string]string{"BILLING_ADDR": env["BILLING_ADDR"]}[k]
+	}, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "STRIPE_WEBHOOK_SECRETS") {
+		t.Fatalf("without a secret: %v", err)
+	}
 }
