@@ -126,6 +126,8 @@ var conformanceScenarios = []conformanceScenario{
 	{name: "GetCoupon", run: scenarioGetCoupon},
 	{name: "FindPromotionCode", run: scenarioFindPromotionCode},
 	{name: "UpdatePromotionCode", run: scenarioUpdatePromotionCode},
+	{name: "GetPromotionCode", run: scenarioGetPromotionCode},
+	{name: "UpdateCouponMetadata", run: scenarioUpdateCouponMetadata},
 	{name: "GetSubscription", run: scenarioGetSubscription},
 	{name: "CreateSubscription", run: scenarioCreateSubscription},
 	{name: "ApplyPromotionCode", run: scenarioApplyPromotionCode},
@@ -383,6 +385,38 @@ func scenarioFindPromotionCode(t *testing.T, b *backend) {
 		if c.got != c.want {
 			t.Errorf("%s: got %+v, want %+v", c.name, c.got, c.want)
 		}
+	}
+}
+
+func scenarioGetPromotionCode(t *testing.T, b *backend) {
+	couponID := b.coupon(t, 1000)
+	for _, want := range []bool{true, false} {
+		id, err := b.gw.CreatePromotionCode(t.Context(), promo.PromotionCodeSpec{
+			PromoCodeID: "pc_get", Code: b.uniq("GETPC"), CouponID: couponID, Active: want}, b.key())
+		must(t, "CreatePromotionCode", err)
+		active, err := b.gw.GetPromotionCode(t.Context(), id)
+		must(t, "GetPromotionCode", err)
+		if b.stateful && active != want {
+			t.Errorf("active = %v, want %v", active, want)
+		}
+	}
+}
+
+// The coupon's metadata carries the code's own and promo_code_config, which
+// admin changes rewrite.
+func scenarioUpdateCouponMetadata(t *testing.T, b *backend) {
+	id := b.couponSpec(t, promo.CouponSpec{ID: b.uniq("pc_meta"), PromoCodeID: "pc_meta", PercentOff: 1000,
+		Duration: promo.Forever, Metadata: map[string]string{"campaign": "spring", promo.MetaConfig: `{"v":1,"st":"active"}`}})
+	must(t, "UpdateCouponMetadata", b.gw.UpdateCouponMetadata(t.Context(), id,
+		map[string]string{"campaign": "", "owner": "growth", promo.MetaConfig: `{"v":1,"st":"inactive"}`}, b.key()))
+	if !b.stateful {
+		return
+	}
+	c, err := b.api.Coupons.Get(id, nil)
+	must(t, "read coupon", err)
+	want := map[string]string{promo.MetaPromoCodeID: "pc_meta", "owner": "growth", promo.MetaConfig: `{"v":1,"st":"inactive"}`}
+	if !maps.Equal(c.Metadata, want) {
+		t.Errorf("metadata = %v, want %v", c.Metadata, want)
 	}
 }
 
