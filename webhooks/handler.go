@@ -19,6 +19,7 @@
 package webhooks
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -132,24 +133,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // it reads into one buffer of that size (io.ReadAll would grow its buffer
 // step by step, allocating about four times the body).
 func readBody(body io.Reader, length int64) ([]byte, error) {
-	lr := io.LimitReader(body, MaxBody+1)
-	if length <= 0 || length > MaxBody {
-		return io.ReadAll(lr)
+	var buf bytes.Buffer
+	if length > 0 && length <= MaxBody {
+		buf.Grow(int(length) + bytes.MinRead) // room for the whole body and the read that sees EOF
 	}
-	buf := make([]byte, 0, length+1) // +1: room to see EOF without growing
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := lr.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return buf, err
-		}
-	}
+	_, err := buf.ReadFrom(io.LimitReader(body, MaxBody+1))
+	return buf.Bytes(), err
 }
 
 func (h *Handler) abort(ctx context.Context, log *slog.Logger, id, token string) {

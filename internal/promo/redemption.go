@@ -44,7 +44,6 @@ const (
 	ReasonStripeRefused = "stripe_refused"         // Stripe refused the discount
 	ReasonNotApplied    = "not_applied"            // the sweeper found no discount in Stripe after the lease
 	ReasonRemoved       = "removed"                // DELETE /v1/subscriptions/{id}/promo_code
-	ReasonRuleFailed    = "rule_failed"            // a rule checked after the reservation refused it
 	ReasonDuration      = "duration_over"          // Stripe removed the discount when its duration ended
 	ReasonCancelled     = "subscription_cancelled" // the subscription was cancelled
 	ReasonReplaced      = "discount_replaced"      // another discount replaced it in Stripe
