@@ -24,34 +24,34 @@ type envelope struct {
 }
 
 // handler applies one event type. It decodes data.object (a decode error
-// means the event is unprocessable) and calls the reconciliation.
-type handler func(ctx context.Context, rc *promo.Reconciler, ev *envelope) error
+// means the event is unprocessable) and calls the domain (promo.Observer).
+type handler func(ctx context.Context, ob *promo.Observer, ev *envelope) error
 
 // handlers are the event types the service reacts to; any other type is
 // acknowledged and ignored.
 var handlers = map[string]handler{
-	"customer.discount.created": func(ctx context.Context, rc *promo.Reconciler, ev *envelope) error {
+	"customer.discount.created": func(ctx context.Context, ob *promo.Observer, ev *envelope) error {
 		d, err := decodeDiscount(ev)
 		if err != nil {
 			return err
 		}
-		return rc.DiscountCreated(ctx, d)
+		return ob.DiscountCreated(ctx, d)
 	},
-	"customer.discount.updated": func(ctx context.Context, rc *promo.Reconciler, ev *envelope) error {
+	"customer.discount.updated": func(ctx context.Context, ob *promo.Observer, ev *envelope) error {
 		d, err := decodeDiscount(ev)
 		if err != nil {
 			return err
 		}
-		return rc.DiscountUpdated(ctx, d, previousDiscount(ev, d))
+		return ob.DiscountUpdated(ctx, d, previousDiscount(ev, d))
 	},
-	"customer.discount.deleted": func(ctx context.Context, rc *promo.Reconciler, ev *envelope) error {
+	"customer.discount.deleted": func(ctx context.Context, ob *promo.Observer, ev *envelope) error {
 		d, err := decodeDiscount(ev)
 		if err != nil {
 			return err
 		}
-		return rc.DiscountDeleted(ctx, d)
+		return ob.DiscountDeleted(ctx, d)
 	},
-	"invoice.paid": func(ctx context.Context, rc *promo.Reconciler, ev *envelope) error {
+	"invoice.paid": func(ctx context.Context, ob *promo.Observer, ev *envelope) error {
 		var in paidInvoice
 		if err := decodeObject(ev, &in); err != nil {
 			return err
@@ -70,19 +70,19 @@ var handlers = map[string]handler{
 				}
 			}
 		}
-		return rc.InvoicePaid(ctx, e)
+		return ob.InvoicePaid(ctx, e)
 	},
 	// A failed payment changes nothing: only a paid invoice activates a
 	// redemption. It is handled (and deduplicated) so the log shows it.
-	"invoice.payment_failed": func(ctx context.Context, rc *promo.Reconciler, ev *envelope) error {
+	"invoice.payment_failed": func(ctx context.Context, ob *promo.Observer, ev *envelope) error {
 		var in stripe.Invoice
 		if err := decodeObject(ev, &in); err != nil {
 			return err
 		}
-		rc.Log.InfoContext(ctx, "invoice payment failed; its discount is not counted until it is paid", "invoice", in.ID)
+		ob.Log.InfoContext(ctx, "invoice payment failed; its discount is not counted until it is paid", "invoice", in.ID)
 		return nil
 	},
-	"customer.subscription.deleted": func(ctx context.Context, rc *promo.Reconciler, ev *envelope) error {
+	"customer.subscription.deleted": func(ctx context.Context, ob *promo.Observer, ev *envelope) error {
 		var sub stripe.Subscription
 		if err := decodeObject(ev, &sub); err != nil {
 			return err
@@ -91,9 +91,9 @@ var handlers = map[string]handler{
 		if sub.Discount != nil && sub.Discount.Coupon != nil {
 			e.CouponID = sub.Discount.Coupon.ID
 		}
-		return rc.SubscriptionDeleted(ctx, e)
+		return ob.SubscriptionDeleted(ctx, e)
 	},
-	"promotion_code.updated": func(ctx context.Context, rc *promo.Reconciler, ev *envelope) error {
+	"promotion_code.updated": func(ctx context.Context, ob *promo.Observer, ev *envelope) error {
 		var pc stripe.PromotionCode
 		if err := decodeObject(ev, &pc); err != nil {
 			return err
@@ -101,14 +101,14 @@ var handlers = map[string]handler{
 		if pc.Coupon == nil {
 			return fmt.Errorf("promotion code %s without its coupon", pc.ID)
 		}
-		return rc.PromotionCodeUpdated(ctx, pc.ID, pc.Coupon.ID)
+		return ob.PromotionCodeUpdated(ctx, pc.ID, pc.Coupon.ID)
 	},
-	"coupon.deleted": func(ctx context.Context, rc *promo.Reconciler, ev *envelope) error {
+	"coupon.deleted": func(ctx context.Context, ob *promo.Observer, ev *envelope) error {
 		var c stripe.Coupon
 		if err := decodeObject(ev, &c); err != nil {
 			return err
 		}
-		return rc.CouponDeleted(ctx, c.ID)
+		return ob.CouponDeleted(ctx, c.ID)
 	},
 }
 

@@ -1,13 +1,13 @@
 // Package webhooks receives Stripe's events: it reads the raw body within a
 // size limit, verifies the Stripe-Signature against every configured secret
 // (rotation), deduplicates by event ID across replicas, and hands the events
-// it understands to the domain's reconciliation (promo.Reconciler).
+// it understands to the domain's promo.Observer, which records what Stripe reports.
 //
 // Delivery is at least once; the effect is exactly once. Each event is
 // claimed in Redis before it is applied and marked done after, so repeats
 // (sequential or concurrent, on any replica) are acknowledged without effect.
 // A failed handler releases the claim and answers 500, and Stripe retries.
-// The reconciliation itself is idempotent and order-safe, so an event applied
+// Observing is idempotent and order-safe, so an event applied
 // twice (a crash after the effect, before the done mark) or out of order
 // changes nothing more.
 //
@@ -44,11 +44,11 @@ const (
 
 // Handler is the POST /webhooks/stripe endpoint.
 type Handler struct {
-	Secrets    []string // whsec_ secrets; a delivery is accepted when any one verifies it
-	Events     promo.EventStore
-	Reconciler *promo.Reconciler
-	Clock      promo.Clock
-	Log        *slog.Logger
+	Secrets  []string // whsec_ secrets; a delivery is accepted when any one verifies it
+	Events   promo.EventStore
+	Observer *promo.Observer
+	Clock    promo.Clock
+	Log      *slog.Logger
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -109,7 +109,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	pctx, cancel := context.WithTimeout(ctx, processTimeout)
 	defer cancel()
-	if err := handle(pctx, h.Reconciler, &ev); err != nil {
+	if err := handle(pctx, h.Observer, &ev); err != nil {
 		h.abort(ctx, log, ev.ID, token)
 		var bad errUnprocessable
 		if errors.As(err, &bad) {

@@ -166,7 +166,7 @@ func newApp(cfg config.Config, log *slog.Logger, metrics *telemetry.Metrics, sto
 	redeemer.Kick = worker.Kick
 	receiver := &webhooks.Handler{
 		Secrets: webhookSecrets, Events: store, Clock: promo.SystemClock{}, Log: log.With("component", "webhooks"),
-		Reconciler: &promo.Reconciler{Store: store, Catalog: catalog, Log: log.With("component", "reconcile"),
+		Observer: &promo.Observer{Store: store, Catalog: catalog, Log: log.With("component", "webhooks"),
 			Kick: worker.Kick},
 	}
 	handler := httpapi.New(httpapi.Options{

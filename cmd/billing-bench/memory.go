@@ -19,7 +19,7 @@ import (
 
 // Memory is Redis memory per promo code and per redemption, measured on a
 // fresh redis-server with the real store code paths run in-process
-// (promo.Catalog.Create, promo.Redeemer.Apply and promo.Reconciler.InvoicePaid
+// (promo.Catalog.Create, promo.Redeemer.Apply and promo.Observer.InvoicePaid
 // on redisstore, with a Stripe stand-in that answers at once).
 type Memory struct {
 	Codes       int `json:"codes"`
@@ -167,7 +167,7 @@ func measureMemory(ctx context.Context, url string, codes, redemptions, conc int
 		NewID: func() string { return "pc_" + ulid.Make().String() }}
 	redeemer := &promo.Redeemer{Store: store, Stripe: fake, Clock: promo.SystemClock{}, Log: log,
 		NewID: func() string { return "rd_" + ulid.Make().String() }, Lease: 2 * time.Minute, LockTTL: time.Minute}
-	reconciler := &promo.Reconciler{Store: store, Catalog: catalog, Log: log}
+	reconciler := &promo.Observer{Store: store, Catalog: catalog, Log: log}
 	m := &Memory{Codes: codes, Redemptions: redemptions, RedemptionCodes: min(100, codes)}
 	catalogKeys := []string{"ba:{catalog}:codes", "ba:{catalog}:prov", "ba:{catalog}:list:active",
 		"ba:{catalog}:list:inactive", "ba:{catalog}:list:archived"}

@@ -81,7 +81,7 @@ type Redemption struct {
 	// Flags name rules a redemption made outside the adapter broke.
 	Flags []string
 	// Cycles counts paid discounted invoices; Discounted sums their discount
-	// per currency in minor units (filled by webhook reconciliation).
+	// per currency in minor units (filled from webhook events).
 	Cycles     int
 	Discounted map[string]int64
 }

@@ -11,71 +11,14 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-const (
-	keyCodes       = "ba:{catalog}:codes"
-	keyProvisional = "ba:{catalog}:prov"
-	keyListPrefix  = "ba:{catalog}:list:"
-)
+// beginCreateScript: lua/begin_create.lua.
+var beginCreateScript = plainScript("begin_create")
 
-func codeKey(id string) string { return "ba:{" + id + "}:code" }
-func lockKey(id string) string { return "ba:{" + id + "}:lock" }
+// releaseScript: lua/release_provision.lua.
+var releaseScript = plainScript("release_provision")
 
-// beginCreateScript claims a code text or takes over an unfinished create.
-// KEYS: codes, prov. ARGV: code, new id, owner, now ms, lease ms, terms hash.
-// Returns {outcome, id} with outcome new | resume | busy | taken.
-var beginCreateScript = redis.NewScript(`
-local id = redis.call('HGET', KEYS[1], ARGV[1])
-local now, lease = tonumber(ARGV[4]), tonumber(ARGV[5])
-if not id then
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-  redis.call('HSET', KEYS[2], ARGV[1], cjson.encode({id = ARGV[2], owner = ARGV[3], lease = tostring(now + lease), terms = ARGV[6]}))
-  return {'new', ARGV[2]}
-end
-local raw = redis.call('HGET', KEYS[2], ARGV[1])
-if not raw then return {'taken', id} end
-local p = cjson.decode(raw)
-if p.terms ~= ARGV[6] then return {'taken', id} end
-if p.owner ~= ARGV[3] and tonumber(p.lease) > now then return {'busy', id} end
-p.owner = ARGV[3]
-p.lease = tostring(now + lease)
-redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(p))
-return {'resume', id}
-`)
-
-// releaseScript ends an owner's provisioning lease. KEYS: prov. ARGV: code, owner.
-var releaseScript = redis.NewScript(`
-local raw = redis.call('HGET', KEYS[1], ARGV[1])
-if not raw then return 0 end
-local p = cjson.decode(raw)
-if p.owner ~= ARGV[2] then return 0 end
-p.lease = '0'
-redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(p))
-return 1
-`)
-
-// indexScript puts a ready code in the lists matching its status and, for an
-// archived code, frees its text. It is idempotent, so a retry after a crash
-// between the record write and this script heals the index.
-// KEYS: codes, prov, list:active, list:inactive, list:archived.
-// ARGV: id, code, status.
-var indexScript = redis.NewScript(`
-local id, code, status = ARGV[1], ARGV[2], ARGV[3]
-local prov = redis.call('HGET', KEYS[2], code)
-if prov and cjson.decode(prov).id == id then redis.call('HDEL', KEYS[2], code) end
-local lists = {active = KEYS[3], inactive = KEYS[4], archived = KEYS[5]}
-for s, key in pairs(lists) do
-  if s == status then redis.call('ZADD', key, 0, id) else redis.call('ZREM', key, id) end
-end
-if status == 'archived' and redis.call('HGET', KEYS[1], code) == id then redis.call('HDEL', KEYS[1], code) end
-return 1
-`)
-
-// Each ready code is in exactly one status list; listing without a status
-// merges the active and inactive lists, "all" the three.
-var (
-	activeList, inactiveList, archivedList = keyListPrefix + "active", keyListPrefix + "inactive", keyListPrefix + "archived"
-	indexKeys                              = []string{keyCodes, keyProvisional, activeList, inactiveList, archivedList}
-)
+// indexScript: lua/index_code.lua.
+var indexScript = plainScript("index_code")
 
 func statusLists(status promo.Status) []string {
 	switch status {

@@ -11,27 +11,8 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Keys that index redemptions across codes.
-const (
-	keyDue        = "ba:{sweep}:due"
-	keyPaid       = "ba:{customers}:paid"
-	keyStripeSync = "ba:{catalog}:stripe_sync"
-	// keyClaims holds every subscription's claim as a field (a field costs
-	// about half of a key of its own).
-	keyClaims = "ba:{claims}"
-)
-
-// clearClaimScript deletes a subscription's claim if it names the redemption.
-// KEYS: claims. ARGV: subscription, redemption ID.
-var clearClaimScript = redis.NewScript(`
-local v = redis.call('HGET', KEYS[1], ARGV[1])
-if not v then return 0 end
-local first = string.find(v, '|', 1, true)
-if not first then return 0 end
-local second = string.find(v, '|', first + 1, true)
-if string.sub(v, first + 1, (second or 0) - 1) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end
-return 0
-`)
+// clearClaimScript: lua/clear_claim.lua.
+var clearClaimScript = plainScript("clear_claim")
 
 // Claim implements promo.RedemptionStore.
 func (s *Store) Claim(ctx context.Context, sub string) (promo.Claim, error) {

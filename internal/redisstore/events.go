@@ -6,27 +6,13 @@ import (
 	"time"
 
 	"github.com/billing-adapter/billing-adapter/internal/promo"
-	"github.com/redis/go-redis/v9"
 )
 
-func eventKey(id string) string { return "ba:evt:" + id }
+// beginEventScript: lua/begin_event.lua.
+var beginEventScript = plainScript("begin_event")
 
-// beginEventScript claims an event. KEYS: event. ARGV: token, lease ms.
-// The value is "p:<token>" while processing (with the lease as TTL) and "d"
-// once done (kept 7 days).
-var beginEventScript = redis.NewScript(`
-local v = redis.call('GET', KEYS[1])
-if v == 'd' then return 'done' end
-if v then return 'inflight' end
-redis.call('SET', KEYS[1], 'p:' .. ARGV[1], 'PX', ARGV[2])
-return 'new'
-`)
-
-// abortEventScript: KEYS event; ARGV token.
-var abortEventScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == 'p:' .. ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-`)
+// abortEventScript: lua/abort_event.lua.
+var abortEventScript = plainScript("abort_event")
 
 // BeginEvent implements promo.EventStore.
 func (s *Store) BeginEvent(ctx context.Context, id string, lease time.Duration) (promo.EventOutcome, string, error) {

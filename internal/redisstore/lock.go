@@ -8,15 +8,13 @@ import (
 	"time"
 
 	"github.com/billing-adapter/billing-adapter/internal/promo"
-	"github.com/redis/go-redis/v9"
 )
 
 // lockWait is how long Lock waits for a busy lock before answering 409.
 const lockWait = 3 * time.Second
 
-var unlockScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0`)
+// unlockScript: lua/unlock.lua.
+var unlockScript = plainScript("unlock")
 
 // Lock implements promo.Store: a lease lock (SET NX PX) so that a crashed
 // holder cannot block the code longer than ttl.

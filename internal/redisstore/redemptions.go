@@ -13,108 +13,20 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Per-code redemption keys; they share the code's hash tag with its hash, so
-// each script below runs on one Cluster slot.
-func rdKey(codeID string) string     { return "ba:{" + codeID + "}:rd" }
-func ledgerKey(codeID string) string { return "ba:{" + codeID + "}:ledger" }
-func custKey(codeID string) string   { return "ba:{" + codeID + "}:cust" }
-func subsKey(codeID string) string   { return "ba:{" + codeID + "}:subs" }
+// The scripts below run with KEYS = redemptionKeys(code) after the ledger
+// prelude (scripts.go).
 
-func redemptionKeys(codeID string) []string {
-	return []string{codeKey(codeID), rdKey(codeID), custKey(codeID), subsKey(codeID), ledgerKey(codeID),
-		discKey(codeID), invKey(codeID)}
-}
+// reserveScript: lua/reserve.lua.
+var reserveScript = ledgerScript("reserve")
 
-// The scripts below run with KEYS = redemptionKeys(code) and the luaLedger
-// prelude (reconcile.go).
+// confirmScript: lua/confirm.lua.
+var confirmScript = ledgerScript("confirm")
 
-// reserveScript takes a unit of stock for a new redemption.
-// ARGV: record JSON, redemption ID, customer, subscription ("" for a new one), owner, now ms.
-// Returns {outcome, record JSON}: reserved | resumed | already_redeemed |
-// not_found | not_ready | inactive | expired | exhausted.
-var reserveScript = redis.NewScript(luaLedger + `
-local existing = redis.call('HGET', KEYS[3], ARGV[3])
-if existing then
-  local e = load(existing)
-  if e then
-    if e.own == ARGV[5] then return {'resumed', cjson.encode(e)} end
-    return {'already_redeemed', cjson.encode(e)}
-  end
-  redis.call('HDEL', KEYS[3], ARGV[3])
-end
-local h = redis.call('HMGET', KEYS[1], 'status', 'state', 'unlimited', 'expires_ms', 'stock')
-if not h[1] then return {'not_found', ''} end
-if h[2] ~= 'ready' then return {'not_ready', ''} end
-if h[1] ~= 'active' then return {'inactive', ''} end
-local exp = tonumber(h[4]) or 0
-if exp > 0 and tonumber(ARGV[6]) >= exp then return {'expired', ''} end
-if h[3] ~= '1' and (tonumber(h[5]) or 0) <= 0 then return {'exhausted', ''} end
-local r = cjson.decode(ARGV[1])
-r.id = ARGV[2]
-take(r)
-redis.call('HINCRBY', KEYS[1], 'reserved', 1)
-redis.call('ZADD', KEYS[5], 0, r.id)
-redis.call('HSET', KEYS[3], r.cus, r.id)
-if ARGV[4] ~= '' then redis.call('HSET', KEYS[4], ARGV[4], r.id) end
-return {'reserved', save(r)}
-`)
+// finishScript: lua/finish.lua.
+var finishScript = ledgerScript("finish")
 
-// confirmScript moves a reservation to pending. A released one is taken back
-// (Stripe has the discount after all: the request's own failure path or the
-// sweeper released it too early): it takes a unit of stock again, or is
-// flagged when none is left or the customer holds another redemption. A
-// pending or active one only gets its effective time if a webhook confirmed
-// it first; an ended one is left alone: a late confirmation is stale.
-// ARGV: redemption ID, subscription, discount ID, effective ms, now ms.
-// Returns {outcome, record JSON, stripe_active_changed}.
-var confirmScript = redis.NewScript(luaLedger + `
-local r = load(ARGV[1])
-if not r then return {'not_found', '', 0} end
-if r.st == 'pending' or r.st == 'active' then
-  -- Confirmed already (a webhook can be first); fill what only the apply knows.
-  if not r.eff and ARGV[4] ~= '0' then
-    r.eff = tonumber(ARGV[4])
-    return {'unchanged', save(r), 0}
-  end
-  return {'unchanged', cjson.encode(r), 0}
-end
-if r.st ~= 'reserved' and r.st ~= 'released' then return {'unchanged', cjson.encode(r), 0} end
-local before = want()
-if r.st == 'reserved' then
-  redis.call('HINCRBY', KEYS[1], 'reserved', -1)
-else
-  take(r)
-  holdCustomer(r)
-  r.ret, r['end'], r.why = nil, nil, nil
-end
-r.st, r.lease = 'pending', nil
-if ARGV[2] ~= '' then r.sub = ARGV[2] end
-if r.sub then redis.call('HSET', KEYS[4], r.sub, r.id) end
-r.di, r.eff, r.cf = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
-if r.di ~= '' then redis.call('HSET', KEYS[6], r.di, r.id) end
-return {'confirmed', save(r), flip(before)}
-`)
-
-// finishScript releases a reservation or ends a redemption (luaLedger's
-// finish). ARGV: redemption ID, reason, now ms.
-// Returns {outcome, record JSON, stripe_active_changed}.
-var finishScript = redis.NewScript(luaLedger + `
-local r = load(ARGV[1])
-if not r then return {'not_found', '', 0} end
-if r.st == 'released' or r.st == 'ended' then return {'unchanged', cjson.encode(r), 0} end
-local before = want()
-finish(r, ARGV[2], tonumber(ARGV[3]))
-return {'finished', save(r), flip(before)}
-`)
-
-// customerScript returns the customer's redemption record of a code.
-// ARGV: customer.
-var customerScript = redis.NewScript(luaLedger + `
-local id = redis.call('HGET', KEYS[3], ARGV[1])
-local r = id and load(id)
-if not r then return false end
-return cjson.encode(r)
-`)
+// customerScript: lua/customer_redemption.lua.
+var customerScript = ledgerScript("customer_redemption")
 
 // rdRecord is the stored JSON of a redemption (a field of ba:{pc}:rd). Field
 // names are short: one record per redemption adds up. Times are Unix ms.
@@ -333,17 +245,8 @@ func (s *Store) pageIDs(ctx context.Context, keys []string, limit int, startingA
 	return ids, false, nil
 }
 
-// codeForCustomerScript reads a code's hash and the customer's redemption of
-// it together (one round trip; the keys share the code's slot).
-// KEYS: code, rd, cust. ARGV: customer. Returns {HGETALL as a flat list,
-// the redemption record or ”}.
-var codeForCustomerScript = redis.NewScript(`
-local h = redis.call('HGETALL', KEYS[1])
-local id = redis.call('HGET', KEYS[3], ARGV[1])
-local raw = id and redis.call('HGET', KEYS[2], id)
-if not raw then return {h, '', ''} end
-return {h, raw, id}
-`)
+// codeForCustomerScript: lua/code_for_customer.lua.
+var codeForCustomerScript = plainScript("code_for_customer")
 
 // GetByCodeForCustomer implements promo.RedemptionStore: GetByCode and
 // CustomerRedemption in two round trips instead of three (validate's path).

@@ -15,13 +15,13 @@ import (
 	"github.com/billing-adapter/billing-adapter/internal/promo"
 )
 
-// Tests of the webhook reconciliation scripts (reconcile.go) against the real
+// Tests of the scripts that observe Stripe (observe.go) against the real
 // redis-server started in TestMain (store_test.go). The helpers shared with
 // the redemption store tests (rdCode, mustReserve, snapshot, custHolder,
 // stripeTransition, ...) live in redemptions_test.go.
 
 // disc is Stripe's discount di of customer cus on subscription sub ("" for
-// a customer-level discount), as the Reconciler hands it to the store for
+// a customer-level discount), as the Observer hands it to the store for
 // an event at now+off: NewID is the deterministic ID of the discount (which
 // starts at now), the same in every event about it.
 func disc(di, cus, sub string, off time.Duration) promo.ObservedDiscount {
@@ -316,7 +316,7 @@ func TestObserveDiscountAdoptsOutsideDiscount(t *testing.T) {
 		want       tally
 		wantDelta  bool   // the Stripe promotion code's active flag must switch
 		otherStays bool   // setup's line keeps cus_a
-		flag       string // added with FlagRedemption after the adoption, as the reconciler does
+		flag       string // added with FlagRedemption after the adoption, as the Observer does
 	}{
 		{name: "stock left", opts: []func(*promo.PromoCode){withStock(3)},
 			d: disc("di_x", "cus_a", "sub_x", time.Second), wantHolds: true, want: tally{stock: 2, held: 1}},
@@ -984,7 +984,7 @@ func TestEndDiscountBeforeConfirmEndsTheReservation(t *testing.T) {
 }
 
 // StripeActiveChanged reports exactly the crossings of WantStripeActive the
-// reconciliation scripts cause (stripeTransition checks each step against
+// observe scripts cause (stripeTransition checks each step against
 // the code read back).
 func TestReconcileStripeActiveChanged(t *testing.T) {
 	type step struct {

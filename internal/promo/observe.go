@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-// Reconciler applies what Stripe reports (webhook events) to the ledger,
+// Observer applies what Stripe reports (webhook events) to the ledger,
 // stock and counters. Stripe is the system of record for discounts: a
 // discount made outside the adapter (Checkout, the Dashboard) on one of our
 // codes is recorded and takes stock, and any rule it broke is flagged.
@@ -15,8 +15,8 @@ import (
 // Every handler is safe to run more than once and in any order: the store's
 // scripts are keyed by discount and invoice IDs, redemption states only move
 // forward, and a discount seen ending first is remembered as ended.
-type Reconciler struct {
-	Store   ReconcileStore
+type Observer struct {
+	Store   ObserveStore
 	Catalog *Catalog
 	Log     *slog.Logger
 	Kick    func(promoCodeID string)
@@ -29,7 +29,7 @@ func ours(couponID string) bool { return strings.HasPrefix(couponID, "pc_") }
 
 // unknown swallows ErrNotFound for a code Stripe names but the service does
 // not have (a reconcile repairs it) and passes any other error on.
-func (r *Reconciler) unknown(ctx context.Context, codeID string, err error) error {
+func (r *Observer) unknown(ctx context.Context, codeID string, err error) error {
 	if errors.Is(err, ErrNotFound) || CodeOf(err) == CodeNotFound {
 		r.Log.WarnContext(ctx, "Stripe names a promo code this service does not have; run reconcile", "promo_code_id", codeID)
 		return nil
@@ -40,7 +40,7 @@ func (r *Reconciler) unknown(ctx context.Context, codeID string, err error) erro
 // observed is what the store needs of a discount event. A ledger line made
 // for it gets the discount's deterministic ID (RedemptionIDFor), so that a
 // rebuild from Stripe reproduces it.
-func (r *Reconciler) observed(d *DiscountEvent) ObservedDiscount {
+func (r *Observer) observed(d *DiscountEvent) ObservedDiscount {
 	start := d.Start
 	if start.IsZero() {
 		start = d.At
@@ -51,7 +51,7 @@ func (r *Reconciler) observed(d *DiscountEvent) ObservedDiscount {
 }
 
 // DiscountCreated: Stripe attached a discount.
-func (r *Reconciler) DiscountCreated(ctx context.Context, d DiscountEvent) error {
+func (r *Observer) DiscountCreated(ctx context.Context, d DiscountEvent) error {
 	if !ours(d.CouponID) {
 		return nil
 	}
@@ -65,7 +65,7 @@ func (r *Reconciler) DiscountCreated(ctx context.Context, d DiscountEvent) error
 
 // DiscountUpdated: the subscription's discount was replaced; prev is the
 // one it replaced (nil when the event does not say).
-func (r *Reconciler) DiscountUpdated(ctx context.Context, d DiscountEvent, prev *DiscountEvent) error {
+func (r *Observer) DiscountUpdated(ctx context.Context, d DiscountEvent, prev *DiscountEvent) error {
 	if prev != nil && prev.DiscountID != "" && prev.DiscountID != d.DiscountID {
 		if err := r.discountEnded(ctx, *prev, ReasonReplaced); err != nil {
 			return err
@@ -76,7 +76,7 @@ func (r *Reconciler) DiscountUpdated(ctx context.Context, d DiscountEvent, prev 
 
 // DiscountDeleted: Stripe removed a discount (its duration ended, or someone
 // removed it).
-func (r *Reconciler) DiscountDeleted(ctx context.Context, d DiscountEvent) error {
+func (r *Observer) DiscountDeleted(ctx context.Context, d DiscountEvent) error {
 	reason := ReasonDeleted
 	if d.CouponDuration == Repeating && !d.End.IsZero() && !d.At.Before(d.End) {
 		reason = ReasonDuration
@@ -84,7 +84,7 @@ func (r *Reconciler) DiscountDeleted(ctx context.Context, d DiscountEvent) error
 	return r.discountEnded(ctx, d, reason)
 }
 
-func (r *Reconciler) discountEnded(ctx context.Context, d DiscountEvent, reason string) error {
+func (r *Observer) discountEnded(ctx context.Context, d DiscountEvent, reason string) error {
 	if !ours(d.CouponID) {
 		return nil
 	}
@@ -103,7 +103,7 @@ func (r *Reconciler) discountEnded(ctx context.Context, d DiscountEvent, reason 
 // invoice carrying one of our discounts activates and counts its redemption.
 // In the common case (a known redemption) that is two round trips: the paid
 // customer and one script.
-func (r *Reconciler) InvoicePaid(ctx context.Context, e InvoicePaidEvent) error {
+func (r *Observer) InvoicePaid(ctx context.Context, e InvoicePaidEvent) error {
 	if e.AmountPaid > 0 && e.Customer != "" {
 		if err := r.Store.MarkCustomerPaid(ctx, e.Customer); err != nil {
 			return err
@@ -124,7 +124,7 @@ func (r *Reconciler) InvoicePaid(ctx context.Context, e InvoicePaidEvent) error 
 }
 
 // SubscriptionDeleted ends the redemption of a cancelled subscription.
-func (r *Reconciler) SubscriptionDeleted(ctx context.Context, e SubscriptionDeletedEvent) error {
+func (r *Observer) SubscriptionDeleted(ctx context.Context, e SubscriptionDeletedEvent) error {
 	codes := []string{e.CouponID, e.Metadata[MetaPromoCodeID]}
 	if c, err := r.Store.Claim(ctx, e.Subscription); err == nil {
 		codes = append(codes, c.PromoCodeID)
@@ -161,7 +161,7 @@ func (r *Reconciler) SubscriptionDeleted(ctx context.Context, e SubscriptionDele
 
 // PromotionCodeUpdated keeps the code's record of its Stripe promotion code
 // in step (read back from Stripe, so an old event cannot win).
-func (r *Reconciler) PromotionCodeUpdated(ctx context.Context, promotionCodeID, couponID string) error {
+func (r *Observer) PromotionCodeUpdated(ctx context.Context, promotionCodeID, couponID string) error {
 	if !ours(couponID) {
 		return nil
 	}
@@ -169,7 +169,7 @@ func (r *Reconciler) PromotionCodeUpdated(ctx context.Context, promotionCodeID, 
 }
 
 // CouponDeleted makes the code inactive: Stripe can no longer apply it.
-func (r *Reconciler) CouponDeleted(ctx context.Context, couponID string) error {
+func (r *Observer) CouponDeleted(ctx context.Context, couponID string) error {
 	if !ours(couponID) {
 		return nil
 	}
@@ -180,7 +180,7 @@ func (r *Reconciler) CouponDeleted(ctx context.Context, couponID string) error {
 // mark of a confirmed reservation goes, and the subscription's claim points
 // at the line unless another code's live redemption holds the subscription,
 // which is a rule an adopted (outside) redemption broke.
-func (r *Reconciler) afterObserve(ctx context.Context, codeID string, rd *Redemption, how ObserveOutcome) error {
+func (r *Observer) afterObserve(ctx context.Context, codeID string, rd *Redemption, how ObserveOutcome) error {
 	switch how {
 	case ObservedKnown:
 		return nil
@@ -218,7 +218,7 @@ func (r *Reconciler) afterObserve(ctx context.Context, codeID string, rd *Redemp
 
 // subscriptionTaken reports whether another code's live redemption holds
 // the subscription.
-func (r *Reconciler) subscriptionTaken(ctx context.Context, sub, promoCodeID string) (bool, error) {
+func (r *Observer) subscriptionTaken(ctx context.Context, sub, promoCodeID string) (bool, error) {
 	if sub == "" {
 		return false, nil
 	}
@@ -236,6 +236,6 @@ func (r *Reconciler) subscriptionTaken(ctx context.Context, sub, promoCodeID str
 	return err == nil && rd.State.Live(), err
 }
 
-func (r *Reconciler) stockChanged(ctx context.Context, codeID string, c StockChange) {
+func (r *Observer) stockChanged(ctx context.Context, codeID string, c StockChange) {
 	queueStripeSwitch(ctx, r.Store, r.Log, r.Kick, codeID, c)
 }

@@ -6,7 +6,7 @@ import (
 )
 
 // Stripe events as the webhooks package decodes them: only the fields the
-// reconciliation reads.
+// Observer reads.
 
 // DiscountEvent is a customer.discount.* event's discount.
 type DiscountEvent struct {
@@ -45,7 +45,7 @@ type SubscriptionDeletedEvent struct {
 	At           time.Time
 }
 
-// ObservedDiscount is a Stripe discount on one of our codes, as reconciled.
+// ObservedDiscount is a Stripe discount on one of our codes, as observed.
 type ObservedDiscount struct {
 	DiscountID   string
 	Customer     string
@@ -87,12 +87,12 @@ type PaidInvoice struct {
 	Amount    int64 // discounted on this invoice, minor units
 }
 
-// ReconcileStore is what webhook reconciliation needs on top of the
+// ObserveStore is what observing Stripe (webhook events) needs on top of the
 // redemption store. Each method is one atomic script on the code's keys and
 // is idempotent, so a redelivered or reordered event changes nothing more.
-type ReconcileStore interface {
+type ObserveStore interface {
 	RedemptionStore
-	// The reconciliation methods fail with ErrNotFound when the code does
+	// The observe methods fail with ErrNotFound when the code does
 	// not exist, and keep the highest CouponTimesRedeemed seen.
 	//
 	// ObserveDiscount records that Stripe attached a discount of the code:

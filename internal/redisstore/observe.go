@@ -1,0 +1,121 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+
+	"github.com/billing-adapter/billing-adapter/internal/promo"
+	"github.com/redis/go-redis/v9"
+)
+
+// What Stripe reports (webhook events) on the code's keys. Each script is
+// idempotent and order-safe: discounts and invoices are looked up by their
+// Stripe IDs, states only move forward, and a discount first seen ending is
+// remembered.
+
+// observedArgs are the ARGV shared by the scripts about a Stripe discount: discount,
+// customer, subscription, at ms, new ID, code ID, Stripe's times_redeemed.
+func observedArgs(codeID string, d promo.ObservedDiscount) []any {
+	return []any{d.DiscountID, d.Customer, d.Subscription, ms(d.At), d.NewID, codeID, d.CouponTimesRedeemed}
+}
+
+// observeScript: lua/observe_discount.lua.
+var observeScript = observedScript("observe_discount")
+
+// endDiscountScript: lua/end_discount.lua.
+var endDiscountScript = observedScript("end_discount")
+
+// countInvoiceScript: lua/count_invoice.lua.
+var countInvoiceScript = observedScript("count_invoice")
+
+// flagScript: lua/flag_redemption.lua.
+var flagScript = ledgerScript("flag_redemption")
+
+// ObserveDiscount implements promo.ObserveStore.
+func (s *Store) ObserveDiscount(ctx context.Context, codeID string, d promo.ObservedDiscount) (*promo.Redemption, promo.ObserveOutcome, promo.StockChange, error) {
+	res, err := s.runLedger(ctx, observeScript, codeID, observedArgs(codeID, d)...)
+	if err != nil {
+		return nil, 0, promo.StockChange{}, err
+	}
+	return res.r, res.how, res.change, nil
+}
+
+// EndDiscount implements promo.ObserveStore.
+func (s *Store) EndDiscount(ctx context.Context, codeID string, d promo.ObservedDiscount, reason string) (*promo.Redemption, promo.StockChange, error) {
+	once := "0"
+	if d.Once {
+		once = "1"
+	}
+	res, err := s.runLedger(ctx, endDiscountScript, codeID, append(observedArgs(codeID, d), reason, once)...)
+	if err != nil {
+		return nil, promo.StockChange{}, err
+	}
+	return res.r, res.change, nil
+}
+
+// CountInvoice implements promo.ObserveStore.
+func (s *Store) CountInvoice(ctx context.Context, codeID string, inv promo.PaidInvoice) (promo.Counted, error) {
+	res, err := s.runLedger(ctx, countInvoiceScript, codeID,
+		append(observedArgs(codeID, inv.Discount), inv.InvoiceID, inv.Currency, inv.Amount)...)
+	if err != nil {
+		return promo.Counted{}, err
+	}
+	return promo.Counted{Redemption: res.r, New: res.outcome == "counted", How: res.how, Change: res.change}, nil
+}
+
+// SubscriptionRedemption implements promo.ObserveStore.
+func (s *Store) SubscriptionRedemption(ctx context.Context, codeID, sub string) (*promo.Redemption, error) {
+	id, err := s.rdb.HGet(ctx, subsKey(codeID), sub).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, promo.ErrNotFound
+	}
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return s.GetRedemption(ctx, codeID, id)
+}
+
+// MarkCustomerPaid implements promo.ObserveStore.
+func (s *Store) MarkCustomerPaid(ctx context.Context, customer string) error {
+	return unavailable(s.rdb.SAdd(ctx, keyPaid, customer).Err())
+}
+
+// FlagRedemption implements promo.ObserveStore.
+func (s *Store) FlagRedemption(ctx context.Context, codeID, id, flag string) (*promo.Redemption, error) {
+	res, err := s.runLedger(ctx, flagScript, codeID, id, flag)
+	return res.r, err
+}
+
+// ledgerResult is a ledger script's answer {outcome, record,
+// stripe_active_changed, how the line was found (observe and count only)}.
+type ledgerResult struct {
+	outcome string
+	r       *promo.Redemption
+	change  promo.StockChange
+	how     promo.ObserveOutcome
+}
+
+var observeOutcomes = map[string]promo.ObserveOutcome{"known": promo.ObservedKnown,
+	"confirmed": promo.ObservedConfirmed, "adopted": promo.ObservedAdopted}
+
+func (s *Store) runLedger(ctx context.Context, script *redis.Script, codeID string, args ...any) (ledgerResult, error) {
+	res, err := script.Run(ctx, s.rdb, redemptionKeys(codeID), args...).Slice()
+	if err != nil {
+		return ledgerResult{}, unavailable(err)
+	}
+	out := ledgerResult{outcome: str(res[0])}
+	if out.outcome == "not_found" {
+		return out, promo.ErrNotFound
+	}
+	if raw := str(res[1]); raw != "" {
+		if out.r, err = decodeRedemption(codeID, "", raw); err != nil {
+			return out, err
+		}
+	}
+	changed, _ := res[2].(int64)
+	out.change.StripeActiveChanged = changed == 1
+	if len(res) > 3 {
+		out.how = observeOutcomes[str(res[3])]
+	}
+	return out, nil
+}
