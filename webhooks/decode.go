@@ -58,10 +58,16 @@ var handlers = map[string]handler{
 		}
 		e := promo.InvoicePaidEvent{InvoiceID: in.ID, Currency: in.Currency, AmountPaid: in.AmountPaid, At: created(ev),
 			Customer: in.Customer.ID, Subscription: in.Subscription.ID}
+		if in.StatusTransitions.PaidAt != 0 {
+			e.PaidAt = time.Unix(in.StatusTransitions.PaidAt, 0).UTC()
+		}
 		if in.Discount != nil && in.Discount.ID != "" {
 			d := discountEvent(in.Discount, ev)
 			if d.Subscription == "" {
 				d.Subscription = e.Subscription
+			}
+			if md := in.SubscriptionDetails; md != nil && md.Metadata != nil && d.Subscription == e.Subscription {
+				d.SubscriptionRead, d.SubscriptionRedemptionID = true, md.Metadata[promo.MetaRedemptionID]
 			}
 			e.Discount = &d
 			for _, a := range in.TotalDiscountAmounts {
@@ -88,8 +94,11 @@ var handlers = map[string]handler{
 			return err
 		}
 		e := promo.SubscriptionDeletedEvent{Subscription: sub.ID, Metadata: sub.Metadata, At: created(ev)}
+		if sub.CanceledAt != 0 {
+			e.CanceledAt = time.Unix(sub.CanceledAt, 0).UTC()
+		}
 		if sub.Discount != nil && sub.Discount.Coupon != nil {
-			e.CouponID = sub.Discount.Coupon.ID
+			e.CouponID, e.DiscountID = sub.Discount.Coupon.ID, sub.Discount.ID
 		}
 		return ob.SubscriptionDeleted(ctx, e)
 	},
@@ -128,6 +137,14 @@ type paidInvoice struct {
 		Amount   int64        `json:"amount"`
 		Discount expandableID `json:"discount"`
 	} `json:"total_discount_amounts"`
+	StatusTransitions struct {
+		PaidAt int64 `json:"paid_at"`
+	} `json:"status_transitions"`
+	// SubscriptionDetails carries the subscription's metadata at the
+	// invoice's finalization (its promo_redemption_id).
+	SubscriptionDetails *struct {
+		Metadata map[string]string `json:"metadata"`
+	} `json:"subscription_details"`
 }
 
 // expandableID is a Stripe expandable field: an ID string, or the expanded

@@ -167,7 +167,7 @@ func newApp(cfg config.Config, log *slog.Logger, metrics *telemetry.Metrics, sto
 	receiver := &webhooks.Handler{
 		Secrets: webhookSecrets, Events: store, Clock: promo.SystemClock{}, Log: log.With("component", "webhooks"),
 		Observer: &promo.Observer{Store: store, Catalog: catalog, Log: log.With("component", "webhooks"),
-			Kick: worker.Kick},
+			Kick: worker.Kick, Billing: redeemer.Stripe},
 	}
 	handler := httpapi.New(httpapi.Options{
 		Catalog: catalog, Redeemer: redeemer, Idempotency: store, IdempotencyTTL: cfg.IdempotencyTTL,

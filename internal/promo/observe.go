@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"time"
 )
 
 // Observer applies what Stripe reports (webhook events) to the ledger,
@@ -12,14 +13,22 @@ import (
 // discount made outside the adapter (Checkout, the Dashboard) on one of our
 // codes is recorded and takes stock, and any rule it broke is flagged.
 //
-// Every handler is safe to run more than once and in any order: the store's
-// scripts are keyed by discount and invoice IDs, redemption states only move
-// forward, and a discount seen ending first is remembered as ended.
+// Every handler is safe to run more than once and in any order, and every
+// field it writes is a function of Stripe's facts, not of the order in which
+// the events arrive: the store's scripts are keyed by discount and invoice
+// IDs, times come from Stripe's timestamps (the discount's start, the
+// invoice's paid_at, the subscription's canceled_at, the event's creation),
+// ends follow the precedence documented at ReasonRemoved, and a discount
+// seen ending first is recorded as if its start had been seen first.
 type Observer struct {
 	Store   ObserveStore
 	Catalog *Catalog
 	Log     *slog.Logger
 	Kick    func(promoCodeID string)
+	// Billing reads a subscription's metadata when a discount may belong to
+	// a new subscription's reservation (ErrSubscriptionUnread). Without it a
+	// reservation is matched by customer alone.
+	Billing BillingGateway
 }
 
 // ours reports whether a Stripe coupon can mirror one of our codes (coupon
@@ -46,8 +55,25 @@ func (r *Observer) observed(d *DiscountEvent) ObservedDiscount {
 		start = d.At
 	}
 	return ObservedDiscount{DiscountID: d.DiscountID, Customer: d.Customer, Subscription: d.Subscription,
-		At: d.At, NewID: RedemptionIDFor(d.DiscountID, start), Once: d.CouponDuration == Once,
-		CouponTimesRedeemed: d.CouponTimesRedeemed}
+		At: d.At, Start: start, NewID: RedemptionIDFor(d.DiscountID, start), Once: d.CouponDuration == Once,
+		CouponTimesRedeemed: d.CouponTimesRedeemed, SubscriptionRedemptionID: d.SubscriptionRedemptionID,
+		SubscriptionRead: d.SubscriptionRead, MatchByCustomer: r.Billing == nil}
+}
+
+// withSubscription runs a store step; when the store needs to know which
+// adapter redemption made the discount's subscription, it reads the
+// subscription's metadata from Stripe and runs the step again.
+func (r *Observer) withSubscription(ctx context.Context, od ObservedDiscount, step func(ObservedDiscount) error) error {
+	err := step(od)
+	if !errors.Is(err, ErrSubscriptionUnread) {
+		return err
+	}
+	sub, err := r.Billing.GetSubscription(ctx, od.Subscription)
+	if err != nil {
+		return err
+	}
+	od.SubscriptionRead, od.SubscriptionRedemptionID = true, sub.Metadata[MetaRedemptionID]
+	return step(od)
 }
 
 // DiscountCreated: Stripe attached a discount.
@@ -55,23 +81,48 @@ func (r *Observer) DiscountCreated(ctx context.Context, d DiscountEvent) error {
 	if !ours(d.CouponID) {
 		return nil
 	}
-	rd, how, change, err := r.Store.ObserveDiscount(ctx, d.CouponID, r.observed(&d))
+	_, err := r.discountCreated(ctx, d)
+	return err
+}
+
+func (r *Observer) discountCreated(ctx context.Context, d DiscountEvent) (*Redemption, error) {
+	var rd *Redemption
+	var how ObserveOutcome
+	var change StockChange
+	err := r.withSubscription(ctx, r.observed(&d), func(od ObservedDiscount) (err error) {
+		rd, how, change, err = r.Store.ObserveDiscount(ctx, d.CouponID, od)
+		return err
+	})
 	if err != nil {
-		return r.unknown(ctx, d.CouponID, err)
+		return nil, r.unknown(ctx, d.CouponID, err)
 	}
 	r.stockChanged(ctx, d.CouponID, change)
-	return r.afterObserve(ctx, d.CouponID, rd, how)
+	return rd, r.afterObserve(ctx, d.CouponID, rd, how)
 }
 
 // DiscountUpdated: the subscription's discount was replaced; prev is the
-// one it replaced (nil when the event does not say).
+// one it replaced (nil when the event does not say). A discount made outside
+// the adapter that replaced one of our codes' discounts broke the rule of
+// one promo code per subscription: it is flagged, whichever of its events
+// came first.
 func (r *Observer) DiscountUpdated(ctx context.Context, d DiscountEvent, prev *DiscountEvent) error {
-	if prev != nil && prev.DiscountID != "" && prev.DiscountID != d.DiscountID {
+	replaced := prev != nil && prev.DiscountID != "" && prev.DiscountID != d.DiscountID
+	if replaced {
 		if err := r.discountEnded(ctx, *prev, ReasonReplaced); err != nil {
 			return err
 		}
 	}
-	return r.DiscountCreated(ctx, d)
+	if !ours(d.CouponID) {
+		return nil
+	}
+	rd, err := r.discountCreated(ctx, d)
+	if err != nil || rd == nil {
+		return err
+	}
+	if replaced && ours(prev.CouponID) && prev.CouponID != d.CouponID && rd.Source == SourceStripe {
+		_, err = r.Store.FlagRedemption(ctx, d.CouponID, rd.ID, "subscription_has_promo_code")
+	}
+	return err
 }
 
 // DiscountDeleted: Stripe removed a discount (its duration ended, or someone
@@ -88,7 +139,12 @@ func (r *Observer) discountEnded(ctx context.Context, d DiscountEvent, reason st
 	if !ours(d.CouponID) {
 		return nil
 	}
-	rd, change, err := r.Store.EndDiscount(ctx, d.CouponID, r.observed(&d), reason)
+	var rd *Redemption
+	var change StockChange
+	err := r.withSubscription(ctx, r.observed(&d), func(od ObservedDiscount) (err error) {
+		rd, change, err = r.Store.EndDiscount(ctx, d.CouponID, od, reason)
+		return err
+	})
 	if err != nil {
 		return r.unknown(ctx, d.CouponID, err)
 	}
@@ -114,8 +170,15 @@ func (r *Observer) InvoicePaid(ctx context.Context, e InvoicePaidEvent) error {
 	}
 	od := r.observed(e.Discount)
 	od.At = e.At
-	c, err := r.Store.CountInvoice(ctx, e.Discount.CouponID, PaidInvoice{InvoiceID: e.InvoiceID, Discount: od,
-		Currency: e.Currency, Amount: e.DiscountAmount})
+	if !e.PaidAt.IsZero() {
+		od.At = e.PaidAt
+	}
+	var c Counted
+	err := r.withSubscription(ctx, od, func(od ObservedDiscount) (err error) {
+		c, err = r.Store.CountInvoice(ctx, e.Discount.CouponID, PaidInvoice{InvoiceID: e.InvoiceID, Discount: od,
+			Currency: e.Currency, Amount: e.DiscountAmount})
+		return err
+	})
 	if err != nil {
 		return r.unknown(ctx, e.Discount.CouponID, err)
 	}
@@ -123,8 +186,15 @@ func (r *Observer) InvoicePaid(ctx context.Context, e InvoicePaidEvent) error {
 	return r.afterObserve(ctx, e.Discount.CouponID, c.Redemption, c.How)
 }
 
-// SubscriptionDeleted ends the redemption of a cancelled subscription.
+// SubscriptionDeleted ends the redemption of a cancelled subscription at
+// its canceled_at. A line that already ended (its discount deleted by the
+// cancellation, seen first) is found by the discount and takes the
+// cancellation as its end when it is the earliest (StripeEndPrecedence).
 func (r *Observer) SubscriptionDeleted(ctx context.Context, e SubscriptionDeletedEvent) error {
+	at := e.CanceledAt
+	if at.IsZero() {
+		at = e.At
+	}
 	codes := []string{e.CouponID, e.Metadata[MetaPromoCodeID]}
 	if c, err := r.Store.Claim(ctx, e.Subscription); err == nil {
 		codes = append(codes, c.PromoCodeID)
@@ -141,13 +211,16 @@ func (r *Observer) SubscriptionDeleted(ctx context.Context, e SubscriptionDelete
 			continue
 		}
 		rd, err := r.Store.SubscriptionRedemption(ctx, id, e.Subscription)
+		if errors.Is(err, ErrNotFound) && e.DiscountID != "" && id == e.CouponID {
+			rd, err = r.Store.DiscountRedemption(ctx, id, e.DiscountID)
+		}
 		if errors.Is(err, ErrNotFound) {
 			continue
 		}
 		if err != nil {
 			return err
 		}
-		rd, change, err := r.Store.Finish(ctx, id, rd.ID, ReasonCancelled, e.At)
+		rd, change, err := r.Store.EndFromStripe(ctx, id, rd.ID, ReasonCancelled, at)
 		if err != nil {
 			return err
 		}
@@ -178,8 +251,8 @@ func (r *Observer) CouponDeleted(ctx context.Context, couponID string) error {
 
 // afterObserve follows up a line that became live just now: the sweeper's
 // mark of a confirmed reservation goes, and the subscription's claim points
-// at the line unless another code's live redemption holds the subscription,
-// which is a rule an adopted (outside) redemption broke.
+// at the line unless another code's live redemption with a later discount
+// holds it (Stripe keeps one discount per subscription: the latest).
 func (r *Observer) afterObserve(ctx context.Context, codeID string, rd *Redemption, how ObserveOutcome) error {
 	switch how {
 	case ObservedKnown:
@@ -190,16 +263,11 @@ func (r *Observer) afterObserve(ctx context.Context, codeID string, rd *Redempti
 		}
 	}
 	if rd.Subscription != "" && rd.State.Live() {
-		taken, err := r.subscriptionTaken(ctx, rd.Subscription, codeID)
+		taken, err := r.subscriptionTaken(ctx, rd)
 		if err != nil {
 			return err
 		}
-		switch {
-		case taken && how == ObservedAdopted:
-			if rd, err = r.Store.FlagRedemption(ctx, codeID, rd.ID, "subscription_has_promo_code"); err != nil {
-				return err
-			}
-		case !taken:
+		if !taken {
 			if err := r.Store.SetClaim(ctx, rd.Subscription, Claim{PromoCodeID: codeID, RedemptionID: rd.ID}); err != nil {
 				return err
 			}
@@ -217,24 +285,28 @@ func (r *Observer) afterObserve(ctx context.Context, codeID string, rd *Redempti
 }
 
 // subscriptionTaken reports whether another code's live redemption holds
-// the subscription.
-func (r *Observer) subscriptionTaken(ctx context.Context, sub, promoCodeID string) (bool, error) {
-	if sub == "" {
-		return false, nil
-	}
-	c, err := r.Store.Claim(ctx, sub)
-	if errors.Is(err, ErrNotFound) || (err == nil && c.PromoCodeID == promoCodeID) {
+// rd's subscription: an apply in flight, or a discount that started after
+// rd's.
+func (r *Observer) subscriptionTaken(ctx context.Context, rd *Redemption) (bool, error) {
+	c, err := r.Store.Claim(ctx, rd.Subscription)
+	if errors.Is(err, ErrNotFound) || (err == nil && c.PromoCodeID == rd.PromoCodeID) {
 		return false, nil
 	}
 	if err != nil {
 		return false, err
 	}
-	rd, err := r.Store.GetRedemption(ctx, c.PromoCodeID, c.RedemptionID)
+	other, err := r.Store.GetRedemption(ctx, c.PromoCodeID, c.RedemptionID)
 	if errors.Is(err, ErrNotFound) {
 		return false, nil
 	}
-	return err == nil && rd.State.Live(), err
+	if err != nil {
+		return false, err
+	}
+	return other.State == RedemptionReserved || (other.State.Live() && later(other.ConfirmedAt, rd.ConfirmedAt)), nil
 }
+
+// later reports whether a is after b (a zero time is not known: never later).
+func later(a, b time.Time) bool { return !a.IsZero() && a.After(b) }
 
 func (r *Observer) stockChanged(ctx context.Context, codeID string, c StockChange) {
 	queueStripeSwitch(ctx, r.Store, r.Log, r.Kick, codeID, c)

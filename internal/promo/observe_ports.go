@@ -2,6 +2,7 @@ package promo
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -21,6 +22,11 @@ type DiscountEvent struct {
 	// CouponTimesRedeemed is Stripe's count on the coupon in the event.
 	CouponTimesRedeemed int64
 	At                  time.Time // the event's creation time
+	// SubscriptionRedemptionID is the subscription's promo_redemption_id
+	// metadata when the event carries it (an invoice's subscription_details);
+	// SubscriptionRead says it does (an empty ID then means none).
+	SubscriptionRedemptionID string
+	SubscriptionRead         bool
 }
 
 // InvoicePaidEvent is an invoice.paid event's invoice.
@@ -34,15 +40,20 @@ type InvoicePaidEvent struct {
 	// DiscountAmount is the invoice's total_discount_amounts entry for
 	// Discount (minor units).
 	DiscountAmount int64
-	At             time.Time
+	At             time.Time // the event's creation time
+	// PaidAt is the invoice's status_transitions.paid_at (zero: At stands in).
+	PaidAt time.Time
 }
 
 // SubscriptionDeletedEvent is a customer.subscription.deleted event.
 type SubscriptionDeletedEvent struct {
 	Subscription string
 	CouponID     string // the discount's coupon, when it still had one
+	DiscountID   string // and the discount
 	Metadata     map[string]string
-	At           time.Time
+	At           time.Time // the event's creation time
+	// CanceledAt is the subscription's canceled_at (zero: At stands in).
+	CanceledAt time.Time
 }
 
 // ObservedDiscount is a Stripe discount on one of our codes, as observed.
@@ -50,7 +61,10 @@ type ObservedDiscount struct {
 	DiscountID   string
 	Customer     string
 	Subscription string
-	At           time.Time
+	// At is Stripe's time of what is observed: the event's creation, or a
+	// paid invoice's paid_at. Start is the discount's start.
+	At    time.Time
+	Start time.Time
 	// NewID names the ledger line if the discount was made outside the
 	// adapter (or is seen ending before it was seen starting).
 	NewID string
@@ -60,7 +74,21 @@ type ObservedDiscount struct {
 	// Once: the coupon lasts one invoice, so its discount deleted after a
 	// paid discounted invoice ended because its duration was over.
 	Once bool
+	// Which adapter redemption made the discount's subscription, from its
+	// promo_redemption_id metadata: a reservation for a new subscription is
+	// matched to a discount on the subscription it made, never to another
+	// discount of the same customer. SubscriptionRead: the metadata was
+	// read (an empty ID means none); MatchByCustomer: match a new
+	// subscription's reservation by customer alone (no Stripe to read).
+	SubscriptionRedemptionID string
+	SubscriptionRead         bool
+	MatchByCustomer          bool
 }
+
+// ErrSubscriptionUnread: a discount may be the one a new subscription's
+// reservation made, which only the subscription's metadata can tell; read
+// it (ObservedDiscount.SubscriptionRead) and try again.
+var ErrSubscriptionUnread = errors.New("the subscription's promo_redemption_id is needed")
 
 // ObserveOutcome says what ObserveDiscount did.
 type ObserveOutcome int
@@ -101,14 +129,22 @@ type ObserveStore interface {
 	// rules). A discount seen before (even one seen ending) is left alone.
 	ObserveDiscount(ctx context.Context, promoCodeID string, d ObservedDiscount) (*Redemption, ObserveOutcome, StockChange, error)
 	// EndDiscount ends the redemption holding the discount. An unknown
-	// discount is recorded as ended, so its late creation event is ignored.
+	// discount is recorded as if its start had been seen first (adopted,
+	// then ended), so its late creation event changes nothing. ended_at and
+	// end_reason are the earliest Stripe end (ReasonPrecedence).
 	EndDiscount(ctx context.Context, promoCodeID string, d ObservedDiscount, reason string) (*Redemption, StockChange, error)
 	// CountInvoice counts a paid invoice once per invoice ID: cycles and the
 	// discounted amount per currency grow, and the first one moves the
 	// redemption to active (uses grows). counted is false for a repeat.
 	CountInvoice(ctx context.Context, promoCodeID string, inv PaidInvoice) (Counted, error)
+	// EndFromStripe ends a redemption as Stripe reported (the subscription
+	// was cancelled at Stripe's time at). On a line that already ended, it
+	// only moves ended_at and end_reason to the earliest Stripe end.
+	EndFromStripe(ctx context.Context, promoCodeID, redemptionID, reason string, at time.Time) (*Redemption, StockChange, error)
 	// FlagRedemption adds a broken rule to a ledger line (once).
 	FlagRedemption(ctx context.Context, promoCodeID, redemptionID, flag string) (*Redemption, error)
+	// DiscountRedemption returns the code's ledger line of a Stripe discount.
+	DiscountRedemption(ctx context.Context, promoCodeID, discountID string) (*Redemption, error)
 	// SubscriptionRedemption returns the code's live redemption on sub.
 	SubscriptionRedemption(ctx context.Context, promoCodeID, sub string) (*Redemption, error)
 	// MarkCustomerPaid records a customer with a paid invoice (new_users_only).

@@ -396,8 +396,14 @@ func (r *Redeemer) confirm(ctx context.Context, p *PromoCode, rd *Redemption, su
 		}
 		return nil, &Error{Code: CodeStripeError, Message: "Stripe did not attach the discount to subscription " + sub.ID}
 	}
+	// confirmed_at is the discount's start in Stripe, as the webhook path
+	// records it, so the line does not depend on which confirms first.
+	at := d.Start
+	if at.IsZero() {
+		at = r.Clock.Now()
+	}
 	out, change, err := r.Store.Confirm(ctx, p.ID, rd.ID, Confirmation{
-		Subscription: sub.ID, DiscountID: d.ID, EffectiveAt: effective, At: r.Clock.Now()})
+		Subscription: sub.ID, DiscountID: d.ID, EffectiveAt: effective, At: at})
 	if err != nil {
 		return nil, err
 	}

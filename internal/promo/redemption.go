@@ -30,6 +30,14 @@ func (s RedemptionState) Live() bool {
 	return s == RedemptionReserved || s == RedemptionPending || s == RedemptionActive
 }
 
+// HoldsUse reports whether a redemption holds a unit of its code's stock and
+// its customer's one use of the code: while it is live (reserved, pending,
+// active), and for good once a paid invoice carried it. One that ended or
+// was released before that gave both back, and so breaks neither rule. The
+// webhook path (holds_use in redisstore's ledger_prelude.lua) and the
+// rebuild from Stripe (countLedger) apply this one definition.
+func (r *Redemption) HoldsUse() bool { return r.State.Live() || !r.ActivatedAt.IsZero() }
+
 // RedemptionSource says how a redemption came about.
 type RedemptionSource string
 
@@ -39,7 +47,13 @@ const (
 	SourceStripe               RedemptionSource = "stripe"                // made outside the adapter (Checkout, Dashboard)
 )
 
-// Reasons a redemption ended or was released.
+// Reasons a redemption ended or was released. When Stripe reports more than
+// one end of a line (its discount deleted, replaced, its subscription
+// cancelled), ended_at and end_reason are the earliest by Stripe's time,
+// ties broken in StripeEndPrecedence order; a once coupon's discount deleted
+// after a paid invoice carried it is duration_over. The adapter's own
+// removal (removed) keeps its reason and takes Stripe's time of the
+// deletion once seen. So the outcome does not depend on the events' order.
 const (
 	ReasonStripeRefused = "stripe_refused"         // Stripe refused the discount
 	ReasonNotApplied    = "not_applied"            // the sweeper found no discount in Stripe after the lease
@@ -49,6 +63,10 @@ const (
 	ReasonReplaced      = "discount_replaced"      // another discount replaced it in Stripe
 	ReasonDeleted       = "discount_deleted"       // the discount was deleted in Stripe
 )
+
+// StripeEndPrecedence orders Stripe's reasons for ends at the same time (a
+// cancellation also deletes the discount: the cancellation is the reason).
+var StripeEndPrecedence = []string{ReasonDuration, ReasonReplaced, ReasonCancelled, ReasonDeleted}
 
 // Redemption binds one promo code to one customer and one subscription: the
 // ledger line. Stock and the rules are enforced when it is reserved.
@@ -65,10 +83,12 @@ type Redemption struct {
 	Owner string
 	// LeaseUntil is when the sweeper may resolve a reserved redemption.
 	LeaseUntil  time.Time
-	CreatedAt   time.Time
-	ConfirmedAt time.Time // Stripe confirmed the discount
-	ActivatedAt time.Time // first paid discounted invoice
-	EndedAt     time.Time
+	CreatedAt   time.Time // the adapter's request (its clock), or the discount's start for one made outside
+	ConfirmedAt time.Time // the discount's start in Stripe
+	ActivatedAt time.Time // the earliest paid_at of its paid discounted invoices
+	EndedAt     time.Time // Stripe's time of the end once Stripe reported it (EndedInStripe), else the adapter's
+	// EndedInStripe: EndedAt is Stripe's time of the end.
+	EndedInStripe bool
 	// EffectiveAt is when the discount starts to apply: now for a new
 	// subscription, the current period end for an existing one.
 	EffectiveAt time.Time

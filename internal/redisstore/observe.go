@@ -13,10 +13,20 @@ import (
 // Stripe IDs, states only move forward, and a discount first seen ending is
 // remembered.
 
-// observedArgs are the ARGV shared by the scripts about a Stripe discount: discount,
-// customer, subscription, at ms, new ID, code ID, Stripe's times_redeemed.
+// observedArgs are the ARGV shared by the scripts about a Stripe discount
+// (lua/discount_args.lua).
 func observedArgs(codeID string, d promo.ObservedDiscount) []any {
-	return []any{d.DiscountID, d.Customer, d.Subscription, ms(d.At), d.NewID, codeID, d.CouponTimesRedeemed}
+	srd := ""
+	switch {
+	case d.MatchByCustomer:
+		srd = "*"
+	case d.SubscriptionRead && d.SubscriptionRedemptionID == "":
+		srd = "-"
+	case d.SubscriptionRead:
+		srd = d.SubscriptionRedemptionID
+	}
+	return []any{d.DiscountID, d.Customer, d.Subscription, ms(d.At), d.NewID, codeID, d.CouponTimesRedeemed,
+		ms(d.Start), boolInt(d.Once), srd}
 }
 
 // observeScript: lua/observe_discount.lua.
@@ -42,11 +52,7 @@ func (s *Store) ObserveDiscount(ctx context.Context, codeID string, d promo.Obse
 
 // EndDiscount implements promo.ObserveStore.
 func (s *Store) EndDiscount(ctx context.Context, codeID string, d promo.ObservedDiscount, reason string) (*promo.Redemption, promo.StockChange, error) {
-	once := "0"
-	if d.Once {
-		once = "1"
-	}
-	res, err := s.runLedger(ctx, endDiscountScript, codeID, append(observedArgs(codeID, d), reason, once)...)
+	res, err := s.runLedger(ctx, endDiscountScript, codeID, append(observedArgs(codeID, d), reason)...)
 	if err != nil {
 		return nil, promo.StockChange{}, err
 	}
@@ -65,7 +71,17 @@ func (s *Store) CountInvoice(ctx context.Context, codeID string, inv promo.PaidI
 
 // SubscriptionRedemption implements promo.ObserveStore.
 func (s *Store) SubscriptionRedemption(ctx context.Context, codeID, sub string) (*promo.Redemption, error) {
-	id, err := s.rdb.HGet(ctx, subsKey(codeID), sub).Result()
+	return s.redemptionBy(ctx, codeID, subsKey(codeID), sub)
+}
+
+// DiscountRedemption implements promo.ObserveStore.
+func (s *Store) DiscountRedemption(ctx context.Context, codeID, discountID string) (*promo.Redemption, error) {
+	return s.redemptionBy(ctx, codeID, discKey(codeID), discountID)
+}
+
+// redemptionBy reads the line an index hash of the code names.
+func (s *Store) redemptionBy(ctx context.Context, codeID, index, field string) (*promo.Redemption, error) {
+	id, err := s.rdb.HGet(ctx, index, field).Result()
 	if errors.Is(err, redis.Nil) {
 		return nil, promo.ErrNotFound
 	}
@@ -104,8 +120,11 @@ func (s *Store) runLedger(ctx context.Context, script *redis.Script, codeID stri
 		return ledgerResult{}, unavailable(err)
 	}
 	out := ledgerResult{outcome: str(res[0])}
-	if out.outcome == "not_found" {
+	switch out.outcome {
+	case "not_found":
 		return out, promo.ErrNotFound
+	case "ask":
+		return out, promo.ErrSubscriptionUnread
 	}
 	if raw := str(res[1]); raw != "" {
 		if out.r, err = decodeRedemption(codeID, "", raw); err != nil {

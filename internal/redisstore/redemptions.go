@@ -48,6 +48,7 @@ type rdRecord struct {
 	Ended      int64            `json:"end,omitempty"`
 	Effective  int64            `json:"eff,omitempty"`
 	Reason     string           `json:"why,omitempty"`
+	StripeEnd  bool             `json:"es,omitempty"`
 	HoldsStock bool             `json:"tk,omitempty"`
 	Returned   bool             `json:"ret,omitempty"`
 	Flags      []string         `json:"flags,omitempty"`
@@ -75,7 +76,7 @@ func encodeRedemption(r *promo.Redemption) ([]byte, error) {
 		Customer: r.Customer, Sub: r.Subscription, Discount: r.DiscountID,
 		Source: string(r.Source), State: string(r.State), Owner: r.Owner, Lease: ms(r.LeaseUntil),
 		Created: ms(r.CreatedAt), Confirmed: ms(r.ConfirmedAt), Activated: ms(r.ActivatedAt), Ended: ms(r.EndedAt),
-		Effective: ms(r.EffectiveAt), Reason: r.EndReason, HoldsStock: r.HoldsStock, Returned: r.StockReturned,
+		Effective: ms(r.EffectiveAt), Reason: r.EndReason, StripeEnd: r.EndedInStripe, HoldsStock: r.HoldsStock, Returned: r.StockReturned,
 		Flags: r.Flags, Cycles: r.Cycles, Discounted: r.Discounted,
 	})
 }
@@ -98,7 +99,7 @@ func decodeRedemption(codeID, id, raw string) (*promo.Redemption, error) {
 		Source: promo.RedemptionSource(x.Source), State: promo.RedemptionState(x.State), Owner: x.Owner,
 		LeaseUntil: fromMS(x.Lease), CreatedAt: fromMS(x.Created), ConfirmedAt: fromMS(x.Confirmed),
 		ActivatedAt: fromMS(x.Activated), EndedAt: fromMS(x.Ended), EffectiveAt: fromMS(x.Effective),
-		EndReason: x.Reason, HoldsStock: x.HoldsStock, StockReturned: x.Returned, Flags: x.Flags,
+		EndReason: x.Reason, EndedInStripe: x.StripeEnd, HoldsStock: x.HoldsStock, StockReturned: x.Returned, Flags: x.Flags,
 		Cycles: x.Cycles, Discounted: x.Discounted,
 	}, nil
 }
@@ -144,7 +145,12 @@ func (s *Store) Confirm(ctx context.Context, codeID, id string, c promo.Confirma
 
 // Finish implements promo.RedemptionStore.
 func (s *Store) Finish(ctx context.Context, codeID, id, reason string, at time.Time) (*promo.Redemption, promo.StockChange, error) {
-	return s.runTransition(ctx, finishScript, codeID, id, reason, ms(at))
+	return s.runTransition(ctx, finishScript, codeID, id, reason, ms(at), 0)
+}
+
+// EndFromStripe implements promo.ObserveStore.
+func (s *Store) EndFromStripe(ctx context.Context, codeID, id, reason string, at time.Time) (*promo.Redemption, promo.StockChange, error) {
+	return s.runTransition(ctx, finishScript, codeID, id, reason, ms(at), 1)
 }
 
 // runTransition runs a script answering {outcome, record, stripe_active_changed}.

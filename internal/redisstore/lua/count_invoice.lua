@@ -1,24 +1,31 @@
--- count_invoice.lua: invoice.paid with one of our discounts. ARGV after the
--- observed ones: invoice ID, currency, discounted amount.
+-- count_invoice.lua: invoice.paid with one of our discounts: counts the
+-- invoice once (by ID) on its line, which it may confirm or adopt first.
+-- activated_at is the earliest paid_at of the line's invoices, whichever
+-- arrives first.
 -- KEYS (redemptionKeys): 1 code, 2 rd, 3 cust, 4 subs, 5 ledger, 6 disc, 7 inv.
--- ARGV 1-7 (discount_args.lua): discount, customer, subscription, at ms, new ID, code ID, Stripe times_redeemed.
+-- ARGV 1-10: discount_args.lua (at: the invoice's paid_at); 11 invoice ID,
+-- 12 currency, 13 discounted amount (minor units).
+-- Returns {outcome, record, stripe_active_changed, how}: counted | duplicate
+-- | ask.
 -- Runs after ledger_prelude.lua and discount_args.lua.
-if redis.call('SADD', KEYS[7], ARGV[8]) == 0 then
+if redis.call('SISMEMBER', KEYS[7], ARGV[11]) == 1 then
   local id = redis.call('HGET', KEYS[6], d.di)
   local r = id and load(id)
   return {'duplicate', (r and cjson.encode(r)) or '', 0, 'known'}
 end
 local before = want()
-local r, ownPending = find(d.di, d.sub, d.cus)
+local r, own, ask = find(d)
+if ask then return {'ask', '', 0, ''} end
+redis.call('SADD', KEYS[7], ARGV[11])
 local how = 'known'
-if ownPending then
-  confirm(r, d.di, d.sub, d.at)
+if own then
+  confirm(r, d.di, d.sub, d.start)
   how = 'confirmed'
 elseif not r then
   r = adopt(d)
   how = 'adopted'
 end
-local cur, amount = ARGV[9], tonumber(ARGV[10])
+local cur, amount = ARGV[12], tonumber(ARGV[13])
 r.cy = (r.cy or 0) + 1
 if not r.amt then r.amt = {} end
 r.amt[cur] = (r.amt[cur] or 0) + amount
@@ -34,5 +41,8 @@ if not r.act then
     take(r)
     holdCustomer(r)
   end
+elseif d.at < r.act then
+  r.act = d.at
 end
+once_over(r, d.once)
 return {'counted', save(r), flip(before), how}

@@ -44,6 +44,20 @@ local function load(id)
   r.id = id
   return r
 end
+-- holds_use: r holds a unit of the code's stock and its customer's one use
+-- of the code: while live (reserved, pending, active), and for good once a
+-- paid invoice carried it. promo.Redemption.HoldsUse is the same rule for
+-- the rebuild from Stripe (TestHoldsUseAgrees checks the two agree).
+local function holds_use(r)
+  return r.st == 'reserved' or r.st == 'pending' or r.st == 'active' or r.act ~= nil
+end
+local function dropflag(r, f)
+  if not r.flags then return end
+  for i, x in ipairs(r.flags) do
+    if x == f then table.remove(r.flags, i) break end
+  end
+  if #r.flags == 0 then r.flags = nil end
+end
 -- take: r holds a unit of stock from now on, or is flagged when none is left.
 local function take(r)
   if r.tk or redis.call('HGET', KEYS[1], 'unlimited') == '1' then return end
@@ -51,6 +65,7 @@ local function take(r)
     redis.call('HINCRBY', KEYS[1], 'stock', -1)
     redis.call('HINCRBY', KEYS[1], 'held', 1)
     r.tk = true
+    dropflag(r, 'stock_exhausted')
   else
     addflag(r, 'stock_exhausted')
   end
@@ -65,11 +80,41 @@ end
 -- holdCustomer: r is the customer's use of the code, unless another is.
 local function holdCustomer(r)
   local holder = redis.call('HGET', KEYS[3], r.cus)
-  if holder and holder ~= r.id then addflag(r, 'customer_already_redeemed') else redis.call('HSET', KEYS[3], r.cus, r.id) end
+  if holder and holder ~= r.id then
+    addflag(r, 'customer_already_redeemed')
+  else
+    redis.call('HSET', KEYS[3], r.cus, r.id)
+    dropflag(r, 'customer_already_redeemed')
+  end
+end
+-- Stripe's reasons for an end, in precedence order for ends at the same
+-- Stripe time (a cancellation also deletes the discount: cancelled wins).
+local stripe_end = {duration_over = 1, discount_replaced = 2, subscription_cancelled = 3, discount_deleted = 4}
+-- reend: a Stripe end (reason at Stripe time at) seen for r, which already
+-- ended. ended_at and end_reason are the earliest Stripe end (precedence
+-- breaking ties), so they do not depend on which event came first; an end
+-- the adapter made (removed, stripe_refused) keeps its reason and takes
+-- Stripe's time of it (es: the end's time is Stripe's).
+local function reend(r, reason, at)
+  if not stripe_end[reason] then return end
+  if not r.es then
+    r['end'], r.es = at, true
+    return
+  end
+  local cur = stripe_end[r.why]
+  if at < (r['end'] or 0) or (at == r['end'] and cur and stripe_end[reason] < cur) then
+    r['end'] = at
+    if cur then r.why = reason end
+  end
 end
 -- finish: end a live redemption; one that never reached active gives its
--- unit back and frees the customer.
-local function finish(r, reason, at)
+-- unit back and frees the customer (and so no longer breaks the stock or
+-- customer rule). fromStripe: reason and at are Stripe's facts.
+local function finish(r, reason, at, fromStripe)
+  if r.st == 'ended' or r.st == 'released' then
+    if fromStripe then reend(r, reason, at) end
+    return false
+  end
   if r.st == 'reserved' then
     redis.call('HINCRBY', KEYS[1], 'reserved', -1)
     r.st = 'released'
@@ -79,11 +124,21 @@ local function finish(r, reason, at)
   if not r.act then
     give(r)
     if redis.call('HGET', KEYS[3], r.cus) == r.id then redis.call('HDEL', KEYS[3], r.cus) end
+    dropflag(r, 'stock_exhausted')
+    dropflag(r, 'customer_already_redeemed')
   end
   if r.sub and redis.call('HGET', KEYS[4], r.sub) == r.id then redis.call('HDEL', KEYS[4], r.sub) end
   r['end'], r.why, r.lease = at, reason, nil
+  if fromStripe then r.es = true end
+  return true
 end
--- confirm: the discount di is on the reservation's subscription sub.
+-- once_over: a once coupon's discount deleted after a paid invoice carried
+-- it ended because its duration was over, whichever event came first.
+local function once_over(r, once)
+  if once and r.why == 'discount_deleted' and (r.cy or 0) >= 1 then r.why = 'duration_over' end
+end
+-- confirm: the discount di is on the reservation's subscription sub; at is
+-- the discount's start (Stripe's time).
 local function confirm(r, di, sub, at)
   if r.st == 'reserved' then
     redis.call('HINCRBY', KEYS[1], 'reserved', -1)
@@ -100,35 +155,45 @@ end
 local function unconfirmed(r)
   return r and (r.st == 'reserved' or ((r.st == 'pending' or r.st == 'active') and not r.di))
 end
--- find: the redemption holding discount di: by its ID; else the adapter's
--- own unconfirmed redemption on sub, or the customer's (a new subscription's
--- reservation has no subscription yet, and a customer holds at most one
--- redemption of the code). Returns the record and whether it was matched
--- that way (and so needs confirming).
-local function find(di, sub, cus)
-  local id = redis.call('HGET', KEYS[6], di)
+-- find: the redemption holding discount d.di: by its ID; else the adapter's
+-- own unconfirmed redemption on d.sub; else the customer's unconfirmed
+-- reservation of a new subscription (which has no subscription ID until the
+-- apply's answer), but only when d.sub is the subscription it made: the
+-- subscription's promo_redemption_id metadata (d.srd) names it. When d.srd
+-- is not known yet, find answers 'ask' and the caller reads the
+-- subscription from Stripe and runs the script again. Returns the record,
+-- whether it was matched that way (and so needs confirming), and 'ask'.
+local function find(d)
+  local id = redis.call('HGET', KEYS[6], d.di)
   if id then return load(id), false end
-  if sub ~= '' then
-    id = redis.call('HGET', KEYS[4], sub)
+  if d.sub ~= '' then
+    id = redis.call('HGET', KEYS[4], d.sub)
     local r = id and load(id)
     if unconfirmed(r) then return r, true end
   end
-  id = redis.call('HGET', KEYS[3], cus)
+  id = redis.call('HGET', KEYS[3], d.cus)
   local r = id and load(id)
-  if unconfirmed(r) and (not r.sub or r.sub == sub) then return r, true end
+  if not unconfirmed(r) then return nil, false end
+  if r.sub then
+    if r.sub == d.sub then return r, true end
+    return nil, false
+  end
+  if d.sub == '' or d.srd == '*' or d.srd == r.id then return r, true end
+  if d.srd == '' then return nil, false, 'ask' end
   return nil, false
 end
 -- adopt: a discount made outside the adapter becomes a pending ledger line
 -- that takes stock; the rules it broke here are flagged (one code per
 -- subscription spans codes: the caller checks it and FlagRedemption adds it).
--- d = {id, pc, cus, sub, di, at}
+-- Its times are the discount's start (Stripe's), whichever event shows it
+-- first.
 local function adopt(d)
-  local r = {id = d.id, pc = d.pc, cus = d.cus, di = d.di, src = 'stripe', st = 'pending', c = d.at, cf = d.at, eff = d.at}
+  local r = {id = d.id, pc = d.pc, cus = d.cus, di = d.di, src = 'stripe', st = 'pending', c = d.start, cf = d.start, eff = d.start}
   if d.sub ~= '' then r.sub = d.sub end
   local h = redis.call('HMGET', KEYS[1], 'status', 'expires_ms')
   if h[1] ~= 'active' then addflag(r, 'code_inactive') end
   local exp = tonumber(h[2]) or 0
-  if exp > 0 and d.at >= exp then addflag(r, 'code_expired') end
+  if exp > 0 and d.start >= exp then addflag(r, 'code_expired') end
   take(r)
   holdCustomer(r)
   redis.call('ZADD', KEYS[5], 0, r.id)
