@@ -99,6 +99,7 @@ func freeAddr(t *testing.T) string {
 // clock) and flushes the package's Redis, or the one at redisURL when set.
 func newStack(t *testing.T, redisURL string, opts stripesim.Options) *stack {
 	t.Helper()
+	opts.RewordErrors = true // no test may pass by reading Stripe's wording
 	sim := stripesim.New(opts)
 	simSrv := httptest.NewServer(sim)
 	t.Cleanup(func() { simSrv.Close(); sim.Close() })

@@ -42,6 +42,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	webhookURL := fs.String("webhook-url", "", "URL that receives signed webhook events (empty: no delivery)")
 	webhookSecret := fs.String("webhook-secret", "", "webhook signing secret whsec_... (default $STRIPE_WEBHOOK_SECRET)")
 	seed := fs.Bool("seed", false, "create a demo customer, product and monthly price and print their IDs")
+	reword := fs.Bool("reword-errors", false, "replace every error message with a neutral numbered sentence (type, code and param stay), so a client test proves it never reads the wording")
 	verbose := fs.Bool("v", false, "debug logging")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -66,7 +67,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	sim := stripesim.New(stripesim.Options{WebhookURL: *webhookURL, WebhookSecret: secret, Logger: logger})
+	sim := stripesim.New(stripesim.Options{WebhookURL: *webhookURL, WebhookSecret: secret, Logger: logger,
+		RewordErrors: *reword})
 	defer sim.Close()
 	if *seed {
 		sd, err := sim.Seed()

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"regexp"
 	"strings"
@@ -95,5 +96,38 @@ func TestRunFlagErrors(t *testing.T) {
 	}
 	if err := run(context.Background(), []string{"-addr", "256.0.0.1:bad"}, getenv, io.Discard, io.Discard); err == nil {
 		t.Fatal("bad address accepted")
+	}
+}
+
+func TestRunRewordErrors(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-reword-errors"}, func(string) string { return "" }, pw, io.Discard)
+		pw.Close()
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run returned %v", err)
+		}
+	}()
+	sc := bufio.NewScanner(pr)
+	if !sc.Scan() || !strings.HasPrefix(sc.Text(), "stripe-sim listening on http://") {
+		t.Fatalf("first line %q, want the listening line", sc.Text())
+	}
+	go io.Copy(io.Discard, pr)
+	url := strings.TrimPrefix(sc.Text(), "stripe-sim listening on ")
+	backend := stripe.GetBackendWithConfig(stripe.APIBackend, &stripe.BackendConfig{
+		URL: stripe.String(url), MaxNetworkRetries: stripe.Int64(0),
+		LeveledLogger: &stripe.LeveledLogger{Level: stripe.LevelNull},
+	})
+	api := client.New("sk_test_cmd", &stripe.Backends{API: backend, Connect: backend, Uploads: backend})
+	_, err := api.Customers.Get("cus_missing", nil)
+	var se *stripe.Error
+	if !errors.As(err, &se) || se.Code != stripe.ErrorCodeResourceMissing || se.Param != "id" ||
+		!strings.HasPrefix(se.Msg, "Reworded by stripe-sim") {
+		t.Fatalf("missing customer: %v, want resource_missing on id with a reworded message", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -142,7 +143,7 @@ func (g *Gateway) CreatePromotionCode(ctx context.Context, p promo.PromotionCode
 		return err
 	})
 	if err != nil {
-		if se := stripeErr(err); se != nil && isCodeTaken(se) {
+		if se := stripeErr(err); se != nil && p.Active && g.codeTaken(ctx, se, p.Code) {
 			return "", &promo.Error{
 				Code:            promo.CodeConflict,
 				Param:           "code",
@@ -157,12 +158,18 @@ func (g *Gateway) CreatePromotionCode(ctx context.Context, p promo.PromotionCode
 	return pc.ID, nil
 }
 
-// isCodeTaken recognises Stripe's answer to a second active promotion code
-// with the same text: 400 invalid_request_error, param "code",
-// "An active promotion code with `code: X` already exists.".
-func isCodeTaken(se *stripe.Error) bool {
-	return se.Type == stripe.ErrorTypeInvalidRequest && se.Param == "code" &&
-		strings.Contains(strings.ToLower(se.Msg), "already exists")
+// codeTaken explains Stripe refusing an active promotion code (a 400
+// invalid_request_error on param code, which Stripe gives no error code) by
+// looking: the text is taken when Stripe has an active promotion code with
+// it, as Stripe keeps codes unique among active ones regardless of case.
+// Another refusal on code (a malformed text) finds none. A failed look is
+// not taken.
+func (g *Gateway) codeTaken(ctx context.Context, se *stripe.Error, code string) bool {
+	if se.Type != stripe.ErrorTypeInvalidRequest || se.HTTPStatusCode != http.StatusBadRequest || se.Param != "code" {
+		return false
+	}
+	pc, err := g.firstPromotionCode(ctx, code, "", true)
+	return err == nil && pc != nil
 }
 
 // GetCoupon reports whether the coupon exists; Stripe's resource_missing

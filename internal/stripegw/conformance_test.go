@@ -56,9 +56,10 @@ func mockBackend(t *testing.T) *backend {
 	return backendAt(stripemock.Start(t))
 }
 
-// simBackend starts a fresh simulator for t.
+// simBackend starts a fresh simulator for t. It rewords every error message,
+// so each refusal scenario proves the gateway never reads Stripe's wording.
 func simBackend(t *testing.T) *backend {
-	sim := stripesim.New(stripesim.Options{})
+	sim := stripesim.New(stripesim.Options{RewordErrors: true})
 	srv := httptest.NewServer(sim)
 	t.Cleanup(func() {
 		srv.Close()
@@ -140,6 +141,9 @@ var conformanceScenarios = []conformanceScenario{
 	{name: "refused exhausted", run: scenarioRefusedExhausted},
 	{name: "refused new users only", run: scenarioRefusedNewUsersOnly},
 	{name: "refused customer mismatch", run: scenarioRefusedCustomerMismatch},
+	{name: "refused coupon used up", run: scenarioRefusedCouponUsedUp},
+	{name: "refused coupon expired", run: scenarioRefusedCouponExpired},
+	{name: "refusal not read back", simOnly: true, run: scenarioRefusalNotReadBack},
 	{name: "unknown subscription", run: scenarioUnknownSubscription},
 	{name: "server errors leave the outcome unknown", simOnly: true, run: scenarioServerErrors},
 }
@@ -823,6 +827,57 @@ func scenarioRefusedCustomerMismatch(t *testing.T, b *backend) {
 	}
 	cus := b.customer(t, "")
 	checkRefused(t, b, refusalTarget{cus, b.subscribe(t, cus, priceID, "", nil), priceID, id}, promo.CodeCustomerMismatch)
+}
+
+// The promotion code is fine but its coupon has reached max_redemptions:
+// Stripe says coupon_expired, the re-read shows it used up.
+func scenarioRefusedCouponUsedUp(t *testing.T, b *backend) {
+	_, priceID := b.plan(t, "usd", 2000)
+	cp, err := b.api.Coupons.New(&stripe.CouponParams{PercentOff: stripe.Float64(10), Duration: stripe.String("forever"),
+		MaxRedemptions: stripe.Int64(1)})
+	must(t, "fixture: coupon", err)
+	id := b.promotionCode(t, cp.ID, nil)
+	_, err = b.gw.CreateSubscription(t.Context(), promo.SubscriptionSpec{
+		Customer: b.customer(t, ""), Price: priceID, Quantity: 1, PromotionCodeID: id}, b.key())
+	must(t, "CreateSubscription with the coupon's last redemption", err)
+	cus := b.customer(t, "")
+	checkRefused(t, b, refusalTarget{cus, b.subscribe(t, cus, priceID, "", nil), priceID, id}, promo.CodeCodeExhausted)
+}
+
+// The coupon's redeem_by passed at the customer's (test clock) time.
+func scenarioRefusedCouponExpired(t *testing.T, b *backend) {
+	_, priceID := b.plan(t, "usd", 2000)
+	now := time.Now().Truncate(time.Second)
+	clock := b.clock(t, now)
+	cus := b.customer(t, clock)
+	subID := b.subscribe(t, cus, priceID, "", nil)
+	cp, err := b.api.Coupons.New(&stripe.CouponParams{PercentOff: stripe.Float64(10), Duration: stripe.String("forever"),
+		RedeemBy: stripe.Int64(now.Add(time.Hour).Unix())})
+	must(t, "fixture: coupon", err)
+	id := b.promotionCode(t, cp.ID, nil)
+	b.advanceClock(t, clock, now.Add(2*time.Hour))
+	checkRefused(t, b, refusalTarget{cus, subID, priceID, id}, promo.CodeCodeExpired)
+}
+
+// When the promotion code cannot be read back after a refusal, the refusal
+// stays a stripe_error (Stripe's 400, not an unknown outcome: nothing was
+// applied) rather than a guess.
+func scenarioRefusalNotReadBack(t *testing.T, b *backend) {
+	_, priceID := b.plan(t, "usd", 2000)
+	cus := b.customer(t, "")
+	subID := b.subscribe(t, cus, priceID, "", nil)
+	id, err := b.gw.CreatePromotionCode(t.Context(),
+		promo.PromotionCodeSpec{Code: b.uniq("OFF"), CouponID: b.coupon(t, 1000), Active: false}, b.key())
+	must(t, "CreatePromotionCode", err)
+	b.sim.InjectFault(stripesim.Fault{Kind: stripesim.FaultServerError, Method: "GET", Path: "/v1/promotion_codes/" + id})
+	_, err = b.gw.ApplyPromotionCode(t.Context(), subID, id, nil, b.key())
+	var se *stripe.Error
+	if pe := asPromo(t, err); pe.Code != promo.CodeStripeError || !errors.As(err, &se) || se.HTTPStatusCode != 400 ||
+		pe.StripeRequestID != se.RequestID || errors.Is(err, promo.ErrOutcomeUnknown) {
+		t.Errorf("refusal with a failed read-back: %v, want Stripe's 400 as stripe_error", err)
+	}
+	_, err = b.gw.ApplyPromotionCode(t.Context(), subID, id, nil, b.key())
+	wantRefused(t, b, "ApplyPromotionCode once the read-back works", err, promo.CodeCodeInactive)
 }
 
 func scenarioUnknownSubscription(t *testing.T, b *backend) {

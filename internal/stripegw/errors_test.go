@@ -55,9 +55,15 @@ func TestResolvePlansKeepsOrder(t *testing.T) {
 }
 
 func TestPromotionCodeTaken(t *testing.T) {
-	base, _ := fakeStripe(t, func(w http.ResponseWriter, r *http.Request) {
-		stripeError(w, 400, "req_taken", `{"error":{"type":"invalid_request_error","param":"code",
-			"message":"An active promotion code with `+"`code: WELCOME10`"+` already exists."}}`)
+	// Stripe's refusal says nothing but param=code; the list of active
+	// promotion codes with the text shows it is taken.
+	base, rec := fakeStripe(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && r.URL.Path == "/v1/promotion_codes" {
+			writeJSON(w, `{"object":"list","url":"/v1/promotion_codes","has_more":false,"data":[
+				{"id":"promo_theirs","object":"promotion_code","active":true,"code":"welcome10","coupon":{"id":"co_other","object":"coupon"}}]}`)
+			return
+		}
+		stripeError(w, 400, "req_taken", `{"error":{"type":"invalid_request_error","param":"code","message":"Worded in any way at all."}}`)
 	})
 	m := telemetry.New()
 	_, err := newTestGateway(base, m).CreatePromotionCode(context.Background(),
@@ -73,16 +79,38 @@ func TestPromotionCodeTaken(t *testing.T) {
 	if pe.Code != promo.CodeConflict || pe.Param != "code" || pe.StripeRequestID != "req_taken" {
 		t.Errorf("got %+v, want conflict on code with the Stripe request ID", pe)
 	}
+	if look := rec.last(t); look.Form.Get("code") != "WELCOME10" || look.Form.Get("active") != "true" || look.Form.Has("coupon") {
+		t.Errorf("look-up %+v, want active promotion codes with the text on any coupon", look)
+	}
 	assertMetric(t, m, "promotion_code.create", "invalid_request_error")
 
-	// Another 400 on the same call is not "taken".
-	base2, _ := fakeStripe(t, func(w http.ResponseWriter, r *http.Request) {
-		stripeError(w, 400, "req_bad", `{"error":{"type":"invalid_request_error","param":"coupon","message":"No such coupon: 'co_1'"}}`)
-	})
-	_, err = newTestGateway(base2, nil).CreatePromotionCode(context.Background(),
-		promo.PromotionCodeSpec{Code: "WELCOME10", CouponID: "co_1", Active: true}, "key-1")
-	if errors.Is(err, promo.ErrPromotionCodeTaken) || promo.CodeOf(err) != promo.CodeStripeError {
-		t.Errorf("error %v: want a plain stripe_error", err)
+	// Other refusals are not "taken": another param, no active code with the
+	// text (a malformed code), or an inactive code (never unique).
+	for name, tc := range map[string]struct {
+		param  string
+		active bool
+		list   string
+		looks  int
+	}{
+		"param coupon":    {"coupon", true, `[{"id":"promo_x","object":"promotion_code","active":true}]`, 0},
+		"none active":     {"code", true, `[]`, 1},
+		"inactive create": {"code", false, `[{"id":"promo_x","object":"promotion_code","active":true}]`, 0},
+	} {
+		base, rec := fakeStripe(t, func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodGet {
+				writeJSON(w, `{"object":"list","url":"/v1/promotion_codes","has_more":false,"data":`+tc.list+`}`)
+				return
+			}
+			stripeError(w, 400, "req_bad", `{"error":{"type":"invalid_request_error","param":"`+tc.param+`","message":"An active promotion code with this code already exists."}}`)
+		})
+		_, err := newTestGateway(base, nil).CreatePromotionCode(context.Background(),
+			promo.PromotionCodeSpec{Code: "WELCOME10", CouponID: "co_1", Active: tc.active}, "key-1")
+		if errors.Is(err, promo.ErrPromotionCodeTaken) || promo.CodeOf(err) != promo.CodeStripeError {
+			t.Errorf("%s: error %v, want a plain stripe_error", name, err)
+		}
+		if n := len(rec.all()) - 1; n != tc.looks {
+			t.Errorf("%s: %d look-ups, want %d", name, n, tc.looks)
+		}
 	}
 }
 

@@ -4,7 +4,10 @@
 //
 // Files by concern:
 //   - gateway.go: construction, backend, error translation, metrics wrapper;
-//   - catalog.go: prices, coupons and promotion codes (promo.Gateway).
+//   - catalog.go: prices, coupons and promotion codes (promo.Gateway);
+//   - refusals.go: Stripe's refusals of a redemption given their domain
+//     meaning, from Stripe's structured fields and a re-read of the objects,
+//     never from the words of a message.
 //
 // Subscription calls belong in subscriptions.go. How a promotion code is
 // attached to a subscription is decided there in one helper: API version

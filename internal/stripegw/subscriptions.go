@@ -3,7 +3,6 @@ package stripegw
 import (
 	"context"
 	"maps"
-	"strings"
 	"time"
 
 	"github.com/stripe/stripe-go/v76"
@@ -47,7 +46,7 @@ func (g *Gateway) GetSubscription(ctx context.Context, id string) (*promo.Subscr
 		return err
 	})
 	if err != nil {
-		return nil, redemptionError(err)
+		return nil, g.redemptionError(ctx, err, redemption{})
 	}
 	return toSubscription(sub), nil
 }
@@ -73,7 +72,7 @@ func (g *Gateway) CreateSubscription(ctx context.Context, s promo.SubscriptionSp
 		return err
 	})
 	if err != nil {
-		return nil, redemptionError(err)
+		return nil, g.redemptionError(ctx, err, redemption{promotionCode: s.PromotionCodeID, customer: s.Customer})
 	}
 	return toSubscription(sub), nil
 }
@@ -97,7 +96,7 @@ func (g *Gateway) ApplyPromotionCode(ctx context.Context, id, promotionCodeID st
 		return err
 	})
 	if err != nil {
-		return nil, redemptionError(err)
+		return nil, g.redemptionError(ctx, err, redemption{promotionCode: promotionCodeID, subscription: id})
 	}
 	return toSubscription(sub), nil
 }
@@ -115,7 +114,7 @@ func (g *Gateway) RemoveDiscount(ctx context.Context, id, idempotencyKey string)
 		return false, nil
 	}
 	if err != nil {
-		return false, redemptionError(err)
+		return false, g.redemptionError(ctx, err, redemption{})
 	}
 	return true, nil
 }
@@ -142,7 +141,11 @@ func (g *Gateway) PreviewInvoice(ctx context.Context, p promo.PreviewSpec) (*pro
 		return err
 	})
 	if err != nil {
-		return nil, redemptionError(err)
+		rd := redemption{promotionCode: p.PromotionCodeID, subscription: p.Subscription}
+		if p.Subscription == "" {
+			rd.customer = p.Customer
+		}
+		return nil, g.redemptionError(ctx, err, rd)
 	}
 	pv := &promo.InvoicePreview{Currency: string(in.Currency), Subtotal: in.Subtotal, Total: in.Total,
 		PeriodStart: unix(in.PeriodStart), PeriodEnd: unix(in.PeriodEnd)}
@@ -188,7 +191,7 @@ func (g *Gateway) FindSubscription(ctx context.Context, customer, key, value str
 		return it.Err()
 	})
 	if err != nil {
-		return nil, redemptionError(err)
+		return nil, g.redemptionError(ctx, err, redemption{})
 	}
 	if found == nil {
 		return nil, nil
@@ -231,55 +234,6 @@ func unix(sec int64) time.Time {
 		return time.Time{}
 	}
 	return time.Unix(sec, 0).UTC()
-}
-
-// promotionCodeRefusals recognise Stripe's reasons for refusing a promotion
-// code (by the words of its message; Stripe gives these no error code).
-var promotionCodeRefusals = []struct {
-	words []string
-	code  promo.Code
-}{
-	{[]string{"prior transactions"}, promo.CodeNewUsersOnly},
-	{[]string{"maximum number of times", "max_redemptions"}, promo.CodeCodeExhausted},
-	{[]string{"expired"}, promo.CodeCodeExpired},
-	{[]string{"different customer"}, promo.CodeCustomerMismatch},
-	{[]string{"inactive", "not active", "deleted"}, promo.CodeCodeInactive},
-}
-
-// redemptionError gives a Stripe refusal of a subscription call its domain
-// meaning: a refused promotion code, an unknown subscription, customer or
-// price. Everything else stays as translate made it (502).
-func redemptionError(err error) error {
-	se := stripeErr(err)
-	if se == nil {
-		return err
-	}
-	msg := strings.ToLower(se.Msg)
-	param := se.Param
-	refuse := func(c promo.Code) error {
-		e := promo.Refuse(c)
-		e.StripeRequestID, e.StripeCode, e.Err = se.RequestID, string(se.Code), se
-		return e
-	}
-	switch {
-	case se.Code == stripe.ErrorCodeResourceMissing && (param == "subscription" || param == "id" || strings.Contains(msg, "no such subscription")):
-		return refuse(promo.CodeSubscriptionNotFound)
-	case se.Code == "invoice_upcoming_none":
-		return refuse(promo.CodeSubscriptionNotFound)
-	case se.Code == stripe.ErrorCodeResourceMissing && param == "customer":
-		return stripeInvalid("customer", se)
-	case se.Code == stripe.ErrorCodeResourceMissing && strings.Contains(param, "price"):
-		return stripeInvalid("price", se)
-	case se.Type == stripe.ErrorTypeInvalidRequest && (strings.Contains(param, "promotion_code") || strings.Contains(param, "coupon")):
-		for _, r := range promotionCodeRefusals {
-			for _, w := range r.words {
-				if strings.Contains(msg, w) {
-					return refuse(r.code)
-				}
-			}
-		}
-	}
-	return err
 }
 
 // stripeInvalid is a 400 on the request's param carrying Stripe's words.

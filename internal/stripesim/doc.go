@@ -5,8 +5,11 @@
 // request bodies (query strings for GET), bracketed nested keys
 // (items[0][price], expand[0]), Bearer or Basic authentication with any
 // sk_test_ key, Idempotency-Key handling with replay, and Stripe's error JSON
-// ({"error":{"type":...,"code":...,"param":...,"message":...}}) with a
-// Request-Id header on every response.
+// ({"error":{"type":...,"code":...,"param":...,"message":...}}, doc_url
+// for coded errors) with a Request-Id header on every response and a Date
+// header from the simulator's clock. Options.RewordErrors replaces every
+// error message with a neutral numbered sentence (type, code and param stay),
+// so client tests prove they never depend on the wording.
 //
 // Modelled resources: customers, products, prices (monthly recurring or one
 // time), coupons, promotion codes, subscriptions with a single discount

@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -32,6 +33,11 @@ type Options struct {
 	RetryBackoff time.Duration
 	// MaxDeliveryAttempts bounds webhook delivery attempts; default 8.
 	MaxDeliveryAttempts int
+	// RewordErrors replaces the message of every error the simulator answers
+	// with a neutral numbered sentence; type, code and param stay. Tests turn
+	// it on to prove that no client logic reads the simulator's (or Stripe's)
+	// wording.
+	RewordErrors bool
 }
 
 // SeedData holds the IDs created by Seed.
@@ -64,6 +70,7 @@ type Server struct {
 	eventByID map[string]*event
 
 	counters counters
+	reworded atomic.Int64 // messages replaced under Options.RewordErrors
 	faults   faultQueue
 	idem     idempotencyStore
 	hooks    *dispatcher
@@ -172,11 +179,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Request-Id", reqID)
 	h.Set("Stripe-Version", apiVersion)
 	h.Set("Access-Control-Allow-Origin", "*")
+	s.setDate(h)
 
 	apiKey, aerr := authenticate(r)
 	if aerr != nil {
 		h.Set("Www-Authenticate", `Bearer realm="Stripe"`)
-		writeAPIError(w, aerr)
+		s.writeAPIError(w, aerr)
 		return
 	}
 	if strings.HasPrefix(r.URL.Path, "/_sim/") {
@@ -187,7 +195,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt, ids := matchRoute(r.Method, r.URL.EscapedPath())
 	if rt == nil {
 		s.counters.add(r.Method + " " + r.URL.Path)
-		writeAPIError(w, &apiError{Status: http.StatusNotFound, Type: typeInvalidRequest,
+		s.writeAPIError(w, &apiError{Status: http.StatusNotFound, Type: typeInvalidRequest,
 			Message: fmt.Sprintf("Unrecognized request URL (%s: %s). Please see https://stripe.com/docs or we can help at https://support.stripe.com/.", r.Method, r.URL.Path)})
 		return
 	}
@@ -197,7 +205,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// that goes away while a request hangs.
 	pairs, perr := requestPairs(r)
 	if perr != nil {
-		writeAPIError(w, invalidParam("", "Invalid request body: %v", perr))
+		s.writeAPIError(w, invalidParam("", "Invalid request body: %v", perr))
 		return
 	}
 	p, perrParse := parseParams(pairs)
@@ -216,17 +224,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			h.Set("Stripe-Should-Retry", "false")
-			writeAPIError(w, apiServerError("stripe-sim: injected hang fault; the request was not executed."))
+			s.writeAPIError(w, apiServerError("stripe-sim: injected hang fault; the request was not executed."))
 			return
 		default:
 			h.Set("Stripe-Should-Retry", "false")
-			writeAPIError(w, f.Kind.apiError())
+			s.writeAPIError(w, f.Kind.apiError())
 			return
 		}
 	}
 
 	if perrParse != nil {
-		writeAPIError(w, perrParse)
+		s.writeAPIError(w, perrParse)
 		return
 	}
 	c := &reqCtx{s: s, r: r, p: p, ids: ids, reqID: reqID}
@@ -242,7 +250,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		var ierr *apiError
 		entry, replay, ierr = s.idem.begin(apiKey, c.idemKey, fp, reqID)
 		if ierr != nil {
-			writeAPIError(w, ierr)
+			s.writeAPIError(w, ierr)
 			return
 		}
 		if replay != nil {
@@ -259,7 +267,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// case nothing is saved); the client only sees a 500.
 		h.Set("Stripe-Should-Retry", "false")
 		e := apiServerError("stripe-sim: injected commit fault; the operation was executed but the response was replaced by this error.")
-		status, body = e.Status, errorBody(e)
+		status, body = e.Status, s.errorBody(e)
 	}
 	s.log.Debug("stripesim: request", "op", rt.op, "status", status, "request_id", reqID, "idempotency_key", c.idemKey)
 	if entry != nil {
@@ -272,7 +280,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if hangAfter > 0 && !s.hang(r, hangAfter) {
 		return
 	}
+	s.setDate(h) // the time the request was answered, as Stripe's Date
 	writeJSONBytes(w, status, body)
+}
+
+// setDate sets the Date header from the simulator's clock (Options.Now), as
+// Stripe's Date header is Stripe's time.
+func (s *Server) setDate(h http.Header) {
+	h.Set("Date", s.now().UTC().Format(http.TimeFormat))
 }
 
 func hangDelay(d time.Duration) time.Duration {
@@ -304,7 +319,7 @@ func (s *Server) execute(rt *route, c *reqCtx) (status int, body []byte, preExec
 		if rec := recover(); rec != nil {
 			s.log.Error("stripesim: handler panic", "op", rt.op, "panic", rec, "stack", string(debug.Stack()))
 			e := apiServerError("An unknown error occurred (stripe-sim internal error).")
-			status, body, preExec = e.Status, errorBody(e), false
+			status, body, preExec = e.Status, s.errorBody(e), false
 		}
 	}()
 	s.catchUpRealTime()
@@ -313,12 +328,12 @@ func (s *Server) execute(rt *route, c *reqCtx) (status int, body []byte, preExec
 		aerr = s.expandObject(obj, c.expand)
 	}
 	if aerr != nil {
-		return aerr.Status, errorBody(aerr), aerr.preExec
+		return aerr.Status, s.errorBody(aerr), aerr.preExec
 	}
 	b, err := json.Marshal(obj)
 	if err != nil {
 		e := apiServerError("An unknown error occurred while encoding the response.")
-		return e.Status, errorBody(e), false
+		return e.Status, s.errorBody(e), false
 	}
 	return http.StatusOK, b, false
 }
@@ -347,13 +362,24 @@ func requestPairs(r *http.Request) ([][2]string, error) {
 	return append(pairs, bp...), nil
 }
 
-func errorBody(e *apiError) []byte {
-	b, _ := json.Marshal(map[string]any{"error": e})
+// errorBody renders e in Stripe's error JSON. As on Stripe, an error with a
+// code links to that code's documentation (doc_url). Under
+// Options.RewordErrors the message is replaced by a numbered neutral sentence.
+func (s *Server) errorBody(e *apiError) []byte {
+	out := *e
+	if out.Code != "" && out.DocURL == "" {
+		out.DocURL = "https://stripe.com/docs/error-codes/" + strings.ReplaceAll(out.Code, "_", "-")
+	}
+	if s.opts.RewordErrors {
+		out.Message = fmt.Sprintf("Reworded by stripe-sim (message %d); the type, code and param fields tell what happened.",
+			s.reworded.Add(1))
+	}
+	b, _ := json.Marshal(map[string]any{"error": &out})
 	return b
 }
 
-func writeAPIError(w http.ResponseWriter, e *apiError) {
-	writeJSONBytes(w, e.Status, errorBody(e))
+func (s *Server) writeAPIError(w http.ResponseWriter, e *apiError) {
+	writeJSONBytes(w, e.Status, s.errorBody(e))
 }
 
 func writeJSONBytes(w http.ResponseWriter, status int, body []byte) {

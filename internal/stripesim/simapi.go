@@ -29,7 +29,7 @@ func (s *Server) serveSim(w http.ResponseWriter, r *http.Request) {
 			err = json.Unmarshal(b, v)
 		}
 		if err != nil {
-			writeAPIError(w, invalidParam("", "Invalid JSON body: %v", err))
+			s.writeAPIError(w, invalidParam("", "Invalid JSON body: %v", err))
 			return false
 		}
 		return true
@@ -53,7 +53,7 @@ func (s *Server) serveSim(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if !f.Kind.valid() {
-			writeAPIError(w, invalidParam("kind", "Unknown fault kind %q; use server_error, rate_limit, lock_timeout, hang, commit_then_500 or commit_then_hang.", f.Kind))
+			s.writeAPIError(w, invalidParam("kind", "Unknown fault kind %q; use server_error, rate_limit, lock_timeout, hang, commit_then_500 or commit_then_hang.", f.Kind))
 			return
 		}
 		s.InjectFault(f)
@@ -90,23 +90,23 @@ func (s *Server) serveSim(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if body.Decline == nil {
-			writeAPIError(w, missingParam("decline"))
+			s.writeAPIError(w, missingParam("decline"))
 			return
 		}
 		if err := s.SetCustomerDecline(id, *body.Decline); err != nil {
-			writeAPIError(w, noSuchPath("customer", id))
+			s.writeAPIError(w, noSuchPath("customer", id))
 			return
 		}
 		ok(nil)
 	case r.Method == http.MethodPost && path == "/_sim/seed":
 		sd, err := s.Seed()
 		if err != nil {
-			writeAPIError(w, apiServerError(err.Error()))
+			s.writeAPIError(w, apiServerError(err.Error()))
 			return
 		}
 		ok(sd)
 	default:
-		writeAPIError(w, &apiError{Status: http.StatusNotFound, Type: typeInvalidRequest,
+		s.writeAPIError(w, &apiError{Status: http.StatusNotFound, Type: typeInvalidRequest,
 			Message: fmt.Sprintf("Unrecognized request URL (%s: %s).", r.Method, r.URL.Path)})
 	}
 }
