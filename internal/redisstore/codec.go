@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -12,8 +13,8 @@ import (
 // codeDoc is the stored JSON of a promo code (the hash field "doc"),
 // version 2: short names, Unix-ms times, and nothing the hash's own fields
 // hold (status, state, unlimited, expires_ms and the counters) or its key
-// gives (the ID, and the coupon ID, which is the same). Codes written as
-// version 1 (legacyCodeDoc) are still read.
+// gives (the ID, and the coupon ID, which is the same). No other version is
+// read.
 type codeDoc struct {
 	V        int               `json:"v"`
 	Code     string            `json:"c"`
@@ -78,8 +79,8 @@ func decodeCode(id string, h map[string]string) (*promo.PromoCode, error) {
 	if err := json.Unmarshal([]byte(doc), &d); err != nil {
 		return nil, err
 	}
-	if d.V == 0 {
-		return decodeLegacyCode(doc, h)
+	if d.V != codeDocVersion {
+		return nil, fmt.Errorf("promo code %s: stored record version %d, this build reads version %d", id, d.V, codeDocVersion)
 	}
 	p := &promo.PromoCode{
 		ID: id, Code: d.Code, PromoType: d.Type, AmountOff: d.Amount, Currency: d.Currency, Duration: d.Duration,
@@ -104,58 +105,6 @@ func withCounters(p *promo.PromoCode, h map[string]string) *promo.PromoCode {
 		p.Metadata = map[string]string{}
 	}
 	return p
-}
-
-// legacyCodeDoc is the version 1 record (long names, every field).
-type legacyCodeDoc struct {
-	ID                      string            `json:"id"`
-	Code                    string            `json:"code"`
-	PromoType               promo.PromoType   `json:"promo_type"`
-	AmountOff               int64             `json:"amount_off"`
-	Currency                string            `json:"currency"`
-	Duration                promo.Duration    `json:"duration"`
-	DurationMonths          int               `json:"duration_months"`
-	ExpiresAt               *time.Time        `json:"expires_at"`
-	NewUsersOnly            bool              `json:"new_users_only"`
-	ExistingMembershipsOnly bool              `json:"existing_memberships_only"`
-	PlanIDs                 []string          `json:"plan_ids"`
-	PlanProducts            []string          `json:"plan_products"`
-	UnlimitedStock          bool              `json:"unlimited_stock"`
-	Status                  promo.Status      `json:"status"`
-	StatusReason            string            `json:"status_reason"`
-	Metadata                map[string]string `json:"metadata"`
-	CreatedAt               time.Time         `json:"created_at"`
-	UpdatedAt               time.Time         `json:"updated_at"`
-	Stripe                  struct {
-		CouponID        string          `json:"coupon_id"`
-		PromotionCodeID string          `json:"promotion_code_id"`
-		Active          bool            `json:"active"`
-		ExpiresAt       *time.Time      `json:"expires_at"`
-		State           promo.SyncState `json:"state"`
-		Owner           string          `json:"owner"`
-		LeaseUntil      time.Time       `json:"lease_until"`
-		ActiveSwitches  int             `json:"active_switches"`
-	} `json:"stripe"`
-}
-
-func decodeLegacyCode(doc string, h map[string]string) (*promo.PromoCode, error) {
-	var r legacyCodeDoc
-	if err := json.Unmarshal([]byte(doc), &r); err != nil {
-		return nil, err
-	}
-	p := &promo.PromoCode{
-		ID: r.ID, Code: r.Code, PromoType: r.PromoType, AmountOff: r.AmountOff, Currency: r.Currency,
-		Duration: r.Duration, DurationMonths: r.DurationMonths, ExpiresAt: r.ExpiresAt,
-		NewUsersOnly: r.NewUsersOnly, ExistingMembershipsOnly: r.ExistingMembershipsOnly,
-		PlanIDs: r.PlanIDs, PlanProducts: r.PlanProducts, UnlimitedStock: r.UnlimitedStock,
-		Status: r.Status, StatusReason: r.StatusReason, Metadata: r.Metadata, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
-		Stripe: promo.StripeRefs{
-			CouponID: r.Stripe.CouponID, PromotionCodeID: r.Stripe.PromotionCodeID, Active: r.Stripe.Active,
-			ExpiresAt: r.Stripe.ExpiresAt, State: r.Stripe.State, Owner: r.Stripe.Owner, LeaseUntil: r.Stripe.LeaseUntil,
-			ActiveSwitches: r.Stripe.ActiveSwitches,
-		},
-	}
-	return withCounters(p, h), nil
 }
 
 func msPtr(t *time.Time) int64 {
