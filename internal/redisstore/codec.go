@@ -11,9 +11,11 @@ import (
 )
 
 // codeDoc is the stored JSON of a promo code (the hash field "doc"),
-// version 2: short names, Unix-ms times, and nothing the hash's own fields
+// version 3: short names, Unix-ms times, and nothing the hash's own fields
 // hold (status, state, unlimited, expires_ms and the counters) or its key
-// gives (the ID, and the coupon ID, which is the same). No other version is
+// gives (the ID). The Stripe refs are always written: sc and sp name the
+// coupon and the promotion code once they exist and are "" until then, so
+// an unfinished create knows what it still has to make. No other version is
 // read.
 type codeDoc struct {
 	V        int               `json:"v"`
@@ -31,8 +33,8 @@ type codeDoc struct {
 	Metadata map[string]string `json:"md,omitempty"`
 	Created  int64             `json:"ct"`
 	Updated  int64             `json:"ut"`
-	Coupon   string            `json:"sc,omitempty"` // only when not the code's ID
-	Promo    string            `json:"sp,omitempty"`
+	Coupon   string            `json:"sc"` // the Stripe coupon's ID; "" while it does not exist
+	Promo    string            `json:"sp"` // the Stripe promotion code's ID; "" while it does not exist
 	Active   bool              `json:"sa,omitempty"`
 	Expires  int64             `json:"sx,omitempty"` // the Stripe promotion code's expires_at
 	Owner    string            `json:"so,omitempty"`
@@ -40,7 +42,7 @@ type codeDoc struct {
 	Switches int               `json:"sw,omitempty"`
 }
 
-const codeDocVersion = 2
+const codeDocVersion = 3
 
 // codeFields renders the hash fields of p, excluding the counters unless
 // withStock (stock) is set. The other counters (reserved, held, uses,
@@ -50,12 +52,9 @@ func codeFields(p *promo.PromoCode, withStock bool) ([]any, error) {
 		V: codeDocVersion, Code: p.Code, Type: p.PromoType, Amount: p.AmountOff, Currency: p.Currency,
 		Duration: p.Duration, Months: p.DurationMonths, NewUsers: p.NewUsersOnly, Members: p.ExistingMembershipsOnly,
 		Plans: p.PlanIDs, Products: p.PlanProducts, Reason: p.StatusReason, Metadata: p.Metadata,
-		Created: ms(p.CreatedAt), Updated: ms(p.UpdatedAt), Promo: p.Stripe.PromotionCodeID, Active: p.Stripe.Active,
-		Expires: msPtr(p.Stripe.ExpiresAt), Owner: p.Stripe.Owner, Lease: ms(p.Stripe.LeaseUntil),
+		Created: ms(p.CreatedAt), Updated: ms(p.UpdatedAt), Coupon: p.Stripe.CouponID, Promo: p.Stripe.PromotionCodeID,
+		Active: p.Stripe.Active, Expires: msPtr(p.Stripe.ExpiresAt), Owner: p.Stripe.Owner, Lease: ms(p.Stripe.LeaseUntil),
 		Switches: p.Stripe.ActiveSwitches,
-	}
-	if p.Stripe.CouponID != p.ID {
-		d.Coupon = p.Stripe.CouponID
 	}
 	doc, err := json.Marshal(d)
 	if err != nil {
@@ -88,11 +87,8 @@ func decodeCode(id string, h map[string]string) (*promo.PromoCode, error) {
 		ExistingMembershipsOnly: d.Members, PlanIDs: d.Plans, PlanProducts: d.Products, UnlimitedStock: h["unlimited"] == "1",
 		Status: promo.Status(h["status"]), StatusReason: d.Reason, Metadata: d.Metadata,
 		CreatedAt: fromMS(d.Created), UpdatedAt: fromMS(d.Updated),
-		Stripe: promo.StripeRefs{CouponID: id, PromotionCodeID: d.Promo, Active: d.Active, ExpiresAt: timePtr(d.Expires),
+		Stripe: promo.StripeRefs{CouponID: d.Coupon, PromotionCodeID: d.Promo, Active: d.Active, ExpiresAt: timePtr(d.Expires),
 			State: promo.SyncState(h["state"]), Owner: d.Owner, LeaseUntil: fromMS(d.Lease), ActiveSwitches: d.Switches},
-	}
-	if d.Coupon != "" {
-		p.Stripe.CouponID = d.Coupon
 	}
 	return withCounters(p, h), nil
 }

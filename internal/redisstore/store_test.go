@@ -153,6 +153,53 @@ func TestBeginCreateResumeRules(t *testing.T) {
 	}
 }
 
+// The record says which Stripe objects exist: a code whose coupon is not made
+// yet reads back without one (a resumed create must still make it), whatever
+// the coupon's ID would be.
+func TestStripeRefsSayWhatExists(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		coupon, promoID string // "" = not created; "=" = the code's ID
+	}{
+		{name: "nothing yet"},
+		{name: "coupon with the code's ID", coupon: "="},
+		{name: "coupon with another ID", coupon: "co_other"},
+		{name: "coupon and promotion code", coupon: "=", promoID: "promo_1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, ctx := newStore(t), context.Background()
+			p := draft(t, "REFS")
+			if _, _, err := s.BeginCreate(ctx, p, "owner-a", now, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			want := p.Stripe
+			want.CouponID, want.PromotionCodeID = tc.coupon, tc.promoID
+			if tc.coupon == "=" {
+				want.CouponID = p.ID
+			}
+			if err := s.SaveStripeRefs(ctx, p.ID, want); err != nil {
+				t.Fatal(err)
+			}
+			for _, read := range []func() (*promo.PromoCode, error){
+				func() (*promo.PromoCode, error) { return s.Get(ctx, p.ID) },
+				func() (*promo.PromoCode, error) {
+					got, _, err := s.BeginCreate(ctx, draft(t, "REFS"), "owner-a", now, time.Minute)
+					return got, err
+				},
+			} {
+				got, err := read()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got.Stripe.CouponID != want.CouponID || got.Stripe.PromotionCodeID != want.PromotionCodeID {
+					t.Fatalf("coupon %q, promotion code %q; want %q, %q", got.Stripe.CouponID, got.Stripe.PromotionCodeID,
+						want.CouponID, want.PromotionCodeID)
+				}
+			}
+		})
+	}
+}
+
 func TestBeginCreateConcurrentClaimsOneWinner(t *testing.T) {
 	s, ctx := newStore(t), context.Background()
 	var wins atomic.Int64
