@@ -53,7 +53,9 @@ func (c *Catalog) Create(ctx context.Context, in CreateInput, requestKey string)
 }
 
 // provision creates whatever Stripe objects p still lacks, then marks it
-// ready. A failed call is followed by a lookup, because the object may exist
+// ready. p.Stripe names what exists: an empty CouponID or PromotionCodeID is
+// an object not made yet (as far as the store knows), whatever ID it would
+// get. A failed call is followed by a lookup, because the object may exist
 // although its answer was lost (or Stripe replays a saved 500 for the key).
 func (c *Catalog) provision(ctx context.Context, p *PromoCode, requestKey string) (*PromoCode, error) {
 	if p.Stripe.State == SyncReady {

@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -10,10 +11,12 @@ import (
 )
 
 // codeDoc is the stored JSON of a promo code (the hash field "doc"),
-// version 2: short names, Unix-ms times, and nothing the hash's own fields
+// version 3: short names, Unix-ms times, and nothing the hash's own fields
 // hold (status, state, unlimited, expires_ms and the counters) or its key
-// gives (the ID, and the coupon ID, which is the same). Codes written as
-// version 1 (legacyCodeDoc) are still read.
+// gives (the ID). The Stripe refs are always written: sc and sp name the
+// coupon and the promotion code once they exist and are "" until then, so
+// an unfinished create knows what it still has to make. No other version is
+// read.
 type codeDoc struct {
 	V        int               `json:"v"`
 	Code     string            `json:"c"`
@@ -30,8 +33,8 @@ type codeDoc struct {
 	Metadata map[string]string `json:"md,omitempty"`
 	Created  int64             `json:"ct"`
 	Updated  int64             `json:"ut"`
-	Coupon   string            `json:"sc,omitempty"` // only when not the code's ID
-	Promo    string            `json:"sp,omitempty"`
+	Coupon   string            `json:"sc"` // the Stripe coupon's ID; "" while it does not exist
+	Promo    string            `json:"sp"` // the Stripe promotion code's ID; "" while it does not exist
 	Active   bool              `json:"sa,omitempty"`
 	Expires  int64             `json:"sx,omitempty"` // the Stripe promotion code's expires_at
 	Owner    string            `json:"so,omitempty"`
@@ -39,7 +42,7 @@ type codeDoc struct {
 	Switches int               `json:"sw,omitempty"`
 }
 
-const codeDocVersion = 2
+const codeDocVersion = 3
 
 // codeFields renders the hash fields of p, excluding the counters unless
 // withStock (stock) is set. The other counters (reserved, held, uses,
@@ -49,12 +52,9 @@ func codeFields(p *promo.PromoCode, withStock bool) ([]any, error) {
 		V: codeDocVersion, Code: p.Code, Type: p.PromoType, Amount: p.AmountOff, Currency: p.Currency,
 		Duration: p.Duration, Months: p.DurationMonths, NewUsers: p.NewUsersOnly, Members: p.ExistingMembershipsOnly,
 		Plans: p.PlanIDs, Products: p.PlanProducts, Reason: p.StatusReason, Metadata: p.Metadata,
-		Created: ms(p.CreatedAt), Updated: ms(p.UpdatedAt), Promo: p.Stripe.PromotionCodeID, Active: p.Stripe.Active,
-		Expires: msPtr(p.Stripe.ExpiresAt), Owner: p.Stripe.Owner, Lease: ms(p.Stripe.LeaseUntil),
+		Created: ms(p.CreatedAt), Updated: ms(p.UpdatedAt), Coupon: p.Stripe.CouponID, Promo: p.Stripe.PromotionCodeID,
+		Active: p.Stripe.Active, Expires: msPtr(p.Stripe.ExpiresAt), Owner: p.Stripe.Owner, Lease: ms(p.Stripe.LeaseUntil),
 		Switches: p.Stripe.ActiveSwitches,
-	}
-	if p.Stripe.CouponID != p.ID {
-		d.Coupon = p.Stripe.CouponID
 	}
 	doc, err := json.Marshal(d)
 	if err != nil {
@@ -78,8 +78,8 @@ func decodeCode(id string, h map[string]string) (*promo.PromoCode, error) {
 	if err := json.Unmarshal([]byte(doc), &d); err != nil {
 		return nil, err
 	}
-	if d.V == 0 {
-		return decodeLegacyCode(doc, h)
+	if d.V != codeDocVersion {
+		return nil, fmt.Errorf("promo code %s: stored record version %d, this build reads version %d", id, d.V, codeDocVersion)
 	}
 	p := &promo.PromoCode{
 		ID: id, Code: d.Code, PromoType: d.Type, AmountOff: d.Amount, Currency: d.Currency, Duration: d.Duration,
@@ -87,11 +87,8 @@ func decodeCode(id string, h map[string]string) (*promo.PromoCode, error) {
 		ExistingMembershipsOnly: d.Members, PlanIDs: d.Plans, PlanProducts: d.Products, UnlimitedStock: h["unlimited"] == "1",
 		Status: promo.Status(h["status"]), StatusReason: d.Reason, Metadata: d.Metadata,
 		CreatedAt: fromMS(d.Created), UpdatedAt: fromMS(d.Updated),
-		Stripe: promo.StripeRefs{CouponID: id, PromotionCodeID: d.Promo, Active: d.Active, ExpiresAt: timePtr(d.Expires),
+		Stripe: promo.StripeRefs{CouponID: d.Coupon, PromotionCodeID: d.Promo, Active: d.Active, ExpiresAt: timePtr(d.Expires),
 			State: promo.SyncState(h["state"]), Owner: d.Owner, LeaseUntil: fromMS(d.Lease), ActiveSwitches: d.Switches},
-	}
-	if d.Coupon != "" {
-		p.Stripe.CouponID = d.Coupon
 	}
 	return withCounters(p, h), nil
 }
@@ -104,58 +101,6 @@ func withCounters(p *promo.PromoCode, h map[string]string) *promo.PromoCode {
 		p.Metadata = map[string]string{}
 	}
 	return p
-}
-
-// legacyCodeDoc is the version 1 record (long names, every field).
-type legacyCodeDoc struct {
-	ID                      string            `json:"id"`
-	Code                    string            `json:"code"`
-	PromoType               promo.PromoType   `json:"promo_type"`
-	AmountOff               int64             `json:"amount_off"`
-	Currency                string            `json:"currency"`
-	Duration                promo.Duration    `json:"duration"`
-	DurationMonths          int               `json:"duration_months"`
-	ExpiresAt               *time.Time        `json:"expires_at"`
-	NewUsersOnly            bool              `json:"new_users_only"`
-	ExistingMembershipsOnly bool              `json:"existing_memberships_only"`
-	PlanIDs                 []string          `json:"plan_ids"`
-	PlanProducts            []string          `json:"plan_products"`
-	UnlimitedStock          bool              `json:"unlimited_stock"`
-	Status                  promo.Status      `json:"status"`
-	StatusReason            string            `json:"status_reason"`
-	Metadata                map[string]string `json:"metadata"`
-	CreatedAt               time.Time         `json:"created_at"`
-	UpdatedAt               time.Time         `json:"updated_at"`
-	Stripe                  struct {
-		CouponID        string          `json:"coupon_id"`
-		PromotionCodeID string          `json:"promotion_code_id"`
-		Active          bool            `json:"active"`
-		ExpiresAt       *time.Time      `json:"expires_at"`
-		State           promo.SyncState `json:"state"`
-		Owner           string          `json:"owner"`
-		LeaseUntil      time.Time       `json:"lease_until"`
-		ActiveSwitches  int             `json:"active_switches"`
-	} `json:"stripe"`
-}
-
-func decodeLegacyCode(doc string, h map[string]string) (*promo.PromoCode, error) {
-	var r legacyCodeDoc
-	if err := json.Unmarshal([]byte(doc), &r); err != nil {
-		return nil, err
-	}
-	p := &promo.PromoCode{
-		ID: r.ID, Code: r.Code, PromoType: r.PromoType, AmountOff: r.AmountOff, Currency: r.Currency,
-		Duration: r.Duration, DurationMonths: r.DurationMonths, ExpiresAt: r.ExpiresAt,
-		NewUsersOnly: r.NewUsersOnly, ExistingMembershipsOnly: r.ExistingMembershipsOnly,
-		PlanIDs: r.PlanIDs, PlanProducts: r.PlanProducts, UnlimitedStock: r.UnlimitedStock,
-		Status: r.Status, StatusReason: r.StatusReason, Metadata: r.Metadata, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
-		Stripe: promo.StripeRefs{
-			CouponID: r.Stripe.CouponID, PromotionCodeID: r.Stripe.PromotionCodeID, Active: r.Stripe.Active,
-			ExpiresAt: r.Stripe.ExpiresAt, State: r.Stripe.State, Owner: r.Stripe.Owner, LeaseUntil: r.Stripe.LeaseUntil,
-			ActiveSwitches: r.Stripe.ActiveSwitches,
-		},
-	}
-	return withCounters(p, h), nil
 }
 
 func msPtr(t *time.Time) int64 {

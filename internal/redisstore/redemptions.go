@@ -31,10 +31,9 @@ var customerScript = ledgerScript("customer_redemption")
 // rdRecord is the stored JSON of a redemption (a field of ba:{pc}:rd). Field
 // names are short: one record per redemption adds up. Times are Unix ms.
 // Stored records leave out their ID (the hash field) and code ID (the key);
-// the scripts' answers carry the ID, and records of earlier versions both.
+// the scripts' answers carry the ID.
 type rdRecord struct {
 	ID         string           `json:"id,omitempty"`
-	Code       string           `json:"pc,omitempty"`
 	Customer   string           `json:"cus"`
 	Sub        string           `json:"sub,omitempty"`
 	Discount   string           `json:"di,omitempty"`
@@ -81,21 +80,19 @@ func encodeRedemption(r *promo.Redemption) ([]byte, error) {
 	})
 }
 
-// decodeRedemption reads a record of code codeID; id names it when the JSON
-// does not (a stored record read directly).
+// decodeRedemption reads a redemption of code codeID: a stored record read
+// directly, named by its hash field id, or a ledger script's answer (id ""),
+// which carries its ID.
 func decodeRedemption(codeID, id, raw string) (*promo.Redemption, error) {
 	var x rdRecord
 	if err := json.Unmarshal([]byte(raw), &x); err != nil {
 		return nil, fmt.Errorf("redemption record: %w", err)
 	}
-	if x.ID == "" {
-		x.ID = id
-	}
-	if x.Code == "" {
-		x.Code = codeID
+	if id == "" {
+		id = x.ID
 	}
 	return &promo.Redemption{
-		ID: x.ID, PromoCodeID: x.Code, Customer: x.Customer, Subscription: x.Sub, DiscountID: x.Discount,
+		ID: id, PromoCodeID: codeID, Customer: x.Customer, Subscription: x.Sub, DiscountID: x.Discount,
 		Source: promo.RedemptionSource(x.Source), State: promo.RedemptionState(x.State), Owner: x.Owner,
 		LeaseUntil: fromMS(x.Lease), CreatedAt: fromMS(x.Created), ConfirmedAt: fromMS(x.Confirmed),
 		ActivatedAt: fromMS(x.Activated), EndedAt: fromMS(x.Ended), EffectiveAt: fromMS(x.Effective),

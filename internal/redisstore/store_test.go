@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -151,6 +150,53 @@ func TestBeginCreateResumeRules(t *testing.T) {
 	page, err := s.List(ctx, promo.ListFilter{Limit: 10})
 	if err != nil || len(page.Data) != 0 {
 		t.Fatalf("unfinished code listed: %v %v", page.Data, err)
+	}
+}
+
+// The record says which Stripe objects exist: a code whose coupon is not made
+// yet reads back without one (a resumed create must still make it), whatever
+// the coupon's ID would be.
+func TestStripeRefsSayWhatExists(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		coupon, promoID string // "" = not created; "=" = the code's ID
+	}{
+		{name: "nothing yet"},
+		{name: "coupon with the code's ID", coupon: "="},
+		{name: "coupon with another ID", coupon: "co_other"},
+		{name: "coupon and promotion code", coupon: "=", promoID: "promo_1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, ctx := newStore(t), context.Background()
+			p := draft(t, "REFS")
+			if _, _, err := s.BeginCreate(ctx, p, "owner-a", now, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			want := p.Stripe
+			want.CouponID, want.PromotionCodeID = tc.coupon, tc.promoID
+			if tc.coupon == "=" {
+				want.CouponID = p.ID
+			}
+			if err := s.SaveStripeRefs(ctx, p.ID, want); err != nil {
+				t.Fatal(err)
+			}
+			for _, read := range []func() (*promo.PromoCode, error){
+				func() (*promo.PromoCode, error) { return s.Get(ctx, p.ID) },
+				func() (*promo.PromoCode, error) {
+					got, _, err := s.BeginCreate(ctx, draft(t, "REFS"), "owner-a", now, time.Minute)
+					return got, err
+				},
+			} {
+				got, err := read()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got.Stripe.CouponID != want.CouponID || got.Stripe.PromotionCodeID != want.PromotionCodeID {
+					t.Fatalf("coupon %q, promotion code %q; want %q, %q", got.Stripe.CouponID, got.Stripe.PromotionCodeID,
+						want.CouponID, want.PromotionCodeID)
+				}
+			}
+		})
 	}
 }
 
@@ -344,46 +390,19 @@ func TestRedisDownIsUnavailable(t *testing.T) {
 	wantCode(t, err, promo.CodeUnavailable)
 }
 
-// Codes written before the compact record (version 1) are still read, and
-// saving one writes version 2 with the same content.
-func TestLegacyCodeRecordsAreRead(t *testing.T) {
-	s := newStore(t)
-	ctx := context.Background()
-	v1 := `{"id":"pc_legacy","code":"OLD10","promo_type":"percentage","amount_off":1000,"duration":"repeating",` +
-		`"duration_months":3,"expires_at":"2027-01-02T03:04:05Z","new_users_only":true,"plan_ids":["price_a"],` +
-		`"plan_products":["prod_a"],"status":"inactive","metadata":{"k":"v"},"created_at":"2026-01-02T03:04:05Z",` +
-		`"updated_at":"2026-02-02T03:04:05Z","stripe":{"coupon_id":"pc_legacy","promotion_code_id":"promo_1",` +
-		`"expires_at":"2027-01-02T03:04:05Z","state":"ready","active_switches":2}}`
-	exp := time.Date(2027, 1, 2, 3, 4, 5, 0, time.UTC)
-	if err := s.rdb.HSet(ctx, codeKey("pc_legacy"), "doc", v1, "status", "inactive", "state", "ready", "unlimited", 0,
-		"expires_ms", exp.UnixMilli(), "stock", 7, "uses", 2).Err(); err != nil {
-		t.Fatal(err)
-	}
-	p, err := s.Get(ctx, "pc_legacy")
-	if err != nil {
-		t.Fatal(err)
-	}
-	check := func(p *promo.PromoCode) {
-		t.Helper()
-		if p.ID != "pc_legacy" || p.Code != "OLD10" || p.AmountOff != 1000 || p.DurationMonths != 3 ||
-			p.ExpiresAt == nil || !p.ExpiresAt.Equal(exp) || !p.NewUsersOnly || p.PlanIDs[0] != "price_a" ||
-			p.PlanProducts[0] != "prod_a" || p.Status != promo.StatusInactive || p.Metadata["k"] != "v" ||
-			!p.CreatedAt.Equal(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)) || p.Stock != 7 || p.Uses != 2 ||
-			p.Stripe.CouponID != "pc_legacy" || p.Stripe.PromotionCodeID != "promo_1" || p.Stripe.ActiveSwitches != 2 ||
-			p.Stripe.ExpiresAt == nil || !p.Stripe.ExpiresAt.Equal(exp) || p.Stripe.State != promo.SyncReady {
-			t.Fatalf("decoded %+v", p)
+// Only the current record version is read: a record of another version (or
+// none) is an error, never a guess.
+func TestCodeRecordOfAnotherVersionIsRefused(t *testing.T) {
+	s, ctx := newStore(t), context.Background()
+	for _, doc := range []string{
+		`{"id":"pc_old","code":"OLD10","promo_type":"percentage","amount_off":1000,"status":"inactive"}`,
+		`{"v":1,"c":"OLD10","t":"percentage","a":1000,"d":"once","ct":1,"ut":1}`,
+	} {
+		if err := s.rdb.HSet(ctx, codeKey("pc_old"), "doc", doc, "status", "inactive", "state", "ready").Err(); err != nil {
+			t.Fatal(err)
+		}
+		if p, err := s.Get(ctx, "pc_old"); err == nil || errors.Is(err, promo.ErrNotFound) {
+			t.Fatalf("%s read as %+v, %v", doc, p, err)
 		}
 	}
-	check(p)
-	if err := s.SaveUpdate(ctx, p, p, false); err != nil {
-		t.Fatal(err)
-	}
-	if doc := s.rdb.HGet(ctx, codeKey("pc_legacy"), "doc").Val(); !strings.Contains(doc, `"v":2`) {
-		t.Fatalf("saved record is not version 2: %s", doc)
-	}
-	again, err := s.Get(ctx, "pc_legacy")
-	if err != nil {
-		t.Fatal(err)
-	}
-	check(again)
 }
