@@ -23,11 +23,11 @@ func (s *Store) Claim(ctx context.Context, sub string) (promo.Claim, error) {
 	if err != nil {
 		return promo.Claim{}, unavailable(err)
 	}
-	parts := strings.Split(v, "|") // "pc|rd" (earlier versions appended "|owner")
-	if len(parts) < 2 {
+	pc, rd, ok := strings.Cut(v, "|") // "pc|rd"
+	if !ok {
 		return promo.Claim{}, promo.ErrNotFound
 	}
-	return promo.Claim{PromoCodeID: parts[0], RedemptionID: parts[1]}, nil
+	return promo.Claim{PromoCodeID: pc, RedemptionID: rd}, nil
 }
 
 // SetClaim implements promo.RedemptionStore. The value is

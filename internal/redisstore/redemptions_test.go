@@ -1126,19 +1126,6 @@ func TestClaims(t *testing.T) {
 	if _, err := s.Claim(ctx, "sub_1"); !errors.Is(err, promo.ErrNotFound) {
 		t.Fatalf("after clear: %v", err)
 	}
-	// A claim written by an earlier version ("pc|rd|owner") is still read and cleared.
-	if err := s.rdb.HSet(ctx, keyClaims, "sub_old", "pc_9|rd_9|0123abcd").Err(); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := s.Claim(ctx, "sub_old"); err != nil || got != (promo.Claim{PromoCodeID: "pc_9", RedemptionID: "rd_9"}) {
-		t.Fatalf("old claim: %+v %v", got, err)
-	}
-	if err := s.ClearClaim(ctx, "sub_old", "rd_9"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Claim(ctx, "sub_old"); !errors.Is(err, promo.ErrNotFound) {
-		t.Fatalf("old claim not cleared: %v", err)
-	}
 	// Clearing nothing is fine.
 	if err := s.ClearClaim(ctx, "sub_none", "rd_1"); err != nil {
 		t.Fatal(err)
