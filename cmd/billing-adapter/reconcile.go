@@ -91,7 +91,7 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 	if n := current.InFlight(); n > 0 {
 		return fmt.Errorf("%d reservations are in flight: wait until they settle (the service's sweeper resolves them within RESERVATION_LEASE) and run again", n)
 	}
-	counts, err := store.ApplyRebuild(ctx, rebuilt, current, snap.PaidCustomers, now)
+	counts, err := store.ApplyRebuild(ctx, rebuilt, current, snap.PaidCustomers, promo.Drifting(drift), now)
 	if err != nil {
 		return fmt.Errorf("repairing Redis: %w", err)
 	}

@@ -135,19 +135,7 @@ func ledgerDrift(p *PromoCode, got []*Redemption, want []RebuiltRedemption) []Dr
 			out = append(out, Drift{p.ID, p.Code, "missing", who + ": in Stripe, not in Redis"})
 			continue
 		}
-		var diffs []string
-		cmp := func(field string, gv, wv any) {
-			if gs, ws := fmt.Sprint(gv), fmt.Sprint(wv); gs != ws {
-				diffs = append(diffs, fmt.Sprintf("%s redis=%s stripe=%s", field, gs, ws))
-			}
-		}
-		cmp("id", g.ID, w.ID)
-		cmp("state", g.State, w.State)
-		cmp("customer", g.Customer, w.Customer)
-		cmp("subscription", g.Subscription, w.Subscription)
-		cmp("cycles", g.Cycles, w.Cycles)
-		cmp("discounted_amounts", amountsText(g.Discounted), amountsText(w.Discounted))
-		if len(diffs) > 0 {
+		if diffs := lineDifferences(g, w.Redemption); len(diffs) > 0 {
 			out = append(out, Drift{p.ID, p.Code, "different", who + ": " + strings.Join(diffs, ", ")})
 		}
 	}
@@ -158,6 +146,102 @@ func ledgerDrift(p *PromoCode, got []*Redemption, want []RebuiltRedemption) []Dr
 		}
 	}
 	return out
+}
+
+// lineDifferences lists the fields of a ledger line that Stripe determines
+// and that differ. The others (the adapter's request times, effective_at,
+// how and when a line ended, flags) are history only Redis has, or Stripe
+// shows only approximately; reconcile neither reports nor rewrites them.
+func lineDifferences(g, w *Redemption) []string {
+	var diffs []string
+	cmp := func(field string, gv, wv any) {
+		if gs, ws := fmt.Sprint(gv), fmt.Sprint(wv); gs != ws {
+			diffs = append(diffs, fmt.Sprintf("%s redis=%s stripe=%s", field, gs, ws))
+		}
+	}
+	cmp("id", g.ID, w.ID)
+	cmp("state", g.State, w.State)
+	cmp("customer", g.Customer, w.Customer)
+	cmp("subscription", g.Subscription, w.Subscription)
+	cmp("cycles", g.Cycles, w.Cycles)
+	cmp("discounted_amounts", amountsText(g.Discounted), amountsText(w.Discounted))
+	return diffs
+}
+
+// Drifting is the set of codes a drift list names: the codes reconcile
+// -fix rewrites. A code without drift is left byte for byte as it is.
+func Drifting(drift []Drift) map[string]bool {
+	out := map[string]bool{}
+	for _, d := range drift {
+		out[d.PromoCodeID] = true
+	}
+	return out
+}
+
+// MergeCode is the code -fix writes: Stripe's truth (rebuilt), with what
+// only Redis knows kept from the current record when there is one: its
+// created and updated times and the counter of Stripe switches (the base of
+// their idempotency keys).
+func MergeCode(current, rebuilt *PromoCode) *PromoCode {
+	out := *rebuilt
+	if current != nil {
+		out.CreatedAt, out.UpdatedAt = current.CreatedAt, current.UpdatedAt
+		out.Stripe.ActiveSwitches = current.Stripe.ActiveSwitches
+	}
+	return &out
+}
+
+// MergeLedger is the ledger -fix writes: Stripe's lines, where a Redis line
+// of the same discount that agrees with Stripe on every field Stripe
+// determines (lineDifferences) stays exactly as it is, and one that does
+// not takes Stripe's facts but keeps its history (request times, effective
+// time, flags, and how it ended when both say it ended); plus the history
+// only Redis has (released lines, ones that ended before a paid invoice).
+// A line live in Redis whose discount Stripe does not show is ended.
+func MergeLedger(stripeLines []RebuiltRedemption, redisLines []*Redemption, now time.Time) ([]*Redemption, []string) {
+	var out []*Redemption
+	var invoices []string
+	byDiscount := map[string]*Redemption{}
+	for _, r := range redisLines {
+		if r.DiscountID != "" {
+			byDiscount[r.DiscountID] = r
+		}
+	}
+	known := map[string]bool{}
+	for _, l := range stripeLines {
+		known[l.DiscountID] = true
+		invoices = append(invoices, l.Invoices...)
+		r := byDiscount[l.DiscountID]
+		switch {
+		case r == nil:
+			out = append(out, l.Redemption)
+		case len(lineDifferences(r, l.Redemption)) == 0:
+			out = append(out, r)
+		default:
+			m := *l.Redemption
+			m.Owner, m.CreatedAt, m.EffectiveAt, m.Flags = r.Owner, r.CreatedAt, r.EffectiveAt, r.Flags
+			if r.Source != "" {
+				m.Source = r.Source
+			}
+			if m.State == RedemptionEnded && r.State == RedemptionEnded {
+				m.EndedAt, m.EndReason, m.EndedInStripe = r.EndedAt, r.EndReason, r.EndedInStripe
+			}
+			out = append(out, &m)
+		}
+	}
+	for _, r := range redisLines {
+		if r.DiscountID != "" && known[r.DiscountID] {
+			continue
+		}
+		if r.State == RedemptionPending || r.State == RedemptionActive {
+			c := *r
+			c.State, c.EndedAt, c.EndReason, c.HoldsStock = RedemptionEnded, now, "not_in_stripe", false
+			r = &c
+		}
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b *Redemption) int { return strings.Compare(a.ID, b.ID) })
+	return out, invoices
 }
 
 func timeText(t *time.Time) string {

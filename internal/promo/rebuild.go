@@ -250,6 +250,9 @@ func rebuildLedger(s *StripeSnapshot, p *PromoCode) []RebuiltRedemption {
 		switch sub.Status {
 		case "canceled", "incomplete_expired":
 			l.State, l.EndReason, l.EndedAt = RedemptionEnded, ReasonCancelled, maxTime(lastPaid[l.DiscountID], l.CreatedAt)
+			if !sub.CanceledAt.IsZero() {
+				l.EndedAt, l.EndedInStripe = sub.CanceledAt, true
+			}
 		default:
 			live[l.DiscountID] = true
 		}
@@ -279,7 +282,10 @@ func rebuildLedger(s *StripeSnapshot, p *PromoCode) []RebuiltRedemption {
 // countLedger sets the code's counters from its rebuilt ledger: uses, the
 // discounted totals, and stock (the limit less the units held, oldest
 // redemptions first; one beyond the limit is flagged). A customer's first
-// redemption holds their use of the code; a later one is flagged.
+// redemption holds their use of the code; a later one is flagged. Only a
+// line that holds a use (Redemption.HoldsUse, the webhook path's rule) holds
+// a unit and the customer: one cancelled before its first discounted
+// invoice gave both back.
 func countLedger(p *PromoCode, ledger []RebuiltRedemption) {
 	limit := p.Stock
 	customers := map[string]bool{}
@@ -292,6 +298,10 @@ func countLedger(p *PromoCode, ledger []RebuiltRedemption) {
 				p.Discounted = map[string]int64{}
 			}
 			p.Discounted[cur] += v
+		}
+		if !l.HoldsUse() {
+			l.StockReturned = !p.UnlimitedStock
+			continue
 		}
 		if customers[l.Customer] {
 			l.Flags = append(l.Flags, "customer_already_redeemed")

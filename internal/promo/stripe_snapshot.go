@@ -52,8 +52,10 @@ type StripeSubscription struct {
 	Customer string
 	Status   string
 	Created  time.Time
-	Discount *StripeDiscount
-	Metadata map[string]string
+	// CanceledAt is when a canceled subscription was cancelled.
+	CanceledAt time.Time
+	Discount   *StripeDiscount
+	Metadata   map[string]string
 }
 
 // StripeInvoice is a paid invoice.

@@ -2,7 +2,6 @@ package redisstore
 
 import (
 	"context"
-	"slices"
 	"time"
 
 	"github.com/billing-adapter/billing-adapter/internal/promo"
@@ -62,19 +61,27 @@ func (s *Store) LoadState(ctx context.Context) (*promo.LedgerState, error) {
 // FixCounts says what ApplyRebuild wrote.
 type FixCounts struct{ Codes, Redemptions, Deactivated, Paid int }
 
-// ApplyRebuild makes Redis hold what Stripe shows (reconcile -fix): every
-// rebuilt code with its counters, its ledger (Stripe's lines, plus the
-// history only Redis has: released lines and ones that ended before a paid
-// invoice; a line live in Redis that Stripe does not show is ended), the
+// ApplyRebuild makes Redis hold what Stripe shows (reconcile -fix) for the
+// drifting codes (promo.Drifting; the others stay byte for byte): each with
+// its counters (promo.MergeCode), its ledger (promo.MergeLedger), the
 // indexes and subscription claims; codes Stripe no longer has are made
 // inactive; paid customers are recorded. The caller must make sure no
 // reservation is in flight (LedgerState.InFlight).
-func (s *Store) ApplyRebuild(ctx context.Context, rb *promo.Rebuilt, current *promo.LedgerState, paid map[string]bool, now time.Time) (FixCounts, error) {
+func (s *Store) ApplyRebuild(ctx context.Context, rb *promo.Rebuilt, current *promo.LedgerState, paid map[string]bool,
+	drifting map[string]bool, now time.Time) (FixCounts, error) {
 	var n FixCounts
 	inStripe := map[string]bool{}
+	have := map[string]*promo.PromoCode{}
+	for _, p := range current.Codes {
+		have[p.ID] = p
+	}
 	for _, p := range rb.Codes {
 		inStripe[p.ID] = true
-		lines, invoices := mergeLedger(rb.Ledgers[p.ID], current.Ledgers[p.ID], now)
+		if !drifting[p.ID] {
+			continue
+		}
+		p = promo.MergeCode(have[p.ID], p)
+		lines, invoices := promo.MergeLedger(rb.Ledgers[p.ID], current.Ledgers[p.ID], now)
 		if err := s.writeRebuiltCode(ctx, p, lines, invoices); err != nil {
 			return n, err
 		}
@@ -98,51 +105,19 @@ func (s *Store) ApplyRebuild(ctx context.Context, rb *promo.Rebuilt, current *pr
 		}
 		n.Deactivated++
 	}
-	if len(paid) > 0 {
-		members := make([]any, 0, len(paid))
-		for c := range paid {
+	var members []any
+	for c := range paid {
+		if !current.Paid[c] {
 			members = append(members, c)
 		}
+	}
+	if len(members) > 0 {
 		if err := s.rdb.SAdd(ctx, keyPaid, members...).Err(); err != nil {
 			return n, unavailable(err)
 		}
-		n.Paid = len(paid)
+		n.Paid = len(members)
 	}
 	return n, nil
-}
-
-// mergeLedger is Stripe's lines plus Redis' own history; a line live in
-// Redis whose discount Stripe does not show is ended.
-func mergeLedger(stripeLines []promo.RebuiltRedemption, redisLines []*promo.Redemption, now time.Time) ([]*promo.Redemption, []string) {
-	var out []*promo.Redemption
-	var invoices []string
-	known := map[string]bool{}
-	for _, l := range stripeLines {
-		known[l.DiscountID] = true
-		out = append(out, l.Redemption)
-		invoices = append(invoices, l.Invoices...)
-	}
-	for _, r := range redisLines {
-		if r.DiscountID != "" && known[r.DiscountID] {
-			continue
-		}
-		if r.State == promo.RedemptionPending || r.State == promo.RedemptionActive {
-			c := *r
-			c.State, c.EndedAt, c.EndReason, c.HoldsStock = promo.RedemptionEnded, now, "not_in_stripe", false
-			r = &c
-		}
-		out = append(out, r)
-	}
-	slices.SortFunc(out, func(a, b *promo.Redemption) int {
-		switch {
-		case a.ID < b.ID:
-			return -1
-		case a.ID > b.ID:
-			return 1
-		}
-		return 0
-	})
-	return out, invoices
 }
 
 // writeRebuiltCode replaces one code's hash and ledger keys in one

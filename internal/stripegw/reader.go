@@ -171,10 +171,11 @@ func toStripePromotionCode(pc *stripe.PromotionCode) promo.StripePromotionCode {
 
 func toStripeSubscription(s *stripe.Subscription) promo.StripeSubscription {
 	out := promo.StripeSubscription{
-		ID:       s.ID,
-		Status:   string(s.Status),
-		Created:  unix(s.Created),
-		Metadata: s.Metadata,
+		ID:         s.ID,
+		Status:     string(s.Status),
+		Created:    unix(s.Created),
+		CanceledAt: unix(s.CanceledAt),
+		Metadata:   s.Metadata,
 	}
 	if s.Customer != nil {
 		out.Customer = s.Customer.ID
