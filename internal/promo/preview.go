@@ -27,12 +27,12 @@ type ValidateResult struct {
 // one it makes one (Stripe's upcoming invoice with the discount applied),
 // which also lets Stripe check its own promotion code rules.
 func (r *Redeemer) Validate(ctx context.Context, in ValidateInput) (*ValidateResult, error) {
-	if err := ValidateStripeID("customer", in.Customer); err != nil {
+	if err := CheckStripeID("customer", in.Customer); err != nil {
 		return nil, err
 	}
 	for _, f := range [...]struct{ param, v string }{{"price", in.Price}, {"subscription", in.Subscription}} {
 		if f.v != "" {
-			if err := ValidateStripeID(f.param, f.v); err != nil {
+			if err := CheckStripeID(f.param, f.v); err != nil {
 				return nil, err
 			}
 		}

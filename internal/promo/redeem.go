@@ -63,10 +63,10 @@ const MaxQuantity = 1_000_000
 // Subscribe creates a Stripe subscription, with the promo code's discount on
 // its first invoice when one is given. One Stripe call.
 func (r *Redeemer) Subscribe(ctx context.Context, in SubscribeInput, requestKey string) (*ApplyResult, error) {
-	if err := ValidateStripeID("customer", in.Customer); err != nil {
+	if err := CheckStripeID("customer", in.Customer); err != nil {
 		return nil, err
 	}
-	if err := ValidateStripeID("price", in.Price); err != nil {
+	if err := CheckStripeID("price", in.Price); err != nil {
 		return nil, err
 	}
 	if in.Quantity == 0 {
@@ -75,7 +75,7 @@ func (r *Redeemer) Subscribe(ctx context.Context, in SubscribeInput, requestKey 
 	if in.Quantity < 1 || in.Quantity > MaxQuantity {
 		return nil, Invalid("quantity", "quantity must be between 1 and %d", MaxQuantity)
 	}
-	if err := validateSubscriptionMetadata(in.Metadata); err != nil {
+	if err := checkSubscriptionMetadata(in.Metadata); err != nil {
 		return nil, err
 	}
 	spec := SubscriptionSpec{Customer: in.Customer, Price: in.Price, Quantity: in.Quantity, Metadata: copyMetadata(in.Metadata)}
@@ -140,11 +140,11 @@ type ApplyInput struct {
 // current period is untouched and the next invoice is discounted. Two Stripe
 // calls: read the subscription, update it.
 func (r *Redeemer) Apply(ctx context.Context, in ApplyInput, requestKey string) (*ApplyResult, error) {
-	if err := ValidateStripeID("subscription", in.Subscription); err != nil {
+	if err := CheckStripeID("subscription", in.Subscription); err != nil {
 		return nil, err
 	}
 	if in.Customer != "" {
-		if err := ValidateStripeID("customer", in.Customer); err != nil {
+		if err := CheckStripeID("customer", in.Customer); err != nil {
 			return nil, err
 		}
 	}
@@ -218,7 +218,7 @@ func (r *Redeemer) Apply(ctx context.Context, in ApplyInput, requestKey string) 
 // is deleted and the redemption ends. If no discounted invoice was paid yet
 // the unit of stock goes back and the customer may use the code again.
 func (r *Redeemer) Remove(ctx context.Context, subscription, requestKey string) (*ApplyResult, error) {
-	if err := ValidateStripeID("subscription", subscription); err != nil {
+	if err := CheckStripeID("subscription", subscription); err != nil {
 		return nil, err
 	}
 	unlock, err := r.Store.LockSubscription(ctx, subscription, r.LockTTL)
@@ -478,8 +478,8 @@ func promoMetadata(md map[string]string, p *PromoCode, rd *Redemption) map[strin
 	return out
 }
 
-func validateSubscriptionMetadata(md map[string]string) error {
-	if err := ValidateMetadata(md); err != nil {
+func checkSubscriptionMetadata(md map[string]string) error {
+	if err := CheckMetadata(md); err != nil {
 		return err
 	}
 	for _, k := range []string{MetaRedemptionID, MetaRedemptionSource} {

@@ -103,9 +103,9 @@ func errSubscriptionHasCode(sub string) *Error {
 
 func errCustomerMismatch() *Error { return Refuse(CodeCustomerMismatch) }
 
-// ValidateStripeID checks an ID the caller names (customer, price,
+// CheckStripeID checks an ID the caller names (customer, price,
 // subscription): required, printable, no spaces or URL delimiters.
-func ValidateStripeID(param, id string) *Error {
+func CheckStripeID(param, id string) *Error {
 	switch {
 	case id == "":
 		return Invalid(param, "%s is required", param)
@@ -124,7 +124,7 @@ func lookupCodeText(code string) (string, *Error) {
 	if norm == "" {
 		return "", Invalid("code", "code is required")
 	}
-	if ValidateCodeText(norm) != nil {
+	if CheckCodeText(norm) != nil {
 		return "", errCodeNotFound(norm)
 	}
 	return norm, nil

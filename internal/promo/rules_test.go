@@ -80,12 +80,12 @@ func TestCheckPlanAndAudience(t *testing.T) {
 	}
 }
 
-func TestValidateStripeID(t *testing.T) {
+func TestCheckStripeID(t *testing.T) {
 	for id, ok := range map[string]bool{
 		"cus_123": true, "sub_1NvX": true, "": false, "cus 1": false, "sub_1/../x": false, "a?b": false, "a#b": false,
 		"a%20b": false, strings.Repeat("x", 255): true, strings.Repeat("x", 256): false,
 	} {
-		err := ValidateStripeID("customer", id)
+		err := CheckStripeID("customer", id)
 		if (err == nil) != ok {
 			t.Errorf("%q: got %v, want ok=%v", id, err, ok)
 		}

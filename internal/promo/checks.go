@@ -1,3 +1,7 @@
+// The checks of an admin's create and update requests (each refusal a 400
+// naming the field). "Validate" is reserved for POST /v1/promo_codes/validate,
+// the checkout question "would this code be accepted now?" (preview.go).
+
 package promo
 
 import (
@@ -49,8 +53,8 @@ type CreateInput struct {
 // NormalizeCode upper-cases a code as entered by a customer or an admin.
 func NormalizeCode(code string) string { return strings.ToUpper(strings.TrimSpace(code)) }
 
-// ValidateCodeText checks the customer-facing code text (already normalized).
-func ValidateCodeText(code string) *Error {
+// CheckCodeText checks the customer-facing code text (already normalized).
+func CheckCodeText(code string) *Error {
 	if code == "" {
 		return Invalid("code", "code is required")
 	}
@@ -66,11 +70,11 @@ func ValidateCodeText(code string) *Error {
 	return nil
 }
 
-// NewPromoCode validates in and builds the code it describes (without ID,
+// NewPromoCode checks in and builds the code it describes (without ID,
 // timestamps or Stripe refs). now is used to check the expiration.
 func NewPromoCode(in CreateInput, now time.Time) (*PromoCode, error) {
 	p := &PromoCode{Code: NormalizeCode(in.Code), Status: StatusActive}
-	if err := ValidateCodeText(p.Code); err != nil {
+	if err := CheckCodeText(p.Code); err != nil {
 		return nil, err
 	}
 	if err := p.setAmount(in); err != nil {
@@ -80,7 +84,7 @@ func NewPromoCode(in CreateInput, now time.Time) (*PromoCode, error) {
 		return nil, err
 	}
 	if in.ExpirationDatetime != nil {
-		if err := validateExpiration(*in.ExpirationDatetime, now); err != nil {
+		if err := checkExpiration(*in.ExpirationDatetime, now); err != nil {
 			return nil, err
 		}
 		t := in.ExpirationDatetime.UTC()
@@ -91,7 +95,7 @@ func NewPromoCode(in CreateInput, now time.Time) (*PromoCode, error) {
 			"existing_memberships_only cannot be combined with new_users_only: a customer with a membership is not a new user")
 	}
 	p.NewUsersOnly, p.ExistingMembershipsOnly = in.NewUsersOnly, in.ExistingMembershipsOnly
-	plans, err := validatePlanIDs(in.PlanIDs)
+	plans, err := checkPlanIDs(in.PlanIDs)
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +112,7 @@ func NewPromoCode(in CreateInput, now time.Time) (*PromoCode, error) {
 	default:
 		return nil, Invalid("status", "status must be active or inactive")
 	}
-	if err := ValidateMetadata(in.Metadata); err != nil {
+	if err := CheckMetadata(in.Metadata); err != nil {
 		return nil, err
 	}
 	p.Metadata = copyMetadata(in.Metadata)
@@ -213,7 +217,7 @@ func (p *PromoCode) setStock(stock *int64, unlimited *bool) error {
 	case stock == nil:
 		return Invalid("stock", "stock is required when unlimited_stock is false")
 	default:
-		if err := ValidateStock(*stock); err != nil {
+		if err := CheckStock(*stock); err != nil {
 			return err
 		}
 		p.Stock = *stock
@@ -221,22 +225,22 @@ func (p *PromoCode) setStock(stock *int64, unlimited *bool) error {
 	return nil
 }
 
-// ValidateStock checks a stock count.
-func ValidateStock(n int64) *Error {
+// CheckStock checks a stock count.
+func CheckStock(n int64) *Error {
 	if n < 0 || n > MaxStock {
 		return Invalid("stock", "stock must be between 0 and %d", MaxStock)
 	}
 	return nil
 }
 
-func validateExpiration(t, now time.Time) *Error {
+func checkExpiration(t, now time.Time) *Error {
 	if !t.After(now) {
 		return Invalid("expiration_datetime", "expiration_datetime must be in the future")
 	}
 	return nil
 }
 
-func validatePlanIDs(ids []string) ([]string, error) {
+func checkPlanIDs(ids []string) ([]string, error) {
 	if len(ids) > MaxPlanIDs {
 		return nil, Invalid("plan_ids", "plan_ids may list at most %d prices", MaxPlanIDs)
 	}
@@ -256,16 +260,16 @@ func validatePlanIDs(ids []string) ([]string, error) {
 	return out, nil
 }
 
-// ValidateMetadata enforces Stripe's metadata limits less the adapter's
+// CheckMetadata enforces Stripe's metadata limits less the adapter's
 // reserved keys. An empty value is refused (on update it deletes the key and
 // is checked by the caller).
-func ValidateMetadata(md map[string]string) *Error {
+func CheckMetadata(md map[string]string) *Error {
 	if len(md) > MaxMetadataKeys {
 		return Invalid("metadata", "metadata may have at most %d keys (Stripe allows 50; the adapter reserves %s)",
 			MaxMetadataKeys, strings.Join(reservedMetadataKeys, ", "))
 	}
 	for k, v := range md {
-		if err := validateMetadataKey(k); err != nil {
+		if err := checkMetadataKey(k); err != nil {
 			return err
 		}
 		if v == "" {
@@ -278,7 +282,7 @@ func ValidateMetadata(md map[string]string) *Error {
 	return nil
 }
 
-func validateMetadataKey(k string) *Error {
+func checkMetadataKey(k string) *Error {
 	switch {
 	case k == "":
 		return Invalid("metadata", "metadata keys must not be empty")
