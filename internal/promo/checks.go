@@ -10,17 +10,47 @@ import (
 	"time"
 )
 
-// Limits on codes and metadata. Stripe allows 50 metadata keys; the adapter
-// reserves ReservedMetadataKeys on every Stripe object it writes, so a code's
-// own metadata may hold at most MaxMetadataKeys.
+// Limits on codes and metadata, chosen so that every code within them works
+// on every path: create, update, subscribe (with request metadata within
+// its own limit), apply, and reconcile reading promo_code_config back.
+//
+// The metadata budget. Stripe allows StripeMetadataKeys (50) keys per object
+// (key ≤ 40 characters without [ or ], value ≤ 500). Next to the code's own
+// keys the adapter writes its own, per object:
+//
+//	object (Stripe call)            keys                                              at most
+//	coupon (create)                 the code's + promo_code_id, promo_code,           23 + 3      = 26
+//	                                promo_code_config
+//	promotion code (create)         the code's + promo_code_id, promo_code            23 + 2      = 25
+//	coupon (update)                 the code's new keys + its removed keys, sent      23 + 23 + 3 = 49
+//	                                empty to unset them in the same call + 3
+//	promotion code (update)         the same, less promo_code_config                  23 + 23 + 2 = 48
+//	subscription (subscribe)        the code's ∪ the request's + promo_code_id,       23 + 23 + 4 = 50
+//	                                promo_code, promo_redemption_id,
+//	                                promo_redemption_source
+//	subscription (apply)            its own ∪ those 4 (the code's are not copied)     checked: 50
+//
+// The subscription on subscribe is the binding row: a code's metadata
+// (MaxMetadataKeys) and a subscribe request's (MaxSubscriptionMetadataKeys)
+// share 50 - 4 = 46 keys, so that any code works with any request. A
+// subscription given a code by apply keeps its own metadata, which is not
+// ours to limit: one with more than 46 keys besides the adapter's cannot
+// take a code, and apply says so before reserving anything
+// (checkMetadataRoom). promo_code_config must fit one 500-character value in
+// the longest form it can take after any update; only plan_ids make it long
+// (checkStripeConfigFits): MaxPlanIDs Stripe price IDs always fit. A code
+// of MaxCodeLength characters is a valid Stripe promotion code text; the
+// coupon's name (40 characters at most) is the code cut short by the gateway.
 const (
-	MaxCodeLength          = 64
-	MaxMetadataKeys        = 50 - 3 // Stripe's 50 less reservedMetadataKeys
-	MaxMetadataKeyLength   = 40
-	MaxMetadataValueLength = 500
-	MaxDurationMonths      = 1200
-	MaxPlanIDs             = 20 // and they must fit the coupon's config metadata (StripeConfig)
-	MaxStock               = 1_000_000_000
+	StripeMetadataKeys          = 50
+	MaxMetadataKeys             = 23 // a code's own metadata
+	MaxSubscriptionMetadataKeys = 23 // a subscribe request's metadata
+	MaxCodeLength               = 64
+	MaxMetadataKeyLength        = 40
+	MaxMetadataValueLength      = 500
+	MaxDurationMonths           = 1200
+	MaxPlanIDs                  = 10
+	MaxStock                    = 1_000_000_000
 )
 
 // Metadata keys the adapter writes on Stripe objects to link them back.
@@ -260,14 +290,21 @@ func checkPlanIDs(ids []string) ([]string, error) {
 	return out, nil
 }
 
-// CheckMetadata enforces Stripe's metadata limits less the adapter's
-// reserved keys. An empty value is refused (on update it deletes the key and
+// CheckMetadata checks a code's metadata: at most MaxMetadataKeys keys
+// (see the budget above), Stripe's limits on keys and values, none of the
+// adapter's keys. An empty value is refused (on update it deletes the key and
 // is checked by the caller).
 func CheckMetadata(md map[string]string) *Error {
 	if len(md) > MaxMetadataKeys {
-		return Invalid("metadata", "metadata may have at most %d keys (Stripe allows 50; the adapter reserves %s)",
-			MaxMetadataKeys, strings.Join(reservedMetadataKeys, ", "))
+		return Invalid("metadata", "metadata may have at most %d keys: Stripe allows %d per object, and the rest is kept for the adapter's own keys and for the metadata of the subscriptions the code is used on",
+			MaxMetadataKeys, StripeMetadataKeys)
 	}
+	return checkMetadataEntries(md)
+}
+
+// checkMetadataEntries checks each key and value against Stripe's limits
+// and the adapter's reserved keys.
+func checkMetadataEntries(md map[string]string) *Error {
 	for k, v := range md {
 		if err := checkMetadataKey(k); err != nil {
 			return err

@@ -119,9 +119,18 @@ func TestNewPromoCodeAccepts(t *testing.T) {
 				t.Fatal(p.PlanIDs)
 			}
 		}},
-		{"47 metadata keys", func() CreateInput { in := okPercentage(); in.Metadata = metadataOf(47, 40, 500); return in }(), func(t *testing.T, p *PromoCode) {
-			if len(p.Metadata) != 47 {
+		{"metadata at every maximum", func() CreateInput {
+			in := okPercentage()
+			in.Metadata = metadataOf(MaxMetadataKeys, MaxMetadataKeyLength, MaxMetadataValueLength)
+			return in
+		}(), func(t *testing.T, p *PromoCode) {
+			if len(p.Metadata) != MaxMetadataKeys {
 				t.Fatal(len(p.Metadata))
+			}
+		}},
+		{"as many Stripe price IDs as allowed", func() CreateInput { in := okPercentage(); in.PlanIDs = manyPrices(MaxPlanIDs); return in }(), func(t *testing.T, p *PromoCode) {
+			if len(p.PlanIDs) != MaxPlanIDs {
+				t.Fatal(p.PlanIDs)
 			}
 		}},
 		{"code of 64 chars", func() CreateInput { in := okPercentage(); in.Code = strings.Repeat("A", 64); return in }(), nil},
@@ -201,10 +210,10 @@ func TestNewPromoCodeRefuses(t *testing.T) {
 		{"plan id with slash", "plan_ids", "price IDs", mod(func(in *CreateInput) { in.PlanIDs = []string{"price_1/../x"} })},
 		{"archived at create", "status", "archived", mod(func(in *CreateInput) { in.Status = StatusArchived })},
 		{"unknown status", "status", "active or inactive", mod(func(in *CreateInput) { in.Status = "paused" })},
-		{"too many metadata keys", "metadata", "at most 47", mod(func(in *CreateInput) { in.Metadata = metadataOf(48, 10, 1) })},
+		{"too many metadata keys", "metadata", "at most 23 keys", mod(func(in *CreateInput) { in.Metadata = metadataOf(MaxMetadataKeys+1, 10, 1) })},
 		{"metadata config key reserved", "metadata", "reserved", mod(func(in *CreateInput) { in.Metadata = map[string]string{MetaConfig: "x"} })},
-		{"too many plan ids", "plan_ids", "at most 20", mod(func(in *CreateInput) { in.PlanIDs = manyPrices(21) })},
-		{"plan ids too long for Stripe metadata", "plan_ids", "too long to record in Stripe", mod(func(in *CreateInput) { in.PlanIDs = manyPrices(20) })},
+		{"too many plan ids", "plan_ids", "at most 10", mod(func(in *CreateInput) { in.PlanIDs = manyPrices(MaxPlanIDs + 1) })},
+		{"plan ids too long for Stripe metadata", "plan_ids", "too long to record in Stripe", mod(func(in *CreateInput) { in.PlanIDs = longPrices(MaxPlanIDs, 60) })},
 		{"metadata key too long", "metadata", "longer than 40", mod(func(in *CreateInput) { in.Metadata = metadataOf(1, 41, 1) })},
 		{"metadata key with bracket", "metadata", "[ or ]", mod(func(in *CreateInput) { in.Metadata = map[string]string{"a[b]": "x"} })},
 		{"metadata empty key", "metadata", "empty", mod(func(in *CreateInput) { in.Metadata = map[string]string{"": "x"} })},
@@ -289,6 +298,13 @@ func TestUpdateApply(t *testing.T) {
 			}
 		}},
 		{name: "metadata reserved", in: UpdateInput{Metadata: map[string]string{MetaPromoCode: "x"}}, param: "metadata", errCode: CodeInvalidRequest},
+		{name: "metadata over the maximum", in: UpdateInput{Metadata: metadataOf(MaxMetadataKeys-1, 10, 1)}, param: "metadata", errCode: CodeInvalidRequest},
+		{name: "a code made before the maximum was lowered can still be archived", in: UpdateInput{Status: ptr(StatusArchived)},
+			prep: func(p *PromoCode) { p.Metadata = metadataOf(47, 40, 500) }, check: func(t *testing.T, n *PromoCode) {
+				if n.Status != StatusArchived || len(n.Metadata) != 47 {
+					t.Fatal(n.Status, len(n.Metadata))
+				}
+			}},
 		{name: "immutable amount", in: UpdateInput{Immutable: []string{"amount_off", "currency"}}, param: "amount_off", errCode: CodeInvalidRequest},
 	}
 	for _, tt := range tests {
@@ -351,6 +367,79 @@ func TestStripeKeyIsDeterministicAndHidesTheInboundKey(t *testing.T) {
 	}
 }
 
+// longPrices returns n distinct price IDs of length characters.
+func longPrices(n, length int) []string {
+	out := make([]string, n)
+	for i := range out {
+		id := fmt.Sprintf("price_%03d", i)
+		out[i] = id + strings.Repeat("x", length-len(id))
+	}
+	return out
+}
+
+// A code's promo_code_config is checked at create in the longest form it can
+// take, so no later update (status, stock, a reason) makes it too long for
+// Stripe: whatever plan IDs are accepted, the config still fits after them.
+func TestStripeConfigFitsAfterAnyUpdate(t *testing.T) {
+	for length := 10; length <= 80; length++ {
+		for n := 1; n <= MaxPlanIDs; n++ {
+			in := okPercentage()
+			in.PlanIDs, in.ExistingMembershipsOnly = longPrices(n, length), true
+			p, err := NewPromoCode(in, testNow)
+			if err != nil {
+				continue // refused at create: fine
+			}
+			p.Status, p.StatusReason = StatusArchived, ReasonCouponDeleted
+			p.UnlimitedStock, p.Stock, p.Held = false, MaxStock, MaxStock
+			p.CreatedAt = time.Date(2026, 11, 21, 12, 0, 0, 123_456_789, time.UTC)
+			if got := len(StripeConfigOf(p).Encode()); got > maxMetadataValue {
+				t.Fatalf("%d plan IDs of %d characters were accepted, but the config grows to %d characters", n, length, got)
+			}
+		}
+	}
+}
+
+// The budget in checks.go holds for the adapter's actual keys.
+func TestMetadataBudget(t *testing.T) {
+	if n := MaxMetadataKeys + MaxSubscriptionMetadataKeys + len(subscriptionMetadataKeys); n > StripeMetadataKeys {
+		t.Errorf("a subscription made by subscribe may need %d keys", n)
+	}
+	if n := 2*MaxMetadataKeys + len(reservedMetadataKeys); n > StripeMetadataKeys {
+		t.Errorf("an update replacing every key sends the coupon %d keys", n)
+	}
+}
+
+// A subscription takes a code while its own metadata and the adapter's 4 keys
+// fit Stripe's 50; keys the adapter wrote there before count once.
+func TestCheckMetadataRoom(t *testing.T) {
+	withAdapterKeys := func(md map[string]string, n int) map[string]string {
+		for _, k := range subscriptionMetadataKeys[:n] {
+			md[k] = "x"
+		}
+		return md
+	}
+	tests := []struct {
+		name string
+		md   map[string]string
+		ok   bool
+	}{
+		{"none", nil, true},
+		{"46 of its own", metadataOf(46, 10, 1), true},
+		{"47 of its own", metadataOf(47, 10, 1), false},
+		{"46 of its own and the adapter's from an earlier code", withAdapterKeys(metadataOf(46, 10, 1), 4), true},
+		{"47 with one of the adapter's", withAdapterKeys(metadataOf(46, 10, 1), 1), true},
+		{"48 with one of the adapter's", withAdapterKeys(metadataOf(47, 10, 1), 1), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := checkMetadataRoom(&Subscription{ID: "sub_1", Metadata: tt.md})
+			if (err == nil) != tt.ok || (err != nil && (err.Code != CodeConflict || err.Param != "subscription")) {
+				t.Fatalf("got %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+}
+
 // manyPrices returns n distinct Stripe-length price IDs.
 func manyPrices(n int) []string {
 	out := make([]string, n)
@@ -362,9 +451,9 @@ func manyPrices(n int) []string {
 
 func TestStripeConfigRoundTrip(t *testing.T) {
 	p, err := NewPromoCode(CreateInput{Code: "CFG", PromoType: Percentage, AmountOff: "5", Stock: ptr(int64(7)),
-		ExistingMembershipsOnly: true, PlanIDs: manyPrices(12)}, testNow)
+		ExistingMembershipsOnly: true, PlanIDs: manyPrices(MaxPlanIDs)}, testNow)
 	if err != nil {
-		t.Fatalf("12 Stripe-length plan IDs must fit: %v", err)
+		t.Fatalf("%d Stripe-length plan IDs must fit: %v", MaxPlanIDs, err)
 	}
 	p.Held, p.CreatedAt = 3, testNow
 	got, err := ParseStripeConfig(StripeConfigOf(p).Encode())
@@ -372,7 +461,7 @@ func TestStripeConfigRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got.Status != StatusActive || got.Limit == nil || *got.Limit != 10 || !got.ExistingMembershipsOnly ||
-		len(got.PlanIDs) != 12 || !got.CreatedAt.Equal(testNow) {
+		len(got.PlanIDs) != MaxPlanIDs || !got.CreatedAt.Equal(testNow) {
 		t.Fatalf("config %+v", got)
 	}
 	p.UnlimitedStock = true

@@ -63,6 +63,11 @@ func (r *Redeemer) Validate(ctx context.Context, in ValidateInput) (*ValidateRes
 	if err := Decide(f, r.Clock.Now()); err != nil {
 		return refused(p, err)
 	}
+	if sub != nil {
+		if err := checkMetadataRoom(sub); err != nil {
+			return nil, err // apply's answer: not a refusal of the code, an error
+		}
+	}
 	res := &ValidateResult{Valid: true, Code: p}
 	if in.Price == "" && in.Subscription == "" {
 		return res, nil

@@ -3,7 +3,9 @@ package promo
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -101,8 +103,10 @@ func (r *Redeemer) Subscribe(ctx context.Context, in SubscribeInput, requestKey 
 	for k, v := range in.Metadata {
 		md[k] = v
 	}
-	if len(md)+len(subscriptionMetadataKeys) > 50 {
-		return nil, Invalid("metadata", "metadata and the promo code's metadata together may have at most %d keys", 50-len(subscriptionMetadataKeys))
+	if len(md)+len(subscriptionMetadataKeys) > StripeMetadataKeys {
+		// Only a code created before MaxMetadataKeys was lowered can get here.
+		return nil, Invalid("metadata", "metadata and the promo code's metadata together may have at most %d keys",
+			StripeMetadataKeys-len(subscriptionMetadataKeys))
 	}
 
 	now := r.Clock.Now()
@@ -169,6 +173,9 @@ func (r *Redeemer) Apply(ctx context.Context, in ApplyInput, requestKey string) 
 		return nil, err
 	}
 	p := f.Code
+	if err := checkMetadataRoom(sub); err != nil {
+		return nil, err
+	}
 	id := r.NewID()
 	if f.Resuming { // the request's own reservation: resume it under its ID
 		id = held.ID
@@ -475,6 +482,25 @@ func ourDiscount(sub *Subscription, p *PromoCode) *Discount {
 // subscriptionMetadataKeys are written by the adapter on subscriptions.
 var subscriptionMetadataKeys = []string{MetaPromoCodeID, MetaPromoCode, MetaRedemptionID, MetaRedemptionSource}
 
+// checkMetadataRoom refuses, before anything is reserved, a subscription
+// whose own metadata leaves no room for the adapter's keys: Stripe would
+// refuse the update. Keys the adapter wrote there before (an earlier code)
+// are counted once.
+func checkMetadataRoom(sub *Subscription) *Error {
+	n := len(sub.Metadata)
+	for _, k := range subscriptionMetadataKeys {
+		if _, ok := sub.Metadata[k]; !ok {
+			n++
+		}
+	}
+	if n <= StripeMetadataKeys {
+		return nil
+	}
+	return &Error{Code: CodeConflict, Param: "subscription", Message: fmt.Sprintf(
+		"Subscription %s has %d metadata keys in Stripe; a promo code adds the adapter's %d (%s) and Stripe allows %d per object: remove %d of the subscription's keys first.",
+		sub.ID, len(sub.Metadata), len(subscriptionMetadataKeys), strings.Join(subscriptionMetadataKeys, ", "), StripeMetadataKeys, n-StripeMetadataKeys)}
+}
+
 // promoMetadata is md plus the links from a subscription to its redemption.
 func promoMetadata(md map[string]string, p *PromoCode, rd *Redemption) map[string]string {
 	out := copyMetadata(md)
@@ -483,8 +509,15 @@ func promoMetadata(md map[string]string, p *PromoCode, rd *Redemption) map[strin
 	return out
 }
 
+// checkSubscriptionMetadata checks a subscribe request's metadata: at most
+// MaxSubscriptionMetadataKeys keys (see the budget in checks.go), Stripe's
+// limits on keys and values, none of the adapter's keys.
 func checkSubscriptionMetadata(md map[string]string) error {
-	if err := CheckMetadata(md); err != nil {
+	if len(md) > MaxSubscriptionMetadataKeys {
+		return Invalid("metadata", "metadata may have at most %d keys: the subscription also gets the promo code's metadata (up to %d keys) and the adapter's %d, and Stripe allows %d",
+			MaxSubscriptionMetadataKeys, MaxMetadataKeys, len(subscriptionMetadataKeys), StripeMetadataKeys)
+	}
+	if err := checkMetadataEntries(md); err != nil {
 		return err
 	}
 	for _, k := range []string{MetaRedemptionID, MetaRedemptionSource} {

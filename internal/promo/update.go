@@ -80,8 +80,12 @@ func (in UpdateInput) Apply(p *PromoCode, now time.Time) (*PromoCode, error) {
 			n.Metadata[k] = v
 		}
 	}
-	if err := CheckMetadata(n.Metadata); err != nil {
-		return nil, err
+	if len(in.Metadata) > 0 {
+		// Only when it changes: a code created before MaxMetadataKeys was
+		// lowered can still be archived, restocked or switched off.
+		if err := CheckMetadata(n.Metadata); err != nil {
+			return nil, err
+		}
 	}
 	n.UpdatedAt = now
 	return &n, nil
