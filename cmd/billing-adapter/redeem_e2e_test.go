@@ -188,8 +188,8 @@ func TestValidate(t *testing.T) {
 		num(pv, "discount_amount") != 1000 || pv["currency"] != "usd" {
 		t.Fatalf("preview of the subscription %v", v)
 	}
-	if s.totalCalls() != 1 || s.Sim.Count("GET /v1/invoices/upcoming") != 1 {
-		t.Fatalf("validate with preview: calls %v, want one upcoming invoice", s.Sim.Counts())
+	if s.totalCalls() != 2 || s.Sim.Count("GET /v1/subscriptions/{id}") != 1 || s.Sim.Count("GET /v1/invoices/upcoming") != 1 {
+		t.Fatalf("validate with preview: calls %v, want the subscription read (ownership first) and one upcoming invoice", s.Sim.Counts())
 	}
 	newcomer := s.newCustomer(t, "")
 	v = validate(map[string]any{"code": "TENOFF", "customer": newcomer, "price": pl.Price})
@@ -208,7 +208,7 @@ func TestValidate(t *testing.T) {
 		"not a code at all":      {map[string]any{"code": "no-such!", "customer": cus}, "code_not_found"},
 		"another plan":           {map[string]any{"code": "TENOFF", "customer": newcomer, "price": other.Price}, "plan_not_eligible"},
 		"used by the customer":   {map[string]any{"code": "TENOFF", "customer": cus}, "already_redeemed_by_customer"},
-		"subscription has one":   {map[string]any{"code": "TENOFF", "customer": stranger, "subscription": sub.ID}, "subscription_has_promo_code"},
+		"another's, with a code": {map[string]any{"code": "TENOFF", "customer": stranger, "subscription": sub.ID}, "customer_mismatch"},
 		"someone else's sub":     {map[string]any{"code": "TENOFF", "customer": stranger, "subscription": s.newSubscription(t, newcomer, pl.Price).ID}, "customer_mismatch"},
 		"subscription not found": {map[string]any{"code": "TENOFF", "customer": stranger, "subscription": "sub_missing"}, "subscription_not_found"},
 	} {

@@ -70,10 +70,10 @@ func TestRedemptionRefusals(t *testing.T) {
 		{"apply: no stock", func() response { return s.apply(t, memberSub.ID, "EMPTY", "", newKey()) }, 422, "code_exhausted"},
 		{"apply: other plan", func() response { return s.apply(t, memberSub.ID, "PLANONLY", "", newKey()) }, 422, "plan_not_eligible"},
 		{"apply: new users only, member", func() response { return s.apply(t, memberSub.ID, "NEWBIES", "", newKey()) }, 422, "new_users_only"},
-		{"apply: subscription has a code", func() response { return s.apply(t, withCode.ID, "PLANONLY", "", newKey()) }, 409, "subscription_has_promo_code"},
+		{"apply: subscription has a code", func() response { return s.apply(t, withCode.ID, "MEMBERS", "", newKey()) }, 409, "subscription_has_promo_code"},
 		{"apply: unknown subscription", func() response { return s.apply(t, "sub_nosuch", "OK", "", newKey()) }, 404, "subscription_not_found"},
 		{"apply: not the owner", func() response { return s.apply(t, memberSub.ID, "OK", used, newKey()) }, 403, "customer_mismatch"},
-		{"apply: canceled subscription", func() response { return s.apply(t, canceled.ID, "OK", "", newKey()) }, 409, "conflict"},
+		{"apply: canceled subscription", func() response { return s.apply(t, canceled.ID, "OK", "", newKey()) }, 404, "subscription_not_found"},
 		{"apply: bad subscription id", func() response { return s.apply(t, "sub%20x", "OK", "", newKey()) }, 400, "invalid_request"},
 	}
 	stockBefore := num(s.code(t, s.codeID(t, "OK")), "stock")

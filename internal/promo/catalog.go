@@ -24,7 +24,7 @@ type Catalog struct {
 	NewID   func() string // "pc_" + sortable unique suffix
 }
 
-// Create validates in, claims the code text, creates the Stripe coupon and
+// Create checks in, claims the code text, creates the Stripe coupon and
 // promotion code and returns the ready code. requestKey (the scoped inbound
 // Idempotency-Key) makes the whole operation safe to retry: a retry with the
 // same key resumes the same code and replays the same Stripe calls.

@@ -23,83 +23,62 @@ type ValidateResult struct {
 }
 
 // Validate runs every redemption rule without side effects: nothing is
-// reserved. Without a price or subscription it makes no Stripe call; with
-// one it makes one (Stripe's upcoming invoice with the discount applied),
-// which also lets Stripe check its own promotion code rules.
+// reserved. It decides exactly as Apply and Subscribe do (CheckOwner, then
+// Decide; see rules.go), so its reason is the error they would answer.
+// Without a price or subscription it makes no Stripe call. With a
+// subscription it reads it first (ownership before anything else); with a
+// price or subscription it then asks Stripe for the upcoming invoice with
+// the discount applied, which also lets Stripe check its own promotion code
+// rules.
 func (r *Redeemer) Validate(ctx context.Context, in ValidateInput) (*ValidateResult, error) {
-	if err := ValidateStripeID("customer", in.Customer); err != nil {
+	if err := CheckStripeID("customer", in.Customer); err != nil {
 		return nil, err
 	}
 	for _, f := range [...]struct{ param, v string }{{"price", in.Price}, {"subscription", in.Subscription}} {
 		if f.v != "" {
-			if err := ValidateStripeID(f.param, f.v); err != nil {
+			if err := CheckStripeID(f.param, f.v); err != nil {
 				return nil, err
 			}
 		}
 	}
-	p, held, err := r.codeForCustomer(ctx, in.Code, in.Customer)
+	if _, err := lookupCodeText(in.Code); err != nil && CodeOf(err) == CodeInvalidRequest {
+		return nil, err
+	}
+	var sub *Subscription
+	if in.Subscription != "" {
+		var err error
+		if sub, err = r.ownedSubscription(ctx, in.Subscription, in.Customer); err != nil {
+			return refused(nil, err)
+		}
+	}
+	price := in.Price
+	if sub != nil {
+		price = "" // the subscription's own prices are checked
+	}
+	f, _, err := r.gather(ctx, in.Code, in.Customer, "", sub, price)
 	if err != nil {
 		return refused(nil, err)
 	}
-	res, err := r.checkWithoutStripe(ctx, p, held != nil, in)
-	if err != nil || !res.Valid || (in.Price == "" && in.Subscription == "") {
-		return res, err
-	}
-
-	pv, err := r.Stripe.PreviewInvoice(ctx, PreviewSpec{Customer: in.Customer, Subscription: in.Subscription,
-		Price: in.Price, PromotionCodeID: p.Stripe.PromotionCodeID})
-	if err != nil {
+	p := f.Code
+	if err := Decide(f, r.Clock.Now()); err != nil {
 		return refused(p, err)
 	}
-	if pv.Customer != in.Customer {
-		return refused(p, errCustomerMismatch())
+	if sub != nil {
+		if err := checkMetadataRoom(sub); err != nil {
+			return nil, err // apply's answer: not a refusal of the code, an error
+		}
 	}
-	if err := CheckPlan(p, pv.PriceIDs); err != nil {
+	res := &ValidateResult{Valid: true, Code: p}
+	if in.Price == "" && in.Subscription == "" {
+		return res, nil
+	}
+	pv, err := r.Stripe.PreviewInvoice(ctx, PreviewSpec{Customer: in.Customer, Subscription: in.Subscription,
+		Price: price, PromotionCodeID: p.Stripe.PromotionCodeID})
+	if err != nil {
 		return refused(p, err)
 	}
 	res.Preview = pv
 	return res, nil
-}
-
-// codeForCustomer loads a code by the text a customer typed (as code does)
-// together with the customer's redemption of it (nil when none).
-func (r *Redeemer) codeForCustomer(ctx context.Context, text, customer string) (*PromoCode, *Redemption, error) {
-	norm, perr := lookupCodeText(text)
-	if perr != nil {
-		return nil, nil, perr
-	}
-	p, rd, err := r.Store.GetByCodeForCustomer(ctx, norm, customer)
-	if errors.Is(err, ErrNotFound) {
-		return nil, nil, errCodeNotFound(norm)
-	}
-	return p, rd, err
-}
-
-// checkWithoutStripe applies every rule Redis can decide.
-func (r *Redeemer) checkWithoutStripe(ctx context.Context, p *PromoCode, usedByCustomer bool, in ValidateInput) (*ValidateResult, error) {
-	if err := CheckRedeemable(p, r.Clock.Now()); err != nil {
-		return refused(p, err)
-	}
-	if err := CheckAudience(p, false, in.Subscription != ""); err != nil {
-		return refused(p, err)
-	}
-	if in.Subscription == "" && in.Price != "" {
-		if err := CheckPlan(p, []string{in.Price}); err != nil {
-			return refused(p, err)
-		}
-	}
-	if usedByCustomer {
-		return refused(p, errAlreadyRedeemed())
-	}
-	if in.Subscription != "" {
-		if _, err := r.checkClaim(ctx, in.Subscription, p.ID, ""); err != nil {
-			return refused(p, err)
-		}
-	}
-	if err := r.checkNewUser(ctx, p, in.Customer, false); err != nil {
-		return refused(p, err)
-	}
-	return &ValidateResult{Valid: true, Code: p}, nil
 }
 
 // refused turns a redemption refusal into an invalid result; any other

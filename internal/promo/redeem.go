@@ -3,7 +3,9 @@ package promo
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -63,10 +65,10 @@ const MaxQuantity = 1_000_000
 // Subscribe creates a Stripe subscription, with the promo code's discount on
 // its first invoice when one is given. One Stripe call.
 func (r *Redeemer) Subscribe(ctx context.Context, in SubscribeInput, requestKey string) (*ApplyResult, error) {
-	if err := ValidateStripeID("customer", in.Customer); err != nil {
+	if err := CheckStripeID("customer", in.Customer); err != nil {
 		return nil, err
 	}
-	if err := ValidateStripeID("price", in.Price); err != nil {
+	if err := CheckStripeID("price", in.Price); err != nil {
 		return nil, err
 	}
 	if in.Quantity == 0 {
@@ -75,7 +77,7 @@ func (r *Redeemer) Subscribe(ctx context.Context, in SubscribeInput, requestKey 
 	if in.Quantity < 1 || in.Quantity > MaxQuantity {
 		return nil, Invalid("quantity", "quantity must be between 1 and %d", MaxQuantity)
 	}
-	if err := validateSubscriptionMetadata(in.Metadata); err != nil {
+	if err := checkSubscriptionMetadata(in.Metadata); err != nil {
 		return nil, err
 	}
 	spec := SubscriptionSpec{Customer: in.Customer, Price: in.Price, Quantity: in.Quantity, Metadata: copyMetadata(in.Metadata)}
@@ -87,27 +89,24 @@ func (r *Redeemer) Subscribe(ctx context.Context, in SubscribeInput, requestKey 
 		return &ApplyResult{Subscription: sub}, nil
 	}
 
-	p, err := r.code(ctx, in.PromoCode)
+	f, _, err := r.gather(ctx, in.PromoCode, in.Customer, RequestOwner(requestKey), nil, in.Price)
 	if err != nil {
 		return nil, err
 	}
-	if err := CheckAudience(p, false, false); err != nil {
+	if err := Decide(f, r.Clock.Now()); err != nil {
 		return nil, err
 	}
-	if err := CheckPlan(p, []string{in.Price}); err != nil {
-		return nil, err
-	}
-	if err := r.checkNewUser(ctx, p, in.Customer, false); err != nil {
-		return nil, err
-	}
+	p := f.Code
 	// The code's metadata goes onto memberships created with it (the source
 	// API's promise); the request's own metadata wins on a clash.
 	md := copyMetadata(p.Metadata)
 	for k, v := range in.Metadata {
 		md[k] = v
 	}
-	if len(md)+len(subscriptionMetadataKeys) > 50 {
-		return nil, Invalid("metadata", "metadata and the promo code's metadata together may have at most %d keys", 50-len(subscriptionMetadataKeys))
+	if len(md)+len(subscriptionMetadataKeys) > StripeMetadataKeys {
+		// Only a code created before MaxMetadataKeys was lowered can get here.
+		return nil, Invalid("metadata", "metadata and the promo code's metadata together may have at most %d keys",
+			StripeMetadataKeys-len(subscriptionMetadataKeys))
 	}
 
 	now := r.Clock.Now()
@@ -138,48 +137,48 @@ type ApplyInput struct {
 
 // Apply puts a code on an existing subscription without proration: the
 // current period is untouched and the next invoice is discounted. Two Stripe
-// calls: read the subscription, update it.
+// calls: read the subscription, update it. The subscription is read first:
+// ownership is established before anything else is looked at.
 func (r *Redeemer) Apply(ctx context.Context, in ApplyInput, requestKey string) (*ApplyResult, error) {
-	if err := ValidateStripeID("subscription", in.Subscription); err != nil {
+	if err := CheckStripeID("subscription", in.Subscription); err != nil {
 		return nil, err
 	}
 	if in.Customer != "" {
-		if err := ValidateStripeID("customer", in.Customer); err != nil {
+		if err := CheckStripeID("customer", in.Customer); err != nil {
 			return nil, err
 		}
 	}
-	p, err := r.code(ctx, in.Code)
+	if _, err := lookupCodeText(in.Code); err != nil && CodeOf(err) == CodeInvalidRequest {
+		return nil, err // no code at all is a malformed request, not a refusal
+	}
+	sub, err := r.ownedSubscription(ctx, in.Subscription, in.Customer)
 	if err != nil {
 		return nil, err
 	}
-	unlock, err := r.Store.LockSubscription(ctx, in.Subscription, r.LockTTL)
+	// A subscription's owner never changes and a canceled one stays
+	// canceled, so the read may precede the lock; a code applied meanwhile
+	// by another request is seen through its claim below.
+	unlock, err := r.Store.LockSubscription(ctx, sub.ID, r.LockTTL)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
 
-	owner := RequestOwner(requestKey)
-	resumeID, err := r.checkClaim(ctx, in.Subscription, p.ID, owner)
+	f, held, err := r.gather(ctx, in.Code, sub.Customer, RequestOwner(requestKey), sub, "")
 	if err != nil {
 		return nil, err
 	}
 	now := r.Clock.Now()
-	if resumeID == "" {
-		if err := CheckRedeemable(p, now); err != nil {
-			return nil, err
-		}
-	}
-	sub, err := r.Stripe.GetSubscription(ctx, in.Subscription)
-	if err != nil {
+	if err := Decide(f, now); err != nil {
 		return nil, err
 	}
-	if err := r.checkSubscription(ctx, p, sub, in.Customer, resumeID != ""); err != nil {
+	p := f.Code
+	if err := checkMetadataRoom(sub); err != nil {
 		return nil, err
 	}
-
-	id := resumeID
-	if id == "" {
-		id = r.NewID()
+	id := r.NewID()
+	if f.Resuming { // the request's own reservation: resume it under its ID
+		id = held.ID
 	}
 	if err := r.Store.SetClaim(ctx, sub.ID, Claim{PromoCodeID: p.ID, RedemptionID: id}); err != nil {
 		return nil, err
@@ -218,7 +217,7 @@ func (r *Redeemer) Apply(ctx context.Context, in ApplyInput, requestKey string) 
 // is deleted and the redemption ends. If no discounted invoice was paid yet
 // the unit of stock goes back and the customer may use the code again.
 func (r *Redeemer) Remove(ctx context.Context, subscription, requestKey string) (*ApplyResult, error) {
-	if err := ValidateStripeID("subscription", subscription); err != nil {
+	if err := CheckStripeID("subscription", subscription); err != nil {
 		return nil, err
 	}
 	unlock, err := r.Store.LockSubscription(ctx, subscription, r.LockTTL)
@@ -256,77 +255,90 @@ func (r *Redeemer) Remove(ctx context.Context, subscription, requestKey string) 
 	return &ApplyResult{Code: p, Redemption: rd}, nil
 }
 
-// code loads a code by the text a customer typed.
-func (r *Redeemer) code(ctx context.Context, text string) (*PromoCode, error) {
-	norm, perr := lookupCodeText(text)
-	if perr != nil {
-		return nil, perr
+// ownedSubscription reads the subscription from Stripe and establishes that
+// customer (when given) owns it and that it can take a code (CheckOwner).
+// Nothing about the subscription is read from Redis before this.
+func (r *Redeemer) ownedSubscription(ctx context.Context, id, customer string) (*Subscription, error) {
+	sub, err := r.Stripe.GetSubscription(ctx, id)
+	if err != nil {
+		return nil, err
 	}
-	p, err := r.Store.GetByCode(ctx, norm)
-	if errors.Is(err, ErrNotFound) {
-		return nil, errCodeNotFound(norm)
+	if err := CheckOwner(sub, customer); err != nil {
+		return nil, err
 	}
-	return p, err
+	return sub, nil
 }
 
-// checkClaim enforces one code per subscription from Redis. It returns the
-// redemption ID to resume when the claim is this request's own.
-func (r *Redeemer) checkClaim(ctx context.Context, subscription, promoCodeID, owner string) (string, error) {
+// gather reads the Facts Decide needs: the code by the text the customer
+// typed (code_not_found), the customer's redemption of it (held, nil when
+// none), the subscription's claim when sub is set, and whether the customer
+// has paid when the code is for new users only. owner is the request's
+// (RequestOwner; "" for validate, which never resumes).
+func (r *Redeemer) gather(ctx context.Context, codeText, customer, owner string, sub *Subscription, price string) (Facts, *Redemption, error) {
+	p, held, err := r.codeForCustomer(ctx, codeText, customer)
+	if err != nil {
+		return Facts{}, nil, err
+	}
+	f := Facts{Code: p, Subscription: sub}
+	f.Resuming = owner != "" && held != nil && held.Owner == owner
+	f.UsedByCustomer = held != nil && !f.Resuming
+	switch {
+	case sub != nil:
+		f.Prices, f.PricesKnown = sub.PriceIDs, true
+		claimed, err := r.liveClaim(ctx, sub.ID)
+		if err != nil {
+			return Facts{}, nil, err
+		}
+		f.SubscriptionClaimed = claimed != nil && !(f.Resuming && claimed.ID == held.ID)
+	case price != "":
+		f.Prices, f.PricesKnown = []string{price}, true
+	}
+	if p.NewUsersOnly && !f.Resuming {
+		// A paid invoice seen in a webhook, or the subscription's latest.
+		f.CustomerHasPaid = sub != nil && sub.LatestInvoicePaid
+		if !f.CustomerHasPaid {
+			if f.CustomerHasPaid, err = r.Store.CustomerHasPaid(ctx, customer); err != nil {
+				return Facts{}, nil, err
+			}
+		}
+	}
+	return f, held, nil
+}
+
+// codeForCustomer loads a code by the text a customer typed together with
+// the customer's redemption of it (nil when none).
+func (r *Redeemer) codeForCustomer(ctx context.Context, text, customer string) (*PromoCode, *Redemption, error) {
+	norm, perr := lookupCodeText(text)
+	if perr != nil {
+		return nil, nil, perr
+	}
+	p, rd, err := r.Store.GetByCodeForCustomer(ctx, norm, customer)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil, errCodeNotFound(norm)
+	}
+	return p, rd, err
+}
+
+// liveClaim returns the live redemption the subscription's claim names, or
+// nil (no claim, or a stale one: its redemption ended or was never made).
+func (r *Redeemer) liveClaim(ctx context.Context, subscription string) (*Redemption, error) {
 	claim, err := r.Store.Claim(ctx, subscription)
 	if errors.Is(err, ErrNotFound) {
-		return "", nil
+		return nil, nil
 	}
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	rd, err := r.Store.GetRedemption(ctx, claim.PromoCodeID, claim.RedemptionID)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return "", nil // left by an attempt that died before reserving; the lock says it is over
+		return nil, nil // left by an attempt that died before reserving; the lock says it is over
 	case err != nil:
-		return "", err
-	case rd.State.Live() && rd.Owner == owner && claim.PromoCodeID == promoCodeID:
-		return rd.ID, nil // this request's own: resume it
-	case rd.State.Live():
-		return "", errSubscriptionHasCode(subscription)
+		return nil, err
+	case !rd.State.Live():
+		return nil, nil
 	}
-	return "", nil // the claimed redemption ended; the claim is stale
-}
-
-// checkSubscription applies the rules that need the Stripe subscription.
-func (r *Redeemer) checkSubscription(ctx context.Context, p *PromoCode, sub *Subscription, customer string, resuming bool) error {
-	if customer != "" && sub.Customer != customer {
-		return errCustomerMismatch()
-	}
-	switch sub.Status {
-	case "canceled", "incomplete_expired":
-		return &Error{Code: CodeConflict, Param: "subscription", Message: "Subscription " + sub.ID + " is " + sub.Status + " and cannot take a promo code."}
-	}
-	if sub.Discount != nil && !(resuming && ourDiscount(sub, p) != nil) {
-		return errSubscriptionHasCode(sub.ID)
-	}
-	if err := CheckPlan(p, sub.PriceIDs); err != nil {
-		return err
-	}
-	return r.checkNewUser(ctx, p, sub.Customer, sub.LatestInvoicePaid)
-}
-
-// checkNewUser applies new_users_only: a customer with a paid invoice (seen
-// in a webhook, or the subscription's latest invoice) is not new.
-func (r *Redeemer) checkNewUser(ctx context.Context, p *PromoCode, customer string, paid bool) error {
-	if !p.NewUsersOnly {
-		return nil
-	}
-	if !paid {
-		var err error
-		if paid, err = r.Store.CustomerHasPaid(ctx, customer); err != nil {
-			return err
-		}
-	}
-	if err := CheckAudience(p, paid, true); err != nil {
-		return err
-	}
-	return nil
+	return rd, nil
 }
 
 // reserve marks and makes the reservation. done is true when the request's
@@ -476,6 +488,25 @@ func ourDiscount(sub *Subscription, p *PromoCode) *Discount {
 // subscriptionMetadataKeys are written by the adapter on subscriptions.
 var subscriptionMetadataKeys = []string{MetaPromoCodeID, MetaPromoCode, MetaRedemptionID, MetaRedemptionSource}
 
+// checkMetadataRoom refuses, before anything is reserved, a subscription
+// whose own metadata leaves no room for the adapter's keys: Stripe would
+// refuse the update. Keys the adapter wrote there before (an earlier code)
+// are counted once.
+func checkMetadataRoom(sub *Subscription) *Error {
+	n := len(sub.Metadata)
+	for _, k := range subscriptionMetadataKeys {
+		if _, ok := sub.Metadata[k]; !ok {
+			n++
+		}
+	}
+	if n <= StripeMetadataKeys {
+		return nil
+	}
+	return &Error{Code: CodeConflict, Param: "subscription", Message: fmt.Sprintf(
+		"Subscription %s has %d metadata keys in Stripe; a promo code adds the adapter's %d (%s) and Stripe allows %d per object: remove %d of the subscription's keys first.",
+		sub.ID, len(sub.Metadata), len(subscriptionMetadataKeys), strings.Join(subscriptionMetadataKeys, ", "), StripeMetadataKeys, n-StripeMetadataKeys)}
+}
+
 // promoMetadata is md plus the links from a subscription to its redemption.
 func promoMetadata(md map[string]string, p *PromoCode, rd *Redemption) map[string]string {
 	out := copyMetadata(md)
@@ -484,8 +515,15 @@ func promoMetadata(md map[string]string, p *PromoCode, rd *Redemption) map[strin
 	return out
 }
 
-func validateSubscriptionMetadata(md map[string]string) error {
-	if err := ValidateMetadata(md); err != nil {
+// checkSubscriptionMetadata checks a subscribe request's metadata: at most
+// MaxSubscriptionMetadataKeys keys (see the budget in checks.go), Stripe's
+// limits on keys and values, none of the adapter's keys.
+func checkSubscriptionMetadata(md map[string]string) error {
+	if len(md) > MaxSubscriptionMetadataKeys {
+		return Invalid("metadata", "metadata may have at most %d keys: the subscription also gets the promo code's metadata (up to %d keys) and the adapter's %d, and Stripe allows %d",
+			MaxSubscriptionMetadataKeys, MaxMetadataKeys, len(subscriptionMetadataKeys), StripeMetadataKeys)
+	}
+	if err := checkMetadataEntries(md); err != nil {
 		return err
 	}
 	for _, k := range []string{MetaRedemptionID, MetaRedemptionSource} {

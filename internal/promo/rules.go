@@ -10,6 +10,22 @@ import (
 // store re-checks the code's state, stock and the customer's use inside the
 // reservation script, so these early checks only save a Stripe call; their
 // messages are written for the person at the payment page.
+//
+// Validate, Apply and Subscribe decide with the same two steps, so they give
+// the same answer in the same situation:
+//
+//  1. CheckOwner, on the subscription read from Stripe, before anything about
+//     the subscription is read from Redis: subscription_not_found (a canceled
+//     one included), then customer_mismatch. A request about another
+//     customer's subscription learns nothing else about it.
+//  2. Decide, on the Facts gathered from Redis (and the subscription), in the
+//     order of the README's table: code_not_found (while gathering),
+//     code_inactive, code_expired, code_exhausted, plan_not_eligible,
+//     new_users_only, existing_memberships_only,
+//     already_redeemed_by_customer, subscription_has_promo_code.
+//
+// Stripe's own checks (the preview, the subscription create or update) come
+// after both.
 
 // MaxStripeIDLength bounds customer, price and subscription IDs in requests.
 const MaxStripeIDLength = 255
@@ -97,15 +113,87 @@ func CheckAudience(p *PromoCode, customerHasPaid, existingSubscription bool) *Er
 
 func errAlreadyRedeemed() *Error { return Refuse(CodeAlreadyRedeemedByCustomer) }
 
+// CheckOwner establishes that customer (when given) owns sub and that sub can
+// still take a code. Someone else's subscription is customer_mismatch
+// whatever its state; a canceled (or incomplete_expired) one is
+// subscription_not_found: it will never be billed again, so for a promo code
+// it is gone.
+func CheckOwner(sub *Subscription, customer string) *Error {
+	if customer != "" && sub.Customer != customer {
+		return errCustomerMismatch()
+	}
+	switch sub.Status {
+	case "canceled", "incomplete_expired":
+		return refusal(CodeSubscriptionNotFound, "Subscription "+sub.ID+" is "+sub.Status+" and can no longer take a promo code.")
+	}
+	return nil
+}
+
+// Facts are what Decide looks at, gathered after CheckOwner.
+type Facts struct {
+	Code *PromoCode
+	// Resuming is set when the request's own reservation of the code exists
+	// (a retry with the same Idempotency-Key): its rules were decided when it
+	// was made and are not applied again.
+	Resuming bool
+	// UsedByCustomer: the customer holds a redemption of the code (one that
+	// is not the request's own).
+	UsedByCustomer bool
+	// Subscription is the existing subscription the code would go on; nil
+	// for a new subscription.
+	Subscription *Subscription
+	// SubscriptionClaimed: Redis records a live redemption of another
+	// request on Subscription.
+	SubscriptionClaimed bool
+	// Prices the discount would apply to, when PricesKnown (validate
+	// without price or subscription does not know them).
+	Prices      []string
+	PricesKnown bool
+	// CustomerHasPaid is only gathered for new_users_only codes.
+	CustomerHasPaid bool
+}
+
+// Decide applies the redemption rules to f in their documented order and
+// returns the first refusal, or nil.
+func Decide(f Facts, now time.Time) *Error {
+	p, sub := f.Code, f.Subscription
+	if f.Resuming {
+		// Only what may have changed in Stripe since: a discount that is not
+		// ours.
+		if sub != nil && sub.Discount != nil && ourDiscount(sub, p) == nil {
+			return errSubscriptionHasCode(sub.ID)
+		}
+		return nil
+	}
+	if err := CheckRedeemable(p, now); err != nil {
+		return err
+	}
+	if f.PricesKnown {
+		if err := CheckPlan(p, f.Prices); err != nil {
+			return err
+		}
+	}
+	if err := CheckAudience(p, f.CustomerHasPaid, sub != nil); err != nil {
+		return err
+	}
+	if f.UsedByCustomer {
+		return errAlreadyRedeemed()
+	}
+	if sub != nil && (f.SubscriptionClaimed || sub.Discount != nil) {
+		return errSubscriptionHasCode(sub.ID)
+	}
+	return nil
+}
+
 func errSubscriptionHasCode(sub string) *Error {
 	return refusal(CodeSubscriptionHasPromoCode, "Subscription "+sub+" already has a promo code; remove it first to apply another.")
 }
 
 func errCustomerMismatch() *Error { return Refuse(CodeCustomerMismatch) }
 
-// ValidateStripeID checks an ID the caller names (customer, price,
+// CheckStripeID checks an ID the caller names (customer, price,
 // subscription): required, printable, no spaces or URL delimiters.
-func ValidateStripeID(param, id string) *Error {
+func CheckStripeID(param, id string) *Error {
 	switch {
 	case id == "":
 		return Invalid(param, "%s is required", param)
@@ -124,7 +212,7 @@ func lookupCodeText(code string) (string, *Error) {
 	if norm == "" {
 		return "", Invalid("code", "code is required")
 	}
-	if ValidateCodeText(norm) != nil {
+	if CheckCodeText(norm) != nil {
 		return "", errCodeNotFound(norm)
 	}
 	return norm, nil

@@ -80,12 +80,85 @@ func TestCheckPlanAndAudience(t *testing.T) {
 	}
 }
 
-func TestValidateStripeID(t *testing.T) {
+func TestCheckOwner(t *testing.T) {
+	tests := []struct {
+		name, status, customer string
+		want                   Code // "" = owned and open
+	}{
+		{"owner", "active", "cus_a", ""},
+		{"no customer given", "active", "", ""},
+		{"past due is still billed", "past_due", "cus_a", ""},
+		{"someone else's", "active", "cus_b", CodeCustomerMismatch},
+		{"someone else's canceled", "canceled", "cus_b", CodeCustomerMismatch},
+		{"canceled", "canceled", "cus_a", CodeSubscriptionNotFound},
+		{"incomplete_expired", "incomplete_expired", "", CodeSubscriptionNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := CheckOwner(&Subscription{ID: "sub_1", Customer: "cus_a", Status: tt.status}, tt.customer)
+			if (err == nil) != (tt.want == "") || (err != nil && (err.Code != tt.want || err.Message == "")) {
+				t.Fatalf("got %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// Decide gives the first refusal in the README's order, whatever else holds.
+func TestDecide(t *testing.T) {
+	past := testNow.Add(-time.Second)
+	sub := func(mod func(s *Subscription)) *Subscription {
+		s := &Subscription{ID: "sub_1", Customer: "cus_a", Status: "active", PriceIDs: []string{"price_a"}}
+		if mod != nil {
+			mod(s)
+		}
+		return s
+	}
+	withDiscount := func(coupon string) func(s *Subscription) {
+		return func(s *Subscription) { s.Discount = &Discount{ID: "di_1", CouponID: coupon} }
+	}
+	tests := []struct {
+		name string
+		f    Facts
+		want Code
+	}{
+		{"new subscription, nothing against it", Facts{Code: readyCode(nil), Prices: []string{"price_a"}, PricesKnown: true}, ""},
+		{"existing subscription, nothing against it", Facts{Code: readyCode(nil), Subscription: sub(nil), PricesKnown: true, Prices: []string{"price_a"}}, ""},
+		{"inactive beats everything after it", Facts{Code: readyCode(func(p *PromoCode) { p.Status = StatusInactive; p.PlanIDs = []string{"price_z"} }),
+			Subscription: sub(withDiscount("co_x")), SubscriptionClaimed: true, UsedByCustomer: true, Prices: []string{"price_a"}, PricesKnown: true}, CodeCodeInactive},
+		{"expired before exhausted", Facts{Code: readyCode(func(p *PromoCode) { p.ExpiresAt = &past; p.UnlimitedStock = false })}, CodeCodeExpired},
+		{"exhausted", Facts{Code: readyCode(func(p *PromoCode) { p.UnlimitedStock = false })}, CodeCodeExhausted},
+		{"plan before audience and use", Facts{Code: readyCode(func(p *PromoCode) { p.PlanIDs = []string{"price_z"}; p.NewUsersOnly = true }),
+			CustomerHasPaid: true, UsedByCustomer: true, Prices: []string{"price_a"}, PricesKnown: true}, CodePlanNotEligible},
+		{"plan unknown is not checked", Facts{Code: readyCode(func(p *PromoCode) { p.PlanIDs = []string{"price_z"} })}, ""},
+		{"new users only before use", Facts{Code: readyCode(func(p *PromoCode) { p.NewUsersOnly = true }), CustomerHasPaid: true, UsedByCustomer: true}, CodeNewUsersOnly},
+		{"members only on a new subscription", Facts{Code: readyCode(func(p *PromoCode) { p.ExistingMembershipsOnly = true }), UsedByCustomer: true}, CodeExistingMembershipsOnly},
+		{"members only on an existing one", Facts{Code: readyCode(func(p *PromoCode) { p.ExistingMembershipsOnly = true }), Subscription: sub(nil)}, ""},
+		{"used before subscription has a code", Facts{Code: readyCode(nil), UsedByCustomer: true, Subscription: sub(nil), SubscriptionClaimed: true}, CodeAlreadyRedeemedByCustomer},
+		{"claimed in Redis", Facts{Code: readyCode(nil), Subscription: sub(nil), SubscriptionClaimed: true}, CodeSubscriptionHasPromoCode},
+		{"discount made in Stripe", Facts{Code: readyCode(nil), Subscription: sub(withDiscount("co_x"))}, CodeSubscriptionHasPromoCode},
+		{"resuming skips the rules", Facts{Code: readyCode(func(p *PromoCode) { p.UnlimitedStock = false; p.NewUsersOnly = true }), Resuming: true,
+			CustomerHasPaid: true, Subscription: sub(withDiscount("pc_1"))}, ""},
+		{"resuming onto someone else's discount", Facts{Code: readyCode(nil), Resuming: true, Subscription: sub(withDiscount("co_x"))}, CodeSubscriptionHasPromoCode},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := Decide(tt.f, testNow)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("unexpected %v", err)
+			case tt.want != "" && (err == nil || err.Code != tt.want || err.Message == ""):
+				t.Fatalf("got %v, want %s", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestCheckStripeID(t *testing.T) {
 	for id, ok := range map[string]bool{
 		"cus_123": true, "sub_1NvX": true, "": false, "cus 1": false, "sub_1/../x": false, "a?b": false, "a#b": false,
 		"a%20b": false, strings.Repeat("x", 255): true, strings.Repeat("x", 256): false,
 	} {
-		err := ValidateStripeID("customer", id)
+		err := CheckStripeID("customer", id)
 		if (err == nil) != ok {
 			t.Errorf("%q: got %v, want ok=%v", id, err, ok)
 		}

@@ -3,6 +3,7 @@ package promo
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -62,11 +63,31 @@ func ParseStripeConfig(s string) (StripeConfig, error) {
 }
 
 // checkStripeConfigFits refuses a code whose config would not fit one Stripe
-// metadata value; only a long plan_ids list can make it too long.
+// metadata value in the longest form it can take, at create or after any
+// update: the longest status with a status reason, the largest stock limit,
+// the creation time with nanoseconds. Only plan_ids can make it too long:
+// the rest takes at most 138 characters, so MaxPlanIDs (10) price IDs of up
+// to 33 characters always fit (Stripe's are 30: 467 characters in all).
 func checkStripeConfigFits(p *PromoCode) *Error {
-	if n := len(StripeConfigOf(p).Encode()); n > maxMetadataValue {
-		return Invalid("plan_ids", "plan_ids is too long to record in Stripe (%d characters of metadata, Stripe allows %d); list fewer prices",
+	if n := len(longestStripeConfig(p).Encode()); n > maxMetadataValue {
+		return Invalid("plan_ids", "plan_ids is too long to record in Stripe (up to %d characters of metadata with the code's settings, Stripe allows %d); list fewer prices",
 			n, maxMetadataValue)
 	}
 	return nil
+}
+
+// longestStripeConfig is p's config with every field that may change after
+// create at its longest.
+func longestStripeConfig(p *PromoCode) StripeConfig {
+	c := StripeConfigOf(p)
+	for _, st := range []Status{StatusActive, StatusInactive, StatusArchived} {
+		if len(st) > len(c.Status) {
+			c.Status = st
+		}
+	}
+	c.StatusReason = ReasonCouponDeleted // the only one
+	limit := int64(math.MaxInt64)
+	c.Limit = &limit
+	c.CreatedAt = time.Date(9999, 12, 31, 23, 59, 59, 999_999_999, time.UTC)
+	return c
 }

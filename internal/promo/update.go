@@ -20,7 +20,7 @@ type UpdateInput struct {
 	Immutable []string
 }
 
-// Apply validates in against p and returns the updated copy. p is unchanged.
+// Apply checks in against p and returns the updated copy. p is unchanged.
 func (in UpdateInput) Apply(p *PromoCode, now time.Time) (*PromoCode, error) {
 	if len(in.Immutable) > 0 {
 		fields := append([]string(nil), in.Immutable...)
@@ -52,7 +52,7 @@ func (in UpdateInput) Apply(p *PromoCode, now time.Time) (*PromoCode, error) {
 		if in.Expiration == nil {
 			n.ExpiresAt = nil
 		} else {
-			if err := validateExpiration(*in.Expiration, now); err != nil {
+			if err := checkExpiration(*in.Expiration, now); err != nil {
 				return nil, err
 			}
 			t := in.Expiration.UTC()
@@ -63,7 +63,7 @@ func (in UpdateInput) Apply(p *PromoCode, now time.Time) (*PromoCode, error) {
 		n.UnlimitedStock = *in.UnlimitedStock
 	}
 	if in.Stock != nil {
-		if err := ValidateStock(*in.Stock); err != nil {
+		if err := CheckStock(*in.Stock); err != nil {
 			return nil, err
 		}
 		n.Stock = *in.Stock
@@ -71,7 +71,7 @@ func (in UpdateInput) Apply(p *PromoCode, now time.Time) (*PromoCode, error) {
 		return nil, Invalid("stock", "stock is required when turning unlimited_stock off")
 	}
 	for k, v := range in.Metadata {
-		if err := validateMetadataKey(k); err != nil {
+		if err := checkMetadataKey(k); err != nil {
 			return nil, err
 		}
 		if v == "" {
@@ -80,8 +80,12 @@ func (in UpdateInput) Apply(p *PromoCode, now time.Time) (*PromoCode, error) {
 			n.Metadata[k] = v
 		}
 	}
-	if err := ValidateMetadata(n.Metadata); err != nil {
-		return nil, err
+	if len(in.Metadata) > 0 {
+		// Only when it changes: a code created before MaxMetadataKeys was
+		// lowered can still be archived, restocked or switched off.
+		if err := CheckMetadata(n.Metadata); err != nil {
+			return nil, err
+		}
 	}
 	n.UpdatedAt = now
 	return &n, nil

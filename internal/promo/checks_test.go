@@ -12,11 +12,11 @@ var testNow = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 
 func ptr[T any](v T) *T { return &v }
 
-func validPercentage() CreateInput {
+func okPercentage() CreateInput {
 	return CreateInput{Code: "summer25", PromoType: Percentage, AmountOff: "25"}
 }
 
-func validFlat(cur, amount string) CreateInput {
+func okFlat(cur, amount string) CreateInput {
 	return CreateInput{Code: "FLAT", PromoType: FlatAmount, AmountOff: amount, Currency: cur}
 }
 
@@ -26,7 +26,7 @@ func TestNewPromoCodeAccepts(t *testing.T) {
 		in    CreateInput
 		check func(t *testing.T, p *PromoCode)
 	}{
-		{"percentage upper-cases code, defaults forever unlimited active", validPercentage(), func(t *testing.T, p *PromoCode) {
+		{"percentage upper-cases code, defaults forever unlimited active", okPercentage(), func(t *testing.T, p *PromoCode) {
 			want := PromoCode{Code: "SUMMER25", PromoType: Percentage, AmountOff: 2500, Duration: Forever, UnlimitedStock: true, Status: StatusActive}
 			if p.Code != want.Code || p.AmountOff != want.AmountOff || p.Duration != want.Duration ||
 				!p.UnlimitedStock || p.Status != StatusActive || p.PromoType != Percentage {
@@ -43,38 +43,38 @@ func TestNewPromoCodeAccepts(t *testing.T) {
 				t.Fatal(p.AmountOff)
 			}
 		}},
-		{"usd 5.50 is 550 cents", validFlat("usd", "5.50"), func(t *testing.T, p *PromoCode) {
+		{"usd 5.50 is 550 cents", okFlat("usd", "5.50"), func(t *testing.T, p *PromoCode) {
 			if p.AmountOff != 550 || p.Currency != "usd" || p.AmountOffDecimal() != "5.50" {
 				t.Fatalf("%d %s %s", p.AmountOff, p.Currency, p.AmountOffDecimal())
 			}
 		}},
-		{"usd 5.5", validFlat("USD", "5.5"), func(t *testing.T, p *PromoCode) {
+		{"usd 5.5", okFlat("USD", "5.5"), func(t *testing.T, p *PromoCode) {
 			if p.AmountOff != 550 || p.Currency != "usd" {
 				t.Fatal(p.AmountOff, p.Currency)
 			}
 		}},
-		{"jpy zero decimals", validFlat("jpy", "500"), func(t *testing.T, p *PromoCode) {
+		{"jpy zero decimals", okFlat("jpy", "500"), func(t *testing.T, p *PromoCode) {
 			if p.AmountOff != 500 || p.AmountOffDecimal() != "500" {
 				t.Fatal(p.AmountOff)
 			}
 		}},
-		{"kwd three decimals ending in 0", validFlat("kwd", "1.230"), func(t *testing.T, p *PromoCode) {
+		{"kwd three decimals ending in 0", okFlat("kwd", "1.230"), func(t *testing.T, p *PromoCode) {
 			if p.AmountOff != 1230 || p.AmountOffDecimal() != "1.230" {
 				t.Fatal(p.AmountOff)
 			}
 		}},
-		{"kwd whole", validFlat("kwd", "2"), func(t *testing.T, p *PromoCode) {
+		{"kwd whole", okFlat("kwd", "2"), func(t *testing.T, p *PromoCode) {
 			if p.AmountOff != 2000 {
 				t.Fatal(p.AmountOff)
 			}
 		}},
-		{"months 3 means repeating", func() CreateInput { in := validPercentage(); in.PromoDurationMonths = ptr(int64(3)); return in }(), func(t *testing.T, p *PromoCode) {
+		{"months 3 means repeating", func() CreateInput { in := okPercentage(); in.PromoDurationMonths = ptr(int64(3)); return in }(), func(t *testing.T, p *PromoCode) {
 			if p.Duration != Repeating || p.DurationMonths != 3 {
 				t.Fatal(p.Duration, p.DurationMonths)
 			}
 		}},
 		{"once with 1 cycle", func() CreateInput {
-			in := validPercentage()
+			in := okPercentage()
 			in.Duration, in.PromoDurationMonths = Once, ptr(int64(1))
 			return in
 		}(), func(t *testing.T, p *PromoCode) {
@@ -82,18 +82,18 @@ func TestNewPromoCodeAccepts(t *testing.T) {
 				t.Fatal(p.Duration, p.DurationMonths)
 			}
 		}},
-		{"forever explicit", func() CreateInput { in := validPercentage(); in.Duration = Forever; return in }(), func(t *testing.T, p *PromoCode) {
+		{"forever explicit", func() CreateInput { in := okPercentage(); in.Duration = Forever; return in }(), func(t *testing.T, p *PromoCode) {
 			if p.Duration != Forever {
 				t.Fatal(p.Duration)
 			}
 		}},
-		{"stock 0 allowed", func() CreateInput { in := validPercentage(); in.Stock = ptr(int64(0)); return in }(), func(t *testing.T, p *PromoCode) {
+		{"stock 0 allowed", func() CreateInput { in := okPercentage(); in.Stock = ptr(int64(0)); return in }(), func(t *testing.T, p *PromoCode) {
 			if p.UnlimitedStock || p.Stock != 0 || p.WantStripeActive() {
 				t.Fatal(p.UnlimitedStock, p.Stock)
 			}
 		}},
 		{"unlimited ignores stock", func() CreateInput {
-			in := validPercentage()
+			in := okPercentage()
 			in.Stock, in.UnlimitedStock = ptr(int64(-5)), ptr(true)
 			return in
 		}(), func(t *testing.T, p *PromoCode) {
@@ -102,7 +102,7 @@ func TestNewPromoCodeAccepts(t *testing.T) {
 			}
 		}},
 		{"future expiration", func() CreateInput {
-			in := validPercentage()
+			in := okPercentage()
 			in.ExpirationDatetime = ptr(testNow.Add(time.Hour))
 			return in
 		}(), func(t *testing.T, p *PromoCode) {
@@ -111,7 +111,7 @@ func TestNewPromoCodeAccepts(t *testing.T) {
 			}
 		}},
 		{"plan ids deduplicated and sorted", func() CreateInput {
-			in := validPercentage()
+			in := okPercentage()
 			in.PlanIDs = []string{"price_b", "price_a", "price_b"}
 			return in
 		}(), func(t *testing.T, p *PromoCode) {
@@ -119,13 +119,22 @@ func TestNewPromoCodeAccepts(t *testing.T) {
 				t.Fatal(p.PlanIDs)
 			}
 		}},
-		{"47 metadata keys", func() CreateInput { in := validPercentage(); in.Metadata = metadataOf(47, 40, 500); return in }(), func(t *testing.T, p *PromoCode) {
-			if len(p.Metadata) != 47 {
+		{"metadata at every maximum", func() CreateInput {
+			in := okPercentage()
+			in.Metadata = metadataOf(MaxMetadataKeys, MaxMetadataKeyLength, MaxMetadataValueLength)
+			return in
+		}(), func(t *testing.T, p *PromoCode) {
+			if len(p.Metadata) != MaxMetadataKeys {
 				t.Fatal(len(p.Metadata))
 			}
 		}},
-		{"code of 64 chars", func() CreateInput { in := validPercentage(); in.Code = strings.Repeat("A", 64); return in }(), nil},
-		{"inactive at create", func() CreateInput { in := validPercentage(); in.Status = StatusInactive; return in }(), func(t *testing.T, p *PromoCode) {
+		{"as many Stripe price IDs as allowed", func() CreateInput { in := okPercentage(); in.PlanIDs = manyPrices(MaxPlanIDs); return in }(), func(t *testing.T, p *PromoCode) {
+			if len(p.PlanIDs) != MaxPlanIDs {
+				t.Fatal(p.PlanIDs)
+			}
+		}},
+		{"code of 64 chars", func() CreateInput { in := okPercentage(); in.Code = strings.Repeat("A", 64); return in }(), nil},
+		{"inactive at create", func() CreateInput { in := okPercentage(); in.Status = StatusInactive; return in }(), func(t *testing.T, p *PromoCode) {
 			if p.Status != StatusInactive || p.WantStripeActive() {
 				t.Fatal(p.Status)
 			}
@@ -154,7 +163,7 @@ func metadataOf(n, keyLen, valLen int) map[string]string {
 }
 
 func TestNewPromoCodeRefuses(t *testing.T) {
-	mod := func(f func(*CreateInput)) CreateInput { in := validPercentage(); f(&in); return in }
+	mod := func(f func(*CreateInput)) CreateInput { in := okPercentage(); f(&in); return in }
 	tests := []struct {
 		name, param, msg string
 		in               CreateInput
@@ -173,19 +182,19 @@ func TestNewPromoCodeRefuses(t *testing.T) {
 		{"percentage negative", "amount_off", "plain decimal", mod(func(in *CreateInput) { in.AmountOff = "-5" })},
 		{"percentage exponent", "amount_off", "plain decimal", mod(func(in *CreateInput) { in.AmountOff = "1e1" })},
 		{"percentage with currency", "currency", "flat_amount", mod(func(in *CreateInput) { in.Currency = "usd" })},
-		{"flat without currency", "currency", "required", validFlat("", "5")},
-		{"flat eth", "currency", "crypto", validFlat("eth", "5")},
-		{"flat ape", "currency", "crypto", validFlat("ape", "5")},
-		{"flat bgn", "currency", "withdrawn", validFlat("bgn", "5")},
-		{"flat unknown currency", "currency", "not supported", validFlat("xyz", "5")},
-		{"usd 3 decimals", "amount_off", "2 decimal", validFlat("usd", "5.555")},
-		{"jpy decimals", "amount_off", "whole number", validFlat("jpy", "500.5")},
-		{"kwd not ending in 0", "amount_off", "multiple of 0.010", validFlat("kwd", "1.235")},
-		{"kwd 4 decimals", "amount_off", "3 decimal", validFlat("kwd", "1.2300")},
-		{"flat zero", "amount_off", "greater than 0", validFlat("usd", "0.00")},
-		{"flat too large", "amount_off", "too large", validFlat("usd", "1000000.00")},
-		{"flat garbage", "amount_off", "plain decimal", validFlat("usd", "five")},
-		{"flat trailing dot", "amount_off", "plain decimal", validFlat("usd", "5.")},
+		{"flat without currency", "currency", "required", okFlat("", "5")},
+		{"flat eth", "currency", "crypto", okFlat("eth", "5")},
+		{"flat ape", "currency", "crypto", okFlat("ape", "5")},
+		{"flat bgn", "currency", "withdrawn", okFlat("bgn", "5")},
+		{"flat unknown currency", "currency", "not supported", okFlat("xyz", "5")},
+		{"usd 3 decimals", "amount_off", "2 decimal", okFlat("usd", "5.555")},
+		{"jpy decimals", "amount_off", "whole number", okFlat("jpy", "500.5")},
+		{"kwd not ending in 0", "amount_off", "multiple of 0.010", okFlat("kwd", "1.235")},
+		{"kwd 4 decimals", "amount_off", "3 decimal", okFlat("kwd", "1.2300")},
+		{"flat zero", "amount_off", "greater than 0", okFlat("usd", "0.00")},
+		{"flat too large", "amount_off", "too large", okFlat("usd", "1000000.00")},
+		{"flat garbage", "amount_off", "plain decimal", okFlat("usd", "five")},
+		{"flat trailing dot", "amount_off", "plain decimal", okFlat("usd", "5.")},
 		{"months negative", "promo_duration_months", "between", mod(func(in *CreateInput) { in.PromoDurationMonths = ptr(int64(-1)) })},
 		{"months huge", "promo_duration_months", "between", mod(func(in *CreateInput) { in.PromoDurationMonths = ptr(int64(1201)) })},
 		{"once with 2 months", "promo_duration_months", "0 or 1", mod(func(in *CreateInput) { in.Duration, in.PromoDurationMonths = Once, ptr(int64(2)) })},
@@ -201,10 +210,10 @@ func TestNewPromoCodeRefuses(t *testing.T) {
 		{"plan id with slash", "plan_ids", "price IDs", mod(func(in *CreateInput) { in.PlanIDs = []string{"price_1/../x"} })},
 		{"archived at create", "status", "archived", mod(func(in *CreateInput) { in.Status = StatusArchived })},
 		{"unknown status", "status", "active or inactive", mod(func(in *CreateInput) { in.Status = "paused" })},
-		{"too many metadata keys", "metadata", "at most 47", mod(func(in *CreateInput) { in.Metadata = metadataOf(48, 10, 1) })},
+		{"too many metadata keys", "metadata", "at most 23 keys", mod(func(in *CreateInput) { in.Metadata = metadataOf(MaxMetadataKeys+1, 10, 1) })},
 		{"metadata config key reserved", "metadata", "reserved", mod(func(in *CreateInput) { in.Metadata = map[string]string{MetaConfig: "x"} })},
-		{"too many plan ids", "plan_ids", "at most 20", mod(func(in *CreateInput) { in.PlanIDs = manyPrices(21) })},
-		{"plan ids too long for Stripe metadata", "plan_ids", "too long to record in Stripe", mod(func(in *CreateInput) { in.PlanIDs = manyPrices(20) })},
+		{"too many plan ids", "plan_ids", "at most 10", mod(func(in *CreateInput) { in.PlanIDs = manyPrices(MaxPlanIDs + 1) })},
+		{"plan ids too long for Stripe metadata", "plan_ids", "too long to record in Stripe", mod(func(in *CreateInput) { in.PlanIDs = longPrices(MaxPlanIDs, 60) })},
 		{"metadata key too long", "metadata", "longer than 40", mod(func(in *CreateInput) { in.Metadata = metadataOf(1, 41, 1) })},
 		{"metadata key with bracket", "metadata", "[ or ]", mod(func(in *CreateInput) { in.Metadata = map[string]string{"a[b]": "x"} })},
 		{"metadata empty key", "metadata", "empty", mod(func(in *CreateInput) { in.Metadata = map[string]string{"": "x"} })},
@@ -289,6 +298,13 @@ func TestUpdateApply(t *testing.T) {
 			}
 		}},
 		{name: "metadata reserved", in: UpdateInput{Metadata: map[string]string{MetaPromoCode: "x"}}, param: "metadata", errCode: CodeInvalidRequest},
+		{name: "metadata over the maximum", in: UpdateInput{Metadata: metadataOf(MaxMetadataKeys-1, 10, 1)}, param: "metadata", errCode: CodeInvalidRequest},
+		{name: "a code made before the maximum was lowered can still be archived", in: UpdateInput{Status: ptr(StatusArchived)},
+			prep: func(p *PromoCode) { p.Metadata = metadataOf(47, 40, 500) }, check: func(t *testing.T, n *PromoCode) {
+				if n.Status != StatusArchived || len(n.Metadata) != 47 {
+					t.Fatal(n.Status, len(n.Metadata))
+				}
+			}},
 		{name: "immutable amount", in: UpdateInput{Immutable: []string{"amount_off", "currency"}}, param: "amount_off", errCode: CodeInvalidRequest},
 	}
 	for _, tt := range tests {
@@ -351,6 +367,79 @@ func TestStripeKeyIsDeterministicAndHidesTheInboundKey(t *testing.T) {
 	}
 }
 
+// longPrices returns n distinct price IDs of length characters.
+func longPrices(n, length int) []string {
+	out := make([]string, n)
+	for i := range out {
+		id := fmt.Sprintf("price_%03d", i)
+		out[i] = id + strings.Repeat("x", length-len(id))
+	}
+	return out
+}
+
+// A code's promo_code_config is checked at create in the longest form it can
+// take, so no later update (status, stock, a reason) makes it too long for
+// Stripe: whatever plan IDs are accepted, the config still fits after them.
+func TestStripeConfigFitsAfterAnyUpdate(t *testing.T) {
+	for length := 10; length <= 80; length++ {
+		for n := 1; n <= MaxPlanIDs; n++ {
+			in := okPercentage()
+			in.PlanIDs, in.ExistingMembershipsOnly = longPrices(n, length), true
+			p, err := NewPromoCode(in, testNow)
+			if err != nil {
+				continue // refused at create: fine
+			}
+			p.Status, p.StatusReason = StatusArchived, ReasonCouponDeleted
+			p.UnlimitedStock, p.Stock, p.Held = false, MaxStock, MaxStock
+			p.CreatedAt = time.Date(2026, 11, 21, 12, 0, 0, 123_456_789, time.UTC)
+			if got := len(StripeConfigOf(p).Encode()); got > maxMetadataValue {
+				t.Fatalf("%d plan IDs of %d characters were accepted, but the config grows to %d characters", n, length, got)
+			}
+		}
+	}
+}
+
+// The budget in checks.go holds for the adapter's actual keys.
+func TestMetadataBudget(t *testing.T) {
+	if n := MaxMetadataKeys + MaxSubscriptionMetadataKeys + len(subscriptionMetadataKeys); n > StripeMetadataKeys {
+		t.Errorf("a subscription made by subscribe may need %d keys", n)
+	}
+	if n := 2*MaxMetadataKeys + len(reservedMetadataKeys); n > StripeMetadataKeys {
+		t.Errorf("an update replacing every key sends the coupon %d keys", n)
+	}
+}
+
+// A subscription takes a code while its own metadata and the adapter's 4 keys
+// fit Stripe's 50; keys the adapter wrote there before count once.
+func TestCheckMetadataRoom(t *testing.T) {
+	withAdapterKeys := func(md map[string]string, n int) map[string]string {
+		for _, k := range subscriptionMetadataKeys[:n] {
+			md[k] = "x"
+		}
+		return md
+	}
+	tests := []struct {
+		name string
+		md   map[string]string
+		ok   bool
+	}{
+		{"none", nil, true},
+		{"46 of its own", metadataOf(46, 10, 1), true},
+		{"47 of its own", metadataOf(47, 10, 1), false},
+		{"46 of its own and the adapter's from an earlier code", withAdapterKeys(metadataOf(46, 10, 1), 4), true},
+		{"47 with one of the adapter's", withAdapterKeys(metadataOf(46, 10, 1), 1), true},
+		{"48 with one of the adapter's", withAdapterKeys(metadataOf(47, 10, 1), 1), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := checkMetadataRoom(&Subscription{ID: "sub_1", Metadata: tt.md})
+			if (err == nil) != tt.ok || (err != nil && (err.Code != CodeConflict || err.Param != "subscription")) {
+				t.Fatalf("got %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+}
+
 // manyPrices returns n distinct Stripe-length price IDs.
 func manyPrices(n int) []string {
 	out := make([]string, n)
@@ -362,9 +451,9 @@ func manyPrices(n int) []string {
 
 func TestStripeConfigRoundTrip(t *testing.T) {
 	p, err := NewPromoCode(CreateInput{Code: "CFG", PromoType: Percentage, AmountOff: "5", Stock: ptr(int64(7)),
-		ExistingMembershipsOnly: true, PlanIDs: manyPrices(12)}, testNow)
+		ExistingMembershipsOnly: true, PlanIDs: manyPrices(MaxPlanIDs)}, testNow)
 	if err != nil {
-		t.Fatalf("12 Stripe-length plan IDs must fit: %v", err)
+		t.Fatalf("%d Stripe-length plan IDs must fit: %v", MaxPlanIDs, err)
 	}
 	p.Held, p.CreatedAt = 3, testNow
 	got, err := ParseStripeConfig(StripeConfigOf(p).Encode())
@@ -372,7 +461,7 @@ func TestStripeConfigRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got.Status != StatusActive || got.Limit == nil || *got.Limit != 10 || !got.ExistingMembershipsOnly ||
-		len(got.PlanIDs) != 12 || !got.CreatedAt.Equal(testNow) {
+		len(got.PlanIDs) != MaxPlanIDs || !got.CreatedAt.Equal(testNow) {
 		t.Fatalf("config %+v", got)
 	}
 	p.UnlimitedStock = true

@@ -1,3 +1,7 @@
+// The checks of an admin's create and update requests (each refusal a 400
+// naming the field). "Validate" is reserved for POST /v1/promo_codes/validate,
+// the checkout question "would this code be accepted now?" (preview.go).
+
 package promo
 
 import (
@@ -6,17 +10,47 @@ import (
 	"time"
 )
 
-// Limits on codes and metadata. Stripe allows 50 metadata keys; the adapter
-// reserves ReservedMetadataKeys on every Stripe object it writes, so a code's
-// own metadata may hold at most MaxMetadataKeys.
+// Limits on codes and metadata, chosen so that every code within them works
+// on every path: create, update, subscribe (with request metadata within
+// its own limit), apply, and reconcile reading promo_code_config back.
+//
+// The metadata budget. Stripe allows StripeMetadataKeys (50) keys per object
+// (key ≤ 40 characters without [ or ], value ≤ 500). Next to the code's own
+// keys the adapter writes its own, per object:
+//
+//	object (Stripe call)            keys                                              at most
+//	coupon (create)                 the code's + promo_code_id, promo_code,           23 + 3      = 26
+//	                                promo_code_config
+//	promotion code (create)         the code's + promo_code_id, promo_code            23 + 2      = 25
+//	coupon (update)                 the code's new keys + its removed keys, sent      23 + 23 + 3 = 49
+//	                                empty to unset them in the same call + 3
+//	promotion code (update)         the same, less promo_code_config                  23 + 23 + 2 = 48
+//	subscription (subscribe)        the code's ∪ the request's + promo_code_id,       23 + 23 + 4 = 50
+//	                                promo_code, promo_redemption_id,
+//	                                promo_redemption_source
+//	subscription (apply)            its own ∪ those 4 (the code's are not copied)     checked: 50
+//
+// The subscription on subscribe is the binding row: a code's metadata
+// (MaxMetadataKeys) and a subscribe request's (MaxSubscriptionMetadataKeys)
+// share 50 - 4 = 46 keys, so that any code works with any request. A
+// subscription given a code by apply keeps its own metadata, which is not
+// ours to limit: one with more than 46 keys besides the adapter's cannot
+// take a code, and apply says so before reserving anything
+// (checkMetadataRoom). promo_code_config must fit one 500-character value in
+// the longest form it can take after any update; only plan_ids make it long
+// (checkStripeConfigFits): MaxPlanIDs Stripe price IDs always fit. A code
+// of MaxCodeLength characters is a valid Stripe promotion code text; the
+// coupon's name (40 characters at most) is the code cut short by the gateway.
 const (
-	MaxCodeLength          = 64
-	MaxMetadataKeys        = 50 - 3 // Stripe's 50 less reservedMetadataKeys
-	MaxMetadataKeyLength   = 40
-	MaxMetadataValueLength = 500
-	MaxDurationMonths      = 1200
-	MaxPlanIDs             = 20 // and they must fit the coupon's config metadata (StripeConfig)
-	MaxStock               = 1_000_000_000
+	StripeMetadataKeys          = 50
+	MaxMetadataKeys             = 23 // a code's own metadata
+	MaxSubscriptionMetadataKeys = 23 // a subscribe request's metadata
+	MaxCodeLength               = 64
+	MaxMetadataKeyLength        = 40
+	MaxMetadataValueLength      = 500
+	MaxDurationMonths           = 1200
+	MaxPlanIDs                  = 10
+	MaxStock                    = 1_000_000_000
 )
 
 // Metadata keys the adapter writes on Stripe objects to link them back.
@@ -49,8 +83,8 @@ type CreateInput struct {
 // NormalizeCode upper-cases a code as entered by a customer or an admin.
 func NormalizeCode(code string) string { return strings.ToUpper(strings.TrimSpace(code)) }
 
-// ValidateCodeText checks the customer-facing code text (already normalized).
-func ValidateCodeText(code string) *Error {
+// CheckCodeText checks the customer-facing code text (already normalized).
+func CheckCodeText(code string) *Error {
 	if code == "" {
 		return Invalid("code", "code is required")
 	}
@@ -66,11 +100,11 @@ func ValidateCodeText(code string) *Error {
 	return nil
 }
 
-// NewPromoCode validates in and builds the code it describes (without ID,
+// NewPromoCode checks in and builds the code it describes (without ID,
 // timestamps or Stripe refs). now is used to check the expiration.
 func NewPromoCode(in CreateInput, now time.Time) (*PromoCode, error) {
 	p := &PromoCode{Code: NormalizeCode(in.Code), Status: StatusActive}
-	if err := ValidateCodeText(p.Code); err != nil {
+	if err := CheckCodeText(p.Code); err != nil {
 		return nil, err
 	}
 	if err := p.setAmount(in); err != nil {
@@ -80,7 +114,7 @@ func NewPromoCode(in CreateInput, now time.Time) (*PromoCode, error) {
 		return nil, err
 	}
 	if in.ExpirationDatetime != nil {
-		if err := validateExpiration(*in.ExpirationDatetime, now); err != nil {
+		if err := checkExpiration(*in.ExpirationDatetime, now); err != nil {
 			return nil, err
 		}
 		t := in.ExpirationDatetime.UTC()
@@ -91,7 +125,7 @@ func NewPromoCode(in CreateInput, now time.Time) (*PromoCode, error) {
 			"existing_memberships_only cannot be combined with new_users_only: a customer with a membership is not a new user")
 	}
 	p.NewUsersOnly, p.ExistingMembershipsOnly = in.NewUsersOnly, in.ExistingMembershipsOnly
-	plans, err := validatePlanIDs(in.PlanIDs)
+	plans, err := checkPlanIDs(in.PlanIDs)
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +142,7 @@ func NewPromoCode(in CreateInput, now time.Time) (*PromoCode, error) {
 	default:
 		return nil, Invalid("status", "status must be active or inactive")
 	}
-	if err := ValidateMetadata(in.Metadata); err != nil {
+	if err := CheckMetadata(in.Metadata); err != nil {
 		return nil, err
 	}
 	p.Metadata = copyMetadata(in.Metadata)
@@ -213,7 +247,7 @@ func (p *PromoCode) setStock(stock *int64, unlimited *bool) error {
 	case stock == nil:
 		return Invalid("stock", "stock is required when unlimited_stock is false")
 	default:
-		if err := ValidateStock(*stock); err != nil {
+		if err := CheckStock(*stock); err != nil {
 			return err
 		}
 		p.Stock = *stock
@@ -221,22 +255,22 @@ func (p *PromoCode) setStock(stock *int64, unlimited *bool) error {
 	return nil
 }
 
-// ValidateStock checks a stock count.
-func ValidateStock(n int64) *Error {
+// CheckStock checks a stock count.
+func CheckStock(n int64) *Error {
 	if n < 0 || n > MaxStock {
 		return Invalid("stock", "stock must be between 0 and %d", MaxStock)
 	}
 	return nil
 }
 
-func validateExpiration(t, now time.Time) *Error {
+func checkExpiration(t, now time.Time) *Error {
 	if !t.After(now) {
 		return Invalid("expiration_datetime", "expiration_datetime must be in the future")
 	}
 	return nil
 }
 
-func validatePlanIDs(ids []string) ([]string, error) {
+func checkPlanIDs(ids []string) ([]string, error) {
 	if len(ids) > MaxPlanIDs {
 		return nil, Invalid("plan_ids", "plan_ids may list at most %d prices", MaxPlanIDs)
 	}
@@ -256,16 +290,23 @@ func validatePlanIDs(ids []string) ([]string, error) {
 	return out, nil
 }
 
-// ValidateMetadata enforces Stripe's metadata limits less the adapter's
-// reserved keys. An empty value is refused (on update it deletes the key and
+// CheckMetadata checks a code's metadata: at most MaxMetadataKeys keys
+// (see the budget above), Stripe's limits on keys and values, none of the
+// adapter's keys. An empty value is refused (on update it deletes the key and
 // is checked by the caller).
-func ValidateMetadata(md map[string]string) *Error {
+func CheckMetadata(md map[string]string) *Error {
 	if len(md) > MaxMetadataKeys {
-		return Invalid("metadata", "metadata may have at most %d keys (Stripe allows 50; the adapter reserves %s)",
-			MaxMetadataKeys, strings.Join(reservedMetadataKeys, ", "))
+		return Invalid("metadata", "metadata may have at most %d keys: Stripe allows %d per object, and the rest is kept for the adapter's own keys and for the metadata of the subscriptions the code is used on",
+			MaxMetadataKeys, StripeMetadataKeys)
 	}
+	return checkMetadataEntries(md)
+}
+
+// checkMetadataEntries checks each key and value against Stripe's limits
+// and the adapter's reserved keys.
+func checkMetadataEntries(md map[string]string) *Error {
 	for k, v := range md {
-		if err := validateMetadataKey(k); err != nil {
+		if err := checkMetadataKey(k); err != nil {
 			return err
 		}
 		if v == "" {
@@ -278,7 +319,7 @@ func ValidateMetadata(md map[string]string) *Error {
 	return nil
 }
 
-func validateMetadataKey(k string) *Error {
+func checkMetadataKey(k string) *Error {
 	switch {
 	case k == "":
 		return Invalid("metadata", "metadata keys must not be empty")
