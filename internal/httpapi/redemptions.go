@@ -155,6 +155,7 @@ type redemptionResponse struct {
 	ConfirmedAt       *string          `json:"confirmed_at"`
 	ActivatedAt       *string          `json:"activated_at"`
 	EndedAt           *string          `json:"ended_at"`
+	EndedInStripe     bool             `json:"ended_in_stripe"`
 	EffectiveAt       *string          `json:"effective_at"`
 	EndReason         *string          `json:"end_reason"`
 	StockReturned     bool             `json:"stock_returned"`
@@ -184,7 +185,7 @@ func toRedemptionResponse(r *promo.Redemption, code string) *redemptionResponse 
 		Customer: r.Customer, Subscription: optString(r.Subscription), StripeDiscountID: optString(r.DiscountID),
 		Source: string(r.Source), State: string(r.State), CreatedAt: rfc3339(r.CreatedAt),
 		ConfirmedAt: optTime(r.ConfirmedAt), ActivatedAt: optTime(r.ActivatedAt), EndedAt: optTime(r.EndedAt),
-		EffectiveAt: optTime(r.EffectiveAt), EndReason: optString(r.EndReason), StockReturned: r.StockReturned,
+		EndedInStripe: r.EndedInStripe, EffectiveAt: optTime(r.EffectiveAt), EndReason: optString(r.EndReason), StockReturned: r.StockReturned,
 		Flags: r.Flags, Cycles: r.Cycles, DiscountedAmounts: r.Discounted,
 	}
 	if out.Flags == nil {

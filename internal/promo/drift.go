@@ -135,7 +135,7 @@ func ledgerDrift(p *PromoCode, got []*Redemption, want []RebuiltRedemption) []Dr
 			out = append(out, Drift{p.ID, p.Code, "missing", who + ": in Stripe, not in Redis"})
 			continue
 		}
-		if diffs := lineDifferences(g, w.Redemption); len(diffs) > 0 {
+		if diffs := lineDifferences(g, w); len(diffs) > 0 {
 			out = append(out, Drift{p.ID, p.Code, "different", who + ": " + strings.Join(diffs, ", ")})
 		}
 	}
@@ -152,14 +152,16 @@ func ledgerDrift(p *PromoCode, got []*Redemption, want []RebuiltRedemption) []Dr
 // and that differ. The others (the adapter's request times, effective_at,
 // how and when a line ended, flags) are history only Redis has, or Stripe
 // shows only approximately; reconcile neither reports nor rewrites them.
-func lineDifferences(g, w *Redemption) []string {
+func lineDifferences(g *Redemption, w RebuiltRedemption) []string {
 	var diffs []string
 	cmp := func(field string, gv, wv any) {
 		if gs, ws := fmt.Sprint(gv), fmt.Sprint(wv); gs != ws {
 			diffs = append(diffs, fmt.Sprintf("%s redis=%s stripe=%s", field, gs, ws))
 		}
 	}
-	cmp("id", g.ID, w.ID)
+	if w.IDKnown || g.Source == SourceStripe {
+		cmp("id", g.ID, w.ID)
+	}
 	cmp("state", g.State, w.State)
 	cmp("customer", g.Customer, w.Customer)
 	cmp("subscription", g.Subscription, w.Subscription)
@@ -215,10 +217,13 @@ func MergeLedger(stripeLines []RebuiltRedemption, redisLines []*Redemption, now 
 		switch {
 		case r == nil:
 			out = append(out, l.Redemption)
-		case len(lineDifferences(r, l.Redemption)) == 0:
+		case len(lineDifferences(r, l)) == 0:
 			out = append(out, r)
 		default:
 			m := *l.Redemption
+			if !l.IDKnown {
+				m.ID = r.ID
+			}
 			m.Owner, m.CreatedAt, m.EffectiveAt, m.Flags = r.Owner, r.CreatedAt, r.EffectiveAt, r.Flags
 			if r.Source != "" {
 				m.Source = r.Source

@@ -116,6 +116,12 @@ type Rebuilt struct {
 type RebuiltRedemption struct {
 	*Redemption
 	Invoices []string
+	// IDKnown: Stripe names the line's ID (the subscription's
+	// promo_redemption_id). It does not for a discount made outside the
+	// adapter, nor for an adapter's redemption whose subscription took
+	// another code since (its metadata names the newer one): such a line
+	// gets RedemptionIDFor and source stripe, and Redis' ID and source stand.
+	IDKnown bool
 }
 
 // Rebuild derives the catalog, the ledger and the counters from Stripe.
@@ -217,7 +223,7 @@ func rebuildLedger(s *StripeSnapshot, p *PromoCode) []RebuiltRedemption {
 		}}
 		if sub, ok := s.Subscriptions[d.Subscription]; ok && sub.Metadata[MetaPromoCodeID] == p.ID && sub.Metadata[MetaRedemptionID] != "" {
 			// Made by the adapter: its own ID, and how it was made.
-			l.ID, l.Source = sub.Metadata[MetaRedemptionID], RedemptionSource(sub.Metadata[MetaRedemptionSource])
+			l.ID, l.Source, l.IDKnown = sub.Metadata[MetaRedemptionID], RedemptionSource(sub.Metadata[MetaRedemptionSource]), true
 			if l.Source != SourceNewSubscription {
 				l.Source = SourceExistingSubscription
 			}

@@ -258,7 +258,7 @@ func TestReaderSimulator(t *testing.T) {
 		got := collect(t, "EachSubscription", b.gw.EachSubscription)
 		want := []promo.StripeSubscription{
 			{ID: f.subUnpaid, Customer: f.cusD, Status: "incomplete", Created: f.t0},
-			{ID: f.subCancelled, Customer: f.cusC, Status: "canceled", Created: f.t0},
+			{ID: f.subCancelled, Customer: f.cusC, Status: "canceled", Created: f.t0, CanceledAt: f.t0},
 			{ID: f.subPlain, Customer: f.cusC, Status: "active", Created: f.t0},
 			{ID: f.subFlat, Customer: f.cusB, Status: "active", Created: f.t0, Discount: f.discountFlat()},
 			{ID: f.subPct, Customer: f.cusA, Status: "active", Created: f.t0, Discount: f.discountPct(),
@@ -522,8 +522,8 @@ func fmtDiscount(d *promo.StripeDiscount) string {
 func fmtSubs(ss []promo.StripeSubscription) string {
 	s := ""
 	for _, x := range ss {
-		s += fmt.Sprintf("\n  {ID:%s Customer:%s Status:%s Created:%v Metadata:%v Discount:%s}",
-			x.ID, x.Customer, x.Status, x.Created, x.Metadata, fmtDiscount(x.Discount))
+		s += fmt.Sprintf("\n  {ID:%s Customer:%s Status:%s Created:%v CanceledAt:%v Metadata:%v Discount:%s}",
+			x.ID, x.Customer, x.Status, x.Created, x.CanceledAt, x.Metadata, fmtDiscount(x.Discount))
 	}
 	return s
 }
