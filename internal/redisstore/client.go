@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 
 	"github.com/billing-adapter/billing-adapter/internal/promo"
 	"github.com/billing-adapter/billing-adapter/internal/telemetry"
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/logging"
 )
 
 // Connect opens a client: Redis Cluster when addrs is non-empty (through
@@ -28,6 +30,29 @@ func Connect(url string, addrs []string, password string) (redis.UniversalClient
 		opt.Password = password
 	}
 	return redis.NewClient(opt), nil
+}
+
+// SetLogger sends go-redis's own log lines (failed dials, pool warnings:
+// "redis: connection pool: failed to dial after 5 attempts: ...") to log as
+// warnings with component=redis and the text in detail, instead of
+// go-redis's plain lines on stderr. go-redis has one logger per process:
+// the last call wins. nil restores go-redis's default.
+func SetLogger(log *slog.Logger) {
+	if log == nil {
+		logging.Enable()
+		return
+	}
+	redis.SetLogger(goRedisLogger{log.With("component", "redis")})
+}
+
+// goRedisLogger adapts a *slog.Logger to go-redis's logging interface.
+type goRedisLogger struct{ log *slog.Logger }
+
+func (l goRedisLogger) Printf(ctx context.Context, format string, v ...any) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	l.log.WarnContext(ctx, "redis client", "detail", strings.TrimPrefix(fmt.Sprintf(format, v...), "redis: "))
 }
 
 // Store is the Redis implementation of the domain's stores.

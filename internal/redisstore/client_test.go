@@ -1,7 +1,10 @@
 package redisstore
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"log/slog"
 	"net/http/httptest"
 	"strconv"
 	"strings"
@@ -148,5 +151,23 @@ func TestErrorHookCountsAnOutage(t *testing.T) {
 	}
 	if got := redisErrorCounts(t, m); got["dial"] == 0 || got["ping"] != 1 {
 		t.Fatalf("billing_redis_errors_total %v", got)
+	}
+}
+
+// go-redis's own log lines (one process-wide logger) go to the service's
+// structured log.
+func TestSetLoggerRoutesGoRedisLines(t *testing.T) {
+	var buf bytes.Buffer
+	SetLogger(slog.New(slog.NewJSONHandler(&buf, nil)))
+	t.Cleanup(func() { SetLogger(nil) })
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialerRetries: 1})
+	t.Cleanup(func() { rdb.Close() })
+	_ = rdb.Ping(context.Background()).Err() // go-redis logs the failed dial
+	var line map[string]any
+	if err := json.Unmarshal(bytes.TrimSpace(buf.Bytes()), &line); err != nil {
+		t.Fatalf("not one JSON line: %q", buf.String())
+	}
+	if line["component"] != "redis" || line["level"] != "WARN" || !strings.Contains(line["detail"].(string), "failed to dial") {
+		t.Fatalf("line %v", line)
 	}
 }
