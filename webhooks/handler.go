@@ -60,14 +60,14 @@ type Handler struct {
 // internal error) for the API's error writer.
 func (h *Handler) Receive(w http.ResponseWriter, r *http.Request) error {
 	if r.ContentLength > MaxBody {
-		return errTooLarge
+		return errTooLarge()
 	}
 	body, err := readBody(r.Body, r.ContentLength)
 	if err != nil {
 		return promo.Errorf(promo.CodeInvalidRequest, "the request body could not be read")
 	}
 	if len(body) > MaxBody {
-		return errTooLarge
+		return errTooLarge()
 	}
 	ctx := r.Context()
 	if err := Verify(body, r.Header.Get("Stripe-Signature"), h.Secrets, h.Clock.Now()); err != nil {
@@ -124,7 +124,9 @@ func (h *Handler) Receive(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-var errTooLarge = promo.Errorf(promo.CodeBodyTooLarge, "the webhook body is larger than 512 KiB")
+func errTooLarge() error {
+	return promo.Errorf(promo.CodeBodyTooLarge, "the webhook body is larger than 512 KiB")
+}
 
 // decodeEnvelope reads the event's envelope; a refusal is a 400 naming the
 // field.
