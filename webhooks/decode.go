@@ -3,11 +3,11 @@ package webhooks
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/stripe/stripe-go/v76"
 
+	"github.com/billing-adapter/billing-adapter/internal/jsonerr"
 	"github.com/billing-adapter/billing-adapter/internal/promo"
 )
 
@@ -108,7 +108,7 @@ var handlers = map[string]handler{
 			return err
 		}
 		if pc.Coupon == nil {
-			return fmt.Errorf("promotion code %s without its coupon", pc.ID)
+			return errUnprocessable{"data.object.coupon", "data.object.coupon is missing: a promotion code has one"}
 		}
 		return ob.PromotionCodeUpdated(ctx, pc.ID, pc.Coupon.ID)
 	},
@@ -179,18 +179,19 @@ func HandledTypes() []string {
 	return out
 }
 
-// errUnprocessable marks an event whose object cannot be read.
-type errUnprocessable struct{ err error }
+// errUnprocessable marks an event whose object cannot be read: a 400
+// naming the field (param) in plain words.
+type errUnprocessable struct{ param, msg string }
 
-func (e errUnprocessable) Error() string { return "unprocessable event: " + e.err.Error() }
-func (e errUnprocessable) Unwrap() error { return e.err }
+func (e errUnprocessable) Error() string { return "unprocessable event: " + e.msg }
 
 func decodeObject(ev *envelope, dst any) error {
-	if len(ev.Data.Object) == 0 {
-		return errUnprocessable{fmt.Errorf("%s event %s has no data.object", ev.Type, ev.ID)}
+	if len(ev.Data.Object) == 0 || string(ev.Data.Object) == "null" {
+		return errUnprocessable{"data.object", "data.object is missing"}
 	}
 	if err := json.Unmarshal(ev.Data.Object, dst); err != nil {
-		return errUnprocessable{fmt.Errorf("%s event %s: %w", ev.Type, ev.ID, err)}
+		param, msg := jsonerr.Explain(err, dst, "data.object")
+		return errUnprocessable{param, msg}
 	}
 	return nil
 }
@@ -202,8 +203,11 @@ func decodeDiscount(ev *envelope) (promo.DiscountEvent, error) {
 	if err := decodeObject(ev, &d); err != nil {
 		return promo.DiscountEvent{}, err
 	}
-	if d.ID == "" || d.Coupon == nil {
-		return promo.DiscountEvent{}, errUnprocessable{fmt.Errorf("%s event %s: discount without id or coupon", ev.Type, ev.ID)}
+	switch {
+	case d.ID == "":
+		return promo.DiscountEvent{}, errUnprocessable{"data.object.id", "data.object.id is missing: a discount has one"}
+	case d.Coupon == nil:
+		return promo.DiscountEvent{}, errUnprocessable{"data.object.coupon", "data.object.coupon is missing: a discount has one"}
 	}
 	return discountEvent(&d, ev), nil
 }

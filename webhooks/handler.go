@@ -6,16 +6,19 @@
 // Delivery is at least once; the effect is exactly once. Each event is
 // claimed in Redis before it is applied and marked done after, so repeats
 // (sequential or concurrent, on any replica) are acknowledged without effect.
-// A failed handler releases the claim and answers 500, and Stripe retries.
-// Observing is idempotent and order-safe, so an event applied
+// A failed handler releases the claim and the delivery fails, so Stripe
+// retries. Observing is idempotent and order-safe, so an event applied
 // twice (a crash after the effect, before the done mark) or out of order
 // changes nothing more.
 //
-// Answers: 200 processed, duplicate, or of a type the service ignores; 400
-// bad or missing signature, malformed JSON, an object whose fields do not
-// parse (nothing stored); 405 not a POST; 409 the same event is being
-// processed by another delivery right now (Stripe retries); 413 body over
-// MaxBody; 500 processing failed (Redis or Stripe unavailable; retried).
+// Handler.Receive writes the 200 answers (processed, duplicate, or of a type
+// the service ignores) and returns every refusal and failure as a
+// *promo.Error, which the HTTP layer writes in the API's error shape with its
+// one error→status table: 400 bad or missing signature, malformed JSON, an
+// object whose fields do not parse (param names the field; nothing stored);
+// 409 the same event is being processed by another delivery right now; 413
+// body over MaxBody; 503 Redis unavailable (with Retry-After), 502 Stripe
+// failed, 500 anything else. Stripe retries every non-2xx answer.
 package webhooks
 
 import (
@@ -28,6 +31,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/billing-adapter/billing-adapter/internal/jsonerr"
 	"github.com/billing-adapter/billing-adapter/internal/promo"
 )
 
@@ -42,7 +46,7 @@ const (
 	claimLease     = processTimeout + 10*time.Second
 )
 
-// Handler is the POST /webhooks/stripe endpoint.
+// Handler is the POST /webhooks/stripe endpoint (see Receive).
 type Handler struct {
 	Secrets  []string // whsec_ secrets; a delivery is accepted when any one verifies it
 	Events   promo.EventStore
@@ -51,42 +55,36 @@ type Handler struct {
 	Log      *slog.Logger
 }
 
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		answer(w, http.StatusMethodNotAllowed, "method not allowed")
-		return
-	}
+// Receive handles one delivery of POST /webhooks/stripe. It writes the 200
+// answers itself and returns refusals and failures (*promo.Error, or an
+// internal error) for the API's error writer.
+func (h *Handler) Receive(w http.ResponseWriter, r *http.Request) error {
 	if r.ContentLength > MaxBody {
-		answer(w, http.StatusRequestEntityTooLarge, "body larger than 512 KiB")
-		return
+		return errTooLarge()
 	}
 	body, err := readBody(r.Body, r.ContentLength)
 	if err != nil {
-		answer(w, http.StatusBadRequest, "could not read the body")
-		return
+		return promo.Errorf(promo.CodeInvalidRequest, "the request body could not be read")
 	}
 	if len(body) > MaxBody {
-		answer(w, http.StatusRequestEntityTooLarge, "body larger than 512 KiB")
-		return
+		return errTooLarge()
 	}
 	ctx := r.Context()
 	if err := Verify(body, r.Header.Get("Stripe-Signature"), h.Secrets, h.Clock.Now()); err != nil {
 		h.Log.WarnContext(ctx, "webhook refused: bad signature", "reason", err.Error())
-		answer(w, http.StatusBadRequest, "signature verification failed: "+err.Error())
-		return
+		return &promo.Error{Code: promo.CodeInvalidRequest, Param: "Stripe-Signature",
+			Message: "signature verification failed: " + err.Error()}
 	}
-	var ev envelope
-	if err := json.Unmarshal(body, &ev); err != nil || ev.ID == "" || ev.Type == "" {
-		answer(w, http.StatusBadRequest, "body is not a Stripe event")
-		return
+	ev, err := decodeEnvelope(body)
+	if err != nil {
+		return err
 	}
 	log := h.Log.With("event_id", ev.ID, "event_type", ev.Type)
 	handle, known := handlers[ev.Type]
 	if !known {
 		log.DebugContext(ctx, "webhook event type ignored")
 		answerJSON(w, http.StatusOK, map[string]any{"received": true, "ignored": true})
-		return
+		return nil
 	}
 	if ev.APIVersion != APIVersion {
 		log.WarnContext(ctx, "webhook event from another Stripe API version; processing it if its fields parse (create the endpoint with API version "+APIVersion+")",
@@ -97,29 +95,25 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err != nil:
 		log.ErrorContext(ctx, "webhook not processed: cannot record the event", "err", err.Error())
-		answer(w, http.StatusInternalServerError, "temporarily unable to process the event")
-		return
+		return err // Redis unavailable: 503
 	case outcome == promo.EventDone:
 		answerJSON(w, http.StatusOK, map[string]any{"received": true, "duplicate": true})
-		return
+		return nil
 	case outcome == promo.EventInFlight:
-		answer(w, http.StatusConflict, "this event is being processed by another delivery")
-		return
+		return promo.Errorf(promo.CodeConflict, "this event is being processed by another delivery; retry later")
 	}
 
 	pctx, cancel := context.WithTimeout(ctx, processTimeout)
 	defer cancel()
-	if err := handle(pctx, h.Observer, &ev); err != nil {
-		h.abort(ctx, log, ev.ID, token)
+	if err := handle(pctx, h.Observer, ev); err != nil {
+		h.abort(ctx, log, ev.ID, token) // Stripe's retry applies it once
 		var bad errUnprocessable
 		if errors.As(err, &bad) {
 			log.ErrorContext(ctx, "webhook event cannot be read", "err", err.Error())
-			answer(w, http.StatusBadRequest, bad.Error())
-			return
+			return promo.Invalid(bad.param, "%s event %s cannot be read: %s", ev.Type, ev.ID, bad.msg)
 		}
 		log.ErrorContext(ctx, "webhook processing failed; Stripe will retry", "err", err.Error())
-		answer(w, http.StatusInternalServerError, "processing failed; retry later")
-		return
+		return err
 	}
 	if err := h.Events.FinishEvent(context.WithoutCancel(ctx), ev.ID, token, promo.EventKeep); err != nil {
 		// The effect is in place and idempotent: a redelivery changes nothing.
@@ -127,6 +121,31 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	log.InfoContext(ctx, "webhook processed")
 	answerJSON(w, http.StatusOK, map[string]any{"received": true})
+	return nil
+}
+
+func errTooLarge() error {
+	return promo.Errorf(promo.CodeBodyTooLarge, "the webhook body is larger than 512 KiB")
+}
+
+// decodeEnvelope reads the event's envelope; a refusal is a 400 naming the
+// field.
+func decodeEnvelope(body []byte) (*envelope, error) {
+	var ev envelope
+	if err := json.Unmarshal(body, &ev); err != nil {
+		field, msg := jsonerr.Explain(err, &ev, "")
+		if field == "" {
+			return nil, promo.Errorf(promo.CodeInvalidRequest, "the body is not a Stripe event: it %s", msg)
+		}
+		return nil, promo.Invalid(field, "the body is not a Stripe event: %s", msg)
+	}
+	switch {
+	case ev.ID == "":
+		return nil, promo.Invalid("id", "the body is not a Stripe event: id is missing")
+	case ev.Type == "":
+		return nil, promo.Invalid("type", "the body is not a Stripe event: type is missing")
+	}
+	return &ev, nil
 }
 
 // readBody reads at most MaxBody+1 bytes of the body. With a known length
@@ -145,10 +164,6 @@ func (h *Handler) abort(ctx context.Context, log *slog.Logger, id, token string)
 	if err := h.Events.AbortEvent(context.WithoutCancel(ctx), id, token); err != nil {
 		log.WarnContext(ctx, "could not release the event; it is retried after its claim ends", "err", err.Error())
 	}
-}
-
-func answer(w http.ResponseWriter, status int, msg string) {
-	answerJSON(w, status, map[string]any{"error": map[string]string{"message": msg}})
 }
 
 func answerJSON(w http.ResponseWriter, status int, v any) {

@@ -45,6 +45,7 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 		return usageError{"reconcile reads Stripe: set STRIPE_SECRET_KEY (and STRIPE_API_BASE to reconcile against stripe-sim)"}
 	}
 	log := newLogger(cfg, stderr)
+	redisstore.SetLogger(log) // go-redis's own lines too, structured
 	rdb, err := redisstore.Connect(cfg.RedisURL, cfg.RedisAddrs, cfg.RedisPassword)
 	if err != nil {
 		return err

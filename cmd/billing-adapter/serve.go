@@ -68,6 +68,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	log := newLogger(cfg, stdout)
+	redisstore.SetLogger(log) // go-redis's own lines too, structured
 	metrics := telemetry.New()
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

@@ -3,21 +3,22 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"io"
-	"strings"
+	"reflect"
 	"time"
 
+	"github.com/billing-adapter/billing-adapter/internal/jsonerr"
 	"github.com/billing-adapter/billing-adapter/internal/promo"
 	"github.com/labstack/echo/v4"
 )
 
 // decodeJSON reads the request body into dst: one JSON object, no unknown
-// fields, nothing after it. Errors are 400s naming the field at fault.
+// fields, nothing after it. Errors are 400s in plain words naming the field
+// at fault (param), never Go's own error texts.
 func decodeJSON(c echo.Context, dst any) error {
 	body, err := io.ReadAll(c.Request().Body)
 	if err != nil {
-		return err
+		return err // the body limit's 413, or the client went away
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return promo.Errorf(promo.CodeInvalidRequest, "request body must be a JSON object")
@@ -26,49 +27,53 @@ func decodeJSON(c echo.Context, dst any) error {
 	dec.DisallowUnknownFields()
 	dec.UseNumber()
 	if err := dec.Decode(dst); err != nil {
-		return jsonError(err)
+		return jsonError(err, dst, "")
 	}
-	if dec.More() {
-		return promo.Errorf(promo.CodeInvalidRequest, "request body must hold a single JSON object")
+	if _, err := dec.Token(); err != io.EOF {
+		return promo.Errorf(promo.CodeInvalidRequest, "request body must hold a single JSON object, with nothing after it")
 	}
 	return nil
 }
 
-func jsonError(err error) error {
-	var typeErr *json.UnmarshalTypeError
-	var syntaxErr *json.SyntaxError
-	switch {
-	case errors.As(err, &typeErr):
-		field := typeErr.Field
-		if field == "" {
-			return promo.Errorf(promo.CodeInvalidRequest, "request body must be a JSON object")
-		}
-		return promo.Invalid(field, "%s must be %s", field, jsonTypeName(typeErr.Type.String()))
-	case errors.As(err, &syntaxErr):
-		return promo.Errorf(promo.CodeInvalidRequest, "request body is not valid JSON (at byte %d)", syntaxErr.Offset)
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return promo.Invalid(field, "unknown field %q", field)
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return promo.Errorf(promo.CodeInvalidRequest, "request body is truncated JSON")
+// jsonError translates a decoding error of dst, the JSON at root ("" for
+// the body, else a field's name), into a 400.
+func jsonError(err error, dst any, root string) *promo.Error {
+	field, msg := jsonerr.Explain(err, dst, root)
+	if field == "" {
+		return promo.Errorf(promo.CodeInvalidRequest, "request body %s", msg)
 	}
-	return promo.Errorf(promo.CodeInvalidRequest, "request body is not valid JSON: %s", strings.TrimPrefix(err.Error(), "json: "))
+	return promo.Invalid(field, "%s", msg)
 }
 
-func jsonTypeName(goType string) string {
+// decimalText is an amount as the caller wrote it, a JSON number or string
+// ("5.50", 12.5), kept as text so that it converts exactly (no floats);
+// null is empty. The domain judges the text (promo.ParseDecimal), so any
+// string gets a message about the amount rather than about JSON.
+type decimalText string
+
+func (d *decimalText) UnmarshalJSON(b []byte) error {
 	switch {
-	case strings.Contains(goType, "int"):
-		return "an integer"
-	case goType == "bool" || goType == "*bool":
-		return "true or false"
-	case strings.Contains(goType, "map"):
-		return "an object of strings"
-	case strings.HasPrefix(goType, "[]"):
-		return "an array"
-	case strings.Contains(goType, "Number"):
-		return "a number"
+	case len(b) == 0:
+	case b[0] == '"':
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*d = decimalText(s)
+		return nil
+	case string(b) == "null":
+		*d = ""
+		return nil
+	case b[0] == '-' || (b[0] >= '0' && b[0] <= '9'):
+		*d = decimalText(b)
+		return nil
 	}
-	return "a string"
+	return &json.UnmarshalTypeError{Value: "value", Type: reflect.TypeFor[decimalText]()}
+}
+
+// JSONKind words what decimalText accepts (jsonerr.Kind).
+func (decimalText) JSONKind() string {
+	return `a decimal number, as a JSON number or string such as 12.5 or "5.50"`
 }
 
 // parseTime reads an RFC 3339 timestamp for param.

@@ -54,6 +54,18 @@ type errorDetail struct {
 	RequestID       string `json:"request_id,omitempty"`
 }
 
+// WebhookReceiver is the Stripe webhook endpoint (webhooks.Handler): it
+// writes the answers to deliveries it accepts and returns refusals and
+// failures, which errorHandler writes like every other error.
+type WebhookReceiver interface {
+	Receive(w http.ResponseWriter, r *http.Request) error
+}
+
+// retryAfterUnavailable is the Retry-After of a 503 (Redis unreachable), in
+// seconds: go-redis gives up on a dead address in about 2 s, and a failover
+// promotes a replica within seconds.
+const retryAfterUnavailable = "5"
+
 // toDomainError turns whatever a handler or echo returned into a *promo.Error.
 func toDomainError(err error) *promo.Error {
 	var pe *promo.Error
@@ -86,8 +98,9 @@ func statusOf(e *promo.Error) (int, string) {
 	return http.StatusInternalServerError, "api_error"
 }
 
-// errorHandler writes every error in the service's JSON shape and logs the
-// internal cause of 5xx answers.
+// errorHandler writes every error, of /v1 and of the webhook receiver, in
+// the service's JSON shape, with Retry-After on a 503, and logs the internal
+// cause of 5xx answers.
 func (s *server) errorHandler(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
@@ -103,6 +116,9 @@ func (s *server) errorHandler(err error, c echo.Context) {
 		Type: typ, Code: string(e.Code), Message: e.Message, Param: e.Param,
 		StripeRequestID: e.StripeRequestID, RequestID: requestID(c),
 	}}
+	if status == http.StatusServiceUnavailable {
+		c.Response().Header().Set("Retry-After", retryAfterUnavailable)
+	}
 	if c.Request().Method == http.MethodHead {
 		_ = c.NoContent(status)
 		return

@@ -14,7 +14,7 @@ import (
 type createPromoCodeRequest struct {
 	Code                    string            `json:"code"`
 	PromoType               string            `json:"promo_type"`
-	AmountOff               json.Number       `json:"amount_off"`
+	AmountOff               decimalText       `json:"amount_off"`
 	Currency                string            `json:"currency"`
 	Duration                string            `json:"duration"`
 	PromoDurationMonths     *int64            `json:"promo_duration_months"`
@@ -114,7 +114,7 @@ func (s *server) createPromoCode(c echo.Context) error {
 		return err
 	}
 	in := promo.CreateInput{
-		Code: req.Code, PromoType: promo.PromoType(req.PromoType), AmountOff: req.AmountOff.String(),
+		Code: req.Code, PromoType: promo.PromoType(req.PromoType), AmountOff: string(req.AmountOff),
 		Currency: req.Currency, Duration: promo.Duration(req.Duration), PromoDurationMonths: req.PromoDurationMonths,
 		NewUsersOnly: req.NewUsersOnly, ExistingMembershipsOnly: req.ExistingMembershipsOnly,
 		PlanIDs: req.PlanIDs, Stock: req.Stock, UnlimitedStock: req.UnlimitedStock,
@@ -240,7 +240,7 @@ func strictField(field string, raw json.RawMessage, dst any) error {
 		}
 	}
 	if err := json.Unmarshal(raw, dst); err != nil {
-		return promo.Invalid(field, "%s has the wrong type", field)
+		return jsonError(err, dst, field)
 	}
 	return nil
 }

@@ -37,7 +37,7 @@ type Options struct {
 	APIKeys          []config.APIKey
 	// Ready reports whether the service can serve (Redis reachable).
 	Ready    func(context.Context) error
-	Webhooks http.Handler // POST /webhooks/stripe (not routed when nil)
+	Webhooks WebhookReceiver // POST /webhooks/stripe (not routed when nil)
 	Metrics  *telemetry.Metrics
 	Log      *slog.Logger
 }
@@ -78,7 +78,7 @@ func New(o Options) http.Handler {
 		e.GET("/metrics", echo.WrapHandler(o.Metrics.Handler()))
 	}
 	if o.Webhooks != nil {
-		e.POST("/webhooks/stripe", echo.WrapHandler(o.Webhooks))
+		e.POST("/webhooks/stripe", func(c echo.Context) error { return o.Webhooks.Receive(c.Response(), c.Request()) })
 	}
 
 	// Auth and scope come before the idempotency record, so refused requests

@@ -181,9 +181,9 @@ func (p *PromoCode) setAmount(in CreateInput) error {
 		if !ok {
 			return Invalid("currency", "currency %q is not supported", in.Currency)
 		}
-		v, msg := ParseDecimal(in.AmountOff, exp, MaxAmountMinor)
+		v, msg := ParseMoney(in.AmountOff, cur)
 		if msg != "" {
-			return Invalid("amount_off", "amount_off %s %s", msg, strings.ToUpper(cur))
+			return Invalid("amount_off", "amount_off %s", msg)
 		}
 		if v == 0 {
 			return Invalid("amount_off", "amount_off must be greater than 0")

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 
 	"github.com/billing-adapter/billing-adapter/internal/promo"
 	"github.com/billing-adapter/billing-adapter/internal/telemetry"
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/logging"
 )
 
 // Connect opens a client: Redis Cluster when addrs is non-empty (through
@@ -17,16 +19,40 @@ import (
 // password, when set, overrides the URL's password.
 func Connect(url string, addrs []string, password string) (redis.UniversalClient, error) {
 	if len(addrs) > 0 {
-		return redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, Password: password}), nil
+		return redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, Password: password, DisableIdentity: true}), nil
 	}
 	opt, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("REDIS_URL: %w", err)
 	}
+	opt.DisableIdentity = true // no CLIENT SETINFO on connect: Redis < 7.2 refuses it
 	if password != "" {
 		opt.Password = password
 	}
 	return redis.NewClient(opt), nil
+}
+
+// SetLogger sends go-redis's own log lines (failed dials, pool warnings:
+// "redis: connection pool: failed to dial after 5 attempts: ...") to log as
+// warnings with component=redis and the text in detail, instead of
+// go-redis's plain lines on stderr. go-redis has one logger per process:
+// the last call wins. nil restores go-redis's default.
+func SetLogger(log *slog.Logger) {
+	if log == nil {
+		logging.Enable()
+		return
+	}
+	redis.SetLogger(goRedisLogger{log.With("component", "redis")})
+}
+
+// goRedisLogger adapts a *slog.Logger to go-redis's logging interface.
+type goRedisLogger struct{ log *slog.Logger }
+
+func (l goRedisLogger) Printf(ctx context.Context, format string, v ...any) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	l.log.WarnContext(ctx, "redis client", "detail", strings.TrimPrefix(fmt.Sprintf(format, v...), "redis: "))
 }
 
 // Store is the Redis implementation of the domain's stores.
@@ -63,13 +89,19 @@ func unavailable(err error) error {
 	return promo.Unavailable("Redis", err)
 }
 
-// errorHook counts failed commands by name (redis.Nil is not a failure).
+// errorHook counts failed commands by name (billing_redis_errors_total), so
+// that a healthy service reports 0. Not failures: redis.Nil (a missing key),
+// a caller that gave up (context.Canceled), and the replies go-redis expects
+// and handles itself: NOSCRIPT to EVALSHA (redis.Script.Run then sends EVAL)
+// and an unknown CLIENT subcommand to the optional probes it sends on a new
+// connection (CLIENT SETINFO, switched off in Connect, and CLIENT
+// MAINT_NOTIFICATIONS, which it stops sending once refused).
 type errorHook struct{ m *telemetry.Metrics }
 
 func (h errorHook) DialHook(next redis.DialHook) redis.DialHook {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := next(ctx, network, addr)
-		if err != nil {
+		if err != nil && !errors.Is(err, context.Canceled) {
 			h.m.RedisError("dial")
 		}
 		return c, err
@@ -79,7 +111,7 @@ func (h errorHook) DialHook(next redis.DialHook) redis.DialHook {
 func (h errorHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		err := next(ctx, cmd)
-		if err != nil && !errors.Is(err, redis.Nil) {
+		if isFailure(cmd, err) {
 			h.m.RedisError(strings.ToLower(cmd.Name()))
 		}
 		return err
@@ -89,11 +121,52 @@ func (h errorHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 func (h errorHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		err := next(ctx, cmds)
-		if err != nil && !errors.Is(err, redis.Nil) {
+		if err == nil {
+			return nil
+		}
+		failed := true // an error no command carries (the connection) counts
+		for _, cmd := range cmds {
+			if cmd.Err() != nil {
+				if failed = isFailure(cmd, cmd.Err()); failed {
+					break
+				}
+			}
+		}
+		if failed {
 			h.m.RedisError("pipeline")
 		}
 		return err
 	}
+}
+
+// isFailure tells a Redis failure from the error replies that are part of
+// normal work (see errorHook).
+func isFailure(cmd redis.Cmder, err error) bool {
+	switch {
+	case err == nil, errors.Is(err, redis.Nil), errors.Is(err, context.Canceled):
+		return false
+	case redis.HasErrorPrefix(err, "NOSCRIPT"):
+		name := strings.ToLower(cmd.Name())
+		return name != "evalsha" && name != "evalsha_ro"
+	case strings.EqualFold(cmd.Name(), "client"):
+		var reply redis.Error
+		if !errors.As(err, &reply) {
+			return true // no reply at all: the connection failed
+		}
+		sub, _ := argAt(cmd, 1)
+		return sub != "setinfo" && sub != "maint_notifications"
+	}
+	return true
+}
+
+// argAt returns a command's argument i, lower-cased, when it is a string.
+func argAt(cmd redis.Cmder, i int) (string, bool) {
+	args := cmd.Args()
+	if i >= len(args) {
+		return "", false
+	}
+	s, ok := args[i].(string)
+	return strings.ToLower(s), ok
 }
 
 // Store implements every persistence port of the domain.
