@@ -69,11 +69,12 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 		fmt.Fprintf(stdout, "PROBLEM   %s\n", p)
 	}
 	fmt.Fprintln(stderr, "reconcile: reading Redis")
-	current, err := store.LoadState(ctx)
+	paid := promo.PaidMarks(snap.PaidCustomers, now) // customers whose paid mark is not over
+	current, err := store.LoadState(ctx, paid)
 	if err != nil {
 		return fmt.Errorf("reading Redis: %w", err)
 	}
-	drift := promo.Diff(current, rebuilt, snap.PaidCustomers)
+	drift := promo.Diff(current, rebuilt, paid)
 	for _, d := range drift {
 		fmt.Fprintln(stdout, d)
 	}
@@ -92,7 +93,7 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 	if n := current.InFlight(); n > 0 {
 		return fmt.Errorf("%d reservations are in flight: wait until they settle (the service's sweeper resolves them within RESERVATION_LEASE) and run again", n)
 	}
-	counts, err := store.ApplyRebuild(ctx, rebuilt, current, snap.PaidCustomers, promo.Drifting(drift), now)
+	counts, err := store.ApplyRebuild(ctx, rebuilt, current, paid, promo.Drifting(drift), now)
 	if err != nil {
 		return fmt.Errorf("repairing Redis: %w", err)
 	}

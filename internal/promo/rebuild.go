@@ -16,7 +16,7 @@ type StripeSnapshot struct {
 	PromotionCodes map[string][]StripePromotionCode // by coupon ID
 	Subscriptions  map[string]StripeSubscription    // with one of our discounts or our metadata, by ID
 	Invoices       []StripeInvoice                  // paid, carrying one of our discounts
-	PaidCustomers  map[string]bool                  // customers with a paid invoice above zero
+	PaidCustomers  map[string]time.Time             // customers with a paid invoice above zero: the latest paid_at
 	Since          time.Time
 }
 
@@ -24,7 +24,7 @@ type StripeSnapshot struct {
 // told every 100 objects read and at the end of each list.
 func ReadStripe(ctx context.Context, rd StripeReader, since time.Time, progress func(list string, read, kept int)) (*StripeSnapshot, error) {
 	s := &StripeSnapshot{Coupons: map[string]StripeCoupon{}, PromotionCodes: map[string][]StripePromotionCode{},
-		Subscriptions: map[string]StripeSubscription{}, PaidCustomers: map[string]bool{}, Since: since}
+		Subscriptions: map[string]StripeSubscription{}, PaidCustomers: map[string]time.Time{}, Since: since}
 	var list string
 	var read, kept int
 	start := func(name string) { list, read, kept = name, 0, 0 }
@@ -80,8 +80,8 @@ func ReadStripe(ctx context.Context, rd StripeReader, since time.Time, progress 
 	}
 	start("paid invoices")
 	if err := done(rd.EachPaidInvoice(ctx, since, func(in StripeInvoice) error {
-		if in.AmountPaid > 0 && in.Customer != "" {
-			s.PaidCustomers[in.Customer] = true
+		if in.AmountPaid > 0 && in.Customer != "" && in.PaidAt.After(s.PaidCustomers[in.Customer]) {
+			s.PaidCustomers[in.Customer] = in.PaidAt
 		}
 		_, ours := s.Coupons[couponOf(in.Discount)]
 		if ours {

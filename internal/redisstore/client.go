@@ -57,13 +57,14 @@ func (l goRedisLogger) Printf(ctx context.Context, format string, v ...any) {
 
 // Store is the Redis implementation of the domain's stores.
 type Store struct {
-	rdb redis.UniversalClient
+	rdb   redis.UniversalClient
+	texts *textCache // code text -> promo code ID hints (textcache.go)
 }
 
 // New wraps a client. Metrics (may be nil) counts failed commands.
 func New(rdb redis.UniversalClient, m *telemetry.Metrics) *Store {
 	rdb.AddHook(errorHook{m})
-	return &Store{rdb: rdb}
+	return &Store{rdb: rdb, texts: newTextCache()}
 }
 
 // Client returns the underlying client.
