@@ -282,6 +282,9 @@ func (e *env) measure(ctx context.Context, sc scenario, gb map[string]GoBench, s
 	sr.RedisCmdsPerOp = float64(delta.Total()) / float64(n)
 	sr.RedisCommands = delta.top(n, 8)
 	sr.Handler = handlerCost(gb, sc.gobench)
+	if sr.IdempotencyRecordBytes, sr.IdempotencyRecords, err = idempotencyRecordBytes(ctx, e.st.rdb); err != nil {
+		return nil, err
+	}
 
 	if sc.baseline != "" && o.baseline {
 		trips, dupTrips := baselineTrips(sc.baseline, gb)

@@ -147,6 +147,21 @@ func memoryUsage(ctx context.Context, rdb *redis.Client, keys []string) (int64, 
 	return total, nil
 }
 
+// idempotencyRecordBytes is the mean MEMORY USAGE of the idempotency
+// records in Redis (ba:{idem:H}), over at most 2,000 of them.
+func idempotencyRecordBytes(ctx context.Context, rdb *redis.Client) (float64, int, error) {
+	var keys []string
+	iter := rdb.Scan(ctx, 0, "ba:{idem:*", 1000).Iterator()
+	for iter.Next(ctx) && len(keys) < 2000 {
+		keys = append(keys, iter.Val())
+	}
+	if err := iter.Err(); err != nil || len(keys) == 0 {
+		return 0, 0, err
+	}
+	total, err := memoryUsage(ctx, rdb, keys)
+	return float64(total) / float64(len(keys)), len(keys), err
+}
+
 // measureMemory runs on its own fresh redis-server at url.
 func measureMemory(ctx context.Context, url string, codes, redemptions, conc int, progress io.Writer) (*Memory, error) {
 	start := time.Now()

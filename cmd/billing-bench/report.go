@@ -90,6 +90,11 @@ type ScenarioReport struct {
 	// the scenario's mix; nil without -gobench.
 	Handler  *HandlerCost `json:"handler,omitempty"`
 	Baseline *Baseline    `json:"baseline,omitempty"`
+	// IdempotencyRecordBytes is the mean MEMORY USAGE of the idempotency
+	// records in Redis after the scenario (IdempotencyRecords of them; kept
+	// IDEMPOTENCY_TTL, one per mutating request); 0 when it made none.
+	IdempotencyRecordBytes float64 `json:"idempotency_record_bytes,omitempty"`
+	IdempotencyRecords     int     `json:"idempotency_records,omitempty"`
 }
 
 // HandlerCost is the in-process cost of one request of the scenario.
@@ -220,6 +225,12 @@ func writeTable(w io.Writer, r *Report) {
 			}
 		}
 		tw.Flush()
+		for _, s := range r.Scenarios {
+			if s.IdempotencyRecords > 0 {
+				fmt.Fprintf(w, "Redis memory per idempotency record after %s: %.0f B (MEMORY USAGE, mean of %d records, kept IDEMPOTENCY_TTL)\n",
+					s.Scenario, s.IdempotencyRecordBytes, s.IdempotencyRecords)
+			}
+		}
 		fmt.Fprintln(w, "\nRedis commands per op (INFO commandstats delta / n, Lua-internal calls included):")
 		for _, s := range r.Scenarios {
 			var parts []string

@@ -1,7 +1,11 @@
 package redisstore
 
 import (
+	"bytes"
+	"compress/flate"
 	"context"
+	"fmt"
+	"io"
 	"strconv"
 	"time"
 
@@ -33,15 +37,45 @@ func (s *Store) BeginRequest(ctx context.Context, key, fingerprint string, lease
 		return promo.IdempotencyBegin{Outcome: promo.IdempotencyInFlight}, nil
 	}
 	status, _ := strconv.Atoi(str(res[1]))
+	body := []byte(str(res[3]))
+	if len(res) > 4 && str(res[4]) == encDeflate {
+		if body, err = io.ReadAll(flate.NewReader(bytes.NewReader(body))); err != nil {
+			return promo.IdempotencyBegin{}, fmt.Errorf("idempotency record: stored body: %w", err)
+		}
+	}
 	return promo.IdempotencyBegin{Outcome: promo.IdempotencyReplay, Response: &promo.StoredResponse{
-		Status: status, ContentType: str(res[2]), Body: []byte(str(res[3])),
+		Status: status, ContentType: str(res[2]), Body: body,
 	}}, nil
+}
+
+// encDeflate marks a stored response body compressed with DEFLATE. Bodies
+// of at least compressFrom bytes are stored so: an idempotency record is
+// kept IDEMPOTENCY_TTL (24 h) per mutating request, and a JSON answer
+// shrinks to about a third.
+const (
+	encDeflate   = "z"
+	compressFrom = 256
+)
+
+// storedBody returns the body as stored and its encoding ("" = as is).
+func storedBody(body []byte) ([]byte, string) {
+	if len(body) < compressFrom {
+		return body, ""
+	}
+	var buf bytes.Buffer
+	w, _ := flate.NewWriter(&buf, flate.BestSpeed)
+	_, _ = w.Write(body)
+	if w.Close() != nil || buf.Len() >= len(body) {
+		return body, ""
+	}
+	return buf.Bytes(), encDeflate
 }
 
 // CompleteRequest implements promo.IdempotencyStore.
 func (s *Store) CompleteRequest(ctx context.Context, key, token string, resp promo.StoredResponse, ttl time.Duration) error {
+	body, enc := storedBody(resp.Body)
 	return unavailable(completeScript.Run(ctx, s.rdb, []string{idemKey(key)},
-		token, resp.Status, resp.ContentType, resp.Body, ttl.Milliseconds()).Err())
+		token, resp.Status, resp.ContentType, body, ttl.Milliseconds(), enc).Err())
 }
 
 // AbandonRequest implements promo.IdempotencyStore.

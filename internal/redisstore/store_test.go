@@ -1,10 +1,12 @@
 package redisstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -404,5 +406,32 @@ func TestCodeRecordOfAnotherVersionIsRefused(t *testing.T) {
 		if p, err := s.Get(ctx, "pc_old"); err == nil || errors.Is(err, promo.ErrNotFound) {
 			t.Fatalf("%s read as %+v, %v", doc, p, err)
 		}
+	}
+}
+
+// A large answer is stored compressed and replayed byte for byte; the
+// record keeps no attempt token once done.
+func TestIdempotencyRecordStoresLargeBodiesCompressed(t *testing.T) {
+	s, ctx := newStore(t), context.Background()
+	b, err := s.BeginRequest(ctx, "checkout\x00big", "fp", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(`{"id":"sub_1","object":"subscription","items":[` +
+		strings.Repeat(`{"price":"price_1Pmonthly","quantity":1,"metadata":{"campaign":"spring"}},`, 20) + `{}]}`)
+	resp := promo.StoredResponse{Status: 200, ContentType: "application/json", Body: body}
+	if err := s.CompleteRequest(ctx, "checkout\x00big", b.Token, resp, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	stored := s.rdb.HGet(ctx, idemKey("checkout\x00big"), "body").Val()
+	if len(stored) >= len(body)/2 {
+		t.Fatalf("stored %d bytes of a %d-byte answer, want it compressed", len(stored), len(body))
+	}
+	if s.rdb.HExists(ctx, idemKey("checkout\x00big"), "token").Val() {
+		t.Fatal("the done record keeps the attempt token")
+	}
+	r, err := s.BeginRequest(ctx, "checkout\x00big", "fp", time.Minute)
+	if err != nil || r.Outcome != promo.IdempotencyReplay || !bytes.Equal(r.Response.Body, body) || r.Response.Status != 200 {
+		t.Fatalf("replay: %+v %v", r, err)
 	}
 }

@@ -7,5 +7,5 @@ if not st then
 end
 if redis.call('HGET', KEYS[1], 'fp') ~= ARGV[1] then return {'mismatch'} end
 if st == 'running' then return {'inflight'} end
-local r = redis.call('HMGET', KEYS[1], 'status', 'ctype', 'body')
-return {'replay', r[1], r[2], r[3]}
+local r = redis.call('HMGET', KEYS[1], 'status', 'ctype', 'body', 'enc')
+return {'replay', r[1], r[2], r[3], r[4] or ''}
