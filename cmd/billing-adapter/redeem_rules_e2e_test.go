@@ -136,8 +136,11 @@ func TestExhaustedCodeIsSwitchedOffInStripe(t *testing.T) {
 	}
 	sub := s.newSubscription(t, s.newCustomer(t, ""), pl.Price)
 	mustStatus(t, s.apply(t, sub.ID, "LASTONE", "", newKey()), http.StatusOK)
-	eventually(t, "the promotion code to be switched off", func() bool { return !stripeActive() })
-	if got := s.code(t, pc["id"].(string)); got["stripe"].(map[string]any)["active"] != false || num(got, "stock") != 0 {
+	// The worker switches Stripe first, then records it: wait for both.
+	eventually(t, "the promotion code to be switched off", func() bool {
+		return !stripeActive() && s.code(t, pc["id"].(string))["stripe"].(map[string]any)["active"] == false
+	})
+	if got := s.code(t, pc["id"].(string)); num(got, "stock") != 0 {
 		t.Fatalf("code %v", got)
 	}
 	mustStatus(t, s.call(t, "DELETE", "/v1/subscriptions/"+sub.ID+"/promo_code", checkoutSecret, newKey(), nil), http.StatusOK)
