@@ -136,6 +136,7 @@ func TestReconcileRebuildsRedisFromStripe(t *testing.T) {
 	if got := num(s.code(t, three), "stock"); got != num(before[three].(map[string]any), "stock")-1 {
 		t.Fatalf("stock %d after one more apply", got)
 	}
+	assertReconcileClean(t, s)
 }
 
 func TestReconcileReportsDrift(t *testing.T) {
@@ -161,4 +162,5 @@ func TestReconcileReportsDrift(t *testing.T) {
 	if _, _, err := s.runReconcile(t, "-since", "yesterday"); err == nil {
 		t.Fatal("a bad -since was accepted")
 	}
+	assertReconcileClean(t, s)
 }

@@ -103,6 +103,8 @@ func TestRedemptionRefusals(t *testing.T) {
 	if got := s.subscription(t, memberSub.ID); got.Discount == nil || got.Discount.Coupon.ID != s.codeID(t, "MEMBERS") {
 		t.Fatalf("discount %+v", got.Discount)
 	}
+	s.deliverRecordedEvents(t) // no webhook endpoint: Stripe's events arrive now
+	assertReconcileClean(t, s)
 }
 
 // codeID finds a code's ID by its text through the admin list.
@@ -145,6 +147,8 @@ func TestExhaustedCodeIsSwitchedOffInStripe(t *testing.T) {
 	}
 	mustStatus(t, s.call(t, "DELETE", "/v1/subscriptions/"+sub.ID+"/promo_code", checkoutSecret, newKey(), nil), http.StatusOK)
 	eventually(t, "the promotion code to be switched on", stripeActive)
+	s.deliverRecordedEvents(t) // no webhook endpoint: Stripe's events arrive now
+	assertReconcileClean(t, s)
 }
 
 // The discount survives in Stripe exactly as applied: the coupon's terms.
@@ -166,4 +170,6 @@ func TestAppliedDiscountCarriesTheCouponTerms(t *testing.T) {
 		got.Discount.PromotionCode.ID != pc["stripe"].(map[string]any)["promotion_code_id"] {
 		t.Fatalf("Stripe discount %+v", got.Discount)
 	}
+	s.deliverRecordedEvents(t) // no webhook endpoint: Stripe's events arrive now
+	assertReconcileClean(t, s)
 }
