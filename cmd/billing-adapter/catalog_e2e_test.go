@@ -522,6 +522,8 @@ func TestUpdateKeepsStripeInStep(t *testing.T) {
 	}
 	mustStatus(t, s.call(t, "POST", "/v1/promo_codes/pc_missing", adminSecret, newKey(), `{"status":"inactive"}`), 404)
 	mustStatus(t, s.call(t, "GET", "/v1/promo_codes/pc_missing", adminSecret, "", nil), 404)
+	s.deliverRecordedEvents(t) // no webhook endpoint: Stripe's events arrive now
+	assertReconcileClean(t, s)
 }
 
 func TestListPromoCodes(t *testing.T) {
