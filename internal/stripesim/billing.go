@@ -138,6 +138,7 @@ func (s *Server) recordInvoice(in *invoice, at int64) []pendingEvent {
 	cu := s.customers[in.customer]
 	in.seq = s.nextSeq()
 	s.invoices[in.ID] = in
+	s.idx.invoices.add(in)
 	evs := []pendingEvent{{typ: "invoice.created", obj: s.renderInvoice(in), created: at}}
 	in.status = "open"
 	in.finalizedAt = at

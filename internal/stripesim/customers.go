@@ -125,6 +125,7 @@ func hCustomerCreate(c *reqCtx) (map[string]any, *apiError) {
 	cu.seq = s.nextSeq()
 	cu.created = s.customerNow(cu)
 	s.customers[cu.ID] = cu
+	s.idx.customers.add(cu)
 	obj := s.renderCustomer(cu)
 	s.emit("customer.created", s.renderCustomer(cu), nil, c.origin(), cu.created)
 	return obj, nil
@@ -184,20 +185,18 @@ func hCustomerList(c *reqCtx) (map[string]any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	var items []*customer
-	for _, cu := range s.customers {
+	return paginate(c, "/v1/customers", s.idx.customers.view(s.customers, func(x *customer) int64 { return x.seq }), func(cu *customer) bool {
 		if hasEmail && cu.email != email {
-			continue
+			return false
 		}
 		if hasClock && cu.clock != clock {
-			continue
+			return false
 		}
 		if !created.match(cu.created) {
-			continue
+			return false
 		}
-		items = append(items, cu)
-	}
-	return paginate(c, "/v1/customers", items, func(x *customer) int64 { return x.seq },
+		return true
+	}, func(x *customer) int64 { return x.seq },
 		func(id string) (int64, bool) {
 			if x := s.customers[id]; x != nil {
 				return x.seq, true

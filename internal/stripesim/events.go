@@ -206,10 +206,9 @@ func hEventList(c *reqCtx) (map[string]any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	var items []*event
-	for _, ev := range s.events {
+	return paginate(c, "/v1/events", s.events, func(ev *event) bool {
 		if hasType && !typeMatches(typ, ev.typ) {
-			continue
+			return false
 		}
 		if len(types) > 0 {
 			ok := false
@@ -219,15 +218,14 @@ func hEventList(c *reqCtx) (map[string]any, *apiError) {
 				}
 			}
 			if !ok {
-				continue
+				return false
 			}
 		}
 		if !created.match(ev.created) {
-			continue
+			return false
 		}
-		items = append(items, ev)
-	}
-	return paginate(c, "/v1/events", items, func(e *event) int64 { return e.seq },
+		return true
+	}, func(e *event) int64 { return e.seq },
 		func(id string) (int64, bool) {
 			if e := s.eventByID[id]; e != nil {
 				return e.seq, true

@@ -68,6 +68,7 @@ type Server struct {
 	clocks    map[string]*testClock
 	events    []*event
 	eventByID map[string]*event
+	idx       seqIndexes // list and lookup indexes (list.go)
 
 	counters counters
 	reworded atomic.Int64 // messages replaced under Options.RewordErrors
