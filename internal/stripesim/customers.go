@@ -35,8 +35,8 @@ func (s *Server) customerNow(cu *customer) int64 {
 
 func (s *Server) renderCustomer(cu *customer) map[string]any {
 	delinquent := false
-	for _, in := range s.invoices {
-		if in.customer == cu.ID && in.status == "open" {
+	for _, in := range s.customerInvoices(cu.ID) {
+		if in.status == "open" {
 			delinquent = true
 		}
 	}

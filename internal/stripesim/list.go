@@ -43,6 +43,63 @@ type seqIndexes struct {
 	// how many it holds (rebuilt from s.promos when that differs).
 	promosByCode map[string][]*promoCode
 	byCodeN      int
+	// invoicesByCustomer holds each customer's invoices (customer
+	// rendering and first_time_transaction look at them); byCustN is how
+	// many it holds (rebuilt from s.invoices when that differs).
+	invoicesByCustomer map[string][]*invoice
+	byCustN            int
+	// realSubs are the subscriptions billed in real time (their customer
+	// has no test clock) that may still be billed, so the catch-up before
+	// every request does not walk every subscription; realSeen is how many
+	// subscriptions were sorted into it (rebuilt when s.subs differs).
+	realSubs map[string]*subscription
+	realSeen int
+}
+
+// realTimeSubs returns the subscriptions catchUpRealTime looks at.
+func (s *Server) realTimeSubs() map[string]*subscription {
+	x := &s.idx
+	if x.realSubs == nil || x.realSeen != len(s.subs) {
+		x.realSubs, x.realSeen = map[string]*subscription{}, 0
+		for _, sub := range s.subs {
+			s.indexRealTime(sub)
+		}
+	}
+	return x.realSubs
+}
+
+// indexRealTime sorts a new subscription into realSubs.
+func (s *Server) indexRealTime(sub *subscription) {
+	x := &s.idx
+	if x.realSubs == nil {
+		return // built on first use
+	}
+	x.realSeen++
+	if cu := s.customers[sub.customer]; cu != nil && cu.clock == "" {
+		x.realSubs[sub.ID] = sub
+	}
+}
+
+// customerInvoices returns the customer's invoices.
+func (s *Server) customerInvoices(customer string) []*invoice {
+	x := &s.idx
+	if x.invoicesByCustomer == nil || x.byCustN != len(s.invoices) {
+		x.invoicesByCustomer, x.byCustN = map[string][]*invoice{}, 0
+		for _, in := range s.invoices {
+			s.indexInvoice(in)
+		}
+	}
+	return x.invoicesByCustomer[customer]
+}
+
+// indexInvoice records a new invoice in invoicesByCustomer.
+func (s *Server) indexInvoice(in *invoice) {
+	x := &s.idx
+	if x.invoicesByCustomer == nil {
+		return // built on first use
+	}
+	x.invoicesByCustomer[in.customer] = append(x.invoicesByCustomer[in.customer], in)
+	x.byCustN++
 }
 
 // promosWithCode returns the promotion codes with this code (any case).

@@ -286,6 +286,7 @@ func hSubCreate(c *reqCtx) (map[string]any, *apiError) {
 	sub.seq = s.nextSeq()
 	s.subs[sub.ID] = sub
 	s.idx.subs.add(sub)
+	s.indexRealTime(sub)
 	cu.currency = sub.currency
 	var d *discount
 	if cp != nil {
