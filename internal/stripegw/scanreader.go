@@ -1,0 +1,228 @@
+package stripegw
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/stripe/stripe-go/v76"
+	"golang.org/x/time/rate"
+
+	"github.com/billing-adapter/billing-adapter/internal/promo"
+)
+
+// ReadOptions tune how reconcile reads Stripe (Reader).
+type ReadOptions struct {
+	// Rate bounds the list requests per second of the whole read (a token
+	// bucket from golang.org/x/time/rate, burst 1); 0 = no bound.
+	Rate float64
+	// Partitions is how many created-time ranges of the subscription and
+	// invoice lists are read at once (1 = one walk, as Gateway does).
+	Partitions int
+	// Now is the upper end of the ranges (the last range is open above, so
+	// objects created later, on a test clock for example, are read too).
+	Now time.Time
+}
+
+// Reader is promo.StripeReader over a Gateway that reads the large lists
+// (subscriptions, paid invoices) concurrently, split into Partitions ranges
+// of their created time, under one request rate shared by every walk. The
+// ranges split [the oldest coupon's created, Now]: no subscription or
+// invoice can carry one of our discounts before our oldest coupon existed;
+// what is older is one more range. Callbacks run one at a time (the
+// caller's fn needs no locking), in no particular order across ranges.
+type Reader struct {
+	g   *Gateway
+	o   ReadOptions
+	lim *rate.Limiter
+
+	mu     sync.Mutex // serializes callbacks; guards from and ranges
+	from   int64      // the oldest coupon's created (Unix s); 0 = unknown
+	ranges map[string][]*span
+}
+
+// span is one created-time range of a list being read.
+type span struct {
+	lo, hi int64 // [lo, hi); lo 0 = open below (its share is unknown)
+	open   bool  // open above: also reads what was created after hi (Now)
+	last   int64 // created of the last object read (lists are newest first)
+	done   bool
+}
+
+// NewReader builds a Reader.
+func NewReader(g *Gateway, o ReadOptions) *Reader {
+	if o.Partitions < 1 {
+		o.Partitions = 1
+	}
+	if o.Now.IsZero() {
+		o.Now = time.Now()
+	}
+	lim := rate.NewLimiter(rate.Inf, 1)
+	if o.Rate > 0 {
+		lim = rate.NewLimiter(rate.Limit(o.Rate), 1)
+	}
+	return &Reader{g: g, o: o, lim: lim, ranges: map[string][]*span{}}
+}
+
+var _ promo.StripeReader = (*Reader)(nil)
+
+// Covered is the share (0-1) of the list's created range read so far, over
+// its ranges with a known start; -1 when that is not known (the list is not
+// partitioned, or not started).
+func (r *Reader) Covered(list string) float64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var total, read float64
+	for _, s := range r.ranges[list] {
+		if s.lo <= 0 || s.hi <= s.lo {
+			continue
+		}
+		w := float64(s.hi - s.lo)
+		total += w
+		switch {
+		case s.done:
+			read += w
+		case s.last > 0:
+			read += min(w, max(0, float64(s.hi-s.last)))
+		}
+	}
+	if total == 0 {
+		return -1
+	}
+	return read / total
+}
+
+// EachCoupon walks every coupon (one walk: coupons are few) and notes the
+// oldest one's creation.
+func (r *Reader) EachCoupon(ctx context.Context, fn func(promo.StripeCoupon) error) error {
+	params := &stripe.CouponListParams{}
+	params.AddExpand("data.applies_to") // applies_to is only sent when expanded
+	return walk(r, ctx, opCouponList, &params.ListParams, nil,
+		func() *stripe.Iter { return r.g.api.Coupons.List(params).Iter },
+		func(c *stripe.Coupon) string { return c.ID }, func(c *stripe.Coupon) int64 { return c.Created },
+		func(c *stripe.Coupon) error {
+			if c.Created > 0 && (r.from == 0 || c.Created < r.from) {
+				r.from = c.Created
+			}
+			return fn(toStripeCoupon(c))
+		})
+}
+
+// EachPromotionCode walks every promotion code, active or not (one walk).
+func (r *Reader) EachPromotionCode(ctx context.Context, fn func(promo.StripePromotionCode) error) error {
+	params := &stripe.PromotionCodeListParams{}
+	return walk(r, ctx, opPromotionCodeList, &params.ListParams, nil,
+		func() *stripe.Iter { return r.g.api.PromotionCodes.List(params).Iter },
+		func(pc *stripe.PromotionCode) string { return pc.ID }, func(pc *stripe.PromotionCode) int64 { return pc.Created },
+		func(pc *stripe.PromotionCode) error { return fn(toStripePromotionCode(pc)) })
+}
+
+// EachSubscription walks the subscriptions of every status, canceled ones
+// included, in created ranges read concurrently.
+func (r *Reader) EachSubscription(ctx context.Context, fn func(promo.StripeSubscription) error) error {
+	return r.partitioned(ctx, "subscriptions", 0, func(ctx context.Context, s *span) error {
+		params := &stripe.SubscriptionListParams{Status: stripe.String("all")}
+		params.CreatedRange = createdRange(s)
+		return walk(r, ctx, opSubscriptionList, &params.ListParams, s,
+			func() *stripe.Iter { return r.g.api.Subscriptions.List(params).Iter },
+			func(x *stripe.Subscription) string { return x.ID }, func(x *stripe.Subscription) int64 { return x.Created },
+			func(x *stripe.Subscription) error { return fn(toStripeSubscription(x)) })
+	})
+}
+
+// EachPaidInvoice walks the paid invoices created at or after since (all
+// when since is zero), in created ranges read concurrently.
+func (r *Reader) EachPaidInvoice(ctx context.Context, since time.Time, fn func(promo.StripeInvoice) error) error {
+	var floor int64
+	if !since.IsZero() {
+		floor = ceilUnix(since)
+	}
+	return r.partitioned(ctx, "paid invoices", floor, func(ctx context.Context, s *span) error {
+		params := &stripe.InvoiceListParams{Status: stripe.String(string(stripe.InvoiceStatusPaid))}
+		params.CreatedRange = createdRange(s)
+		return walk(r, ctx, opInvoiceList, &params.ListParams, s,
+			func() *stripe.Iter { return r.g.api.Invoices.List(params).Iter },
+			func(x *stripe.Invoice) string { return x.ID }, func(x *stripe.Invoice) int64 { return x.Created },
+			func(x *stripe.Invoice) error { return fn(toStripeInvoice(x)) })
+	})
+}
+
+// createdRange is created >= lo (when lo > 0) and < hi (unless the range is
+// open above: the last one).
+func createdRange(s *span) *stripe.RangeQueryParams {
+	rq := &stripe.RangeQueryParams{}
+	if s.lo > 0 {
+		rq.GreaterThanOrEqual = s.lo
+	}
+	if s.hi > 0 && !s.open {
+		rq.LesserThan = s.hi
+	}
+	if rq.GreaterThanOrEqual == 0 && rq.LesserThan == 0 {
+		return nil // stripe-go leaves out zero bounds
+	}
+	return rq
+}
+
+// partitioned splits [start, Now] into Partitions ranges (start: the oldest
+// coupon's creation, or floor when later), plus one below start unless
+// floor bounds it; the last range is open above. It reads them at once.
+func (r *Reader) partitioned(ctx context.Context, list string, floor int64, read func(context.Context, *span) error) error {
+	now := r.o.Now.Unix()
+	start := max(r.from, floor)
+	n := int64(r.o.Partitions)
+	var spans []*span
+	if start <= 0 || start >= now || n == 1 {
+		spans = []*span{{lo: floor, hi: now, open: true}}
+	} else {
+		if floor < start {
+			spans = append(spans, &span{lo: floor, hi: start})
+		}
+		step := max((now-start)/n, 1)
+		for lo := start; lo < now; lo += step {
+			spans = append(spans, &span{lo: lo, hi: min(lo+step, now)})
+		}
+		spans[len(spans)-1].open = true
+	}
+	r.mu.Lock()
+	r.ranges[list] = spans
+	r.mu.Unlock()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make([]error, len(spans))
+	var wg sync.WaitGroup
+	for i, s := range spans {
+		wg.Go(func() {
+			if errs[i] = read(ctx, s); errs[i] != nil {
+				cancel() // the first failure stops the other ranges
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// walk is eachPage under the Reader's rate, its callbacks serialized, the
+// range s (nil: none) following each object's created time.
+func walk[T any](r *Reader, ctx context.Context, operation string, lp *stripe.ListParams, s *span,
+	list func() *stripe.Iter, id func(T) string, created func(T) int64, fn func(T) error) error {
+	err := eachPage(ctx, r.g, r.lim, operation, lp, list, id, func(x T) error {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if s != nil {
+			s.last = created(x)
+		}
+		return fn(x)
+	})
+	if err == nil && s != nil {
+		r.mu.Lock()
+		s.done = true
+		r.mu.Unlock()
+	}
+	return err
+}
