@@ -36,6 +36,11 @@ import (
 //	ba:{pc_ID}:subs                  HASH   subscription -> the code's live redemption on it
 //	ba:{pc_ID}:disc                  HASH   Stripe discount ID -> redemption ID (webhooks, rebuilds)
 //	ba:{pc_ID}:inv                   SET    invoice IDs already counted (each paid invoice counts once)
+//	ba:{pc_ID}:held                  ZSET   score 0, member redemption ID: the lines holding a unit of stock
+//	ba:{pc_ID}:wait                  ZSET   score 0, member redemption ID: lines that need a unit and have
+//	                                        none (flagged stock_exhausted); units go to lines in ID order
+//	ba:{pc_ID}:cwait                 ZSET   score 0, member "customer|redemption ID": lines that need the
+//	                                        customer's use another line holds (customer_already_redeemed)
 //
 // One subscription (slot {sub_ID})
 //
@@ -86,12 +91,16 @@ func custKey(codeID string) string   { return "ba:{" + codeID + "}:cust" }
 func subsKey(codeID string) string   { return "ba:{" + codeID + "}:subs" }
 func discKey(codeID string) string   { return "ba:{" + codeID + "}:disc" }
 func invKey(codeID string) string    { return "ba:{" + codeID + "}:inv" }
+func heldKey(codeID string) string   { return "ba:{" + codeID + "}:held" }
+func waitKey(codeID string) string   { return "ba:{" + codeID + "}:wait" }
+func cwaitKey(codeID string) string  { return "ba:{" + codeID + "}:cwait" }
 
 // redemptionKeys are the KEYS of every ledger script, in the order the Lua
-// headers name them: 1 code, 2 rd, 3 cust, 4 subs, 5 ledger, 6 disc, 7 inv.
+// headers name them: 1 code, 2 rd, 3 cust, 4 subs, 5 ledger, 6 disc, 7 inv,
+// 8 held, 9 wait, 10 cwait.
 func redemptionKeys(codeID string) []string {
 	return []string{codeKey(codeID), rdKey(codeID), custKey(codeID), subsKey(codeID), ledgerKey(codeID),
-		discKey(codeID), invKey(codeID)}
+		discKey(codeID), invKey(codeID), heldKey(codeID), waitKey(codeID), cwaitKey(codeID)}
 }
 
 // lockKey is the lease lock of a code or of a subscription (its own slot).
