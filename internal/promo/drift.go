@@ -64,12 +64,11 @@ func Diff(current *LedgerState, rebuilt *Rebuilt, paid map[string]time.Time) []D
 		out = append(out, ledgerDrift(want, current.Ledgers[want.ID], rebuilt.Ledgers[want.ID])...)
 	}
 	for _, p := range current.Codes {
-		if !seen[p.ID] && p.Stripe.State == SyncReady {
-			what := "in Redis, not in Stripe (its coupon is gone)"
-			if p.StatusReason == ReasonCouponDeleted {
-				what += "; already inactive"
-			}
-			out = append(out, Drift{p.ID, p.Code, "extra", what})
+		// A code whose coupon.deleted was seen is inactive for good: that is
+		// what Stripe shows, not drift.
+		gone := p.StatusReason == ReasonCouponDeleted && p.Status != StatusActive
+		if !seen[p.ID] && p.Stripe.State == SyncReady && !gone {
+			out = append(out, Drift{p.ID, p.Code, "extra", "in Redis, not in Stripe (its coupon is gone)"})
 		}
 	}
 	var unpaid []string

@@ -371,6 +371,9 @@ func countLedger(p *PromoCode, ledger []RebuiltRedemption) {
 	if !p.UnlimitedStock {
 		p.Stock = limit - p.Held
 	}
+	for _, l := range ledger {
+		slices.Sort(l.Flags) // a sorted set, as the webhook path keeps them
+	}
 }
 
 func maxTime(a, b time.Time) time.Time {

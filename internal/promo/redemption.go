@@ -98,7 +98,7 @@ type Redemption struct {
 	// went back because the discount never took effect.
 	HoldsStock    bool
 	StockReturned bool
-	// Flags name rules a redemption made outside the adapter broke.
+	// Flags name rules a redemption made outside the adapter broke, sorted.
 	Flags []string
 	// Cycles counts paid discounted invoices; Discounted sums their discount
 	// per currency in minor units (filled from webhook events).

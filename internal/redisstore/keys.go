@@ -45,6 +45,11 @@ import (
 //	ba:{pc_ID}:inv:<invoice ID>      STRING "1": the paid invoice was counted (each counts once); expires
 //	                                        InvoiceKeep (7 days, beyond Stripe's 3-day retries) after it
 //	                                        was counted, so counted invoices do not pile up
+//	ba:{pc_ID}:held                  ZSET   score 0, member redemption ID: the lines holding a unit of stock
+//	ba:{pc_ID}:wait                  ZSET   score 0, member redemption ID: lines that need a unit and have
+//	                                        none (flagged stock_exhausted); units go to lines in ID order
+//	ba:{pc_ID}:cwait                 ZSET   score 0, member "customer|redemption ID": lines that need the
+//	                                        customer's use another line holds (customer_already_redeemed)
 //
 // One subscription (slot {sub_ID})
 //
@@ -126,6 +131,9 @@ func ledgerKey(codeID string) string { return "ba:{" + codeID + "}:ledger" }
 func custKey(codeID string) string   { return "ba:{" + codeID + "}:cust" }
 func subsKey(codeID string) string   { return "ba:{" + codeID + "}:subs" }
 func discKey(codeID string) string   { return "ba:{" + codeID + "}:disc" }
+func heldKey(codeID string) string   { return "ba:{" + codeID + "}:held" }
+func waitKey(codeID string) string   { return "ba:{" + codeID + "}:wait" }
+func cwaitKey(codeID string) string  { return "ba:{" + codeID + "}:cwait" }
 
 // invKey is the mark of one counted invoice of a code.
 func invKey(codeID, invoiceID string) string { return "ba:{" + codeID + "}:inv:" + invoiceID }
@@ -133,13 +141,13 @@ func invKey(codeID, invoiceID string) string { return "ba:{" + codeID + "}:inv:"
 // redemptionKeys are the KEYS of every ledger script, in the order the Lua
 // headers name them: 1 code, 2 rd, 3 cust, 4 subs, 5 ledger, 6 disc, 7 inv
 // (the counted mark of the invoice the script is about; "" names none, for
-// the scripts that count no invoice).
+// the scripts that count no invoice), 8 held, 9 wait, 10 cwait.
 func redemptionKeys(codeID string) []string { return redemptionKeysFor(codeID, "") }
 
 // redemptionKeysFor is redemptionKeys for a script about one invoice.
 func redemptionKeysFor(codeID, invoiceID string) []string {
 	return []string{codeKey(codeID), rdKey(codeID), custKey(codeID), subsKey(codeID), ledgerKey(codeID),
-		discKey(codeID), invKey(codeID, invoiceID)}
+		discKey(codeID), invKey(codeID, invoiceID), heldKey(codeID), waitKey(codeID), cwaitKey(codeID)}
 }
 
 // lockKey is the lease lock of a code or of a subscription (its own slot).

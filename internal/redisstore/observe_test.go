@@ -382,7 +382,7 @@ func TestObserveDiscountAdoptsOutsideDiscount(t *testing.T) {
 				return r.ID
 			},
 			d: startingAt(disc("di_x", "cus_a", "sub_x", expiry), expiry), flag: "subscription_has_promo_code",
-			wantFlags: []string{"code_inactive", "code_expired", "stock_exhausted", "customer_already_redeemed", "subscription_has_promo_code"},
+			wantFlags: []string{"code_expired", "code_inactive", "customer_already_redeemed", "stock_exhausted", "subscription_has_promo_code"},
 			want:      tally{held: 1}, otherStays: true},
 	}
 	for _, tc := range cases {

@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -71,31 +72,12 @@ func TestEndReasonAndTimeDoNotDependOnOrder(t *testing.T) {
 			func(t *testing.T, id string) { mustObserve(t, s, id, created) },
 			func(t *testing.T, id string) { mustEnd(t, s, id, del, promo.ReasonDeleted) },
 			func(t *testing.T, id string) {
-				r, err := s.DiscountRedemption(context.Background(), id, "di_a")
-				if errors.Is(err, promo.ErrNotFound) {
-					return // not seen yet: the Observer finds nothing to cancel
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				if _, _, err := s.EndFromStripe(context.Background(), id, r.ID, promo.ReasonCancelled, now.Add(time.Hour)); err != nil {
-					t.Fatal(err)
-				}
+				// customer.subscription.deleted: its discount ends at canceled_at.
+				cancelled := created
+				cancelled.At = now.Add(time.Hour)
+				mustEnd(t, s, id, cancelled, promo.ReasonCancelled)
 			})
-		// When the cancellation came before the discount was seen at all,
-		// only the deletion is known: that order is Stripe's facts seen
-		// incompletely (the Observer finds the line by the subscription's
-		// discount, which the event carries once the line exists).
-		var seen []*promo.Redemption
-		for _, r := range lines {
-			if r.EndReason != promo.ReasonDeleted {
-				seen = append(seen, r)
-			}
-		}
-		if len(seen) < 4 {
-			t.Fatalf("only %d orders saw the cancellation", len(seen))
-		}
-		wantSameLines(t, seen, &promo.Redemption{ID: created.NewID, Customer: "cus_a", Subscription: "sub_a",
+		wantSameLines(t, lines, &promo.Redemption{ID: created.NewID, Customer: "cus_a", Subscription: "sub_a",
 			DiscountID: "di_a", Source: promo.SourceStripe, State: promo.RedemptionEnded, CreatedAt: now,
 			ConfirmedAt: now, EffectiveAt: now, EndedAt: del.At, EndedInStripe: true,
 			EndReason: promo.ReasonCancelled, StockReturned: true})
@@ -232,4 +214,77 @@ func TestHoldsUseAgrees(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Units of stock and a customer's one use go to the lines that need them in
+// ID order (the rebuild's order), whatever order their events come in.
+func TestUnitsAndCustomerUseGoInIDOrder(t *testing.T) {
+	s, ctx := newStore(t), context.Background()
+	// Three outside discounts of one code with one unit left: a and b of
+	// one customer, c of another; a starts first, then b, then c.
+	mk := func(di, cus, sub string, start time.Duration) promo.ObservedDiscount {
+		d := disc(di, cus, sub, start+time.Minute)
+		d.Start = now.Add(start)
+		d.NewID = promo.RedemptionIDFor(di, d.Start)
+		return d
+	}
+	a, b, c := mk("di_a", "cus_1", "sub_a", 0), mk("di_b", "cus_1", "sub_b", time.Hour), mk("di_c", "cus_2", "sub_c", 2*time.Hour)
+	aEnd := a
+	aEnd.At = now.Add(3 * time.Hour)
+	type want struct {
+		holds bool
+		flags []string
+	}
+	check := func(t *testing.T, codeID string, wants map[string]want) {
+		t.Helper()
+		for id, w := range wants {
+			r, err := s.GetRedemption(ctx, codeID, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.HoldsStock != w.holds || !slices.Equal(r.Flags, w.flags) {
+				t.Fatalf("%s: holds %v flags %v, want %v %v", id, r.HoldsStock, r.Flags, w.holds, w.flags)
+			}
+		}
+	}
+	steps := []func(t *testing.T, codeID string){
+		func(t *testing.T, id string) { mustObserve(t, s, id, a) },
+		func(t *testing.T, id string) { mustObserve(t, s, id, b) },
+		func(t *testing.T, id string) { mustObserve(t, s, id, c) },
+	}
+	t.Run("all live: the first line holds the unit and the customer", func(t *testing.T) {
+		for _, perm := range permutations(len(steps)) {
+			p := rdCode(t, s, withStock(1))
+			for _, i := range perm {
+				steps[i](t, p.ID)
+			}
+			check(t, p.ID, map[string]want{
+				a.NewID: {true, nil},
+				b.NewID: {false, []string{"customer_already_redeemed", "stock_exhausted"}},
+				c.NewID: {false, []string{"stock_exhausted"}},
+			})
+			if h := custHolder(t, s, p.ID, "cus_1"); h != a.NewID {
+				t.Fatalf("order %v: cus_1 held by %s, want a", perm, h)
+			}
+			wantTally(t, s, p.ID, tally{stock: 0, held: 1})
+		}
+	})
+	t.Run("the first ends before use: the next takes the unit and the customer", func(t *testing.T) {
+		all := append(slices.Clone(steps), func(t *testing.T, id string) { mustEnd(t, s, id, aEnd, promo.ReasonDeleted) })
+		for _, perm := range permutations(len(all)) {
+			p := rdCode(t, s, withStock(1))
+			for _, i := range perm {
+				all[i](t, p.ID)
+			}
+			check(t, p.ID, map[string]want{
+				a.NewID: {false, nil},
+				b.NewID: {true, nil},
+				c.NewID: {false, []string{"stock_exhausted"}},
+			})
+			if h := custHolder(t, s, p.ID, "cus_1"); h != b.NewID {
+				t.Fatalf("order %v: cus_1 held by %s, want b", perm, h)
+			}
+			wantTally(t, s, p.ID, tally{stock: 0, held: 1})
+		}
+	})
 }

@@ -3,7 +3,7 @@
 -- activated_at is the earliest paid_at of the line's invoices, whichever
 -- arrives first.
 -- KEYS (redemptionKeysFor): 1 code, 2 rd, 3 cust, 4 subs, 5 ledger, 6 disc,
--- 7 inv (this invoice's counted mark).
+-- 7 inv (this invoice's counted mark), 8 held, 9 wait, 10 cwait.
 -- ARGV 1-10: discount_args.lua (at: the invoice's paid_at); 11 invoice ID,
 -- 12 currency, 13 discounted amount (minor units), 14 how long the counted
 -- mark is kept (ms: beyond Stripe's retries of the event).
