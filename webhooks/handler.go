@@ -75,7 +75,7 @@ func (h *Handler) Receive(w http.ResponseWriter, r *http.Request) error {
 		return &promo.Error{Code: promo.CodeInvalidRequest, Param: "Stripe-Signature",
 			Message: "signature verification failed: " + err.Error()}
 	}
-	ev, err := decodeEnvelope(body)
+	ev, err := decodeEvent(body)
 	if err != nil {
 		return err
 	}

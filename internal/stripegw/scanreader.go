@@ -37,8 +37,12 @@ type Reader struct {
 	o   ReadOptions
 	lim *rate.Limiter
 
-	mu     sync.Mutex // serializes callbacks; guards from and ranges
-	from   int64      // the oldest coupon's created (Unix s); 0 = unknown
+	mu   sync.Mutex // serializes callbacks; guards from
+	from int64      // the oldest coupon's created (Unix s); 0 = unknown
+
+	// cmu guards ranges and their progress. It is not mu, so a callback
+	// may ask Covered (progress lines).
+	cmu    sync.Mutex
 	ranges map[string][]*span
 }
 
@@ -71,8 +75,8 @@ var _ promo.StripeReader = (*Reader)(nil)
 // its ranges with a known start; -1 when that is not known (the list is not
 // partitioned, or not started).
 func (r *Reader) Covered(list string) float64 {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.cmu.Lock()
+	defer r.cmu.Unlock()
 	var total, read float64
 	for _, s := range r.ranges[list] {
 		if s.lo <= 0 || s.hi <= s.lo {
@@ -184,9 +188,9 @@ func (r *Reader) partitioned(ctx context.Context, list string, floor int64, read
 		}
 		spans[len(spans)-1].open = true
 	}
-	r.mu.Lock()
+	r.cmu.Lock()
 	r.ranges[list] = spans
-	r.mu.Unlock()
+	r.cmu.Unlock()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errs := make([]error, len(spans))
@@ -212,17 +216,19 @@ func (r *Reader) partitioned(ctx context.Context, list string, floor int64, read
 func walk[T any](r *Reader, ctx context.Context, operation string, lp *stripe.ListParams, s *span,
 	list func() *stripe.Iter, id func(T) string, created func(T) int64, fn func(T) error) error {
 	err := eachPage(ctx, r.g, r.lim, operation, lp, list, id, func(x T) error {
+		if s != nil {
+			r.cmu.Lock()
+			s.last = created(x)
+			r.cmu.Unlock()
+		}
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		if s != nil {
-			s.last = created(x)
-		}
 		return fn(x)
 	})
 	if err == nil && s != nil {
-		r.mu.Lock()
+		r.cmu.Lock()
 		s.done = true
-		r.mu.Unlock()
+		r.cmu.Unlock()
 	}
 	return err
 }

@@ -66,6 +66,7 @@ func TestReaderPartitionsByCreated(t *testing.T) {
 			t.Error("callbacks overlap")
 		}
 		inFn = true
+		_ = r.Covered("subscriptions") // progress lines ask from inside the callback
 		got = append(got, s.ID)
 		inFn = false
 		return nil
