@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/billing-adapter/billing-adapter/internal/promo"
+	"github.com/billing-adapter/billing-adapter/internal/telemetry"
 	"github.com/billing-adapter/billing-adapter/internal/testutil/redistest"
 	"github.com/redis/go-redis/v9"
 )
@@ -297,6 +299,145 @@ func testClusterFailover(t *testing.T, takeDown func(*redistest.Server) error) {
 	t.Logf("checked %d codes acknowledged before the kill, %d after, %d request records", before, after, len(w.idem))
 	if before == 0 || after == 0 {
 		t.Errorf("want acknowledged creates before and after the failover (before %d, after %d)", before, after)
+	}
+}
+
+// TestClusterAcknowledgesWritesOnceReplicated: with the only replica of the catalog's master frozen, a write to the
+// catalog is applied by the master but not reported done; it is once the replica runs again and has it. Then the
+// replica's copy survives the master's death.
+func TestClusterAcknowledgesWritesOnceReplicated(t *testing.T) {
+	// Long enough that the replica's confirmation, not the timeout, ends the wait however loaded the machine.
+	defer func(d time.Duration) { replicaAckTimeout = d }(replicaAckTimeout)
+	replicaAckTimeout = 20 * time.Second
+
+	c := redistest.StartCluster(t, 3, 1)
+	rdb, err := Connect("", c.Addrs(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rdb.Close() })
+	s := New(rdb, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	master := c.MasterOf(t, keyCodes)
+	replicas := c.ReplicasOf(t, master)
+	if len(replicas) != 1 {
+		t.Fatalf("%d replicas of %s, want 1", len(replicas), master.Addr)
+	}
+	replica := replicas[0]
+	p := failoverDraft("REPLICATED", 1)
+	if _, _, err := s.BeginCreate(ctx, p, "replicated", now, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	p.Stripe = promo.StripeRefs{CouponID: "co_1", PromotionCodeID: "promo_1", Active: true, State: promo.SyncReady}
+
+	if err := replica.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	defer func() {
+		if !resumed {
+			_ = replica.Resume()
+		}
+	}()
+	done := make(chan error, 1)
+	go func() { done <- s.FinishCreate(ctx, p) }()
+
+	// The master applies the index entry (FinishCreate's last write) ...
+	appliedBy := time.Now().Add(20 * time.Second)
+	for {
+		if id, _ := c.Client(master).HGet(ctx, keyCodes, p.Code).Result(); id == p.ID {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("FinishCreate returned %v before the master had the index entry", err)
+		default:
+		}
+		if time.Now().After(appliedBy) {
+			t.Fatal("the master never got the index entry")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	// ... but FinishCreate does not return while no replica has it.
+	select {
+	case err := <-done:
+		t.Fatalf("FinishCreate returned (%v) while the only replica was frozen: a write acknowledged before any "+
+			"replica had it is lost if the master dies now", err)
+	case <-time.After(500 * time.Millisecond):
+	}
+
+	resumed = true
+	if err := replica.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("FinishCreate after the replica came back: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("FinishCreate did not return after the replica came back")
+	}
+	if err := c.Client(replica).ReadOnly(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if id, err := c.Client(replica).HGet(ctx, keyCodes, p.Code).Result(); err != nil || id != p.ID {
+		t.Fatalf("acknowledged, but the replica has %q, %v", id, err)
+	}
+
+	// The master dies at once: the promoted replica serves the acknowledged write.
+	if err := master.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	c.WaitFailover(t, master, 30*time.Second)
+	waitFor(t, 20*time.Second, "the code readable after the failover", func() bool {
+		got, err := s.GetByCode(ctx, p.Code)
+		return err == nil && got.ID == p.ID
+	})
+}
+
+// TestClusterWritesWithoutReplica: a master with no replica left still takes writes; only the first of a burst
+// waits for a confirmation that cannot come, and every write is counted as unconfirmed.
+func TestClusterWritesWithoutReplica(t *testing.T) {
+	c := redistest.StartCluster(t, 3, 1)
+	rdb, err := Connect("", c.Addrs(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rdb.Close() })
+	m := telemetry.New()
+	s := New(rdb, m)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	master := c.MasterOf(t, keyCodes)
+	for _, r := range c.ReplicasOf(t, master) {
+		if err := r.Kill(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 20*time.Second, "the master to see its replica gone", func() bool {
+		info, err := c.Client(master).Info(ctx, "replication").Result()
+		return err == nil && strings.Contains(info, "connected_slaves:0\r\n")
+	})
+
+	const writes = 10
+	start := time.Now()
+	for i := 0; i < writes; i++ {
+		if err := s.ReleaseProvision(ctx, fmt.Sprintf("NOREPLICA%d", i), "owner"); err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+	}
+	took := time.Since(start)
+	t.Logf("%d writes to a master without replica took %v", writes, took.Round(time.Millisecond))
+	if limit := replicaAckTimeout + time.Second; took > limit {
+		t.Errorf("%d writes took %v, want under %v (one wait for the missing replica, not one per write)",
+			writes, took.Round(time.Millisecond), limit)
+	}
+	if got := redisErrorCounts(t, m)["wait"]; got != writes {
+		t.Errorf("billing_redis_errors_total{command=\"wait\"} = %v, want %d (every write unconfirmed)", got, writes)
 	}
 }
 
