@@ -34,6 +34,9 @@ import (
 // so a replica replaces a killed master within a few seconds. Replication is asynchronous, as in production: a write
 // acknowledged by a master may be lost when the master dies before its replica received it (see WaitReplicated).
 //
+// Nodes are Servers: Kill, Restart, Pause (SIGSTOP: a hung node) and Resume work on them, and the helpers below leave
+// out the nodes that are killed or paused.
+//
 // The returned Cluster is ready and empty: every node reports cluster_state:ok, knows every other node, agrees on the
 // slot map, and every replica has finished its initial sync and receives its master's writes as they come. Topology questions (MasterOf, ReplicasOf, Masters) are answered
 // from each live node's view of itself (CLUSTER NODES, "myself"), so they are right during and after a failover.
@@ -323,10 +326,13 @@ func hasFlag(flags, flag string) bool {
 	return false
 }
 
-// views returns the self view of every node that answers.
+// views returns the self view of every running node that answers.
 func (c *Cluster) views(ctx context.Context) []NodeInfo {
 	var out []NodeInfo
 	for _, n := range c.Nodes {
+		if !n.running() {
+			continue
+		}
 		if info, err := c.Self(ctx, n); err == nil {
 			out = append(out, info)
 		}
@@ -482,7 +488,7 @@ func (c *Cluster) WaitFailover(t testing.TB, dead *Server, timeout time.Duration
 	}
 	for {
 		for _, n := range c.Nodes {
-			if n == dead {
+			if n == dead || !n.running() {
 				continue
 			}
 			v, err := c.Self(ctx, n)
@@ -503,7 +509,7 @@ func (c *Cluster) WaitFailover(t testing.TB, dead *Server, timeout time.Duration
 // slotsOf asks the live nodes (other than n) which slots n serves, as they see it.
 func (c *Cluster) slotsOf(ctx context.Context, n *Server) ([][2]int, error) {
 	for _, o := range c.Nodes {
-		if o == n {
+		if o == n || !o.running() {
 			continue
 		}
 		out, err := c.clients[o].ClusterNodes(ctx).Result()
@@ -548,8 +554,8 @@ func coversAll(v NodeInfo, slots [][2]int) bool {
 	return true
 }
 
-// WaitHealthy waits until every live node reports cluster_state:ok and all of them agree on which node serves each
-// slot. It fails the test after timeout.
+// WaitHealthy waits until every live node (running, not paused) reports cluster_state:ok and all of them agree on
+// which node serves each slot. It fails the test after timeout.
 func (c *Cluster) WaitHealthy(t testing.TB, timeout time.Duration) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
@@ -680,11 +686,11 @@ func (c *Cluster) ready(ctx context.Context, masters, replicasPerMaster int) err
 	return nil
 }
 
-// running reports whether the server process is up (not killed or stopped by the test).
+// running reports whether the server process is up and answering: not killed, stopped or paused by the test.
 func (s *Server) running() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.proc != nil
+	return s.proc != nil && !s.paused
 }
 
 // KeySlot is the Redis Cluster hash slot of key: CRC16 (XMODEM) of the key, or of its hash tag (the part between

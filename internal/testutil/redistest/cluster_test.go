@@ -106,6 +106,22 @@ func TestClusterFailover(t *testing.T) {
 		time.Sleep(pollInterval)
 	}
 	c.WaitHealthy(t, 30*time.Second)
+
+	// A paused node is left out of the checks (a replica being down leaves the cluster ok).
+	if err := old.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	c.WaitHealthy(t, 30*time.Second)
+	if got := c.MasterOf(t, key); got != promoted {
+		t.Fatalf("MasterOf with a paused replica = %s, want %s", got.Addr, promoted.Addr)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("WaitHealthy and MasterOf took %v with a paused node: they wait on it", took)
+	}
+	if err := old.Resume(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestStartClusterSkipsWithoutRedisCLI(t *testing.T) {

@@ -79,6 +79,7 @@ type Server struct {
 
 	mu      sync.Mutex
 	proc    *process    // nil when not running
+	paused  bool        // frozen by Pause
 	lastLog *tailBuffer // output of the latest run, kept after it ends
 }
 
@@ -223,7 +224,7 @@ func (s *Server) killLocked() error {
 	if p == nil {
 		return nil
 	}
-	s.proc = nil
+	s.proc, s.paused = nil, false
 	select {
 	case <-p.done:
 		return nil // already exited on its own
@@ -238,12 +239,12 @@ func (s *Server) killLocked() error {
 
 // Pause freezes the server (SIGSTOP): its connections stay open but nothing is answered, as with a hung process
 // or a network partition. Resume (or Kill) ends it. Pausing a server that is not running is an error.
-func (s *Server) Pause() error { return s.signal(stopSignal) }
+func (s *Server) Pause() error { return s.signal(stopSignal, true) }
 
 // Resume continues a paused server (SIGCONT).
-func (s *Server) Resume() error { return s.signal(contSignal) }
+func (s *Server) Resume() error { return s.signal(contSignal, false) }
 
-func (s *Server) signal(sig syscall.Signal) error {
+func (s *Server) signal(sig syscall.Signal, paused bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.proc == nil {
@@ -255,6 +256,7 @@ func (s *Server) signal(sig syscall.Signal) error {
 	if err := s.proc.cmd.Process.Signal(sig); err != nil {
 		return fmt.Errorf("%v redis-server %s: %w", sig, s.Addr, err)
 	}
+	s.paused = paused
 	return nil
 }
 
@@ -267,7 +269,7 @@ func (s *Server) Stop() error {
 	if p == nil {
 		return nil
 	}
-	s.proc = nil
+	s.proc, s.paused = nil, false
 	select {
 	case <-p.done:
 		return nil
