@@ -38,8 +38,10 @@ import (
 // out the nodes that are killed or paused.
 //
 // The returned Cluster is ready and empty: every node reports cluster_state:ok, knows every other node, agrees on the
-// slot map, and every replica has finished its initial sync and receives its master's writes as they come. Topology questions (MasterOf, ReplicasOf, Masters) are answered
-// from each live node's view of itself (CLUSTER NODES, "myself"), so they are right during and after a failover.
+// slot map, and every replica has finished its initial sync and receives its master's writes as they come. Topology
+// questions (MasterOf, ReplicasOf, Masters) are answered from each live node's view of itself (CLUSTER NODES,
+// "myself"), so they are right during and after a failover. For the service's own client use
+// redisstore.Connect("", c.Addrs(), "") and redisstore.New, or REDIS_ADDRS=strings.Join(c.Addrs(), ",") for run().
 //
 // StartCluster skips the test (with the reason) when redis-server or redis-cli is not installed; run `make deps`.
 
