@@ -191,7 +191,8 @@ func topologyChanged(err error) bool {
 	switch {
 	case err == nil, errors.Is(err, redis.Nil), errors.Is(err, context.Canceled), errors.Is(err, redis.ErrClosed):
 		return false
-	case redis.IsClusterDownError(err), redis.IsMasterDownError(err), redis.IsLoadingError(err), redis.IsReadOnlyError(err):
+	case redis.IsClusterDownError(err), redis.IsMasterDownError(err), redis.IsLoadingError(err),
+		redis.IsReadOnlyError(err):
 		return true
 	}
 	// Any other answer from Redis (a script error, WRONGTYPE; MOVED, which

@@ -69,7 +69,8 @@ func (w *clusterWorkload) create(ctx context.Context, n int64) error {
 	if err != nil {
 		return err
 	}
-	got.Stripe = promo.StripeRefs{CouponID: "co_" + got.ID, PromotionCodeID: "promo_" + got.ID, Active: true, State: promo.SyncReady}
+	got.Stripe = promo.StripeRefs{CouponID: "co_" + got.ID, PromotionCodeID: "promo_" + got.ID, Active: true,
+		State: promo.SyncReady}
 	if err := w.s.FinishCreate(ctx, got); err != nil {
 		return err
 	}
@@ -121,7 +122,8 @@ func (w *clusterWorkload) round(ctx context.Context, n int64) {
 	opCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	start := time.Now()
-	err := errors.Join(named("create", w.create(opCtx, n)), named("request", w.request(opCtx, n)), named("read", w.read(opCtx)))
+	err := errors.Join(named("create", w.create(opCtx, n)), named("request", w.request(opCtx, n)),
+		named("read", w.read(opCtx)))
 	if ctx.Err() != nil {
 		return // stopping
 	}
