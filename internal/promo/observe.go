@@ -186,7 +186,7 @@ func (r *Observer) InvoicePaid(ctx context.Context, e InvoicePaidEvent) error {
 	return r.afterObserve(ctx, e.Discount.CouponID, c.Redemption, c.How)
 }
 
-// SubscriptionDeleted ends the redemption of a cancelled subscription at
+// SubscriptionDeleted ends the redemption of a canceled subscription at
 // its canceled_at. A line that already ended (its discount deleted by the
 // cancellation, seen first) is found by the discount and takes the
 // cancellation as its end when it is the earliest (StripeEndPrecedence).
@@ -220,7 +220,7 @@ func (r *Observer) SubscriptionDeleted(ctx context.Context, e SubscriptionDelete
 		if err != nil {
 			return err
 		}
-		rd, change, err := r.Store.EndFromStripe(ctx, id, rd.ID, ReasonCancelled, at)
+		rd, change, err := r.Store.EndFromStripe(ctx, id, rd.ID, ReasonCanceled, at)
 		if err != nil {
 			return err
 		}

@@ -429,7 +429,7 @@ func (r *Redeemer) confirm(ctx context.Context, p *PromoCode, rd *Redemption, su
 
 // finish ends or releases rd and clears what pointed at it.
 func (r *Redeemer) finish(ctx context.Context, rd *Redemption, reason string) (*Redemption, error) {
-	// Finishing must happen even if the request was cancelled meanwhile.
+	// Finishing must happen even if the request was canceled meanwhile.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	out, change, err := r.Store.Finish(ctx, rd.PromoCodeID, rd.ID, reason, r.Clock.Now())

@@ -64,7 +64,7 @@ func TestEndReasonAndTimeDoNotDependOnOrder(t *testing.T) {
 			ConfirmedAt: now, EffectiveAt: now, ActivatedAt: inv.At, EndedAt: del.At, EndedInStripe: true,
 			EndReason: promo.ReasonDuration, HoldsStock: true, Cycles: 1, Discounted: map[string]int64{"eur": 500}})
 	})
-	t.Run("cancelled and its discount deleted at the same time: subscription_cancelled", func(t *testing.T) {
+	t.Run("canceled and its discount deleted at the same time: subscription_canceled", func(t *testing.T) {
 		del := created
 		del.At = now.Add(time.Hour)
 		lines := eachOrder(t, s, []func(*promo.PromoCode){withStock(3)}, outside,
@@ -78,7 +78,7 @@ func TestEndReasonAndTimeDoNotDependOnOrder(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if _, _, err := s.EndFromStripe(context.Background(), id, r.ID, promo.ReasonCancelled, now.Add(time.Hour)); err != nil {
+				if _, _, err := s.EndFromStripe(context.Background(), id, r.ID, promo.ReasonCanceled, now.Add(time.Hour)); err != nil {
 					t.Fatal(err)
 				}
 			})
@@ -98,7 +98,28 @@ func TestEndReasonAndTimeDoNotDependOnOrder(t *testing.T) {
 		wantSameLines(t, seen, &promo.Redemption{ID: created.NewID, Customer: "cus_a", Subscription: "sub_a",
 			DiscountID: "di_a", Source: promo.SourceStripe, State: promo.RedemptionEnded, CreatedAt: now,
 			ConfirmedAt: now, EffectiveAt: now, EndedAt: del.At, EndedInStripe: true,
-			EndReason: promo.ReasonCancelled, StockReturned: true})
+			EndReason: promo.ReasonCanceled, StockReturned: true})
+	})
+	t.Run("a line ended before the rename reads subscription_canceled and keeps its rank", func(t *testing.T) {
+		ctx := context.Background()
+		p := rdCode(t, s)
+		r := reserveOn(t, s, p.ID, "cus_a", "sub_a")
+		mustConfirmAt(t, s, p.ID, r.ID, "sub_a", now)
+		at := now.Add(time.Hour)
+		// The spelling stored by versions before subscription_canceled.
+		if _, _, err := s.EndFromStripe(ctx, p.ID, r.ID, "subscription_cancelled", at); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s.EndFromStripe(ctx, p.ID, r.ID, promo.ReasonDeleted, at); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.GetRedemption(ctx, p.ID, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.EndReason != "subscription_canceled" || !got.EndedAt.Equal(at) {
+			t.Fatalf("end_reason %q at %v, want subscription_canceled at %v", got.EndReason, got.EndedAt, at)
+		}
 	})
 	t.Run("the earliest of two Stripe ends wins", func(t *testing.T) {
 		early, late := created, created

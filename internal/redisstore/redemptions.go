@@ -96,9 +96,18 @@ func decodeRedemption(codeID, id, raw string) (*promo.Redemption, error) {
 		Source: promo.RedemptionSource(x.Source), State: promo.RedemptionState(x.State), Owner: x.Owner,
 		LeaseUntil: fromMS(x.Lease), CreatedAt: fromMS(x.Created), ConfirmedAt: fromMS(x.Confirmed),
 		ActivatedAt: fromMS(x.Activated), EndedAt: fromMS(x.Ended), EffectiveAt: fromMS(x.Effective),
-		EndReason: x.Reason, EndedInStripe: x.StripeEnd, HoldsStock: x.HoldsStock, StockReturned: x.Returned, Flags: x.Flags,
+		EndReason: endReason(x.Reason), EndedInStripe: x.StripeEnd, HoldsStock: x.HoldsStock, StockReturned: x.Returned, Flags: x.Flags,
 		Cycles: x.Cycles, Discounted: x.Discounted,
 	}, nil
+}
+
+// endReason reads a stored end_reason. Lines ended before the reason was
+// spelled as Stripe spells it ("canceled") are read with today's value.
+func endReason(stored string) string {
+	if stored == "subscription_cancelled" {
+		return promo.ReasonCanceled
+	}
+	return stored
 }
 
 // reserveRefusals maps the reserve script's refusals to domain errors.

@@ -349,7 +349,7 @@ func TestReserveRefusals(t *testing.T) {
 			r := mustReserve(t, s, p.ID, "cus_a", "owner-1")
 			mustConfirm(t, s, p.ID, r.ID, "sub_1")
 			makeActive(t, s, p.ID, r.ID)
-			mustFinish(t, s, p.ID, r.ID, promo.ReasonCancelled)
+			mustFinish(t, s, p.ID, r.ID, promo.ReasonCanceled)
 			return p.ID
 		}, "cus_a", "owner-2", promo.CodeAlreadyRedeemedByCustomer},
 		{"customer used it and the code is now exhausted", func(t *testing.T, s *Store) string {
@@ -790,7 +790,7 @@ func TestStripeActiveChanged(t *testing.T) {
 		{"take B back (last unit)", func() promo.StockChange { _, ch := mustConfirm(t, s, p.ID, b.ID, "sub_b"); return ch }, true, false, 0, 0},
 		{"activate and end B (unit kept)", func() promo.StockChange {
 			makeActive(t, s, p.ID, b.ID)
-			_, ch := mustFinish(t, s, p.ID, b.ID, "subscription_cancelled")
+			_, ch := mustFinish(t, s, p.ID, b.ID, "subscription_canceled")
 			return ch
 		}, false, false, 0, 0},
 	}

@@ -88,8 +88,11 @@ local function holdCustomer(r)
   end
 end
 -- Stripe's reasons for an end, in precedence order for ends at the same
--- Stripe time (a cancellation also deletes the discount: cancelled wins).
-local stripe_end = {duration_over = 1, discount_replaced = 2, subscription_cancelled = 3, discount_deleted = 4}
+-- Stripe time (a cancellation also deletes the discount: canceled wins).
+-- subscription_cancelled is the spelling of lines ended before it became
+-- Stripe's (read as subscription_canceled by the Go side).
+local stripe_end = {duration_over = 1, discount_replaced = 2, subscription_canceled = 3, discount_deleted = 4,
+  subscription_cancelled = 3}
 -- reend: a Stripe end (reason at Stripe time at) seen for r, which already
 -- ended. ended_at and end_reason are the earliest Stripe end (precedence
 -- breaking ties), so they do not depend on which event came first; an end
