@@ -80,6 +80,7 @@ func (r *Redeemer) Subscribe(ctx context.Context, in SubscribeInput, requestKey 
 	if err := checkSubscriptionMetadata(in.Metadata); err != nil {
 		return nil, err
 	}
+	Began(ctx)
 	spec := SubscriptionSpec{Customer: in.Customer, Price: in.Price, Quantity: in.Quantity, Metadata: copyMetadata(in.Metadata)}
 	if in.PromoCode == "" {
 		sub, err := r.Stripe.CreateSubscription(ctx, spec, StripeKey(requestKey, "subscription.create"))
@@ -151,6 +152,7 @@ func (r *Redeemer) Apply(ctx context.Context, in ApplyInput, requestKey string) 
 	if _, err := lookupCodeText(in.Code); err != nil && CodeOf(err) == CodeInvalidRequest {
 		return nil, err // no code at all is a malformed request, not a refusal
 	}
+	Began(ctx)
 	sub, err := r.ownedSubscription(ctx, in.Subscription, in.Customer)
 	if err != nil {
 		return nil, err
@@ -220,6 +222,7 @@ func (r *Redeemer) Remove(ctx context.Context, subscription, requestKey string) 
 	if err := CheckStripeID("subscription", subscription); err != nil {
 		return nil, err
 	}
+	Began(ctx)
 	unlock, err := r.Store.LockSubscription(ctx, subscription, r.LockTTL)
 	if err != nil {
 		return nil, err
