@@ -82,8 +82,16 @@ type Redemption struct {
 	// scoped Idempotency-Key), so a retry of that request resumes it.
 	Owner string
 	// LeaseUntil is when the sweeper may resolve a reserved redemption.
-	LeaseUntil  time.Time
-	CreatedAt   time.Time // the adapter's request (its clock), or the discount's start for one made outside
+	LeaseUntil time.Time
+	// One clock per line. A reservation is on the adapter's clock: CreatedAt
+	// is its request's time (and EndedAt of a release the adapter's). Once
+	// Stripe confirms the discount (the apply's answer or the webhook,
+	// whichever comes first) the line is on Stripe's clock: CreatedAt and
+	// ConfirmedAt become the discount's start, as for a discount made outside
+	// the adapter, so CreatedAt <= ConfirmedAt holds under a test clock too.
+	// The one exception is EndedAt of the adapter's own removal until Stripe's
+	// deletion event shows its time (EndedInStripe false until then).
+	CreatedAt   time.Time
 	ConfirmedAt time.Time // the discount's start in Stripe
 	ActivatedAt time.Time // the earliest paid_at of its paid discounted invoices
 	EndedAt     time.Time // Stripe's time of the end once Stripe reported it (EndedInStripe), else the adapter's

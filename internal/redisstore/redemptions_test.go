@@ -433,6 +433,7 @@ func TestConfirmReservedToPending(t *testing.T) {
 	want := *r
 	want.State, want.Subscription, want.DiscountID = promo.RedemptionPending, "sub_1", "di_1"
 	want.EffectiveAt, want.ConfirmedAt, want.LeaseUntil = c.EffectiveAt, c.At, time.Time{}
+	want.CreatedAt = c.At // one clock per line: confirmed, it is on Stripe's
 	wantRD(t, got, &want)
 	if change.StripeActiveChanged {
 		t.Fatal("stock 4 reserved 0: the Stripe promotion code stays active")
@@ -568,6 +569,7 @@ func TestConfirmReleasedTakesItBack(t *testing.T) {
 			want := *a
 			want.State, want.Subscription, want.DiscountID = promo.RedemptionPending, "sub_late", "di_late"
 			want.EffectiveAt, want.ConfirmedAt, want.LeaseUntil = now.Add(time.Hour), now.Add(3*time.Second), time.Time{}
+			want.CreatedAt = want.ConfirmedAt
 			want.HoldsStock, want.Flags = tc.wantHolds, tc.wantFlags
 			// StockReturned, EndedAt and EndReason of the release are cleared.
 			wantRD(t, got, &want)

@@ -141,11 +141,13 @@ local function once_over(r, once)
   if once and r.why == 'discount_deleted' and (r.cy or 0) >= 1 then r.why = 'duration_over' end
 end
 -- confirm: the discount di is on the reservation's subscription sub; at is
--- the discount's start (Stripe's time).
+-- the discount's start (Stripe's time). One clock per line: once confirmed,
+-- a line is on Stripe's clock, so its created_at becomes the discount's start
+-- too (the apply path, confirm.lua, does the same).
 local function confirm(r, di, sub, at)
   if r.st == 'reserved' then
     redis.call('HINCRBY', KEYS[1], 'reserved', -1)
-    r.st, r.cf, r.lease = 'pending', at, nil
+    r.st, r.cf, r.c, r.lease = 'pending', at, at, nil
   end
   r.di = di
   redis.call('HSET', KEYS[6], di, r.id)
