@@ -109,8 +109,9 @@ func (s *server) idempotency(next echo.HandlerFunc) echo.HandlerFunc {
 //     Idempotency-Key, 401, 403 of the scope, 404 and 405 of the route, 413)
 //     never create a record in the first place;
 //   - 4xx after it began (a refusal decided from state: code_exhausted,
-//     code_not_found, customer_mismatch, a 400 from Stripe such as an unknown
-//     price, 404 of an unknown promo code): saved, as Stripe saves the result
+//     code_not_found, customer_mismatch, a 400 from Stripe refusing the
+//     write such as an unknown price on subscribe, 404 of an unknown promo
+//     code): saved, as Stripe saves the result
 //     of an endpoint that began executing;
 //   - 409 (idempotency_key_in_use, conflict, already_redeemed_by_customer,
 //     subscription_has_promo_code) and 429: not saved: they depend on other

@@ -7,13 +7,14 @@ import (
 
 // Execution and idempotency. Like Stripe, the service saves the answer to an
 // Idempotency-Key only once the operation began executing: a request refused
-// while its parameters are checked (decoding, and the checks the domain makes
-// from the request alone, before it reads or writes any state) saves nothing,
-// so the corrected request with the same key simply runs. From the first read
-// or write of state on (Redis or Stripe), the answer is the operation's
-// outcome and is saved, refusals included (e.g. code_exhausted, an unknown
-// Stripe price in plan_ids), except the answers that mean "try again"
-// (httpapi decides which).
+// while its parameters are checked (decoding, the checks the domain makes
+// from the request alone, and on create that the plan_ids name Stripe
+// prices) saves nothing, so the corrected request with the same key simply
+// runs. From the first read or write of the state the operation decides on
+// (the code, the subscription, Stripe's answer to the write), the answer is
+// the operation's outcome and is saved, refusals included (code_exhausted,
+// customer_mismatch, Stripe refusing a subscribe's price), except the
+// answers that mean "try again" (httpapi's saveAnswer decides which).
 //
 // The domain marks that moment with Began; the HTTP layer asks through the
 // function TrackExecution returned.
