@@ -145,6 +145,15 @@ func TestIdempotencySavesOnlyWhatBeganExecuting(t *testing.T) {
 			t.Fatal(c)
 		}
 	})
+	t.Run("400 of Stripe refusing a subscribe's price is saved", func(t *testing.T) {
+		key, body := newKey(), map[string]any{"customer": s.newCustomer(t, ""), "price": "price_nosuch"}
+		first := s.call(t, "POST", "/v1/subscriptions", checkoutSecret, key, body)
+		mustStatus(t, first, 400)
+		r := s.call(t, "POST", "/v1/subscriptions", checkoutSecret, key, body)
+		if r.Status != 400 || r.Header.Get("Idempotent-Replayed") != "true" || string(r.Body) != string(first.Body) {
+			t.Fatalf("%d %v %s", r.Status, r.Header, r.Body)
+		}
+	})
 	t.Run("404 of an unknown promo code is saved", func(t *testing.T) {
 		key := newKey()
 		mustStatus(t, s.call(t, "POST", "/v1/promo_codes/pc_nosuch", adminSecret, key, `{"stock":1}`), 404)
