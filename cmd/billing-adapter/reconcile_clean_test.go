@@ -297,7 +297,7 @@ func TestReconcileAgreesOnASubscriptionCancelledBeforeItsFirstDiscountedInvoice(
 	}
 	st.settle(t)
 	led := s.redemptions(t, id)
-	if len(led) != 1 || led[0]["state"] != "ended" || led[0]["end_reason"] != "subscription_cancelled" ||
+	if len(led) != 1 || led[0]["state"] != "ended" || led[0]["end_reason"] != "subscription_canceled" ||
 		led[0]["stock_returned"] != true || led[0]["activated_at"] != nil {
 		t.Fatalf("ledger %v", led)
 	}

@@ -79,7 +79,7 @@ func TestCancelledSubscriptionEndsItsRedemption(t *testing.T) {
 	}
 	st.settle(t)
 	led := s.redemptions(t, id)
-	if len(led) != 1 || led[0]["state"] != "ended" || led[0]["end_reason"] != "subscription_cancelled" || led[0]["stock_returned"] != true {
+	if len(led) != 1 || led[0]["state"] != "ended" || led[0]["end_reason"] != "subscription_canceled" || led[0]["stock_returned"] != true {
 		t.Fatalf("ledger %v", led)
 	}
 	if num(s.code(t, id), "stock") != 5 {

@@ -44,6 +44,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	seed := fs.Bool("seed", false, "create a demo customer, product and monthly price and print their IDs")
 	reword := fs.Bool("reword-errors", false, "replace every error message with a neutral numbered sentence (type, code and param stay), so a client test proves it never reads the wording")
 	verbose := fs.Bool("v", false, "debug logging")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage of stripe-sim:\n")
+		fs.PrintDefaults()
+		fmt.Fprintf(stderr, "\n%s", stripesim.ControlHelp)
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"io"
 	"regexp"
 	"strings"
@@ -129,5 +130,22 @@ func TestRunRewordErrors(t *testing.T) {
 	if !errors.As(err, &se) || se.Code != stripe.ErrorCodeResourceMissing || se.Param != "id" ||
 		!strings.HasPrefix(se.Msg, "Reworded by stripe-sim") {
 		t.Fatalf("missing customer: %v, want resource_missing on id with a reworded message", err)
+	}
+}
+
+// -h documents every /_sim/ control with its body.
+func TestHelpDocumentsTheControls(t *testing.T) {
+	var stderr strings.Builder
+	err := run(context.Background(), []string{"-h"}, func(string) string { return "" }, io.Discard, &stderr)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("run -h: %v", err)
+	}
+	for _, want := range []string{"-webhook-url", "POST   /_sim/seed", "POST   /_sim/webhooks/endpoint", `{"url":`,
+		"POST   /_sim/webhooks/chaos", `{"copies":3,"shuffle":true}`, "POST   /_sim/customers/{id}/decline",
+		`{"decline":true}`, "POST   /_sim/faults", `"kind":"server_error"`, "commit_then_hang", "DELETE /_sim/faults",
+		"GET    /_sim/counts", "POST   /_sim/counts/reset"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("-h does not mention %s", want)
+		}
 	}
 }

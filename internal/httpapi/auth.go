@@ -3,6 +3,7 @@ package httpapi
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
 	"strings"
 
 	"github.com/billing-adapter/billing-adapter/config"
@@ -26,14 +27,17 @@ func hashKeys(keys []config.APIKey) []apiKey {
 	return out
 }
 
-// authenticate requires `Authorization: Bearer <key>`. Every configured key is
-// compared in constant time, without stopping at the first match.
+// authenticate requires the API key, sent as Stripe accepts its own:
+// `Authorization: Bearer <key>`, or HTTP Basic with the key as the user name
+// and an empty password (`curl -u KEY:`). Anything else (another scheme, a
+// malformed Basic value, a non-empty password) is a 401. Every configured key
+// is compared in constant time, without stopping at the first match; both
+// forms reach the same keys and scopes.
 func (s *server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		h := c.Request().Header.Get("Authorization")
-		token, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok || token == "" {
-			return promo.Errorf(promo.CodeUnauthorized, "missing API key: send Authorization: Bearer <key>")
+		token, err := presentedKey(c.Request().Header.Get("Authorization"))
+		if err != nil {
+			return err
 		}
 		presented := sha256.Sum256([]byte(token))
 		var match *apiKey
@@ -49,6 +53,36 @@ func (s *server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		c.Set(ctxScope, match.scope)
 		return next(c)
 	}
+}
+
+// presentedKey reads the API key from an Authorization header: a Bearer
+// token, or Basic credentials whose user name is the key and whose password
+// is empty. The scheme is case-insensitive (RFC 9110).
+func presentedKey(h string) (string, error) {
+	scheme, value, _ := strings.Cut(h, " ")
+	value = strings.TrimSpace(value)
+	switch {
+	case h == "":
+		return "", promo.Errorf(promo.CodeUnauthorized, "missing API key: send Authorization: Bearer <key> (or HTTP Basic with the key as user name and no password, as curl -u KEY: does)")
+	case strings.EqualFold(scheme, "Bearer"):
+		if value == "" {
+			return "", promo.Errorf(promo.CodeUnauthorized, "missing API key after Bearer")
+		}
+		return value, nil
+	case strings.EqualFold(scheme, "Basic"):
+		raw, err := base64.StdEncoding.DecodeString(value)
+		user, password, ok := strings.Cut(string(raw), ":")
+		switch {
+		case err != nil || !ok:
+			return "", promo.Errorf(promo.CodeUnauthorized, "malformed Basic credentials: send the API key as the user name with an empty password (curl -u KEY:)")
+		case password != "":
+			return "", promo.Errorf(promo.CodeUnauthorized, "Basic credentials must have an empty password: send the API key as the user name (curl -u KEY:)")
+		case user == "":
+			return "", promo.Errorf(promo.CodeUnauthorized, "missing API key: the Basic user name is empty")
+		}
+		return user, nil
+	}
+	return "", promo.Errorf(promo.CodeUnauthorized, "unsupported Authorization scheme: send Authorization: Bearer <key>, or HTTP Basic with the key as user name and no password")
 }
 
 const ctxScope = "api_key_scope"

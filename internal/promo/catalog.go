@@ -35,10 +35,14 @@ func (c *Catalog) Create(ctx context.Context, in CreateInput, requestKey string)
 		return nil, err
 	}
 	if len(draft.PlanIDs) > 0 {
+		// Part of checking the request: the prices it names must exist. A
+		// refusal here is a parameter error (nothing was read or written
+		// that the create decides on), so it saves no idempotent answer.
 		if draft.PlanProducts, err = c.Gateway.ResolvePlans(ctx, draft.PlanIDs); err != nil {
 			return nil, err
 		}
 	}
+	Began(ctx)
 	draft.ID = c.NewID()
 	draft.CreatedAt, draft.UpdatedAt = now, now
 	draft.Stripe = StripeRefs{State: SyncProvisioning}
@@ -158,6 +162,10 @@ func (c *Catalog) List(ctx context.Context, f ListFilter) (Page[*PromoCode], err
 // active code's expiration differs from the promotion code's, it is replaced (Stripe cannot change expires_at) with a new
 // promotion code of the same text.
 func (c *Catalog) Update(ctx context.Context, id string, in UpdateInput, requestKey string) (*PromoCode, error) {
+	if err := in.Check(c.Clock.Now()); err != nil {
+		return nil, err
+	}
+	Began(ctx)
 	unlock, err := c.Store.Lock(ctx, id, UpdateLockTTL)
 	if err != nil {
 		return nil, err

@@ -190,7 +190,7 @@ func (r *Observer) InvoicePaid(ctx context.Context, e InvoicePaidEvent) error {
 	return r.afterObserve(ctx, e.Discount.CouponID, c.Redemption, c.How)
 }
 
-// SubscriptionDeleted ends the redemption of a cancelled subscription at
+// SubscriptionDeleted ends the redemption of a canceled subscription at
 // its canceled_at. The discount the subscription still had ends like a
 // deleted one (EndDiscount): recorded even when its start was not seen yet,
 // and on a line that already ended it counts when it is the earliest end
@@ -206,7 +206,7 @@ func (r *Observer) SubscriptionDeleted(ctx context.Context, e SubscriptionDelete
 	if e.Discount != nil && ours(e.Discount.CouponID) {
 		d := *e.Discount
 		d.At = at
-		if err := r.discountEnded(ctx, d, ReasonCancelled); err != nil {
+		if err := r.discountEnded(ctx, d, ReasonCanceled); err != nil {
 			return err
 		}
 		seen[d.CouponID] = true
@@ -232,7 +232,7 @@ func (r *Observer) SubscriptionDeleted(ctx context.Context, e SubscriptionDelete
 		if err != nil {
 			return err
 		}
-		rd, change, err := r.Store.EndFromStripe(ctx, id, rd.ID, ReasonCancelled, at)
+		rd, change, err := r.Store.EndFromStripe(ctx, id, rd.ID, ReasonCanceled, at)
 		if err != nil {
 			return err
 		}

@@ -140,7 +140,7 @@ type ObserveStore interface {
 	// redemption to active (uses grows). counted is false for a repeat.
 	CountInvoice(ctx context.Context, promoCodeID string, inv PaidInvoice) (Counted, error)
 	// EndFromStripe ends a redemption as Stripe reported (the subscription
-	// was cancelled at Stripe's time at). On a line that already ended, it
+	// was canceled at Stripe's time at). On a line that already ended, it
 	// only moves ended_at and end_reason to the earliest Stripe end.
 	EndFromStripe(ctx context.Context, promoCodeID, redemptionID, reason string, at time.Time) (*Redemption, StockChange, error)
 	// FlagRedemption adds a broken rule to a ledger line (once).

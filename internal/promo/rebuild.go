@@ -300,7 +300,7 @@ func rebuildLedger(s *StripeSnapshot, p *PromoCode) []RebuiltRedemption {
 		l := line(sub.Discount)
 		switch sub.Status {
 		case "canceled", "incomplete_expired":
-			l.State, l.EndReason, l.EndedAt = RedemptionEnded, ReasonCancelled, maxTime(lastPaid[l.DiscountID], l.CreatedAt)
+			l.State, l.EndReason, l.EndedAt = RedemptionEnded, ReasonCanceled, maxTime(lastPaid[l.DiscountID], l.CreatedAt)
 			if !sub.CanceledAt.IsZero() {
 				l.EndedAt, l.EndedInStripe = sub.CanceledAt, true
 			}
@@ -335,7 +335,7 @@ func rebuildLedger(s *StripeSnapshot, p *PromoCode) []RebuiltRedemption {
 // redemptions first; one beyond the limit is flagged). A customer's first
 // redemption holds their use of the code; a later one is flagged. Only a
 // line that holds a use (Redemption.HoldsUse, the webhook path's rule) holds
-// a unit and the customer: one cancelled before its first discounted
+// a unit and the customer: one canceled before its first discounted
 // invoice gave both back.
 func countLedger(p *PromoCode, ledger []RebuiltRedemption) {
 	limit := p.Stock

@@ -80,6 +80,7 @@ func (r *Redeemer) Subscribe(ctx context.Context, in SubscribeInput, requestKey 
 	if err := checkSubscriptionMetadata(in.Metadata); err != nil {
 		return nil, err
 	}
+	Began(ctx)
 	spec := SubscriptionSpec{Customer: in.Customer, Price: in.Price, Quantity: in.Quantity, Metadata: copyMetadata(in.Metadata)}
 	if in.PromoCode == "" {
 		sub, err := r.Stripe.CreateSubscription(ctx, spec, StripeKey(requestKey, "subscription.create"))
@@ -151,6 +152,7 @@ func (r *Redeemer) Apply(ctx context.Context, in ApplyInput, requestKey string) 
 	if _, err := lookupCodeText(in.Code); err != nil && CodeOf(err) == CodeInvalidRequest {
 		return nil, err // no code at all is a malformed request, not a refusal
 	}
+	Began(ctx)
 	sub, err := r.ownedSubscription(ctx, in.Subscription, in.Customer)
 	if err != nil {
 		return nil, err
@@ -220,6 +222,7 @@ func (r *Redeemer) Remove(ctx context.Context, subscription, requestKey string) 
 	if err := CheckStripeID("subscription", subscription); err != nil {
 		return nil, err
 	}
+	Began(ctx)
 	unlock, err := r.Store.LockSubscription(ctx, subscription, r.LockTTL)
 	if err != nil {
 		return nil, err
@@ -429,7 +432,7 @@ func (r *Redeemer) confirm(ctx context.Context, p *PromoCode, rd *Redemption, su
 
 // finish ends or releases rd and clears what pointed at it.
 func (r *Redeemer) finish(ctx context.Context, rd *Redemption, reason string) (*Redemption, error) {
-	// Finishing must happen even if the request was cancelled meanwhile.
+	// Finishing must happen even if the request was canceled meanwhile.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	out, change, err := r.Store.Finish(ctx, rd.PromoCodeID, rd.ID, reason, r.Clock.Now())

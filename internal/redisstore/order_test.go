@@ -65,7 +65,7 @@ func TestEndReasonAndTimeDoNotDependOnOrder(t *testing.T) {
 			ConfirmedAt: now, EffectiveAt: now, ActivatedAt: inv.At, EndedAt: del.At, EndedInStripe: true,
 			EndReason: promo.ReasonDuration, HoldsStock: true, Cycles: 1, Discounted: map[string]int64{"eur": 500}})
 	})
-	t.Run("cancelled and its discount deleted at the same time: subscription_cancelled", func(t *testing.T) {
+	t.Run("canceled and its discount deleted at the same time: subscription_canceled", func(t *testing.T) {
 		del := created
 		del.At = now.Add(time.Hour)
 		lines := eachOrder(t, s, []func(*promo.PromoCode){withStock(3)}, outside,
@@ -73,14 +73,14 @@ func TestEndReasonAndTimeDoNotDependOnOrder(t *testing.T) {
 			func(t *testing.T, id string) { mustEnd(t, s, id, del, promo.ReasonDeleted) },
 			func(t *testing.T, id string) {
 				// customer.subscription.deleted: its discount ends at canceled_at.
-				cancelled := created
-				cancelled.At = now.Add(time.Hour)
-				mustEnd(t, s, id, cancelled, promo.ReasonCancelled)
+				canceled := created
+				canceled.At = now.Add(time.Hour)
+				mustEnd(t, s, id, canceled, promo.ReasonCanceled)
 			})
 		wantSameLines(t, lines, &promo.Redemption{ID: created.NewID, Customer: "cus_a", Subscription: "sub_a",
 			DiscountID: "di_a", Source: promo.SourceStripe, State: promo.RedemptionEnded, CreatedAt: now,
 			ConfirmedAt: now, EffectiveAt: now, EndedAt: del.At, EndedInStripe: true,
-			EndReason: promo.ReasonCancelled, StockReturned: true})
+			EndReason: promo.ReasonCanceled, StockReturned: true})
 	})
 	t.Run("the earliest of two Stripe ends wins", func(t *testing.T) {
 		early, late := created, created

@@ -349,7 +349,7 @@ func TestReserveRefusals(t *testing.T) {
 			r := mustReserve(t, s, p.ID, "cus_a", "owner-1")
 			mustConfirm(t, s, p.ID, r.ID, "sub_1")
 			makeActive(t, s, p.ID, r.ID)
-			mustFinish(t, s, p.ID, r.ID, promo.ReasonCancelled)
+			mustFinish(t, s, p.ID, r.ID, promo.ReasonCanceled)
 			return p.ID
 		}, "cus_a", "owner-2", promo.CodeAlreadyRedeemedByCustomer},
 		{"customer used it and the code is now exhausted", func(t *testing.T, s *Store) string {
@@ -433,6 +433,7 @@ func TestConfirmReservedToPending(t *testing.T) {
 	want := *r
 	want.State, want.Subscription, want.DiscountID = promo.RedemptionPending, "sub_1", "di_1"
 	want.EffectiveAt, want.ConfirmedAt, want.LeaseUntil = c.EffectiveAt, c.At, time.Time{}
+	want.CreatedAt = c.At // one clock per line: confirmed, it is on Stripe's
 	wantRD(t, got, &want)
 	if change.StripeActiveChanged {
 		t.Fatal("stock 4 reserved 0: the Stripe promotion code stays active")
@@ -568,6 +569,7 @@ func TestConfirmReleasedTakesItBack(t *testing.T) {
 			want := *a
 			want.State, want.Subscription, want.DiscountID = promo.RedemptionPending, "sub_late", "di_late"
 			want.EffectiveAt, want.ConfirmedAt, want.LeaseUntil = now.Add(time.Hour), now.Add(3*time.Second), time.Time{}
+			want.CreatedAt = want.ConfirmedAt
 			want.HoldsStock, want.Flags = tc.wantHolds, tc.wantFlags
 			// StockReturned, EndedAt and EndReason of the release are cleared.
 			wantRD(t, got, &want)
@@ -792,7 +794,7 @@ func TestStripeActiveChanged(t *testing.T) {
 		{"take B back (last unit)", func() promo.StockChange { _, ch := mustConfirm(t, s, p.ID, b.ID, "sub_b"); return ch }, true, false, 0, 0},
 		{"activate and end B (unit kept)", func() promo.StockChange {
 			makeActive(t, s, p.ID, b.ID)
-			_, ch := mustFinish(t, s, p.ID, b.ID, "subscription_cancelled")
+			_, ch := mustFinish(t, s, p.ID, b.ID, "subscription_canceled")
 			return ch
 		}, false, false, 0, 0},
 	}

@@ -31,5 +31,7 @@ r.st, r.lease = 'pending', nil
 if ARGV[2] ~= '' then r.sub = ARGV[2] end
 if r.sub then redis.call('HSET', KEYS[4], r.sub, r.id) end
 r.di, r.eff, r.cf = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+-- One clock per line: confirmed, it is on Stripe's (created_at too).
+r.c = r.cf
 if r.di ~= '' then redis.call('HSET', KEYS[6], r.di, r.id) end
 return {'confirmed', save(r), flip(before)}

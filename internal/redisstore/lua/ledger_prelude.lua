@@ -160,8 +160,8 @@ local function freeCustomer(r)
   redis.call('HDEL', KEYS[3], r.cus)
 end
 -- Stripe's reasons for an end, in precedence order for ends at the same
--- Stripe time (a cancellation also deletes the discount: cancelled wins).
-local stripe_end = {duration_over = 1, discount_replaced = 2, subscription_cancelled = 3, discount_deleted = 4}
+-- Stripe time (a cancellation also deletes the discount: canceled wins).
+local stripe_end = {duration_over = 1, discount_replaced = 2, subscription_canceled = 3, discount_deleted = 4}
 -- reend: a Stripe end (reason at Stripe time at) seen for r, which already
 -- ended. ended_at and end_reason are the earliest Stripe end (precedence
 -- breaking ties), so they do not depend on which event came first; an end
@@ -211,11 +211,13 @@ local function once_over(r, once)
   if once and r.why == 'discount_deleted' and (r.cy or 0) >= 1 then r.why = 'duration_over' end
 end
 -- confirm: the discount di is on the reservation's subscription sub; at is
--- the discount's start (Stripe's time).
+-- the discount's start (Stripe's time). One clock per line: once confirmed,
+-- a line is on Stripe's clock, so its created_at becomes the discount's start
+-- too (the apply path, confirm.lua, does the same).
 local function confirm(r, di, sub, at)
   if r.st == 'reserved' then
     redis.call('HINCRBY', KEYS[1], 'reserved', -1)
-    r.st, r.cf, r.lease = 'pending', at, nil
+    r.st, r.cf, r.c, r.lease = 'pending', at, at, nil
   end
   r.di = di
   redis.call('HSET', KEYS[6], di, r.id)
