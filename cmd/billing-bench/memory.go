@@ -149,17 +149,28 @@ func memoryUsage(ctx context.Context, rdb *redis.Client, keys []string) (int64, 
 
 // idempotencyRecordBytes is the mean MEMORY USAGE of the idempotency
 // records in Redis (ba:{idem:H}), over at most 2,000 of them.
-func idempotencyRecordBytes(ctx context.Context, rdb *redis.Client) (float64, int, error) {
-	var keys []string
-	iter := rdb.Scan(ctx, 0, "ba:{idem:*", 1000).Iterator()
-	for iter.Next(ctx) && len(keys) < 2000 {
-		keys = append(keys, iter.Val())
+func idempotencyRecordBytes(ctx context.Context, nodes []*redis.Client) (float64, int, error) {
+	var total int64
+	n := 0
+	for _, rdb := range nodes {
+		var keys []string
+		iter := rdb.Scan(ctx, 0, "ba:{idem:*", 1000).Iterator()
+		for iter.Next(ctx) && len(keys) < 2000 {
+			keys = append(keys, iter.Val())
+		}
+		if err := iter.Err(); err != nil {
+			return 0, 0, err
+		}
+		sum, err := memoryUsage(ctx, rdb, keys)
+		if err != nil {
+			return 0, 0, err
+		}
+		total, n = total+sum, n+len(keys)
 	}
-	if err := iter.Err(); err != nil || len(keys) == 0 {
-		return 0, 0, err
+	if n == 0 {
+		return 0, 0, nil
 	}
-	total, err := memoryUsage(ctx, rdb, keys)
-	return float64(total) / float64(len(keys)), len(keys), err
+	return float64(total) / float64(n), n, nil
 }
 
 // measureMemory runs on its own fresh redis-server at url.
