@@ -44,6 +44,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	seed := fs.Bool("seed", false, "create a demo customer, product and monthly price and print their IDs")
 	reword := fs.Bool("reword-errors", false, "replace every error message with a neutral numbered sentence (type, code and param stay), so a client test proves it never reads the wording")
 	verbose := fs.Bool("v", false, "debug logging")
+	maxEvents := fs.Int("max-events", 0, "keep only about the newest N events (0: all); for load runs that bill years of invoices")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage of stripe-sim:\n")
 		fs.PrintDefaults()
@@ -73,7 +74,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	sim := stripesim.New(stripesim.Options{WebhookURL: *webhookURL, WebhookSecret: secret, Logger: logger,
-		RewordErrors: *reword})
+		RewordErrors: *reword, MaxEvents: *maxEvents})
 	defer sim.Close()
 	if *seed {
 		sd, err := sim.Seed()

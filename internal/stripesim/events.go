@@ -72,6 +72,14 @@ func (s *Server) emit(typ string, obj map[string]any, prev map[string]any, o eve
 	}
 	s.events = append(s.events, ev)
 	s.eventByID[ev.ID] = ev
+	if max := s.opts.MaxEvents; max > 0 && len(s.events) >= 2*max {
+		// Keep the newest max (trimmed in batches: each event is dropped once).
+		drop := len(s.events) - max
+		for _, old := range s.events[:drop] {
+			delete(s.eventByID, old.ID)
+		}
+		s.events = append([]*event(nil), s.events[drop:]...)
+	}
 	s.log.Debug("stripesim: event", "id", ev.ID, "type", typ)
 	if pending > 0 {
 		s.hooks.enqueue(ev)

@@ -78,3 +78,29 @@ func TestListIndexPagesWithFiltersAndDeletions(t *testing.T) {
 		t.Fatalf("coupons after deletions\n got  %v\n want %v", coupons, want)
 	}
 }
+
+// MaxEvents keeps the newest events: older ones are gone from the list and
+// by ID, newer ones page as before.
+func TestMaxEventsKeepsTheNewest(t *testing.T) {
+	e := newEnv(t, Options{MaxEvents: 5})
+	var ids []string
+	for i := 0; i < 23; i++ {
+		cu, err := e.sc.Customers.New(&stripe.CustomerParams{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, cu.ID)
+	}
+	var got []string
+	it := e.sc.Events.List(&stripe.EventListParams{})
+	for it.Next() {
+		got = append(got, it.Event().ID)
+	}
+	mustNoErr(t, it.Err())
+	if len(got) < 5 || len(got) >= 10 {
+		t.Fatalf("%d events kept, want between 5 and 9", len(got))
+	}
+	if r := e.raw("GET", "/v1/events/"+got[0], testKey, "", nil); r.status != 200 {
+		t.Fatalf("newest event: %d", r.status)
+	}
+}

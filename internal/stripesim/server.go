@@ -38,6 +38,11 @@ type Options struct {
 	// it on to prove that no client logic reads the simulator's (or Stripe's)
 	// wording.
 	RewordErrors bool
+	// MaxEvents, when positive, keeps only about the newest MaxEvents events
+	// (between MaxEvents and twice that): Stripe keeps events 30 days, and a
+	// load run that bills a year of invoices would otherwise hold every
+	// event's body. Webhook delivery is not affected.
+	MaxEvents int
 }
 
 // SeedData holds the IDs created by Seed.
