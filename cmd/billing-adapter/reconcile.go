@@ -65,7 +65,7 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 	if *partitions < 1 || *partitions > 64 {
 		return usageError{fmt.Sprintf("-partitions %d: use 1 to 64", *partitions)}
 	}
-	reader := stripegw.NewReader(gw, stripegw.ReadOptions{Rate: *rate, Partitions: *partitions, Now: time.Now()})
+	reader := stripegw.NewReader(gw, stripegw.ReadOptions{Rate: *rate, Partitions: *partitions})
 	started := map[string]time.Time{}
 	progress := func(list string, read, kept int) {
 		if _, ok := started[list]; !ok {

@@ -20,25 +20,23 @@ type ReadOptions struct {
 	// Partitions is how many created-time ranges of the subscription and
 	// invoice lists are read at once (1 = one walk, as Gateway does).
 	Partitions int
-	// Now is the upper end of the ranges (the last range is open above, so
-	// objects created later, on a test clock for example, are read too).
-	Now time.Time
 }
 
 // Reader is promo.StripeReader over a Gateway that reads the large lists
 // (subscriptions, paid invoices) concurrently, split into Partitions ranges
 // of their created time, under one request rate shared by every walk. The
-// ranges split [the oldest coupon's created, Now]: no subscription or
-// invoice can carry one of our discounts before our oldest coupon existed;
-// what is older is one more range. Callbacks run one at a time (the
-// caller's fn needs no locking), in no particular order across ranges.
+// ranges split [oldest, newest] of the list, found first with a few
+// one-object requests (the newest, then a binary search on created for the
+// oldest: about 30 requests); the first range is open below and the last
+// open above, so objects created during the read are not missed. Callbacks
+// run one at a time (the caller's fn needs no locking), in no particular
+// order across ranges.
 type Reader struct {
 	g   *Gateway
 	o   ReadOptions
 	lim *rate.Limiter
 
-	mu   sync.Mutex // serializes callbacks; guards from
-	from int64      // the oldest coupon's created (Unix s); 0 = unknown
+	mu sync.Mutex // serializes callbacks
 
 	// cmu guards ranges and their progress. It is not mu, so a callback
 	// may ask Covered (progress lines).
@@ -48,8 +46,10 @@ type Reader struct {
 
 // span is one created-time range of a list being read.
 type span struct {
-	lo, hi int64 // [lo, hi); lo 0 = open below (its share is unknown)
-	open   bool  // open above: also reads what was created after hi (Now)
+	lo, hi int64 // [lo, hi): the share of the list it stands for
+	floor  int64 // below: reads down to floor (0: everything older)
+	below  bool  // open below: also reads what was created before lo
+	open   bool  // open above: also reads what was created at or after hi
 	last   int64 // created of the last object read (lists are newest first)
 	done   bool
 }
@@ -58,9 +58,6 @@ type span struct {
 func NewReader(g *Gateway, o ReadOptions) *Reader {
 	if o.Partitions < 1 {
 		o.Partitions = 1
-	}
-	if o.Now.IsZero() {
-		o.Now = time.Now()
 	}
 	lim := rate.NewLimiter(rate.Inf, 1)
 	if o.Rate > 0 {
@@ -71,15 +68,14 @@ func NewReader(g *Gateway, o ReadOptions) *Reader {
 
 var _ promo.StripeReader = (*Reader)(nil)
 
-// Covered is the share (0-1) of the list's created range read so far, over
-// its ranges with a known start; -1 when that is not known (the list is not
-// partitioned, or not started).
+// Covered is the share (0-1) of the list's created range read so far; -1
+// when that is not known (the list is not partitioned, or not started).
 func (r *Reader) Covered(list string) float64 {
 	r.cmu.Lock()
 	defer r.cmu.Unlock()
 	var total, read float64
 	for _, s := range r.ranges[list] {
-		if s.lo <= 0 || s.hi <= s.lo {
+		if s.hi <= s.lo {
 			continue
 		}
 		w := float64(s.hi - s.lo)
@@ -97,20 +93,14 @@ func (r *Reader) Covered(list string) float64 {
 	return read / total
 }
 
-// EachCoupon walks every coupon (one walk: coupons are few) and notes the
-// oldest one's creation.
+// EachCoupon walks every coupon (one walk: coupons are few).
 func (r *Reader) EachCoupon(ctx context.Context, fn func(promo.StripeCoupon) error) error {
 	params := &stripe.CouponListParams{}
 	params.AddExpand("data.applies_to") // applies_to is only sent when expanded
 	return walk(r, ctx, opCouponList, &params.ListParams, nil,
 		func() *stripe.Iter { return r.g.api.Coupons.List(params).Iter },
 		func(c *stripe.Coupon) string { return c.ID }, func(c *stripe.Coupon) int64 { return c.Created },
-		func(c *stripe.Coupon) error {
-			if c.Created > 0 && (r.from == 0 || c.Created < r.from) {
-				r.from = c.Created
-			}
-			return fn(toStripeCoupon(c))
-		})
+		func(c *stripe.Coupon) error { return fn(toStripeCoupon(c)) })
 }
 
 // EachPromotionCode walks every promotion code, active or not (one walk).
@@ -125,7 +115,13 @@ func (r *Reader) EachPromotionCode(ctx context.Context, fn func(promo.StripeProm
 // EachSubscription walks the subscriptions of every status, canceled ones
 // included, in created ranges read concurrently.
 func (r *Reader) EachSubscription(ctx context.Context, fn func(promo.StripeSubscription) error) error {
-	return r.partitioned(ctx, "subscriptions", 0, func(ctx context.Context, s *span) error {
+	list := func(s *span) (*stripe.ListParams, func() *stripe.Iter) {
+		params := &stripe.SubscriptionListParams{Status: stripe.String("all")}
+		params.CreatedRange = createdRange(s)
+		return &params.ListParams, func() *stripe.Iter { return r.g.api.Subscriptions.List(params).Iter }
+	}
+	created := func(x *stripe.Subscription) int64 { return x.Created }
+	return r.partitioned(ctx, "subscriptions", 0, probe(r, opSubscriptionList, list, created), func(ctx context.Context, s *span) error {
 		params := &stripe.SubscriptionListParams{Status: stripe.String("all")}
 		params.CreatedRange = createdRange(s)
 		return walk(r, ctx, opSubscriptionList, &params.ListParams, s,
@@ -142,7 +138,13 @@ func (r *Reader) EachPaidInvoice(ctx context.Context, since time.Time, fn func(p
 	if !since.IsZero() {
 		floor = ceilUnix(since)
 	}
-	return r.partitioned(ctx, "paid invoices", floor, func(ctx context.Context, s *span) error {
+	list := func(s *span) (*stripe.ListParams, func() *stripe.Iter) {
+		params := &stripe.InvoiceListParams{Status: stripe.String(string(stripe.InvoiceStatusPaid))}
+		params.CreatedRange = createdRange(s)
+		return &params.ListParams, func() *stripe.Iter { return r.g.api.Invoices.List(params).Iter }
+	}
+	created := func(x *stripe.Invoice) int64 { return x.Created }
+	return r.partitioned(ctx, "paid invoices", floor, probe(r, opInvoiceList, list, created), func(ctx context.Context, s *span) error {
 		params := &stripe.InvoiceListParams{Status: stripe.String(string(stripe.InvoiceStatusPaid))}
 		params.CreatedRange = createdRange(s)
 		return walk(r, ctx, opInvoiceList, &params.ListParams, s,
@@ -152,11 +154,14 @@ func (r *Reader) EachPaidInvoice(ctx context.Context, since time.Time, fn func(p
 	})
 }
 
-// createdRange is created >= lo (when lo > 0) and < hi (unless the range is
-// open above: the last one).
+// createdRange is created >= lo (floor when open below) and < hi (unless
+// open above).
 func createdRange(s *span) *stripe.RangeQueryParams {
 	rq := &stripe.RangeQueryParams{}
-	if s.lo > 0 {
+	switch {
+	case s.below && s.floor > 0:
+		rq.GreaterThanOrEqual = s.floor
+	case !s.below && s.lo > 0:
 		rq.GreaterThanOrEqual = s.lo
 	}
 	if s.hi > 0 && !s.open {
@@ -168,25 +173,72 @@ func createdRange(s *span) *stripe.RangeQueryParams {
 	return rq
 }
 
-// partitioned splits [start, Now] into Partitions ranges (start: the oldest
-// coupon's creation, or floor when later), plus one below start unless
-// floor bounds it; the last range is open above. It reads them at once.
-func (r *Reader) partitioned(ctx context.Context, list string, floor int64, read func(context.Context, *span) error) error {
-	now := r.o.Now.Unix()
-	start := max(r.from, floor)
+// prober lists the newest object created in [lo, hi) (hi 0: no upper
+// bound): its created time, and whether there is one.
+type prober func(ctx context.Context, lo, hi int64) (int64, bool, error)
+
+// probe makes a prober from a list: one request for one object, under the
+// Reader's rate.
+func probe[T any](r *Reader, operation string, list func(*span) (*stripe.ListParams, func() *stripe.Iter),
+	created func(T) int64) prober {
+	return func(ctx context.Context, lo, hi int64) (int64, bool, error) {
+		lp, iter := list(&span{lo: lo, hi: hi, open: hi == 0})
+		// (lo is floor here: a probe reads [floor, hi).)
+		lp.Context, lp.Limit, lp.Single = ctx, stripe.Int64(1), true
+		if err := r.lim.Wait(ctx); err != nil {
+			return 0, false, err
+		}
+		var at int64
+		found := false
+		err := r.g.call(ctx, operation, func() error {
+			it := iter()
+			if it.Next() {
+				at, found = created(it.Current().(T)), true
+			}
+			return it.Err()
+		})
+		return at, found, err
+	}
+}
+
+// partitioned reads a list in Partitions created ranges at once: the
+// newest object and, by binary search, the oldest (objects at or after
+// floor) bound the ranges; the first is open below (down to floor), the
+// last open above.
+func (r *Reader) partitioned(ctx context.Context, list string, floor int64, first prober, read func(context.Context, *span) error) error {
 	n := int64(r.o.Partitions)
-	var spans []*span
-	if start <= 0 || start >= now || n == 1 {
-		spans = []*span{{lo: floor, hi: now, open: true}}
-	} else {
-		if floor < start {
-			spans = append(spans, &span{lo: floor, hi: start})
+	spans := []*span{{floor: floor, below: true, open: true}}
+	if n > 1 {
+		newest, found, err := first(ctx, floor, 0)
+		if err != nil {
+			return err
 		}
-		step := max((now-start)/n, 1)
-		for lo := start; lo < now; lo += step {
-			spans = append(spans, &span{lo: lo, hi: min(lo+step, now)})
+		if !found {
+			return nil // nothing to read
 		}
-		spans[len(spans)-1].open = true
+		// The oldest: the least t with an object created before t.
+		lo, hi := floor, newest+1 // no object in [floor, lo); one in [floor, hi)
+		for hi-lo > 1 {
+			mid := lo + (hi-lo)/2
+			_, any, err := first(ctx, floor, mid)
+			if err != nil {
+				return err
+			}
+			if any {
+				hi = mid
+			} else {
+				lo = mid
+			}
+		}
+		oldest := hi - 1
+		if step := (newest + 1 - oldest) / n; step > 0 {
+			spans = spans[:0]
+			for k := int64(0); k < n; k++ {
+				spans = append(spans, &span{lo: oldest + k*step, hi: oldest + (k+1)*step})
+			}
+			spans[0].below, spans[0].floor = true, floor
+			spans[len(spans)-1].hi, spans[len(spans)-1].open = newest+1, true
+		}
 	}
 	r.cmu.Lock()
 	r.ranges[list] = spans

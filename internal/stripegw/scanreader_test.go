@@ -13,9 +13,9 @@ import (
 	"github.com/billing-adapter/billing-adapter/internal/stripesim"
 )
 
-// The partitioned Reader reads every subscription exactly once across its
-// created ranges (objects before the oldest coupon and after Now included),
-// with callbacks one at a time, and reports the share of the range read.
+// The partitioned Reader finds the oldest and newest subscription, reads
+// every subscription exactly once across its created ranges, with callbacks
+// one at a time, and reports the share of the range read.
 func TestReaderPartitionsByCreated(t *testing.T) {
 	var mu sync.Mutex
 	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -42,7 +42,7 @@ func TestReaderPartitionsByCreated(t *testing.T) {
 		must(t, "subscription", err)
 		want = append(want, s.ID)
 	}
-	sub(start.Add(-48 * time.Hour)) // before the oldest coupon: the open range below
+	sub(start.Add(-48 * time.Hour)) // the oldest
 	set(start)
 	_, err = b.api.Coupons.New(&stripe.CouponParams{ID: stripe.String("pc_oldest"), PercentOff: stripe.Float64(10),
 		Duration: stripe.String("forever")})
@@ -50,10 +50,9 @@ func TestReaderPartitionsByCreated(t *testing.T) {
 	for i := range 230 {
 		sub(start.Add(time.Duration(i) * 17 * time.Minute))
 	}
-	end := clock
-	sub(end.Add(time.Hour)) // after Now: the open range above
+	sub(clock.Add(time.Hour)) // the newest
 
-	r := NewReader(b.gw, ReadOptions{Partitions: 4, Now: end})
+	r := NewReader(b.gw, ReadOptions{Partitions: 4})
 	collect(t, "EachCoupon", r.EachCoupon)
 	if f := r.Covered("subscriptions"); f != -1 {
 		t.Fatalf("covered %v before the walk, want -1 (unknown)", f)
@@ -77,14 +76,14 @@ func TestReaderPartitionsByCreated(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("read %d subscriptions, want the %d made, each once", len(got), len(want))
 	}
-	if reqs := sim.Count("GET /v1/subscriptions") - before; reqs < 5 {
-		t.Fatalf("%d list requests: want one walk per range (4 ranges and the one below the oldest coupon)", reqs)
+	if reqs := sim.Count("GET /v1/subscriptions") - before; reqs < 4+2 {
+		t.Fatalf("%d list requests: want the probes (newest, oldest) and one walk per range (4)", reqs)
 	}
 	if f := r.Covered("subscriptions"); f != 1 {
 		t.Fatalf("covered %v after the walk, want 1", f)
 	}
 	// One range (Partitions 1) is the plain walk.
-	one := NewReader(b.gw, ReadOptions{Partitions: 1, Now: end})
+	one := NewReader(b.gw, ReadOptions{Partitions: 1})
 	collect(t, "EachCoupon", one.EachCoupon)
 	if n := len(collect(t, "EachSubscription", one.EachSubscription)); n != len(want) {
 		t.Fatalf("one range read %d, want %d", n, len(want))
