@@ -46,6 +46,11 @@ type options struct {
 	workDir     string
 	keep        bool
 	cluster     bool
+	simArgs     []string
+	// -reconcile: subscription counts to reconcile, the rate and ranges.
+	reconcileSizes      []int
+	reconcileRate       float64
+	reconcilePartitions int
 }
 
 func main() {
@@ -69,7 +74,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("billing-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.scenario, "scenario", "all", "validate, apply, create-promo, webhook, memory, or all (comma-separated list allowed)")
+	fs.StringVar(&o.scenario, "scenario", "all", "validate, apply, create-promo, webhook, memory, all, or none (comma-separated list allowed)")
 	fs.IntVar(&o.n, "n", 10000, "measured requests per scenario")
 	fs.IntVar(&o.stripeN, "stripe-n", 2000, "measured requests for the scenarios that call Stripe (apply, create-promo): the simulator slows as its state grows (docs/BENCHMARKS.md); 0 = -n")
 	fs.IntVar(&o.conc, "c", 64, "concurrent requests (workers, one keep-alive connection each)")
@@ -84,6 +89,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.memRedis, "mem-redis-args", "", "extra redis-server arguments for the memory measurement, e.g. \"--hash-max-listpack-value 1024\"")
 	fs.StringVar(&o.workDir, "dir", "", "directory for logs and Redis files (default: a new temporary one)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (logs) after the run")
+	sizes := fs.String("reconcile", "", "also measure reconcile -fix against the simulator holding this many subscriptions with a year of\n"+
+		"invoices each, comma-separated (e.g. 1000,10000)")
+	fs.Float64Var(&o.reconcileRate, "reconcile-rate", 200, "reconcile's -rate (Stripe list requests per second)")
+	fs.IntVar(&o.reconcilePartitions, "reconcile-partitions", 8, "reconcile's -partitions")
 	fs.BoolVar(&o.cluster, "cluster", false, "run the service on a real Redis Cluster (3 masters + 3 replicas, redis-cli needed) and print\n"+
 		"the share of round trips (MONITOR), keys and memory per master and per slot; no baselines")
 	fs.Usage = func() {
@@ -103,6 +112,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if o.cluster {
 		o.baseline = false // the baseline servers speak to one Redis
 	}
+	var err error
+	if o.reconcileSizes, err = parseSizes(*sizes); err != nil {
+		fmt.Fprintln(stderr, err)
+		return o, errUsage
+	}
 	return o, nil
 }
 
@@ -110,6 +124,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 func selected(spec string) ([]scenario, bool, error) {
 	if spec == "all" {
 		return scenarios, true, nil
+	}
+	if spec == "none" { // e.g. -scenario none -reconcile 1000
+		return nil, false, nil
 	}
 	var out []scenario
 	memory := false
@@ -194,6 +211,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				return err
 			}
 		}
+	}
+	for _, n := range o.reconcileSizes {
+		r, err := measureReconcile(ctx, o, n, stderr)
+		if err != nil {
+			return fmt.Errorf("reconcile %d: %w", n, err)
+		}
+		rep.Reconcile = append(rep.Reconcile, *r)
 	}
 	if withMemory {
 		if rep.Memory, err = runMemory(ctx, o, stderr); err != nil {

@@ -23,7 +23,9 @@ type Report struct {
 	Memory    *Memory          `json:"memory,omitempty"`
 	// Cluster: the whole run's spread over the cluster (-cluster only).
 	Cluster *ClusterShares `json:"cluster,omitempty"`
-	Targets []Target       `json:"targets"`
+	// Reconcile: reconcile -fix at each size of -reconcile.
+	Reconcile []ReconcileRun `json:"reconcile,omitempty"`
+	Targets   []Target       `json:"targets"`
 }
 
 // Machine says where the numbers come from.
@@ -190,6 +192,12 @@ func evaluate(r *Report) []Target {
 				Got: fmt.Sprintf("%.2fx", ratio), Met: ratio <= 1.3})
 		}
 	}
+	for _, rc := range r.Reconcile {
+		if rc.Subscriptions >= 100_000 {
+			out = append(out, Target{Name: fmt.Sprintf("reconcile of %d subscriptions: peak memory", rc.Subscriptions),
+				Want: "<= 300 MB", Got: fmt.Sprintf("%.0f MB", rc.MaxRSSMB), Met: rc.MaxRSSMB <= 300})
+		}
+	}
 	if c := r.Cluster; c != nil && c.RoundTrips > 0 {
 		out = append(out, Target{Name: "cluster: busiest slot's share of round trips", Want: "<= 10%",
 			Got: fmt.Sprintf("%.1f%%", 100*c.MaxSlot), Met: c.MaxSlot <= 0.10})
@@ -324,6 +332,7 @@ func writeTable(w io.Writer, r *Report) {
 	}
 	writeCPU(w, r)
 	writeCluster(w, r)
+	writeReconcile(w, r)
 	if len(r.Targets) > 0 {
 		fmt.Fprintln(w, "\nTargets:")
 		for _, t := range r.Targets {
@@ -386,4 +395,19 @@ func writeCluster(w io.Writer, r *Report) {
 			float64(n.Memory)/1e6, 100*n.MemShare))
 	}
 	fmt.Fprintf(w, "  keys and memory at the end: %s\n", strings.Join(km, "; "))
+}
+
+// writeReconcile prints the reconcile curve (-reconcile).
+func writeReconcile(w io.Writer, r *Report) {
+	if len(r.Reconcile) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nreconcile -fix against the simulator (each subscription with 13 paid invoices; Redis empty before):")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "subscriptions\tpaid invoices\twall time\tpeak RSS\tlist requests\trate\tranges\trequests/rate\tsetup\t")
+	for _, rc := range r.Reconcile {
+		fmt.Fprintf(tw, "%d\t%d\t%.1fs\t%.0f MB\t%d\t%g/s\t%d\t%.1fs\t%.0fs\t\n", rc.Subscriptions, rc.Invoices, rc.Seconds,
+			rc.MaxRSSMB, rc.Requests, rc.Rate, rc.Partitions, rc.RateBound, rc.SetupSeconds)
+	}
+	tw.Flush()
 }

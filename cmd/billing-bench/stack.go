@@ -184,7 +184,7 @@ func startStack(ctx context.Context, o options) (*stack, error) {
 	}
 	s.SimURL = fmt.Sprintf("http://127.0.0.1:%d", simPort)
 	if s.sim, err = startProc(s.dir, "stripe-sim", filepath.Join(o.binDir, "stripe-sim"),
-		[]string{"-addr", fmt.Sprintf("127.0.0.1:%d", simPort)}, nil); err != nil {
+		append([]string{"-addr", fmt.Sprintf("127.0.0.1:%d", simPort)}, o.simArgs...), nil); err != nil {
 		return nil, err
 	}
 	if err := s.sim.waitFor(func() error {
