@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/billing-adapter/billing-adapter/internal/promo"
@@ -57,13 +58,23 @@ const (
 	compressFrom = 256
 )
 
+// deflaters reuses DEFLATE writers: a new one allocates about a megabyte
+// of state.
+var deflaters = sync.Pool{New: func() any {
+	w, _ := flate.NewWriter(io.Discard, flate.BestSpeed)
+	return w
+}}
+
 // storedBody returns the body as stored and its encoding ("" = as is).
 func storedBody(body []byte) ([]byte, string) {
 	if len(body) < compressFrom {
 		return body, ""
 	}
 	var buf bytes.Buffer
-	w, _ := flate.NewWriter(&buf, flate.BestSpeed)
+	buf.Grow(len(body) / 2)
+	w := deflaters.Get().(*flate.Writer)
+	defer deflaters.Put(w)
+	w.Reset(&buf)
 	_, _ = w.Write(body)
 	if w.Close() != nil || buf.Len() >= len(body) {
 		return body, ""
