@@ -1,0 +1,211 @@
+package promo
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+)
+
+// GenerationBatch is how many codes one generation step makes: one list
+// chunk in the store, one lease renewal.
+const GenerationBatch = 1000
+
+// GenerationLease is how long a replica owns a campaign's generation after
+// its last step; a crashed owner's campaign is taken over once it ends.
+const GenerationLease = 15 * time.Second
+
+// CampaignStore is the persistence of campaigns. Each method is atomic and
+// safe across replicas.
+type CampaignStore interface {
+	// CreateCampaign stores a new campaign (state generating) and lists it.
+	CreateCampaign(ctx context.Context, c *Campaign) error
+	// GetCampaign returns a campaign with its progress (ErrNotFound).
+	GetCampaign(ctx context.Context, id string) (*Campaign, error)
+	// ListCampaigns pages campaigns newest first (Status as ListFilter's).
+	ListCampaigns(ctx context.Context, f ListFilter) (Page[*Campaign], error)
+	// SaveCampaign writes status, expiry and metadata and moves the
+	// campaign between status lists.
+	SaveCampaign(ctx context.Context, c *Campaign) error
+	// Lock serializes admin changes to one campaign.
+	Lock(ctx context.Context, id string, ttl time.Duration) (unlock func(), err error)
+
+	// GeneratingCampaigns lists the campaigns whose codes are not all made.
+	GeneratingCampaigns(ctx context.Context) ([]string, error)
+	// LeaseGeneration takes or renews owner's lease on a campaign's
+	// generation; false when another owner holds it.
+	LeaseGeneration(ctx context.Context, id, owner string, ttl time.Duration) (bool, error)
+	// GenerateStep makes the next batch of at most max codes of c under
+	// owner's lease, drawing texts with draw; texts already taken anywhere
+	// are drawn again. A step interrupted at any point is finished by the
+	// next one (of any owner) without losing or duplicating a code. It
+	// returns the campaign's progress after the step.
+	GenerateStep(ctx context.Context, c *Campaign, owner string, max int, draw func(n int) ([]string, error)) (generated int, err error)
+
+	// CampaignCodes pages a campaign's codes in generation order.
+	CampaignCodes(ctx context.Context, c *Campaign, f CampaignCodesFilter) (Page[CampaignCode], error)
+	// EachCampaignCode calls fn for every code in generation order, reading
+	// a chunk at a time (constant memory).
+	EachCampaignCode(ctx context.Context, c *Campaign, fn func(CampaignCode) error) error
+}
+
+// Campaigns manages campaigns: create, read, update, and the background
+// generation of their codes.
+type Campaigns struct {
+	Store   CampaignStore
+	Gateway Gateway
+	Clock   Clock
+	Log     *slog.Logger
+	NewID   func() string // "cmp_" + sortable unique suffix
+	// Wake, when set, is called after a create so this replica's worker
+	// starts generating at once rather than at its next poll.
+	Wake func()
+}
+
+// Create checks in, creates the campaign's Stripe coupon (one per campaign,
+// its ID the campaign's, idempotent on requestKey) and stores the campaign
+// in state generating; the codes are made in the background (Generate).
+func (cs *Campaigns) Create(ctx context.Context, in CampaignInput, requestKey string) (*Campaign, error) {
+	now := cs.Clock.Now()
+	c, err := NewCampaign(in, now)
+	if err != nil {
+		return nil, err
+	}
+	if len(c.Terms.PlanIDs) > 0 {
+		if c.Terms.PlanProducts, err = cs.Gateway.ResolvePlans(ctx, c.Terms.PlanIDs); err != nil {
+			return nil, err
+		}
+	}
+	Began(ctx)
+	// The idempotency middleware replays a finished create. A retry of a
+	// create that crashed between the coupon and the store makes a new
+	// campaign with a new coupon (the coupon's Stripe key names the
+	// campaign ID); the first coupon is left unused in Stripe, named by its
+	// campaign_id metadata.
+	c.ID = cs.NewID()
+	c.CreatedAt, c.UpdatedAt = now, now
+	c.Terms.ID, c.Terms.CreatedAt, c.Terms.UpdatedAt = c.ID, now, now
+	spec := campaignCouponSpec(c)
+	couponID, err := cs.Gateway.CreateCoupon(ctx, spec, StripeKey(requestKey, "campaign_coupon:"+c.ID))
+	if err != nil {
+		if found, ferr := cs.Gateway.GetCoupon(ctx, c.ID); ferr != nil || !found {
+			return nil, err
+		}
+		couponID = c.ID
+	}
+	c.Terms.Stripe = StripeRefs{CouponID: couponID, State: SyncReady}
+	if err := cs.Store.CreateCampaign(ctx, c); err != nil {
+		return nil, err
+	}
+	if cs.Wake != nil {
+		cs.Wake()
+	}
+	return c, nil
+}
+
+// MetaCampaignID names the campaign on its Stripe coupon (and, with
+// MetaPromoCode, on the subscriptions its codes are applied to).
+const MetaCampaignID = "campaign_id"
+
+func campaignCouponSpec(c *Campaign) CouponSpec {
+	md := copyMetadata(c.Terms.Metadata)
+	md[MetaCampaignID] = c.ID
+	s := CouponSpec{ID: c.ID, PromoCodeID: c.ID, Name: c.Name, Duration: c.Terms.Duration,
+		Months: c.Terms.DurationMonths, ProductIDs: c.Terms.PlanProducts, Metadata: md}
+	if c.Terms.PromoType == Percentage {
+		s.PercentOff = c.Terms.AmountOff
+	} else {
+		s.AmountOff, s.Currency = c.Terms.AmountOff, c.Terms.Currency
+	}
+	return s
+}
+
+// Get returns one campaign with its progress.
+func (cs *Campaigns) Get(ctx context.Context, id string) (*Campaign, error) {
+	c, err := cs.Store.GetCampaign(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil, &Error{Code: CodeNotFound, Param: "id", Message: "no campaign " + id}
+	}
+	return c, err
+}
+
+// List pages campaigns, newest first.
+func (cs *Campaigns) List(ctx context.Context, f ListFilter) (Page[*Campaign], error) {
+	switch f.Status {
+	case "", StatusAll, StatusActive, StatusInactive, StatusArchived:
+	default:
+		return Page[*Campaign]{}, Invalid("status", "status must be active, inactive, archived or all")
+	}
+	return cs.Store.ListCampaigns(ctx, f)
+}
+
+// Update changes status, expiry and metadata for every code at once.
+func (cs *Campaigns) Update(ctx context.Context, id string, u CampaignUpdate) (*Campaign, error) {
+	unlock, err := cs.Store.Lock(ctx, id, UpdateLockTTL)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	c, err := cs.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	next, err := ApplyCampaignUpdate(c, u, cs.Clock.Now())
+	if err != nil {
+		return nil, err
+	}
+	Began(ctx)
+	if err := cs.Store.SaveCampaign(ctx, next); err != nil {
+		return nil, err
+	}
+	return next, nil
+}
+
+// Codes pages a campaign's codes.
+func (cs *Campaigns) Codes(ctx context.Context, id string, f CampaignCodesFilter) (*Campaign, Page[CampaignCode], error) {
+	c, err := cs.Get(ctx, id)
+	if err != nil {
+		return nil, Page[CampaignCode]{}, err
+	}
+	p, err := cs.Store.CampaignCodes(ctx, c, f)
+	return c, p, err
+}
+
+// Generate makes the codes of every campaign still generating whose lease
+// this owner can take, one batch at a time, renewing the lease after each,
+// until they are done or ctx ends. Any replica may run it at any time; a
+// campaign whose owner crashed is resumed where its progress says.
+func (cs *Campaigns) Generate(ctx context.Context, owner string) error {
+	ids, err := cs.Store.GeneratingCampaigns(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, id := range ids {
+		if err := cs.generateOne(ctx, id, owner); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (cs *Campaigns) generateOne(ctx context.Context, id, owner string) error {
+	c, err := cs.Store.GetCampaign(ctx, id)
+	if err != nil {
+		return err
+	}
+	gen := CodeGenerator{Prefix: c.Prefix, Length: c.CodeLength}
+	for c.Generated < c.Count {
+		ok, err := cs.Store.LeaseGeneration(ctx, id, owner, GenerationLease)
+		if err != nil || !ok {
+			return err
+		}
+		n, err := cs.Store.GenerateStep(ctx, c, owner, min(GenerationBatch, c.Count-c.Generated), gen.Generate)
+		if err != nil {
+			return err
+		}
+		c.Generated = n
+	}
+	cs.Log.InfoContext(ctx, "campaign codes generated", "campaign_id", id, "count", c.Count)
+	return nil
+}
