@@ -103,7 +103,13 @@ func measureReconcile(ctx context.Context, o options, n int, stderr io.Writer) (
 	cmd.Env = append(os.Environ(), "REDIS_URL="+st.RedisURL, "REDIS_ADDRS=", "STRIPE_SECRET_KEY="+stripeKey,
 		"STRIPE_API_BASE="+st.SimURL, "STRIPE_MAX_NETWORK_RETRIES=0", "LOG_FORMAT=text")
 	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
+	logPath := filepath.Join(o.workDir, fmt.Sprintf("reconcile-%d.log", n))
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close()
+	cmd.Stdout, cmd.Stderr = &out, io.MultiWriter(&errOut, &stampWriter{w: logFile, start: time.Now()})
 	t0 := time.Now()
 	err = cmd.Run()
 	run.Seconds = time.Since(t0).Seconds()
@@ -159,4 +165,17 @@ func parseSizes(s string) ([]int, error) {
 		out = append(out, n)
 	}
 	return out, nil
+}
+
+// stampWriter prefixes each write (a progress line) with the seconds since start.
+type stampWriter struct {
+	w     io.Writer
+	start time.Time
+}
+
+func (s *stampWriter) Write(p []byte) (int, error) {
+	if _, err := fmt.Fprintf(s.w, "[%7.2fs] %s", time.Since(s.start).Seconds(), p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }

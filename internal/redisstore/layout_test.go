@@ -237,3 +237,29 @@ func TestMigrateLegacyKeys(t *testing.T) {
 		t.Fatalf("second run: %+v %v", n, err)
 	}
 }
+
+// The request path's decoded documents follow every change (another
+// replica's update included) and are never shared with a caller.
+func TestDocCacheFollowsChanges(t *testing.T) {
+	s, ctx := newStore(t), context.Background()
+	other := New(redis.NewClient(&redis.Options{Addr: srv.Addr}), nil)
+	t.Cleanup(func() { other.rdb.Close() })
+	p := rdCode(t, s)
+	got, _, err := s.GetByCodeForCustomer(ctx, p.Code, "cus_a")
+	if err != nil || got.Metadata["campaign"] != "winter" {
+		t.Fatalf("first read: %+v %v", got, err)
+	}
+	got.Metadata["campaign"] = "mutated by a caller"
+	again, _, _ := s.GetByCodeForCustomer(ctx, p.Code, "cus_a")
+	if again.Metadata["campaign"] != "winter" {
+		t.Fatalf("a caller's change leaked into the cache: %v", again.Metadata)
+	}
+	next := *p
+	next.Metadata = map[string]string{"campaign": "spring"}
+	if err := other.SaveUpdate(ctx, p, &next, false); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := s.GetByCodeForCustomer(ctx, p.Code, "cus_a"); got.Metadata["campaign"] != "spring" {
+		t.Fatalf("another replica's update not seen: %v", got.Metadata)
+	}
+}

@@ -293,7 +293,7 @@ func (s *Store) codeForCustomer(ctx context.Context, id, customer string) (*prom
 	for i := 0; i+1 < len(flat); i += 2 {
 		h[str(flat[i])] = str(flat[i+1])
 	}
-	p, err := decodeCode(id, h)
+	p, err := s.docs.decode(id, h)
 	if err != nil {
 		return nil, nil, err
 	}
