@@ -259,7 +259,6 @@ func (c *Campaign) IsCampaignText(text string) bool {
 // CampaignCode is one generated code as the codes list and the export show it.
 type CampaignCode struct {
 	Code       string
-	Index      int // position in generation order, from 0
 	Redeemed   bool
 	Redemption *CodeRedemption // when redeemed
 	// PromotionCodeID is the Stripe promotion code made on demand, if any.

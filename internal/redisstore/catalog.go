@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/billing-adapter/billing-adapter/internal/promo"
@@ -122,6 +123,9 @@ func (s *Store) codeID(ctx context.Context, code string) (string, error) {
 	}
 	if err != nil {
 		return "", unavailable(err)
+	}
+	if !strings.HasPrefix(id, "pc_") {
+		return "", promo.ErrNotFound // a campaign code's text (see keys.go)
 	}
 	return id, nil
 }

@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strconv"
+	"strings"
 )
 
 // Key schema. Every key starts with "ba:". Keys that one Lua script or
@@ -18,7 +20,26 @@ import (
 //	ba:{ct:CODE}                     HASH   id -> the promo code ID holding the text, for a non-archived
 //	                                        code (the case-insensitive uniqueness index: claimed
 //	                                        atomically on this one key); prov -> JSON {id, owner, lease,
-//	                                        terms} while a create is unfinished
+//	                                        terms} while a create is unfinished. For a campaign code,
+//	                                        id -> "c<N>.<B>": campaign number N (ba:{cmpn:N}), generated
+//	                                        in batch B (claimed with HSETNX; never freed, so a printed
+//	                                        code never comes to mean another discount)
+//
+// Campaigns (slot {cmp_ID}; ~125 B of Redis per unredeemed code: its text key + 12 B in a chunk)
+//
+//	ba:{cmp_ID}:campaign             HASH   doc (JSON of the terms and admin fields), status, state
+//	                                        (generating|ready), count, len (text length), batch (next
+//	                                        batch to make: the progress cursor), generated, num
+//	ba:{cmp_ID}:lease                STRING the replica generating the codes, with a lease (PX)
+//	ba:{cmp_ID}:cand                 STRING "B|texts": the texts batch B is claiming (written before
+//	                                        the claims, so a step cut short is finished by the next)
+//	ba:{cmp_ID}:codes:<B>            STRING the texts of batch B, concatenated (each len long), in
+//	                                        generation order; GETRANGE reads one
+//	ba:{cmp_ID}:used                 HASH   code text -> JSON of its redemption, once redeemed
+//	ba:{cmpn:N}                      STRING the ID of campaign number N (resolves a text key's "c<N>.")
+//	ba:{catalog}:campaigns:<status>  ZSET   score 0, member campaign ID, as the promo code lists
+//	ba:{catalog}:campaigns:generating SET   campaigns whose codes are not all made (the workers' queue)
+//	ba:{catalog}:campaign_seq        STRING the last campaign number given
 //
 // Catalog (admin paths only)
 //
@@ -96,6 +117,43 @@ var (
 	activeList, inactiveList, archivedList = keyListPrefix + "active", keyListPrefix + "inactive", keyListPrefix + "archived"
 	listKeys                               = []string{activeList, inactiveList, archivedList}
 )
+
+// Campaign keys (see the schema above).
+const (
+	keyCampaignListPrefix  = "ba:{catalog}:campaigns:"
+	keyCampaignsGenerating = "ba:{catalog}:campaigns:generating"
+	keyCampaignSeq         = "ba:{catalog}:campaign_seq"
+)
+
+var campaignListKeys = []string{keyCampaignListPrefix + "active", keyCampaignListPrefix + "inactive", keyCampaignListPrefix + "archived"}
+
+func campaignKey(id string) string      { return "ba:{" + id + "}:campaign" }
+func campaignLeaseKey(id string) string { return "ba:{" + id + "}:lease" }
+func campaignCandKey(id string) string  { return "ba:{" + id + "}:cand" }
+func campaignUsedKey(id string) string  { return "ba:{" + id + "}:used" }
+func campaignChunkKey(id string, batch int) string {
+	return "ba:{" + id + "}:codes:" + strconv.Itoa(batch)
+}
+func campaignNumKey(num int64) string { return "ba:{cmpn:" + strconv.FormatInt(num, 10) + "}" }
+
+// campaignTextRef is the text key's id of a campaign code.
+func campaignTextRef(num int64, batch int) string {
+	return "c" + strconv.FormatInt(num, 10) + "." + strconv.Itoa(batch)
+}
+
+// parseCampaignTextRef reads a text key's id written by campaignTextRef.
+func parseCampaignTextRef(ref string) (num int64, batch int, ok bool) {
+	if len(ref) < 4 || ref[0] != 'c' {
+		return 0, 0, false
+	}
+	n, b, found := strings.Cut(ref[1:], ".")
+	if !found {
+		return 0, 0, false
+	}
+	num, err1 := strconv.ParseInt(n, 10, 64)
+	bi, err2 := strconv.Atoi(b)
+	return num, bi, err1 == nil && err2 == nil
+}
 
 // codeTextKey is the uniqueness index entry of one code text (upper-case).
 func codeTextKey(code string) string { return "ba:{ct:" + code + "}" }

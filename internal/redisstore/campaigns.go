@@ -1,0 +1,474 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/billing-adapter/billing-adapter/internal/promo"
+	"github.com/redis/go-redis/v9"
+)
+
+// Campaign scripts: lua/campaign_*.lua.
+var (
+	campaignLeaseScript      = plainScript("campaign_lease")
+	campaignCandidatesScript = plainScript("campaign_candidates")
+	campaignCommitScript     = plainScript("campaign_commit")
+)
+
+// campaignDoc is the stored JSON of a campaign (hash field "doc"): the
+// terms, name and admin fields; status, state and progress are hash fields.
+type campaignDoc struct {
+	V        int               `json:"v"`
+	Name     string            `json:"n"`
+	Prefix   string            `json:"px,omitempty"`
+	CodeLen  int               `json:"cl"`
+	MultiUse bool              `json:"mu,omitempty"`
+	Type     promo.PromoType   `json:"t"`
+	Amount   int64             `json:"a"`
+	Currency string            `json:"cur,omitempty"`
+	Duration promo.Duration    `json:"d"`
+	Months   int               `json:"m,omitempty"`
+	Expires  int64             `json:"x,omitempty"`
+	NewUsers bool              `json:"nu,omitempty"`
+	Members  bool              `json:"em,omitempty"`
+	Plans    []string          `json:"pl,omitempty"`
+	Products []string          `json:"pp,omitempty"`
+	Metadata map[string]string `json:"md,omitempty"`
+	Coupon   string            `json:"sc"`
+	Created  int64             `json:"ct"`
+	Updated  int64             `json:"ut"`
+}
+
+func campaignDocOf(c *promo.Campaign) campaignDoc {
+	t := &c.Terms
+	return campaignDoc{V: 1, Name: c.Name, Prefix: c.Prefix, CodeLen: c.CodeLength, MultiUse: c.MultiUsePerCustomer,
+		Type: t.PromoType, Amount: t.AmountOff, Currency: t.Currency, Duration: t.Duration, Months: t.DurationMonths,
+		Expires: msPtr(t.ExpiresAt), NewUsers: t.NewUsersOnly, Members: t.ExistingMembershipsOnly, Plans: t.PlanIDs,
+		Products: t.PlanProducts, Metadata: t.Metadata, Coupon: t.Stripe.CouponID,
+		Created: ms(c.CreatedAt), Updated: ms(c.UpdatedAt)}
+}
+
+func decodeCampaign(id string, h map[string]string) (*promo.Campaign, error) {
+	raw, ok := h["doc"]
+	if !ok {
+		return nil, promo.ErrNotFound
+	}
+	var d campaignDoc
+	if err := json.Unmarshal([]byte(raw), &d); err != nil {
+		return nil, fmt.Errorf("campaign %s: bad stored document: %w", id, err)
+	}
+	created, updated := time.UnixMilli(d.Created).UTC(), time.UnixMilli(d.Updated).UTC()
+	c := &promo.Campaign{
+		ID: id, Name: d.Name, Prefix: d.Prefix, CodeLength: d.CodeLen, MultiUsePerCustomer: d.MultiUse,
+		Count: int(atoi(h["count"])), State: promo.CampaignState(h["state"]), Generated: int(atoi(h["generated"])),
+		Mirrored: int(atoi(h["mirrored"])), Redeemed: int(atoi(h["redeemed"])), CreatedAt: created, UpdatedAt: updated,
+		Terms: promo.PromoCode{
+			ID: id, PromoType: d.Type, AmountOff: d.Amount, Currency: d.Currency, Duration: d.Duration,
+			DurationMonths: d.Months, ExpiresAt: timePtr(d.Expires), NewUsersOnly: d.NewUsers,
+			ExistingMembershipsOnly: d.Members, PlanIDs: d.Plans, PlanProducts: d.Products, UnlimitedStock: true,
+			Status: promo.Status(h["status"]), Metadata: d.Metadata, CreatedAt: created, UpdatedAt: updated,
+			Stripe: promo.StripeRefs{CouponID: d.Coupon, State: promo.SyncReady},
+		},
+	}
+	return c, nil
+}
+
+// campaignNum is the campaign's number (the text keys' reference to it).
+func (s *Store) campaignNum(ctx context.Context, id string) (int64, error) {
+	n, err := s.rdb.HGet(ctx, campaignKey(id), "num").Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, promo.ErrNotFound
+	}
+	return n, unavailable(err)
+}
+
+// CreateCampaign implements promo.CampaignStore. The record is written
+// before the campaign is queued and listed, and each later write is
+// idempotent; a crash in between leaves an unlisted record (the create's
+// retry makes a new campaign).
+func (s *Store) CreateCampaign(ctx context.Context, c *promo.Campaign) error {
+	num, err := s.rdb.Incr(ctx, keyCampaignSeq).Result()
+	if err != nil {
+		return unavailable(err)
+	}
+	doc, err := json.Marshal(campaignDocOf(c))
+	if err != nil {
+		return err
+	}
+	if err := s.rdb.Set(ctx, campaignNumKey(num), c.ID, 0).Err(); err != nil {
+		return unavailable(err)
+	}
+	if err := s.rdb.HSet(ctx, campaignKey(c.ID), "doc", doc, "status", string(c.Terms.Status), "state", string(c.State),
+		"count", c.Count, "len", c.CodeTextLength(), "batch", 0, "generated", 0, "num", num).Err(); err != nil {
+		return unavailable(err)
+	}
+	if err := s.rdb.SAdd(ctx, keyCampaignsGenerating, c.ID).Err(); err != nil {
+		return unavailable(err)
+	}
+	return unavailable(indexScript.Run(ctx, s.rdb, campaignListKeys, c.ID, string(c.Terms.Status)).Err())
+}
+
+// GetCampaign implements promo.CampaignStore.
+func (s *Store) GetCampaign(ctx context.Context, id string) (*promo.Campaign, error) {
+	if !strings.HasPrefix(id, "cmp_") {
+		return nil, promo.ErrNotFound
+	}
+	h, err := s.rdb.HGetAll(ctx, campaignKey(id)).Result()
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return decodeCampaign(id, h)
+}
+
+// ListCampaigns implements promo.CampaignStore.
+func (s *Store) ListCampaigns(ctx context.Context, f promo.ListFilter) (promo.Page[*promo.Campaign], error) {
+	var page promo.Page[*promo.Campaign]
+	var lists []string
+	switch f.Status {
+	case "":
+		lists = campaignListKeys[:2]
+	case promo.StatusAll:
+		lists = campaignListKeys
+	default:
+		lists = []string{keyCampaignListPrefix + string(f.Status)}
+	}
+	ids, hasMore, err := s.pageIDs(ctx, lists, f.Limit, f.StartingAfter)
+	if err != nil {
+		return page, err
+	}
+	page.HasMore = hasMore
+	cmds := make([]*redis.MapStringStringCmd, len(ids))
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.HGetAll(ctx, campaignKey(id))
+		}
+		return nil
+	}); err != nil {
+		return page, unavailable(err)
+	}
+	for i, cmd := range cmds {
+		c, err := decodeCampaign(ids[i], cmd.Val())
+		if errors.Is(err, promo.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return page, err
+		}
+		page.Data = append(page.Data, c)
+	}
+	return page, nil
+}
+
+// SaveCampaign implements promo.CampaignStore.
+func (s *Store) SaveCampaign(ctx context.Context, c *promo.Campaign) error {
+	doc, err := json.Marshal(campaignDocOf(c))
+	if err != nil {
+		return err
+	}
+	if err := s.rdb.HSet(ctx, campaignKey(c.ID), "doc", doc, "status", string(c.Terms.Status)).Err(); err != nil {
+		return unavailable(err)
+	}
+	return unavailable(indexScript.Run(ctx, s.rdb, campaignListKeys, c.ID, string(c.Terms.Status)).Err())
+}
+
+// GeneratingCampaigns implements promo.CampaignStore; finished campaigns
+// still queued (a crash after their last step) are dequeued here.
+func (s *Store) GeneratingCampaigns(ctx context.Context) ([]string, error) {
+	ids, err := s.rdb.SMembers(ctx, keyCampaignsGenerating).Result()
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	var out []string
+	for _, id := range ids {
+		h, err := s.rdb.HMGet(ctx, campaignKey(id), "state", "doc").Result()
+		if err != nil {
+			return nil, unavailable(err)
+		}
+		if h[1] == nil || h[0] == string(promo.CampaignReady) {
+			if err := s.rdb.SRem(ctx, keyCampaignsGenerating, id).Err(); err != nil {
+				return nil, unavailable(err)
+			}
+			continue
+		}
+		out = append(out, id)
+	}
+	return out, nil
+}
+
+// LeaseGeneration implements promo.CampaignStore.
+func (s *Store) LeaseGeneration(ctx context.Context, id, owner string, ttl time.Duration) (bool, error) {
+	n, err := campaignLeaseScript.Run(ctx, s.rdb, []string{campaignLeaseKey(id)}, owner, ttl.Milliseconds()).Int()
+	return n == 1, unavailable(err)
+}
+
+// GenerateStep implements promo.CampaignStore. One step makes batch B (the
+// cursor): it records its candidate texts (lua/campaign_candidates.lua),
+// claims each one's text key with HSETNX id "c<N>.<B>", draws again for
+// the texts another code holds, and commits the claimed texts as chunk B
+// (lua/campaign_commit.lua). A step cut short anywhere leaves its
+// candidates recorded: the next step (any owner) claims them again, and
+// the texts already claimed for batch B answer with B's own reference, so
+// they are kept, never lost, and never counted twice.
+func (s *Store) GenerateStep(ctx context.Context, c *promo.Campaign, owner string, max int,
+	draw func(n int) ([]string, error)) (int, error) {
+	h, err := s.rdb.HMGet(ctx, campaignKey(c.ID), "batch", "generated", "count", "num", "len").Result()
+	if err != nil {
+		return 0, unavailable(err)
+	}
+	batch, generated, count, num, width := int(atoiAny(h[0])), int(atoiAny(h[1])), int(atoiAny(h[2])), atoiAny(h[3]), int(atoiAny(h[4]))
+	if num == 0 || width == 0 {
+		return 0, promo.ErrNotFound
+	}
+	if generated >= count {
+		return generated, nil
+	}
+	want := min(max, count-generated)
+	keys := []string{campaignKey(c.ID), campaignCandKey(c.ID), campaignLeaseKey(c.ID)}
+	var cand []string
+	raw, err := s.rdb.Get(ctx, campaignCandKey(c.ID)).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return 0, unavailable(err)
+	}
+	if b, texts, ok := strings.Cut(raw, "|"); ok && b == strconv.Itoa(batch) {
+		cand = splitTexts(texts, width)
+	}
+	ref := campaignTextRef(num, batch)
+	var mine []string
+	for attempt := 0; ; attempt++ {
+		if len(cand) < want {
+			fresh, err := draw(want - len(cand))
+			if err != nil {
+				return 0, err
+			}
+			for _, t := range fresh {
+				if len(t) != width {
+					return 0, fmt.Errorf("campaign %s: drew %q, not %d characters long", c.ID, t, width)
+				}
+			}
+			cand = dedupTexts(append(cand, fresh...))
+		}
+		ok, err := campaignCandidatesScript.Run(ctx, s.rdb, keys, owner, batch, strings.Join(cand, "")).Int()
+		if err != nil {
+			return 0, unavailable(err)
+		}
+		if ok == 0 {
+			return 0, errLeaseLost(c.ID, batch)
+		}
+		if mine, err = s.claimTexts(ctx, cand, ref); err != nil {
+			return 0, err
+		}
+		if len(mine) >= want || attempt == 20 {
+			break
+		}
+		cand = mine // the texts others hold are dropped; draw their replacements
+	}
+	if len(mine) > want {
+		mine = mine[:want] // cannot happen: candidates never exceed want
+	}
+	n, err := campaignCommitScript.Run(ctx, s.rdb, append(keys, campaignChunkKey(c.ID, batch)), owner, batch,
+		strings.Join(mine, ""), len(mine)).Int()
+	if err != nil {
+		return 0, unavailable(err)
+	}
+	if n < 0 {
+		return 0, errLeaseLost(c.ID, batch)
+	}
+	if n >= count {
+		if err := s.rdb.SRem(ctx, keyCampaignsGenerating, c.ID).Err(); err != nil {
+			return 0, unavailable(err)
+		}
+	}
+	return n, nil
+}
+
+// errLeaseLost stops a step whose owner lost the lease (another replica
+// took the campaign over after the lease ran out).
+func errLeaseLost(id string, batch int) error {
+	return promo.Errorf(promo.CodeConflict, "campaign %s: generation of batch %d was taken over by another replica", id, batch)
+}
+
+// claimTexts claims each text for ref (HSETNX) and returns, in order, those
+// that ref holds: claimed now, or by an earlier attempt of the same batch.
+func (s *Store) claimTexts(ctx context.Context, texts []string, ref string) ([]string, error) {
+	cmds := make([]*redis.StringCmd, len(texts))
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, t := range texts {
+			key := codeTextKey(t)
+			p.HSetNX(ctx, key, "id", ref)
+			cmds[i] = p.HGet(ctx, key, "id")
+		}
+		return nil
+	}); err != nil {
+		return nil, unavailable(err)
+	}
+	mine := texts[:0:0]
+	for i, cmd := range cmds {
+		if cmd.Val() == ref {
+			mine = append(mine, texts[i])
+		}
+	}
+	return mine, nil
+}
+
+func splitTexts(s string, width int) []string {
+	out := make([]string, 0, len(s)/width)
+	for i := 0; i+width <= len(s); i += width {
+		out = append(out, s[i:i+width])
+	}
+	return out
+}
+
+func dedupTexts(texts []string) []string {
+	seen := make(map[string]bool, len(texts))
+	out := texts[:0]
+	for _, t := range texts {
+		if !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func atoiAny(v any) int64 {
+	s, _ := v.(string)
+	return atoi(s)
+}
+
+// usedCode is the JSON of a redeemed campaign code (ba:{cmp_ID}:used).
+type usedCode struct {
+	Redemption   string `json:"rd"`
+	Customer     string `json:"cus"`
+	Subscription string `json:"sub"`
+	At           int64  `json:"at"`
+	Promotion    string `json:"sp,omitempty"`
+}
+
+// chunkCodes reads chunk b and the redemption state of its texts.
+func (s *Store) chunkCodes(ctx context.Context, c *promo.Campaign, b int) ([]promo.CampaignCode, error) {
+	raw, err := s.rdb.Get(ctx, campaignChunkKey(c.ID, b)).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	texts := splitTexts(raw, c.CodeTextLength())
+	if len(texts) == 0 {
+		return nil, nil
+	}
+	used, err := s.rdb.HMGet(ctx, campaignUsedKey(c.ID), texts...).Result()
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	out := make([]promo.CampaignCode, len(texts))
+	for i, t := range texts {
+		out[i] = promo.CampaignCode{Code: t}
+		if u, ok := used[i].(string); ok && u != "" {
+			var d usedCode
+			if err := json.Unmarshal([]byte(u), &d); err != nil {
+				return nil, fmt.Errorf("campaign %s code %s: bad redemption: %w", c.ID, t, err)
+			}
+			out[i].PromotionCodeID = d.Promotion
+			if d.Redemption != "" {
+				out[i].Redeemed = true
+				out[i].Redemption = &promo.CodeRedemption{ID: d.Redemption, Customer: d.Customer,
+					Subscription: d.Subscription, At: time.UnixMilli(d.At).UTC()}
+			}
+		}
+	}
+	return out, nil
+}
+
+// batches is how many chunks the campaign has written.
+func (s *Store) batches(ctx context.Context, id string) (int, error) {
+	n, err := s.rdb.HGet(ctx, campaignKey(id), "batch").Int()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	return n, unavailable(err)
+}
+
+// CampaignCodes implements promo.CampaignStore. starting_after is a code
+// text: its text key names its batch, so the page starts in that chunk.
+func (s *Store) CampaignCodes(ctx context.Context, c *promo.Campaign, f promo.CampaignCodesFilter) (promo.Page[promo.CampaignCode], error) {
+	var page promo.Page[promo.CampaignCode]
+	n, err := s.batches(ctx, c.ID)
+	if err != nil {
+		return page, err
+	}
+	start, after := 0, ""
+	if f.StartingAfter != "" {
+		after = promo.NormalizeCode(f.StartingAfter)
+		b, err := s.textBatch(ctx, c, after)
+		if err != nil {
+			return page, err
+		}
+		start = b
+	}
+	for b := start; b < n; b++ {
+		codes, err := s.chunkCodes(ctx, c, b)
+		if err != nil {
+			return page, err
+		}
+		for _, code := range codes {
+			if after != "" {
+				if code.Code == after {
+					after = ""
+				}
+				continue
+			}
+			if f.Redeemed != nil && code.Redeemed != *f.Redeemed {
+				continue
+			}
+			if len(page.Data) == f.Limit {
+				page.HasMore = true
+				return page, nil
+			}
+			page.Data = append(page.Data, code)
+		}
+	}
+	return page, nil
+}
+
+// textBatch is the batch of one of c's texts (starting_after of a page).
+func (s *Store) textBatch(ctx context.Context, c *promo.Campaign, text string) (int, error) {
+	ref, err := s.rdb.HGet(ctx, codeTextKey(text), "id").Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return 0, unavailable(err)
+	}
+	num, err := s.campaignNum(ctx, c.ID)
+	if err != nil {
+		return 0, err
+	}
+	n, b, ok := parseCampaignTextRef(ref)
+	if !ok || n != num {
+		return 0, promo.Invalid("starting_after", "starting_after must be a code of campaign %s", c.ID)
+	}
+	return b, nil
+}
+
+// EachCampaignCode implements promo.CampaignStore: one chunk in memory.
+func (s *Store) EachCampaignCode(ctx context.Context, c *promo.Campaign, fn func(promo.CampaignCode) error) error {
+	n, err := s.batches(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	for b := 0; b < n; b++ {
+		codes, err := s.chunkCodes(ctx, c, b)
+		if err != nil {
+			return err
+		}
+		for _, code := range codes {
+			if err := fn(code); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

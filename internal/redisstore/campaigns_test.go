@@ -1,0 +1,358 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/billing-adapter/billing-adapter/internal/promo"
+	"github.com/redis/go-redis/v9"
+)
+
+func newCampaign(t *testing.T, s *Store, count int, prefix string) *promo.Campaign {
+	t.Helper()
+	c, err := promo.NewCampaign(promo.CampaignInput{Name: "cards", Prefix: prefix, Count: int64(count),
+		Terms: promo.CreateInput{PromoType: promo.Percentage, AmountOff: "10"}}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.ID = fmt.Sprintf("cmp_%010d", idSeq.Add(1))
+	c.CreatedAt, c.UpdatedAt = now, now
+	c.Terms.Stripe = promo.StripeRefs{CouponID: c.ID, State: promo.SyncReady}
+	if err := s.CreateCampaign(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// generateAll runs steps as the domain's worker does, until done.
+func generateAll(t *testing.T, s *Store, c *promo.Campaign, owner string, draw func(int) ([]string, error)) {
+	t.Helper()
+	ctx := context.Background()
+	for {
+		ok, err := s.LeaseGeneration(ctx, c.ID, owner, time.Minute)
+		if err != nil || !ok {
+			t.Fatalf("lease: %v %v", ok, err)
+		}
+		n, err := s.GenerateStep(ctx, c, owner, promo.GenerationBatch, draw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n >= c.Count {
+			return
+		}
+	}
+}
+
+func allCodes(t *testing.T, s *Store, c *promo.Campaign) []string {
+	t.Helper()
+	var out []string
+	if err := s.EachCampaignCode(context.Background(), c, func(cc promo.CampaignCode) error {
+		out = append(out, cc.Code)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// textKeys counts the code text keys in Redis.
+func textKeys(t *testing.T, s *Store) int {
+	t.Helper()
+	keys, err := s.rdb.Keys(context.Background(), "ba:{ct:*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(keys)
+}
+
+func TestCampaignGenerationUniqueAcrossCatalog(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	// A promo code holds a text the generator will draw first.
+	p := draft(t, "SPTAKEN0000000")
+	if _, _, err := s.BeginCreate(ctx, p, "req", now, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	first := newCampaign(t, s, 3, "SP")
+	gen := promo.CodeGenerator{Prefix: "SP", Length: first.CodeLength}
+	var drawn atomic.Int64
+	// Every draw starts with the promo code's text and a repeat of itself.
+	draw := func(n int) ([]string, error) {
+		drawn.Add(int64(n))
+		fresh, err := gen.Generate(n)
+		if n >= 2 {
+			fresh[0], fresh[1] = "SPTAKEN0000000", fresh[len(fresh)-1]
+		}
+		return fresh, err
+	}
+	generateAll(t, s, first, "w1", draw)
+	// A second campaign whose draws begin with the first one's codes.
+	firstCodes := allCodes(t, s, first)
+	second := newCampaign(t, s, 2500, "SP")
+	var reused atomic.Bool
+	draw2 := func(n int) ([]string, error) {
+		fresh, err := gen.Generate(n)
+		if !reused.Swap(true) {
+			copy(fresh, firstCodes)
+		}
+		return fresh, err
+	}
+	generateAll(t, s, second, "w1", draw2)
+
+	got, err := s.GetCampaign(ctx, second.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Generated != 2500 || got.State != promo.CampaignReady || got.Count != 2500 {
+		t.Fatalf("progress generated=%d state=%s", got.Generated, got.State)
+	}
+	codes := allCodes(t, s, second)
+	seen := map[string]bool{"SPTAKEN0000000": true}
+	for _, c := range firstCodes {
+		seen[c] = true
+	}
+	if len(firstCodes) != 3 {
+		t.Fatalf("first campaign has %d codes, want 3", len(firstCodes))
+	}
+	for _, c := range codes {
+		if seen[c] {
+			t.Fatalf("code %s given twice", c)
+		}
+		seen[c] = true
+	}
+	if len(codes) != 2500 {
+		t.Fatalf("%d codes, want 2500", len(codes))
+	}
+	// Every text key is a code of exactly one owner: no orphan claims.
+	if n := textKeys(t, s); n != 2500+3+1 {
+		t.Errorf("%d text keys, want %d", n, 2504)
+	}
+	// A campaign code's text is taken for promo codes (any case) and is
+	// not a promo code.
+	dup := draft(t, strings.ToLower(codes[7]))
+	dup.Code = promo.NormalizeCode(dup.Code)
+	if _, _, err := s.BeginCreate(ctx, dup, "req2", now, time.Minute); promo.CodeOf(err) != promo.CodeConflict {
+		t.Errorf("promo code with a campaign code's text: %v", err)
+	}
+	if _, err := s.GetByCode(ctx, codes[7]); !errors.Is(err, promo.ErrNotFound) {
+		t.Errorf("GetByCode of a campaign text: %v", err)
+	}
+	if q, err := s.GeneratingCampaigns(ctx); err != nil || len(q) != 0 {
+		t.Errorf("queue after generation: %v %v", q, err)
+	}
+}
+
+// failCommit makes the next run of the commit script fail (as if the
+// replica died right before it), after its claims were made.
+type failCommit struct{ armed atomic.Bool }
+
+func (f *failCommit) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (f *failCommit) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+func (f *failCommit) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		args := cmd.Args()
+		if len(args) > 1 && (args[1] == campaignCommitScript.Hash() || strings.HasPrefix(fmt.Sprint(args[1]), "-- campaign_commit")) &&
+			f.armed.CompareAndSwap(true, false) {
+			cmd.SetErr(errors.New("replica crashed"))
+			return cmd.Err()
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func TestCampaignGenerationResumesAfterCrash(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	c := newCampaign(t, s, 1500, "")
+	crashing := New(redis.NewClient(&redis.Options{Addr: srv.Addr}), nil)
+	t.Cleanup(func() { crashing.rdb.Close() })
+	hook := &failCommit{}
+	crashing.rdb.AddHook(hook)
+
+	gen := promo.CodeGenerator{Length: 12}
+	// Replica A makes batch 0, then dies while making batch 1: its claims
+	// are in Redis, its commit is not.
+	if ok, _ := crashing.LeaseGeneration(ctx, c.ID, "A", time.Minute); !ok {
+		t.Fatal("A has no lease")
+	}
+	if _, err := crashing.GenerateStep(ctx, c, "A", promo.GenerationBatch, gen.Generate); err != nil {
+		t.Fatal(err)
+	}
+	var claimedByA []string
+	hook.armed.Store(true)
+	if _, err := crashing.GenerateStep(ctx, c, "A", promo.GenerationBatch, func(n int) ([]string, error) {
+		codes, err := gen.Generate(n)
+		claimedByA = codes
+		return codes, err
+	}); err == nil {
+		t.Fatal("the crashed step succeeded")
+	}
+	if len(claimedByA) != 500 {
+		t.Fatalf("A drew %d, want 500", len(claimedByA))
+	}
+	// B cannot take over while A's lease runs.
+	if ok, err := s.LeaseGeneration(ctx, c.ID, "B", time.Minute); ok || err != nil {
+		t.Fatalf("B took a held lease: %v %v", ok, err)
+	}
+	// A's lease ends (the key expires: removed here rather than waited for).
+	s.rdb.Del(ctx, campaignLeaseKey(c.ID))
+	var drawnByB atomic.Int64
+	generateAll(t, s, c, "B", func(n int) ([]string, error) {
+		drawnByB.Add(int64(n))
+		return gen.Generate(n)
+	})
+	if drawnByB.Load() != 0 {
+		t.Errorf("B drew %d codes; A's recorded candidates should have completed the batch", drawnByB.Load())
+	}
+	codes := allCodes(t, s, c)
+	if len(codes) != 1500 {
+		t.Fatalf("%d codes after resume, want 1500", len(codes))
+	}
+	seen := map[string]bool{}
+	for _, code := range codes {
+		if seen[code] {
+			t.Fatalf("code %s listed twice", code)
+		}
+		seen[code] = true
+	}
+	for _, code := range claimedByA {
+		if !seen[code] {
+			t.Fatalf("code %s claimed by the crashed step is lost", code)
+		}
+	}
+	if n := textKeys(t, s); n != 1500 {
+		t.Errorf("%d text keys, want 1500 (no orphan claim)", n)
+	}
+	// A, back, cannot write over B's progress.
+	if _, err := crashing.GenerateStep(ctx, c, "A", promo.GenerationBatch, gen.Generate); err != nil {
+		t.Errorf("a finished campaign's step: %v", err)
+	}
+	if got := allCodes(t, s, c); len(got) != 1500 {
+		t.Errorf("%d codes after A's late step", len(got))
+	}
+}
+
+func TestCampaignGenerationRacingOwners(t *testing.T) {
+	s := newStore(t)
+	c := newCampaign(t, s, 4000, "R")
+	camps := promo.Campaigns{Store: s, Clock: promo.SystemClock{}, Log: slog.New(slog.DiscardHandler)}
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Each worker runs until nothing is left; losers stop at once.
+			for {
+				err := camps.Generate(context.Background(), fmt.Sprintf("w%d", i))
+				if err != nil && promo.CodeOf(err) != promo.CodeConflict {
+					t.Error(err)
+					return
+				}
+				got, _ := s.GetCampaign(context.Background(), c.ID)
+				if got.State == promo.CampaignReady {
+					return
+				}
+				s.rdb.Del(context.Background(), campaignLeaseKey(c.ID)) // as if the owner died
+			}
+		}()
+	}
+	wg.Wait()
+	codes := allCodes(t, s, c)
+	seen := map[string]bool{}
+	for _, code := range codes {
+		if seen[code] {
+			t.Fatalf("code %s twice", code)
+		}
+		seen[code] = true
+	}
+	if len(codes) != 4000 || textKeys(t, s) != 4000 {
+		t.Fatalf("%d codes, %d text keys; want 4000 each", len(codes), textKeys(t, s))
+	}
+}
+
+func TestCampaignCodesPagesAndUpdate(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	c := newCampaign(t, s, 2100, "PG")
+	gen := promo.CodeGenerator{Prefix: "PG", Length: c.CodeLength}
+	generateAll(t, s, c, "w", gen.Generate)
+	codes := allCodes(t, s, c)
+	// Two codes redeemed (written as the redemption path does).
+	for _, i := range []int{5, 1500} {
+		s.rdb.HSet(ctx, campaignUsedKey(c.ID), codes[i], fmt.Sprintf(`{"rd":"rd_%d","cus":"cus_%d","sub":"sub_%d","at":1}`, i, i, i))
+	}
+	var paged []string
+	after := ""
+	for {
+		page, err := s.CampaignCodes(ctx, c, promo.CampaignCodesFilter{Limit: 700, StartingAfter: after})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, cc := range page.Data {
+			paged = append(paged, cc.Code)
+		}
+		if !page.HasMore {
+			break
+		}
+		after = strings.ToLower(page.Data[len(page.Data)-1].Code)
+	}
+	if strings.Join(paged, ",") != strings.Join(codes, ",") {
+		t.Fatalf("paging gave %d codes, not the %d in order", len(paged), len(codes))
+	}
+	yes, no := true, false
+	red, err := s.CampaignCodes(ctx, c, promo.CampaignCodesFilter{Limit: 10, Redeemed: &yes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(red.Data) != 2 || red.Data[0].Code != codes[5] || red.Data[1].Redemption.Customer != "cus_1500" || red.HasMore {
+		t.Fatalf("redeemed page %+v", red)
+	}
+	unred, err := s.CampaignCodes(ctx, c, promo.CampaignCodesFilter{Limit: 6, Redeemed: &no})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(unred.Data) != 6 || unred.Data[5].Code != codes[6] || !unred.HasMore {
+		t.Fatalf("unredeemed page %+v", unred.Data)
+	}
+	other := newCampaign(t, s, 1, "PG")
+	generateAll(t, s, other, "w", gen.Generate)
+	if _, err := s.CampaignCodes(ctx, c, promo.CampaignCodesFilter{Limit: 1, StartingAfter: allCodes(t, s, other)[0]}); promo.CodeOf(err) != promo.CodeInvalidRequest {
+		t.Errorf("starting_after another campaign's code: %v", err)
+	}
+
+	// Update and lists.
+	inactive := promo.StatusInactive
+	next, err := promo.ApplyCampaignUpdate(c, promo.CampaignUpdate{Status: &inactive, Metadata: map[string]string{"k": "v"}}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveCampaign(ctx, next); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetCampaign(ctx, c.ID)
+	if err != nil || got.Terms.Status != promo.StatusInactive || got.Terms.Metadata["k"] != "v" || got.Generated != 2100 ||
+		got.Terms.AmountOff != 1000 {
+		t.Fatalf("after update %+v %v", got, err)
+	}
+	list, err := s.ListCampaigns(ctx, promo.ListFilter{Status: promo.StatusActive, Limit: 10})
+	if err != nil || len(list.Data) != 1 || list.Data[0].ID != other.ID {
+		t.Fatalf("active list %+v %v", list, err)
+	}
+	all, err := s.ListCampaigns(ctx, promo.ListFilter{Limit: 1})
+	if err != nil || len(all.Data) != 1 || all.Data[0].ID != other.ID || !all.HasMore {
+		t.Fatalf("first page %+v %v", all, err)
+	}
+	rest, err := s.ListCampaigns(ctx, promo.ListFilter{Limit: 1, StartingAfter: other.ID})
+	if err != nil || len(rest.Data) != 1 || rest.Data[0].ID != c.ID || rest.HasMore {
+		t.Fatalf("second page %+v %v", rest, err)
+	}
+}
