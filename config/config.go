@@ -67,6 +67,7 @@ type Config struct {
 	RequestTimeout   time.Duration // REQUEST_TIMEOUT: budget of one /v1 request, Stripe calls included
 	SweepLease       time.Duration // RESERVATION_LEASE: how long an unconfirmed stock reservation is held before the sweeper checks Stripe
 	ShutdownTimeout  time.Duration // SHUTDOWN_TIMEOUT: graceful shutdown budget
+	CampaignLease    time.Duration // CAMPAIGN_GENERATION_LEASE: a replica's hold on a campaign's code generation
 	LogLevel         slog.Level    // LOG_LEVEL
 	LogFormat        string        // LOG_FORMAT: "json" or "text"
 }
@@ -140,6 +141,7 @@ func load(getenv func(string) string, serving bool) (Config, error) {
 		RequestTimeout:   defaultRequestTimeout,
 		SweepLease:       defaultSweepLease,
 		ShutdownTimeout:  defaultShutdownTimeout,
+		CampaignLease:    defaultCampaignLease,
 		LogLevel:         slog.LevelInfo,
 		LogFormat:        defaultLogFormat,
 	}
@@ -185,6 +187,7 @@ func load(getenv func(string) string, serving bool) (Config, error) {
 	loadDuration(get, &parse, envRequestTimeout, &c.RequestTimeout)
 	loadDuration(get, &parse, envSweepLease, &c.SweepLease)
 	loadDuration(get, &parse, envShutdownTimeout, &c.ShutdownTimeout)
+	loadDuration(get, &parse, envCampaignLease, &c.CampaignLease)
 	if v := get(envLogLevel); v != "" {
 		if lvl, ok := logLevels[strings.ToLower(v)]; ok {
 			c.LogLevel = lvl

@@ -330,6 +330,7 @@ func validConfig() Config {
 		RequestTimeout:   45 * time.Second,
 		SweepLease:       2 * time.Minute,
 		ShutdownTimeout:  20 * time.Second,
+		CampaignLease:    15 * time.Second,
 		LogLevel:         slog.LevelInfo,
 		LogFormat:        "json",
 	}
@@ -358,6 +359,7 @@ func TestValidate(t *testing.T) {
 			`REQUEST_TIMEOUT: 0s is out of range 1s..5m`,
 			`RESERVATION_LEASE: 0s is out of range 1s..1h`,
 			`SHUTDOWN_TIMEOUT: 0s is out of range 1s..10m`,
+			`CAMPAIGN_GENERATION_LEASE: 0s is out of range 1s..5m`,
 			`LOG_FORMAT: "" is not json or text`,
 		}},
 	}
@@ -442,14 +444,14 @@ func TestString(t *testing.T) {
 	want := `addr=127.0.0.1:8080 redis=single redis_url=redis://:****@127.0.0.1:6379/0 redis_password=**** ` +
 		`stripe=test stripe_key=sk_test_…abcd stripe_api_base=http://127.0.0.1:12111 stripe_max_retries=2 stripe_timeout=20s ` +
 		`webhook_secrets=whsec_…(masked)x2 api_keys=[admin:admin:****,checkout:checkout:****] ` +
-		`idempotency_ttl=24h request_timeout=45s reservation_lease=2m shutdown_timeout=20s log_level=info log_format=json`
+		`idempotency_ttl=24h request_timeout=45s reservation_lease=2m shutdown_timeout=20s campaign_generation_lease=15s log_level=info log_format=json`
 	eq(t, c.String(), want)
 
 	sim := mustLoad(t, map[string]string{envRedisAddrs: "a:7000,b:7001", envWebhookSecrets: whsec1})
 	want = `addr=127.0.0.1:8080 redis=cluster redis_addrs=[a:7000,b:7001] redis_password=none ` +
 		`stripe=simulator stripe_sim_addr=127.0.0.1:12111 stripe_api_base=default stripe_max_retries=2 stripe_timeout=20s ` +
 		`webhook_secrets=whsec_…(masked) api_keys=[admin:admin:****,checkout:checkout:****] ` +
-		`idempotency_ttl=24h request_timeout=45s reservation_lease=2m shutdown_timeout=20s log_level=info log_format=json`
+		`idempotency_ttl=24h request_timeout=45s reservation_lease=2m shutdown_timeout=20s campaign_generation_lease=15s log_level=info log_format=json`
 	eq(t, sim.String(), want)
 }
 

@@ -87,6 +87,7 @@ func (c Config) attrs() []slog.Attr {
 		slog.String("request_timeout", fmtDur(c.RequestTimeout)),
 		slog.String("reservation_lease", fmtDur(c.SweepLease)),
 		slog.String("shutdown_timeout", fmtDur(c.ShutdownTimeout)),
+		slog.String("campaign_generation_lease", fmtDur(c.CampaignLease)),
 		slog.String("log_level", strings.ToLower(c.LogLevel.String())),
 		slog.String("log_format", c.LogFormat),
 	)

@@ -39,6 +39,7 @@ func (c Config) problems() problems {
 			fmtDur(c.SweepLease), fmtDur(c.RequestTimeout))
 	}
 	checkRange(&p, envShutdownTimeout, c.ShutdownTimeout, minShutdownTimeout, maxShutdownTimeout)
+	checkRange(&p, envCampaignLease, c.CampaignLease, minCampaignLease, maxCampaignLease)
 	switch c.LogLevel {
 	case slog.LevelDebug, slog.LevelInfo, slog.LevelWarn, slog.LevelError:
 	default:

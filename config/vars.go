@@ -29,6 +29,7 @@ const (
 	envRequestTimeout   = "REQUEST_TIMEOUT"
 	envSweepLease       = "RESERVATION_LEASE"
 	envShutdownTimeout  = "SHUTDOWN_TIMEOUT"
+	envCampaignLease    = "CAMPAIGN_GENERATION_LEASE"
 	envLogLevel         = "LOG_LEVEL"
 	envLogFormat        = "LOG_FORMAT"
 )
@@ -44,6 +45,7 @@ const (
 	defaultRequestTimeout   = 45 * time.Second
 	defaultSweepLease       = 2 * time.Minute
 	defaultShutdownTimeout  = 20 * time.Second
+	defaultCampaignLease    = 15 * time.Second
 	defaultLogFormat        = "json"
 
 	minStripeMaxRetries, maxStripeMaxRetries = 0, 10
@@ -52,6 +54,7 @@ const (
 	minRequestTimeout, maxRequestTimeout     = time.Second, 5 * time.Minute
 	minSweepLease, maxSweepLease             = time.Second, time.Hour
 	minShutdownTimeout, maxShutdownTimeout   = time.Second, 10 * time.Minute
+	minCampaignLease, maxCampaignLease       = time.Second, 5 * time.Minute
 
 	minAPIKeySecretLen = 16
 	maxAPIKeyNameLen   = 64
@@ -75,6 +78,7 @@ var Vars = []Var{
 	{envRequestTimeout, fmtDur(defaultRequestTimeout), "Budget of one /v1 request, Stripe calls included, Go duration 1s..5m. A crashed request's Idempotency-Key and subscription lock free themselves after 4/3 of it."},
 	{envSweepLease, fmtDur(defaultSweepLease), "How long an unconfirmed stock reservation is held before the sweeper checks Stripe, Go duration 1s..1h; must exceed 4/3 of REQUEST_TIMEOUT."},
 	{envShutdownTimeout, fmtDur(defaultShutdownTimeout), "Graceful shutdown budget for in-flight requests, Go duration 1s..10m."},
+	{envCampaignLease, fmtDur(defaultCampaignLease), "How long a replica owns a campaign's code generation after its last batch of 1,000 codes; a crashed replica's campaign is resumed by another one after it. Go duration 1s..5m."},
 	{envLogLevel, "info", "Log level: debug, info, warn or error (case-insensitive)."},
 	{envLogFormat, defaultLogFormat, "Log format: json or text."},
 }

@@ -116,6 +116,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	workerDone := make(chan struct{})
 	go func() { defer close(workerDone); worker.Run(workerCtx) }()
 	defer func() { stopWorker(); <-workerDone }()
+	generatorDone := make(chan struct{})
+	go func() { defer close(generatorDone); a.generator.Run(workerCtx) }()
+	defer func() { stopWorker(); <-generatorDone }()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("billing-adapter listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String())
@@ -142,10 +145,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 // and the background worker, on one Redis store and one Stripe gateway.
 // serve runs it; the handler benchmarks build exactly the same one.
 type app struct {
-	handler  http.Handler
-	worker   *promo.Worker
-	catalog  *promo.Catalog
-	redeemer *promo.Redeemer
+	handler   http.Handler
+	worker    *promo.Worker
+	generator *promo.CampaignWorker
+	catalog   *promo.Catalog
+	redeemer  *promo.Redeemer
 }
 
 func newApp(cfg config.Config, log *slog.Logger, metrics *telemetry.Metrics, store *redisstore.Store,
@@ -165,17 +169,26 @@ func newApp(cfg config.Config, log *slog.Logger, metrics *telemetry.Metrics, sto
 	}
 	worker := promo.NewWorker(redeemer, catalog, workerInterval(cfg.SweepLease), log.With("component", "worker"))
 	redeemer.Kick = worker.Kick
+	campaigns := &promo.Campaigns{
+		Store: store, Gateway: gw, Clock: promo.SystemClock{}, Log: log.With("component", "campaigns"),
+		NewID: func() string { return "cmp_" + ulid.Make().String() }, Lease: cfg.CampaignLease,
+	}
+	// Each process is its own lease owner: a restarted replica resumes its
+	// own unfinished campaigns like any other replica, once the lease ends.
+	generator := promo.NewCampaignWorker(campaigns, "gen_"+ulid.Make().String(),
+		min(max(cfg.CampaignLease/3, 250*time.Millisecond), 5*time.Second), log.With("component", "campaigns"))
+	campaigns.Wake = generator.Wake
 	receiver := &webhooks.Handler{
 		Secrets: webhookSecrets, Events: store, Clock: promo.SystemClock{}, Log: log.With("component", "webhooks"),
 		Observer: &promo.Observer{Store: store, Catalog: catalog, Log: log.With("component", "webhooks"),
 			Kick: worker.Kick, Billing: redeemer.Stripe},
 	}
 	handler := httpapi.New(httpapi.Options{
-		Catalog: catalog, Redeemer: redeemer, Idempotency: store, IdempotencyTTL: cfg.IdempotencyTTL,
+		Catalog: catalog, Campaigns: campaigns, Redeemer: redeemer, Idempotency: store, IdempotencyTTL: cfg.IdempotencyTTL,
 		RequestTimeout: cfg.RequestTimeout, IdempotencyLease: cfg.RequestLease(), APIKeys: cfg.APIKeys,
 		Ready: store.Ping, Webhooks: receiver, Metrics: metrics, Log: log,
 	})
-	return &app{handler: handler, worker: worker, catalog: catalog, redeemer: redeemer}
+	return &app{handler: handler, worker: worker, generator: generator, catalog: catalog, redeemer: redeemer}
 }
 
 // startSimulator runs the in-process Stripe simulator on a loopback port. Its

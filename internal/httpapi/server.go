@@ -26,6 +26,7 @@ const (
 // Options are the dependencies of the HTTP layer.
 type Options struct {
 	Catalog        *promo.Catalog
+	Campaigns      *promo.Campaigns // the /v1/campaigns routes (not routed when nil)
 	Redeemer       *promo.Redeemer
 	Idempotency    promo.IdempotencyStore
 	IdempotencyTTL time.Duration
@@ -90,6 +91,14 @@ func New(o Options) http.Handler {
 	v1.GET("/promo_codes/:id", s.getPromoCode, admin)
 	v1.POST("/promo_codes/:id", s.updatePromoCode, admin, s.idempotency)
 	v1.GET("/promo_codes/:id/redemptions", s.listRedemptions, admin)
+	if o.Campaigns != nil {
+		v1.POST("/campaigns", s.createCampaign, admin, s.idempotency)
+		v1.GET("/campaigns", s.listCampaigns, admin)
+		v1.GET("/campaigns/:id", s.getCampaign, admin)
+		v1.POST("/campaigns/:id", s.updateCampaign, admin, s.idempotency)
+		v1.GET("/campaigns/:id/codes", s.listCampaignCodes, admin)
+		v1.GET("/campaigns/:id/codes.csv", s.exportCampaignCodes, admin)
+	}
 
 	checkout := s.requireScope(config.ScopeCheckout)
 	// validate has no side effects, so it needs no Idempotency-Key (one is

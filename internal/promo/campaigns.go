@@ -11,8 +11,9 @@ import (
 // chunk in the store, one lease renewal.
 const GenerationBatch = 1000
 
-// GenerationLease is how long a replica owns a campaign's generation after
-// its last step; a crashed owner's campaign is taken over once it ends.
+// GenerationLease is the default of Campaigns.Lease: how long a replica owns
+// a campaign's generation after its last step; a crashed owner's campaign
+// is taken over once it ends.
 const GenerationLease = 15 * time.Second
 
 // CampaignStore is the persistence of campaigns. Each method is atomic and
@@ -60,6 +61,9 @@ type Campaigns struct {
 	// Wake, when set, is called after a create so this replica's worker
 	// starts generating at once rather than at its next poll.
 	Wake func()
+	// Lease is how long a replica owns a campaign's generation after its
+	// last batch (GenerationLease when zero).
+	Lease time.Duration
 }
 
 // Create checks in, creates the campaign's Stripe coupon (one per campaign,
@@ -196,7 +200,11 @@ func (cs *Campaigns) generateOne(ctx context.Context, id, owner string) error {
 	}
 	gen := CodeGenerator{Prefix: c.Prefix, Length: c.CodeLength}
 	for c.Generated < c.Count {
-		ok, err := cs.Store.LeaseGeneration(ctx, id, owner, GenerationLease)
+		lease := cs.Lease
+		if lease <= 0 {
+			lease = GenerationLease
+		}
+		ok, err := cs.Store.LeaseGeneration(ctx, id, owner, lease)
 		if err != nil || !ok {
 			return err
 		}
@@ -208,4 +216,47 @@ func (cs *Campaigns) generateOne(ctx context.Context, id, owner string) error {
 	}
 	cs.Log.InfoContext(ctx, "campaign codes generated", "campaign_id", id, "count", c.Count)
 	return nil
+}
+
+// CampaignWorker generates the codes of campaigns in the background, on
+// every replica: it wakes at each create on this replica and every
+// Interval, so a campaign whose replica crashed is resumed by any other
+// once its lease ends.
+type CampaignWorker struct {
+	Campaigns *Campaigns
+	Owner     string // this replica's name for leases (random per process)
+	Interval  time.Duration
+	Log       *slog.Logger
+	wake      chan struct{}
+}
+
+// NewCampaignWorker returns a worker; Wake starts a round now.
+func NewCampaignWorker(cs *Campaigns, owner string, interval time.Duration, log *slog.Logger) *CampaignWorker {
+	return &CampaignWorker{Campaigns: cs, Owner: owner, Interval: interval, Log: log, wake: make(chan struct{}, 1)}
+}
+
+// Wake asks for a round now; it never blocks.
+func (w *CampaignWorker) Wake() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run works until ctx is done. A round in progress stops at ctx's end
+// between two Redis calls: what it recorded is resumed by the next owner.
+func (w *CampaignWorker) Run(ctx context.Context) {
+	t := time.NewTicker(w.Interval)
+	defer t.Stop()
+	for {
+		if err := w.Campaigns.Generate(ctx, w.Owner); err != nil && ctx.Err() == nil {
+			w.Log.WarnContext(ctx, "campaign code generation paused; it resumes at the next round", "err", err.Error())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-w.wake:
+		}
+	}
 }

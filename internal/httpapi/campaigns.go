@@ -1,0 +1,306 @@
+package httpapi
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/billing-adapter/billing-adapter/internal/promo"
+	"github.com/labstack/echo/v4"
+)
+
+// createCampaignRequest is the body of POST /v1/campaigns: the terms of a
+// promo code (same names and rules) without code and stock, plus the
+// campaign's own fields.
+type createCampaignRequest struct {
+	Name                    string            `json:"name"`
+	Prefix                  string            `json:"prefix"`
+	Count                   *int64            `json:"count"`
+	CodeLength              *int64            `json:"code_length"`
+	MultipleUsesPerCustomer bool              `json:"multiple_uses_per_customer"`
+	PromoType               string            `json:"promo_type"`
+	AmountOff               decimalText       `json:"amount_off"`
+	Currency                string            `json:"currency"`
+	Duration                string            `json:"duration"`
+	PromoDurationMonths     *int64            `json:"promo_duration_months"`
+	ExpirationDatetime      *string           `json:"expiration_datetime"`
+	NewUsersOnly            bool              `json:"new_users_only"`
+	ExistingMembershipsOnly bool              `json:"existing_memberships_only"`
+	PlanIDs                 []string          `json:"plan_ids"`
+	Status                  string            `json:"status"`
+	Metadata                map[string]string `json:"metadata"`
+}
+
+// campaignResponse is the campaign resource.
+type campaignResponse struct {
+	ID                      string            `json:"id"`
+	Object                  string            `json:"object"`
+	Name                    string            `json:"name"`
+	Prefix                  string            `json:"prefix"`
+	Count                   int               `json:"count"`
+	CodeLength              int               `json:"code_length"`
+	EntropyBits             float64           `json:"entropy_bits"`
+	State                   string            `json:"state"`
+	Generated               int               `json:"generated"`
+	Mirrored                int               `json:"mirrored"`
+	Redeemed                int               `json:"redeemed"`
+	MultipleUsesPerCustomer bool              `json:"multiple_uses_per_customer"`
+	PromoType               promo.PromoType   `json:"promo_type"`
+	AmountOff               json.Number       `json:"amount_off"`
+	AmountOffMinor          *int64            `json:"amount_off_minor,omitempty"`
+	Currency                *string           `json:"currency"`
+	Duration                promo.Duration    `json:"duration"`
+	PromoDurationMonths     int               `json:"promo_duration_months"`
+	ExpirationDatetime      *string           `json:"expiration_datetime"`
+	NewUsersOnly            bool              `json:"new_users_only"`
+	ExistingMembershipsOnly bool              `json:"existing_memberships_only"`
+	PlanIDs                 []string          `json:"plan_ids"`
+	Status                  promo.Status      `json:"status"`
+	Metadata                map[string]string `json:"metadata"`
+	CreatedAt               string            `json:"created_at"`
+	UpdatedAt               string            `json:"updated_at"`
+	Stripe                  struct {
+		CouponID string `json:"coupon_id"`
+	} `json:"stripe"`
+}
+
+func toCampaignResponse(c *promo.Campaign) campaignResponse {
+	p := &c.Terms
+	r := campaignResponse{
+		ID: c.ID, Object: "campaign", Name: c.Name, Prefix: c.Prefix, Count: c.Count, CodeLength: c.CodeLength,
+		EntropyBits: math.Round(promo.CodeEntropyBits(c.CodeLength)*10) / 10, State: string(c.State),
+		Generated: c.Generated, Mirrored: c.Mirrored, Redeemed: c.Redeemed, MultipleUsesPerCustomer: c.MultiUsePerCustomer,
+		PromoType: p.PromoType, AmountOff: json.Number(p.AmountOffDecimal()), Duration: p.Duration,
+		PromoDurationMonths: p.DurationMonths, NewUsersOnly: p.NewUsersOnly, ExistingMembershipsOnly: p.ExistingMembershipsOnly,
+		PlanIDs: p.PlanIDs, Status: p.Status, Metadata: p.Metadata,
+		CreatedAt: rfc3339(c.CreatedAt), UpdatedAt: rfc3339(c.UpdatedAt),
+	}
+	r.Stripe.CouponID = p.Stripe.CouponID
+	if p.PromoType == promo.FlatAmount {
+		minor, cur := p.AmountOff, p.Currency
+		r.AmountOffMinor, r.Currency = &minor, &cur
+	}
+	if p.ExpiresAt != nil {
+		s := rfc3339(*p.ExpiresAt)
+		r.ExpirationDatetime = &s
+	}
+	if r.PlanIDs == nil {
+		r.PlanIDs = []string{}
+	}
+	if r.Metadata == nil {
+		r.Metadata = map[string]string{}
+	}
+	return r
+}
+
+func (s *server) createCampaign(c echo.Context) error {
+	var req createCampaignRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if req.Count == nil {
+		return promo.Invalid("count", "count is required: how many codes to generate (1 to %d)", promo.MaxCampaignCodes)
+	}
+	in := promo.CampaignInput{
+		Name: req.Name, Prefix: req.Prefix, Count: *req.Count, CodeLength: req.CodeLength,
+		MultiUsePerCustomer: req.MultipleUsesPerCustomer,
+		Terms: promo.CreateInput{
+			PromoType: promo.PromoType(req.PromoType), AmountOff: string(req.AmountOff), Currency: req.Currency,
+			Duration: promo.Duration(req.Duration), PromoDurationMonths: req.PromoDurationMonths,
+			NewUsersOnly: req.NewUsersOnly, ExistingMembershipsOnly: req.ExistingMembershipsOnly,
+			PlanIDs: req.PlanIDs, Status: promo.Status(req.Status), Metadata: req.Metadata,
+		},
+	}
+	if req.ExpirationDatetime != nil {
+		t, err := parseTime("expiration_datetime", *req.ExpirationDatetime)
+		if err != nil {
+			return err
+		}
+		in.Terms.ExpirationDatetime = &t
+	}
+	cmp, err := s.Campaigns.Create(c.Request().Context(), in, c.Get(ctxReqKey).(string))
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Location", "/v1/campaigns/"+cmp.ID)
+	return c.JSON(http.StatusAccepted, toCampaignResponse(cmp))
+}
+
+func (s *server) getCampaign(c echo.Context) error {
+	cmp, err := s.Campaigns.Get(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toCampaignResponse(cmp))
+}
+
+func (s *server) listCampaigns(c echo.Context) error {
+	limit, err := parseLimit(c)
+	if err != nil {
+		return err
+	}
+	f := promo.ListFilter{Status: promo.Status(c.QueryParam("status")), StartingAfter: c.QueryParam("starting_after"), Limit: limit}
+	page, err := s.Campaigns.List(c.Request().Context(), f)
+	if err != nil {
+		return err
+	}
+	out := listResponse[campaignResponse]{Object: "list", Data: make([]campaignResponse, 0, len(page.Data)),
+		HasMore: page.HasMore, URL: "/v1/campaigns"}
+	for _, cmp := range page.Data {
+		out.Data = append(out.Data, toCampaignResponse(cmp))
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// campaignImmutable are fields of a campaign's terms an update may not
+// change (its Stripe coupon is immutable).
+var campaignImmutable = map[string]bool{
+	"name": true, "prefix": true, "count": true, "code_length": true, "multiple_uses_per_customer": true,
+	"promo_type": true, "amount_off": true, "currency": true, "duration": true, "promo_duration_months": true,
+	"new_users_only": true, "existing_memberships_only": true, "plan_ids": true,
+}
+
+func (s *server) updateCampaign(c echo.Context) error {
+	var raw map[string]json.RawMessage
+	if err := decodeJSON(c, &raw); err != nil {
+		return err
+	}
+	var u promo.CampaignUpdate
+	for field, v := range raw {
+		var err error
+		switch field {
+		case "status":
+			var st promo.Status
+			err = strictField(field, v, &st)
+			u.Status = &st
+		case "expiration_datetime":
+			u.ExpirationSet = true
+			var ts *string
+			if err = strictField(field, v, &ts); err == nil && ts != nil {
+				var t time.Time
+				t, err = parseTime(field, *ts)
+				u.Expiration = &t
+			}
+		case "metadata":
+			var md map[string]*string
+			err = strictField(field, v, &md)
+			u.Metadata = map[string]string{}
+			for k, val := range md {
+				if val != nil {
+					u.Metadata[k] = *val
+				} else {
+					u.Metadata[k] = ""
+				}
+			}
+		default:
+			if !campaignImmutable[field] {
+				return promo.Invalid(field, "unknown field %q", field)
+			}
+			u.Immutable = append(u.Immutable, field)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	cmp, err := s.Campaigns.Update(c.Request().Context(), c.Param("id"), u)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toCampaignResponse(cmp))
+}
+
+// campaignCodeResponse is one code of a campaign.
+type campaignCodeResponse struct {
+	Object                string  `json:"object"`
+	Code                  string  `json:"code"`
+	Redeemed              bool    `json:"redeemed"`
+	RedemptionID          *string `json:"redemption_id"`
+	Customer              *string `json:"customer"`
+	Subscription          *string `json:"subscription"`
+	RedeemedAt            *string `json:"redeemed_at"`
+	StripePromotionCodeID *string `json:"stripe_promotion_code_id"`
+}
+
+func toCampaignCode(cc promo.CampaignCode) campaignCodeResponse {
+	r := campaignCodeResponse{Object: "campaign_code", Code: cc.Code, Redeemed: cc.Redeemed,
+		StripePromotionCodeID: optString(cc.PromotionCodeID)}
+	if rd := cc.Redemption; rd != nil {
+		at := rfc3339(rd.At)
+		r.RedemptionID, r.Customer, r.Subscription, r.RedeemedAt = optString(rd.ID), optString(rd.Customer),
+			optString(rd.Subscription), &at
+	}
+	return r
+}
+
+func (s *server) listCampaignCodes(c echo.Context) error {
+	limit, err := parseLimit(c)
+	if err != nil {
+		return err
+	}
+	f := promo.CampaignCodesFilter{Limit: limit, StartingAfter: c.QueryParam("starting_after")}
+	if v := c.QueryParam("redeemed"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil || (v != "true" && v != "false") {
+			return promo.Invalid("redeemed", "redeemed must be true or false")
+		}
+		f.Redeemed = &b
+	}
+	cmp, page, err := s.Campaigns.Codes(c.Request().Context(), c.Param("id"), f)
+	if err != nil {
+		return err
+	}
+	out := listResponse[campaignCodeResponse]{Object: "list", Data: make([]campaignCodeResponse, 0, len(page.Data)),
+		HasMore: page.HasMore, URL: "/v1/campaigns/" + cmp.ID + "/codes"}
+	for _, cc := range page.Data {
+		out.Data = append(out.Data, toCampaignCode(cc))
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// campaignCSVHeader is the first line of the export.
+var campaignCSVHeader = []string{"code", "state", "customer", "subscription", "redemption_id", "redeemed_at", "stripe_promotion_code_id"}
+
+// exportCampaignCodes streams every code of a campaign as CSV, one chunk
+// (1,000 codes) read and written at a time, so its memory does not grow
+// with the campaign. The status line is sent before the first row; an
+// error after it (Redis lost) aborts the connection, so the client sees a
+// broken transfer, never a short file that looks complete.
+func (s *server) exportCampaignCodes(c echo.Context) error {
+	ctx := c.Request().Context()
+	cmp, err := s.Campaigns.Get(ctx, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
+	h.Set(echo.HeaderContentDisposition, `attachment; filename="`+cmp.ID+`-codes.csv"`)
+	c.Response().WriteHeader(http.StatusOK)
+	w := csv.NewWriter(c.Response())
+	_ = w.Write(campaignCSVHeader)
+	n := 0
+	err = s.Campaigns.Store.EachCampaignCode(ctx, cmp, func(cc promo.CampaignCode) error {
+		row := []string{cc.Code, "unredeemed", "", "", "", "", cc.PromotionCodeID}
+		if rd := cc.Redemption; rd != nil {
+			row[1], row[2], row[3], row[4], row[5] = "redeemed", rd.Customer, rd.Subscription, rd.ID, rfc3339(rd.At)
+		}
+		n++
+		if err := w.Write(row); err != nil {
+			return err
+		}
+		if n%promo.GenerationBatch == 0 {
+			w.Flush()
+			c.Response().Flush()
+		}
+		return w.Error()
+	})
+	w.Flush()
+	if err != nil {
+		s.log.ErrorContext(ctx, "campaign export cut short", "campaign_id", cmp.ID, "rows", n, "err", err.Error())
+		panic(http.ErrAbortHandler)
+	}
+	c.Response().Flush()
+	return nil
+}
