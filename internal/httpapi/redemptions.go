@@ -289,3 +289,13 @@ func parseLimit(c echo.Context) (int, error) {
 	}
 	return n, nil
 }
+
+// getSubscriptionPromoCode answers GET /v1/subscriptions/{id}/promo_code:
+// the subscription's live ledger line, or 404.
+func (s *server) getSubscriptionPromoCode(c echo.Context) error {
+	rd, p, err := s.Redeemer.SubscriptionRedemption(c.Request().Context(), c.Param("id"), c.QueryParam("customer"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toRedemptionResponse(rd, p.Code))
+}

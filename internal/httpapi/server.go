@@ -74,6 +74,7 @@ func New(o Options) http.Handler {
 
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	e.GET("/readyz", s.readyz)
+	e.GET("/openapi.json", serveOpenAPI)
 	if o.Metrics != nil {
 		e.GET("/metrics", echo.WrapHandler(o.Metrics.Handler()))
 	}
@@ -82,22 +83,27 @@ func New(o Options) http.Handler {
 	}
 
 	// Auth and scope come before the idempotency record, so refused requests
-	// never occupy a key.
-	v1 := e.Group("/v1", middleware.BodyLimit(BodyLimit), s.timeout, s.authenticate)
+	// never occupy a key. The /v1 middleware is attached per route, not to an
+	// echo Group: a Group's catch-all route would turn a wrong method on a
+	// known path into a 404 instead of the router's 405 with Allow.
+	v1 := func(method, path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) {
+		e.Add(method, "/v1"+path, h, append([]echo.MiddlewareFunc{middleware.BodyLimit(BodyLimit), s.timeout, s.authenticate}, m...)...)
+	}
 	admin := s.requireScope(config.ScopeAdmin)
-	v1.POST("/promo_codes", s.createPromoCode, admin, s.idempotency)
-	v1.GET("/promo_codes", s.listPromoCodes, admin)
-	v1.GET("/promo_codes/:id", s.getPromoCode, admin)
-	v1.POST("/promo_codes/:id", s.updatePromoCode, admin, s.idempotency)
-	v1.GET("/promo_codes/:id/redemptions", s.listRedemptions, admin)
+	v1(http.MethodPost, "/promo_codes", s.createPromoCode, admin, s.idempotency)
+	v1(http.MethodGet, "/promo_codes", s.listPromoCodes, admin)
+	v1(http.MethodGet, "/promo_codes/:id", s.getPromoCode, admin)
+	v1(http.MethodPost, "/promo_codes/:id", s.updatePromoCode, admin, s.idempotency)
+	v1(http.MethodGet, "/promo_codes/:id/redemptions", s.listRedemptions, admin)
 
 	checkout := s.requireScope(config.ScopeCheckout)
 	// validate has no side effects, so it needs no Idempotency-Key (one is
 	// accepted and ignored): a payment page calls it as the customer types.
-	v1.POST("/promo_codes/validate", s.validatePromoCode, checkout)
-	v1.POST("/subscriptions", s.createSubscription, checkout, s.idempotency)
-	v1.POST("/subscriptions/:id/promo_code", s.applyPromoCode, checkout, s.idempotency)
-	v1.DELETE("/subscriptions/:id/promo_code", s.removePromoCode, checkout, s.idempotency)
+	v1(http.MethodPost, "/promo_codes/validate", s.validatePromoCode, checkout)
+	v1(http.MethodPost, "/subscriptions", s.createSubscription, checkout, s.idempotency)
+	v1(http.MethodGet, "/subscriptions/:id/promo_code", s.getSubscriptionPromoCode, checkout)
+	v1(http.MethodPost, "/subscriptions/:id/promo_code", s.applyPromoCode, checkout, s.idempotency)
+	v1(http.MethodDelete, "/subscriptions/:id/promo_code", s.removePromoCode, checkout, s.idempotency)
 	return e
 }
 

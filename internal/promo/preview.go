@@ -85,14 +85,14 @@ func (r *Redeemer) Validate(ctx context.Context, in ValidateInput) (*ValidateRes
 // error (Redis or Stripe unavailable, a malformed request) stays an error.
 func refused(p *PromoCode, err error) (*ValidateResult, error) {
 	var pe *Error
-	if errors.As(err, &pe) && isRefusal(pe.Code) {
+	if errors.As(err, &pe) && IsRefusal(pe.Code) {
 		return &ValidateResult{Valid: false, Reason: pe, Code: p}, nil
 	}
 	return nil, err
 }
 
-// isRefusal reports the codes that say "this code cannot be used here".
-func isRefusal(c Code) bool {
+// IsRefusal reports the codes that say "this code cannot be used here".
+func IsRefusal(c Code) bool {
 	switch c {
 	case CodeCodeNotFound, CodeCodeInactive, CodeCodeExpired, CodeCodeExhausted, CodePlanNotEligible,
 		CodeNewUsersOnly, CodeExistingMembershipsOnly, CodeAlreadyRedeemedByCustomer,

@@ -533,3 +533,34 @@ func checkSubscriptionMetadata(md map[string]string) error {
 	}
 	return nil
 }
+
+// SubscriptionRedemption returns the subscription's live redemption
+// (reserved, pending or active) and its code; a subscription without one is
+// CodeNotFound. When customer is given, a redemption of another customer is
+// customer_mismatch, as apply answers for someone else's subscription.
+func (r *Redeemer) SubscriptionRedemption(ctx context.Context, subscription, customer string) (*Redemption, *PromoCode, error) {
+	if err := CheckStripeID("subscription", subscription); err != nil {
+		return nil, nil, err
+	}
+	if customer != "" {
+		if err := CheckStripeID("customer", customer); err != nil {
+			return nil, nil, err
+		}
+	}
+	rd, err := r.liveClaim(ctx, subscription)
+	if err != nil {
+		return nil, nil, err
+	}
+	if rd == nil {
+		return nil, nil, &Error{Code: CodeNotFound, Param: "id",
+			Message: "subscription " + subscription + " has no promo code applied through this service"}
+	}
+	if customer != "" && rd.Customer != customer {
+		return nil, nil, errCustomerMismatch()
+	}
+	p, err := r.Store.Get(ctx, rd.PromoCodeID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return rd, p, nil
+}
