@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -26,6 +28,7 @@ import (
 
 var openAPI struct {
 	once      sync.Once
+	doc       *openapi3.T
 	router    routers.Router
 	err       error
 	validated atomic.Int64
@@ -42,6 +45,7 @@ func openAPIRouter() (routers.Router, error) {
 			openAPI.err = err
 			return
 		}
+		openAPI.doc = doc
 		openAPI.router, openAPI.err = legacy.NewRouter(doc)
 	})
 	return openAPI.router, openAPI.err
@@ -59,10 +63,20 @@ func checkOpenAPI(req *http.Request, status int, header http.Header, body []byte
 	r := req.Clone(context.Background())
 	r.URL.Scheme, r.URL.Host, r.Host = "", "", ""
 	route, params, err := router.FindRoute(r)
-	if err != nil {
-		if errors.Is(err, routers.ErrPathNotFound) || errors.Is(err, routers.ErrMethodNotAllowed) {
-			return nil
+	var notRouted *routers.RouteError
+	if errors.As(err, &notRouted) {
+		// No documented operation (a deliberate unknown path or method):
+		// the answer must still be an error in the one error shape.
+		if status < 400 {
+			return fmt.Errorf("%s %s is not documented but answered %d", req.Method, req.URL.Path, status)
 		}
+		var v any
+		if err := json.Unmarshal(body, &v); err != nil {
+			return fmt.Errorf("error answer is not JSON: %w", err)
+		}
+		return openAPI.doc.Components.Schemas["Error"].Value.VisitJSON(v, openapi3.EnableJSONSchema2020())
+	}
+	if err != nil {
 		return err
 	}
 	in := &openapi3filter.ResponseValidationInput{
@@ -116,6 +130,8 @@ func TestOpenAPIValidationCanFail(t *testing.T) {
 		{"unknown error code", get("/v1/promo_codes"), 400, jsonHeader,
 			`{"error":{"type":"invalid_request_error","code":"oops","message":"x"}}`},
 		{"status not documented", get("/healthz"), 418, jsonHeader, `{"status":"ok"}`},
+		{"undocumented route answering 200", get("/v1/nothing"), 200, jsonHeader, `{}`},
+		{"undocumented route, not the error shape", get("/v1/nothing"), 404, jsonHeader, `{"message":"x"}`},
 		{"503 without Retry-After", get("/v1/promo_codes"), 503, jsonHeader,
 			`{"error":{"type":"api_error","code":"service_unavailable","message":"x"}}`},
 	}

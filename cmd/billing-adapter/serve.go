@@ -158,10 +158,11 @@ func newApp(cfg config.Config, log *slog.Logger, metrics *telemetry.Metrics, sto
 		Store: store, Gateway: gw, Clock: promo.SystemClock{}, Log: log,
 		NewID: func() string { return "pc_" + ulid.Make().String() },
 	}
+	plans := &promo.PlanCache{Reader: gw, Clock: promo.SystemClock{}}
 	redeemer := &promo.Redeemer{
 		Store: store, Stripe: gw, Clock: promo.SystemClock{}, Log: log,
 		NewID: func() string { return "rd_" + ulid.Make().String() },
-		Lease: cfg.SweepLease, LockTTL: cfg.RequestLease(),
+		Lease: cfg.SweepLease, LockTTL: cfg.RequestLease(), Plans: plans,
 	}
 	worker := promo.NewWorker(redeemer, catalog, workerInterval(cfg.SweepLease), log.With("component", "worker"))
 	redeemer.Kick = worker.Kick
@@ -173,7 +174,7 @@ func newApp(cfg config.Config, log *slog.Logger, metrics *telemetry.Metrics, sto
 	handler := httpapi.New(httpapi.Options{
 		Catalog: catalog, Redeemer: redeemer, Idempotency: store, IdempotencyTTL: cfg.IdempotencyTTL,
 		RequestTimeout: cfg.RequestTimeout, IdempotencyLease: cfg.RequestLease(), APIKeys: cfg.APIKeys,
-		Ready: store.Ping, Webhooks: receiver, Metrics: metrics, Log: log,
+		Ready: store.Ping, Webhooks: receiver, Metrics: metrics, Log: log, Plans: plans,
 	})
 	return &app{handler: handler, worker: worker, catalog: catalog, redeemer: redeemer}
 }

@@ -28,6 +28,9 @@ type validateResponse struct {
 	PromoCode *promoCodeRef     `json:"promo_code"`
 	Discount  *discountTerms    `json:"discount"`
 	Preview   *invoicePreviewJS `json:"preview"`
+	// EligiblePlans: with reason plan_not_eligible, the plans the code
+	// applies to (so the page can offer them); null otherwise.
+	EligiblePlans []planJSON `json:"eligible_plans"`
 }
 
 type promoCodeRef struct {
@@ -93,6 +96,9 @@ func (s *server) validatePromoCode(c echo.Context) error {
 	if res.Reason != nil {
 		reason, msg := string(res.Reason.Code), res.Reason.Message
 		out.Reason, out.Message = &reason, &msg
+	}
+	if res.EligiblePlans != nil {
+		out.EligiblePlans = toPlansJSON(res.EligiblePlans)
 	}
 	if pv := res.Preview; pv != nil {
 		out.Preview = &invoicePreviewJS{Currency: pv.Currency, AmountBefore: pv.Subtotal, AmountAfter: pv.Total,
@@ -265,7 +271,7 @@ func (s *server) listRedemptions(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	page, err := s.Redeemer.Store.ListRedemptions(ctx, p.ID, limit, c.QueryParam("starting_after"))
+	page, err := s.Redeemer.ListRedemptions(ctx, p.ID, limit, c.QueryParam("starting_after"))
 	if err != nil {
 		return err
 	}

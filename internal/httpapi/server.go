@@ -35,6 +35,8 @@ type Options struct {
 	RequestTimeout   time.Duration
 	IdempotencyLease time.Duration
 	APIKeys          []config.APIKey
+	// Plans expands plan IDs for expand[]=plans (a promo.PlanCache).
+	Plans promo.PlanReader
 	// Ready reports whether the service can serve (Redis reachable).
 	Ready    func(context.Context) error
 	Webhooks WebhookReceiver // POST /webhooks/stripe (not routed when nil)

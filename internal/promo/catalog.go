@@ -150,7 +150,20 @@ func (c *Catalog) List(ctx context.Context, f ListFilter) (Page[*PromoCode], err
 	if f.Limit < 1 || f.Limit > 100 {
 		return Page[*PromoCode]{}, Invalid("limit", "limit must be between 1 and 100")
 	}
+	if f.StartingAfter != "" {
+		if _, err := c.Store.Get(ctx, f.StartingAfter); errors.Is(err, ErrNotFound) {
+			return Page[*PromoCode]{}, errUnknownCursor(f.StartingAfter, "promo code")
+		} else if err != nil {
+			return Page[*PromoCode]{}, err
+		}
+	}
 	return c.Store.List(ctx, f)
+}
+
+// errUnknownCursor refuses a starting_after that names no object of the
+// list: paging from it would silently return a page of something else.
+func errUnknownCursor(id, what string) *Error {
+	return Invalid("starting_after", "starting_after must be the ID of a %s of this list (the last one of the previous page); there is no %s", what, id)
 }
 
 // Update applies an admin change and keeps the Stripe promotion code in step:

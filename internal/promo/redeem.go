@@ -41,6 +41,9 @@ type Redeemer struct {
 	// Kick, when set, is told about codes whose Stripe promotion code must
 	// be switched on or off (after NeedsStripeSync recorded it).
 	Kick func(promoCodeID string)
+	// Plans, when set, expands the plans of a code that refuses the price
+	// (validate's eligible_plans); a PlanCache in the service.
+	Plans PlanReader
 }
 
 // ApplyResult is the outcome of a subscribe or an apply.
@@ -563,4 +566,17 @@ func (r *Redeemer) SubscriptionRedemption(ctx context.Context, subscription, cus
 		return nil, nil, err
 	}
 	return rd, p, nil
+}
+
+// ListRedemptions returns a page of one code's ledger, newest first.
+// startingAfter must name a ledger line of that code (400 otherwise).
+func (r *Redeemer) ListRedemptions(ctx context.Context, promoCodeID string, limit int, startingAfter string) (Page[*Redemption], error) {
+	if startingAfter != "" {
+		if _, err := r.Store.GetRedemption(ctx, promoCodeID, startingAfter); errors.Is(err, ErrNotFound) {
+			return Page[*Redemption]{}, errUnknownCursor(startingAfter, "redemption")
+		} else if err != nil {
+			return Page[*Redemption]{}, err
+		}
+	}
+	return r.Store.ListRedemptions(ctx, promoCodeID, limit, startingAfter)
 }
