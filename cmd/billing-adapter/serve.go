@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/billing-adapter/billing-adapter/config"
+	"github.com/billing-adapter/billing-adapter/internal/console"
 	"github.com/billing-adapter/billing-adapter/internal/httpapi"
 	"github.com/billing-adapter/billing-adapter/internal/promo"
 	"github.com/billing-adapter/billing-adapter/internal/redisstore"
@@ -171,11 +172,14 @@ func newApp(cfg config.Config, log *slog.Logger, metrics *telemetry.Metrics, sto
 		Observer: &promo.Observer{Store: store, Catalog: catalog, Log: log.With("component", "webhooks"),
 			Kick: worker.Kick, Billing: redeemer.Stripe},
 	}
+	con := console.New(console.Options{Keys: httpapi.NewKeys(cfg.APIKeys), Drift: consoleDrift(gw, store),
+		Log: log.With("component", "console")})
 	handler := httpapi.New(httpapi.Options{
 		Catalog: catalog, Redeemer: redeemer, Idempotency: store, IdempotencyTTL: cfg.IdempotencyTTL,
 		RequestTimeout: cfg.RequestTimeout, IdempotencyLease: cfg.RequestLease(), APIKeys: cfg.APIKeys,
-		Ready: store.Ping, Webhooks: receiver, Metrics: metrics, Log: log, Plans: plans,
+		Ready: store.Ping, Webhooks: receiver, Metrics: metrics, Log: log, Plans: plans, Console: con,
 	})
+	con.SetAPI(handler)
 	return &app{handler: handler, worker: worker, catalog: catalog, redeemer: redeemer}
 }
 

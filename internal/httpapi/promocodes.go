@@ -238,7 +238,8 @@ func (s *server) listPromoCodes(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	f := promo.ListFilter{Status: promo.Status(c.QueryParam("status")), StartingAfter: c.QueryParam("starting_after"), Limit: limit}
+	f := promo.ListFilter{Status: promo.Status(c.QueryParam("status")), StartingAfter: c.QueryParam("starting_after"), Limit: limit,
+		Code: c.QueryParam("code")}
 	page, err := s.Catalog.List(c.Request().Context(), f)
 	if err != nil {
 		return err

@@ -40,6 +40,9 @@ type Options struct {
 	// Ready reports whether the service can serve (Redis reachable).
 	Ready    func(context.Context) error
 	Webhooks WebhookReceiver // POST /webhooks/stripe (not routed when nil)
+	// Console is the admin console, served at /admin and below (not routed
+	// when nil). It is outside /v1: its pages have their own session auth.
+	Console http.Handler
 	Metrics  *telemetry.Metrics
 	Log      *slog.Logger
 }
@@ -47,12 +50,12 @@ type Options struct {
 type server struct {
 	Options
 	log  *slog.Logger
-	keys []apiKey
+	keys *Keys
 }
 
 // New builds the HTTP handler with every route.
 func New(o Options) http.Handler {
-	s := &server{Options: o, log: o.Log, keys: hashKeys(o.APIKeys)}
+	s := &server{Options: o, log: o.Log, keys: NewKeys(o.APIKeys)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -79,6 +82,10 @@ func New(o Options) http.Handler {
 	e.GET("/openapi.json", serveOpenAPI)
 	if o.Metrics != nil {
 		e.GET("/metrics", echo.WrapHandler(o.Metrics.Handler()))
+	}
+	if o.Console != nil {
+		e.Any("/admin", echo.WrapHandler(o.Console))
+		e.Any("/admin/*", echo.WrapHandler(o.Console))
 	}
 	if o.Webhooks != nil {
 		e.POST("/webhooks/stripe", func(c echo.Context) error { return o.Webhooks.Receive(c.Response(), c.Request()) })

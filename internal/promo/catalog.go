@@ -150,6 +150,9 @@ func (c *Catalog) List(ctx context.Context, f ListFilter) (Page[*PromoCode], err
 	if f.Limit < 1 || f.Limit > 100 {
 		return Page[*PromoCode]{}, Invalid("limit", "limit must be between 1 and 100")
 	}
+	if f.Code != "" {
+		return c.findByText(ctx, f)
+	}
 	if f.StartingAfter != "" {
 		if _, err := c.Store.Get(ctx, f.StartingAfter); errors.Is(err, ErrNotFound) {
 			return Page[*PromoCode]{}, errUnknownCursor(f.StartingAfter, "promo code")
@@ -158,6 +161,38 @@ func (c *Catalog) List(ctx context.Context, f ListFilter) (Page[*PromoCode], err
 		}
 	}
 	return c.Store.List(ctx, f)
+}
+
+// findByText answers a list filtered by code text: the non-archived code
+// with that text, if it is ready and its status passes the filter.
+func (c *Catalog) findByText(ctx context.Context, f ListFilter) (Page[*PromoCode], error) {
+	var page Page[*PromoCode]
+	norm := NormalizeCode(f.Code)
+	if CheckCodeText(norm) != nil || f.StartingAfter != "" {
+		return page, nil // no code can have this text; a single result has no next page
+	}
+	p, err := c.Store.GetByCode(ctx, norm)
+	if errors.Is(err, ErrNotFound) {
+		return page, nil
+	}
+	if err != nil {
+		return page, err
+	}
+	if p.Stripe.State != SyncReady {
+		return page, nil
+	}
+	switch f.Status {
+	case "", StatusAll:
+		if f.Status == "" && p.Status == StatusArchived {
+			return page, nil
+		}
+	default:
+		if p.Status != f.Status {
+			return page, nil
+		}
+	}
+	page.Data = []*PromoCode{p}
+	return page, nil
 }
 
 // errUnknownCursor refuses a starting_after that names no object of the
