@@ -43,8 +43,8 @@ type Options struct {
 	// Console is the admin console, served at /admin and below (not routed
 	// when nil). It is outside /v1: its pages have their own session auth.
 	Console http.Handler
-	Metrics  *telemetry.Metrics
-	Log      *slog.Logger
+	Metrics *telemetry.Metrics
+	Log     *slog.Logger
 }
 
 type server struct {
