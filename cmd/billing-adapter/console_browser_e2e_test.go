@@ -217,13 +217,13 @@ func TestConsoleInABrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("#search")),
 		chromedp.SetValue(chromedp.CSS("#search"), "Browser10"),
 		chromedp.Click(chromedp.CSS("#search-go")),
-		chromedp.WaitVisible(chromedp.CSS(`#codes a[href="/admin/codes/`+id+`"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#codes[data-query="Browser10"] a[href="/admin/codes/`+id+`"]`)),
 	)
 	rows := get(t, ctx, "rows", chromedp.Evaluate[int](`document.querySelectorAll("#codes tbody tr").length`))
 	if rows != 1 {
 		t.Errorf("search found %d rows", rows)
 	}
-	do(t, ctx, "full list", chromedp.Navigate(base+"/admin/codes"), chromedp.WaitVisible(chromedp.CSS(`#codes a[href="/admin/codes/`+id+`"]`)))
+	do(t, ctx, "full list", chromedp.Navigate(base+"/admin/codes"), chromedp.WaitVisible(chromedp.CSS(`#codes[data-query=""] a[href="/admin/codes/`+id+`"]`)))
 	shot(t, ctx, shots, "console-codes.png")
 
 	// Change its stock.
@@ -266,6 +266,14 @@ func TestConsoleInABrowser(t *testing.T) {
 	)
 	if got := textOf(t, ctx, "#code-status"); got != "archived" {
 		t.Errorf("status after archive: %q", got)
+	}
+	// The audit trail shows the console's three changes, as the signed-in key.
+	if n := get(t, ctx, "events", chromedp.Evaluate[int](`document.querySelectorAll("#events tr.event").length`)); n != 3 {
+		t.Errorf("%d audit events on the page, want create, update, archive", n)
+	}
+	if ev := textOf(t, ctx, "#events tr.event"); !strings.Contains(ev, "archive") || !strings.Contains(ev, "admin") ||
+		!strings.Contains(ev, `"archived"`) {
+		t.Errorf("newest audit event: %q", ev)
 	}
 	if pc := s.code(t, id); pc["status"] != "archived" {
 		t.Errorf("the API shows status %v after the console's archive", pc["status"])

@@ -158,6 +158,7 @@ func newApp(cfg config.Config, log *slog.Logger, metrics *telemetry.Metrics, sto
 	catalog := &promo.Catalog{
 		Store: store, Gateway: gw, Clock: promo.SystemClock{}, Log: log,
 		NewID: func() string { return "pc_" + ulid.Make().String() },
+		Audit: store, NewAuditID: func() string { return "ev_" + ulid.Make().String() },
 	}
 	plans := &promo.PlanCache{Reader: gw, Clock: promo.SystemClock{}}
 	redeemer := &promo.Redeemer{

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"sort"
@@ -21,6 +22,20 @@ type codePageContent struct {
 	Chart      *chart
 	Edit       formContent
 	Archived   bool
+	Events     []eventJSON
+}
+
+type eventJSON struct {
+	ID        string  `json:"id"`
+	Action    string  `json:"action"`
+	APIKey    string  `json:"api_key"`
+	RequestID *string `json:"request_id"`
+	CreatedAt string  `json:"created_at"`
+	Changes   []struct {
+		Field  string          `json:"field"`
+		Before json.RawMessage `json:"before"`
+		After  json.RawMessage `json:"after"`
+	} `json:"changes"`
 }
 
 type moneyLine struct{ Currency, Amount string }
@@ -121,6 +136,14 @@ func (h *Handler) showCode(w http.ResponseWriter, r *http.Request, s *session, s
 		after = pg.Data[len(pg.Data)-1].ID
 	}
 	c.Chart = monthlyChart(all, h.now(), len(all) >= maxChartLines)
+
+	// The audit trail (newest 20).
+	var events listJSON[eventJSON]
+	if err := h.call(r.Context(), s, http.MethodGet, "/v1/promo_codes/"+url.PathEscape(pc.ID)+"/events?limit=20", nil, "", &events); err != nil {
+		h.failAPI(w, r, s, err)
+		return
+	}
+	c.Events = events.Data
 
 	// The edit form, filled with the code's values unless re-shown after a refusal.
 	if len(f.Values) == 0 {

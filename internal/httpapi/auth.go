@@ -89,9 +89,7 @@ func WithPrincipal(ctx context.Context, name string, scope config.Scope) context
 func (s *server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if p, ok := c.Request().Context().Value(principalKey{}).(principal); ok {
-			c.Set(ctxAPIKey, p.name)
-			c.Set(ctxScope, p.scope)
-			return next(c)
+			return authenticated(c, next, p.name, p.scope)
 		}
 		h := c.Request().Header.Get("Authorization")
 		token, ok := strings.CutPrefix(h, "Bearer ")
@@ -102,10 +100,18 @@ func (s *server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if !ok {
 			return promo.Errorf(promo.CodeUnauthorized, "invalid API key")
 		}
-		c.Set(ctxAPIKey, name)
-		c.Set(ctxScope, scope)
-		return next(c)
+		return authenticated(c, next, name, scope)
 	}
+}
+
+// authenticated records who is calling: on the echo context for the logs and
+// scope checks, and on the request's context for the audit trail.
+func authenticated(c echo.Context, next echo.HandlerFunc, name string, scope config.Scope) error {
+	c.Set(ctxAPIKey, name)
+	c.Set(ctxScope, scope)
+	r := c.Request()
+	c.SetRequest(r.WithContext(promo.WithActor(r.Context(), promo.Actor{APIKey: name, RequestID: requestID(c)})))
+	return next(c)
 }
 
 const ctxScope = "api_key_scope"

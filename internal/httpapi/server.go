@@ -104,6 +104,7 @@ func New(o Options) http.Handler {
 	v1(http.MethodGet, "/promo_codes/:id", s.getPromoCode, admin)
 	v1(http.MethodPost, "/promo_codes/:id", s.updatePromoCode, admin, s.idempotency)
 	v1(http.MethodGet, "/promo_codes/:id/redemptions", s.listRedemptions, admin)
+	v1(http.MethodGet, "/promo_codes/:id/events", s.listEvents, admin)
 
 	checkout := s.requireScope(config.ScopeCheckout)
 	// validate has no side effects, so it needs no Idempotency-Key (one is

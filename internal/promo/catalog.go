@@ -22,6 +22,10 @@ type Catalog struct {
 	Clock   Clock
 	Log     *slog.Logger
 	NewID   func() string // "pc_" + sortable unique suffix
+	// Audit, when set, records every admin change (audit.go); NewAuditID
+	// makes its event IDs ("ev_" + sortable unique suffix).
+	Audit      AuditStore
+	NewAuditID func() string
 }
 
 // Create checks in, claims the code text, creates the Stripe coupon and
@@ -49,7 +53,11 @@ func (c *Catalog) Create(ctx context.Context, in CreateInput, requestKey string)
 	if claim == ClaimResume {
 		c.Log.InfoContext(ctx, "resuming unfinished promo code create", "promo_code_id", p.ID, "code", p.Code)
 	}
-	return c.provision(ctx, p, requestKey)
+	p, err = c.provision(ctx, p, requestKey)
+	if err == nil {
+		c.audit(ctx, AuditCreate, nil, p)
+	}
+	return p, err
 }
 
 // provision creates whatever Stripe objects p still lacks, then marks it
@@ -228,7 +236,15 @@ func (c *Catalog) Update(ctx context.Context, id string, in UpdateInput, request
 	if err := c.Store.SaveUpdate(ctx, prev, next, in.Stock != nil); err != nil {
 		return nil, err
 	}
+	c.audit(ctx, auditAction(prev, next), prev, next)
 	return next, nil
+}
+
+func auditAction(prev, next *PromoCode) string {
+	if next.Status == StatusArchived && prev.Status != StatusArchived {
+		return AuditArchive
+	}
+	return AuditUpdate
 }
 
 // abandon archives a code whose create never finished (e.g. it failed and
@@ -269,6 +285,7 @@ func (c *Catalog) abandon(ctx context.Context, p *PromoCode, requestKey string) 
 	if err := c.Store.SaveUpdate(ctx, p, &n, false); err != nil {
 		return nil, err
 	}
+	c.audit(ctx, AuditArchive, p, &n)
 	c.Log.InfoContext(ctx, "archived an unfinished promo code", "promo_code_id", p.ID, "code", p.Code)
 	return &n, nil
 }
