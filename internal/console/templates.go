@@ -28,6 +28,7 @@ var funcs = template.FuncMap{
 		return strings.Replace((*s)[:16], "T", " ", 1)
 	},
 	"checked": func(v string) bool { return v == "on" },
+	"money":   func(v int64, cur string) string { return formatMinor(v, cur) + " " + strings.ToUpper(cur) },
 	// args pairs a form with one field name for the "ferr" template.
 	"args": func(f formContent, name string) fieldArgs { return fieldArgs{Errors: f.Errors, Name: name} },
 }
