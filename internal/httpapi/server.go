@@ -122,6 +122,7 @@ func (s *server) readyz(c echo.Context) error {
 	defer cancel()
 	if s.Ready != nil {
 		if err := s.Ready(ctx); err != nil {
+			c.Response().Header().Set("Retry-After", retryAfterUnavailable) // every 503 says when to retry
 			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "redis unreachable"})
 		}
 	}
