@@ -154,12 +154,21 @@ func TestConsoleProtections(t *testing.T) {
 		t.Fatalf("codes after a double submit: %s", r.Body)
 	}
 
-	// Sign out clears the cookie.
+	// Sign out clears the cookie, and a copy of it taken before no longer
+	// signs anyone in.
+	copied := newConsoleClient(t, s.URL)
+	copied.c.Jar.SetCookies(u, []*http.Cookie{{Name: "ba_console_session", Value: session.Value, Path: "/admin"}})
+	if st, _, _ := copied.do("GET", "/admin/codes", nil, nil); st != http.StatusOK {
+		t.Fatalf("a copy of a live session cookie: %d", st)
+	}
 	_, _, page = admin.do("GET", "/admin/codes", nil, nil)
 	if st, _, _ := admin.do("POST", "/admin/logout", url.Values{"csrf_token": {fields(page)["csrf_token"]}}, nil); st != http.StatusSeeOther {
 		t.Errorf("sign out: %d", st)
 	}
 	if st, _, _ := admin.do("GET", "/admin/codes", nil, nil); st != http.StatusSeeOther {
 		t.Errorf("after sign-out: %d", st)
+	}
+	if st, _, _ := copied.do("GET", "/admin/codes", nil, nil); st != http.StatusSeeOther {
+		t.Errorf("a copy of a signed-out session cookie still works: %d", st)
 	}
 }

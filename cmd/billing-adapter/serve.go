@@ -177,7 +177,7 @@ func newApp(cfg config.Config, log *slog.Logger, metrics *telemetry.Metrics, sto
 	if cfg.MetricsCodeStock {
 		metrics.EnableCodeStock(codeStockLister(catalog))
 	}
-	con := console.New(console.Options{Keys: httpapi.NewKeys(cfg.APIKeys), Drift: consoleDrift(gw, store),
+	con := console.New(console.Options{Keys: httpapi.NewKeys(cfg.APIKeys), Drift: consoleDrift(gw, store), Sessions: store,
 		Log: log.With("component", "console")})
 	handler := httpapi.New(httpapi.Options{
 		Catalog: catalog, Redeemer: redeemer, Idempotency: store, IdempotencyTTL: cfg.IdempotencyTTL,

@@ -54,6 +54,10 @@ type Options struct {
 	// turn).
 	API  http.Handler
 	Keys *httpapi.Keys
+	// Sessions records signed-out sessions (redisstore), so that signing
+	// out ends the session on every replica even if a copy of the cookie
+	// exists. Nil: signing out only deletes the cookie.
+	Sessions SessionStore
 	// Drift runs reconcile in report-only mode; nil hides the drift page's button.
 	Drift func(ctx context.Context) (*DriftReport, error)
 	// SessionTTL is DefaultSessionTTL when 0.
@@ -63,6 +67,12 @@ type Options struct {
 	SecureCookies bool
 	Log           *slog.Logger
 	Now           func() time.Time
+}
+
+// SessionStore keeps the IDs of signed-out sessions until they would expire.
+type SessionStore interface {
+	RevokeSession(ctx context.Context, id string, expires time.Time) error
+	SessionRevoked(ctx context.Context, id string) (bool, error)
 }
 
 // Handler serves the console.

@@ -184,6 +184,12 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) logout(w http.ResponseWriter, r *http.Request, s *session) {
+	if h.opts.Sessions != nil {
+		if err := h.opts.Sessions.RevokeSession(r.Context(), s.ID, time.Unix(s.Expires, 0)); err != nil {
+			h.fail(w, r, s, http.StatusServiceUnavailable, "Could not sign out: the session store is unavailable. Try again.")
+			return
+		}
+	}
 	h.clearCookie(w, r, sessionCookie)
 	h.log.Info("console sign-out", "api_key", s.Key)
 	http.Redirect(w, r, "/admin/login", http.StatusSeeOther)

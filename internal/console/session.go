@@ -89,8 +89,17 @@ func (h *Handler) readSession(r *http.Request) (*session, bool) {
 	if !ok || subtle.ConstantTimeCompare([]byte(sign(key, payload)), []byte(mac)) != 1 {
 		return nil, false
 	}
-	if scope != config.ScopeAdmin || h.now().Unix() >= s.Expires || s.CSRF == "" {
+	if scope != config.ScopeAdmin || h.now().Unix() >= s.Expires || s.CSRF == "" || s.ID == "" {
 		return nil, false
+	}
+	if h.opts.Sessions != nil {
+		// Fails closed: when Redis cannot say, the session is not trusted.
+		if out, err := h.opts.Sessions.SessionRevoked(r.Context(), s.ID); err != nil || out {
+			if err != nil {
+				h.log.Warn("console session check failed; signing the browser out", "err", err.Error())
+			}
+			return nil, false
+		}
 	}
 	s.scope = scope
 	return &s, true
