@@ -6,6 +6,7 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -170,5 +171,43 @@ func TestConsoleProtections(t *testing.T) {
 	}
 	if st, _, _ := copied.do("GET", "/admin/codes", nil, nil); st != http.StatusSeeOther {
 		t.Errorf("a copy of a signed-out session cookie still works: %d", st)
+	}
+}
+
+// TestConsolePagingAndFieldErrors: the list pages through the API's
+// cursor, and an edit refused by the API shows its message by the field.
+func TestConsolePagingAndFieldErrors(t *testing.T) {
+	s := startService(t, nil)
+	var last string
+	for i := range 22 {
+		last = s.createCode(t, map[string]any{"code": "PAGE" + strconv.Itoa(i), "promo_type": "percentage", "amount_off": 5, "stock": 4})["id"].(string)
+	}
+	cc := newConsoleClient(t, s.URL)
+	if st := cc.signIn(adminSecret); st != http.StatusSeeOther {
+		t.Fatalf("sign in: %d", st)
+	}
+	rows := regexp.MustCompile(`<a class="code" href="/admin/codes/(pc_[A-Z0-9]+)">`)
+	next := regexp.MustCompile(`href="([^"]+)" id="next-page"`)
+	_, _, page := cc.do("GET", "/admin/codes", nil, nil)
+	first := rows.FindAllStringSubmatch(page, -1)
+	m := next.FindStringSubmatch(page)
+	if len(first) != 20 || m == nil || first[0][1] != last {
+		t.Fatalf("first page: %d rows, next %v, newest %v", len(first), m, first[0])
+	}
+	_, _, page = cc.do("GET", strings.ReplaceAll(m[1], "&amp;", "&"), nil, nil)
+	if second := rows.FindAllStringSubmatch(page, -1); len(second) != 2 || next.MatchString(page) {
+		t.Errorf("second page: %d rows", len(second))
+	}
+
+	_, _, page = cc.do("GET", "/admin/codes/"+last, nil, nil)
+	f := fields(page)
+	form := url.Values{"csrf_token": {f["csrf_token"]}, "idempotency_key": {f["idempotency_key"]}, "status": {"active"},
+		"stock": {"-3"}, "expiration_datetime": {"2001-01-01T00:00"}, "metadata": {""}}
+	st, _, page := cc.do("POST", "/admin/codes/"+last, form, nil)
+	if st != http.StatusBadRequest || !regexp.MustCompile(`id="err-(stock|expiration_datetime)"`).MatchString(page) {
+		t.Errorf("refused edit: %d, no message by the field:\n%s", st, page)
+	}
+	if pc := s.code(t, last); num(pc, "stock") != 4 {
+		t.Errorf("a refused edit changed the code: %v", pc["stock"])
 	}
 }
