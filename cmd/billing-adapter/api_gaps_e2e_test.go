@@ -26,7 +26,17 @@ func TestExpandPlans(t *testing.T) {
 	if len(plans) != 2 {
 		t.Fatalf("plans: %s", r.Body)
 	}
-	first, second := plans[0].(map[string]any), plans[1].(map[string]any)
+	// plans follow plan_ids (which the service keeps in its own order).
+	ids := pc["plan_ids"].([]any)
+	byID := map[string]map[string]any{}
+	for i, p := range plans {
+		pm := p.(map[string]any)
+		if pm["id"] != ids[i] {
+			t.Errorf("plans[%d] is %v, plan_ids[%d] is %v", i, pm["id"], i, ids[i])
+		}
+		byID[pm["id"].(string)] = pm
+	}
+	first, second := byID[basic.Price], byID[pro.Price]
 	if first["id"] != basic.Price || first["product"] != basic.Product || first["product_name"] != "Instance" ||
 		num(first, "unit_amount") != 900 || first["currency"] != "usd" || first["interval"] != "month" ||
 		num(first, "interval_count") != 1 {
