@@ -32,6 +32,7 @@ const (
 	envCampaignLease    = "CAMPAIGN_GENERATION_LEASE"
 	envLogLevel         = "LOG_LEVEL"
 	envLogFormat        = "LOG_FORMAT"
+	envMetricsCodeStock = "METRICS_CODE_STOCK"
 )
 
 // Defaults and limits.
@@ -81,4 +82,5 @@ var Vars = []Var{
 	{envCampaignLease, fmtDur(defaultCampaignLease), "How long a replica owns a campaign's code generation after its last batch of 1,000 codes; a crashed replica's campaign is resumed by another one after it. Go duration 1s..5m."},
 	{envLogLevel, "info", "Log level: debug, info, warn or error (case-insensitive)."},
 	{envLogFormat, defaultLogFormat, "Log format: json or text."},
+	{envMetricsCodeStock, "false", "true: export stock, reserved and uses per active code on /metrics (label code, at most 1000 codes); off by default to keep label cardinality bounded."},
 }
