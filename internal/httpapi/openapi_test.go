@@ -26,9 +26,10 @@ func (noWebhooks) Receive(http.ResponseWriter, *http.Request) error { return nil
 func fullHandler(t *testing.T) *echo.Echo {
 	t.Helper()
 	h := New(Options{
-		Webhooks: noWebhooks{},
-		Metrics:  telemetry.New(),
-		APIKeys:  []config.APIKey{{Name: "admin", Scope: config.ScopeAdmin, Secret: "adm_test_secret_0123456789"}},
+		Webhooks:  noWebhooks{},
+		Campaigns: &promo.Campaigns{},
+		Metrics:   telemetry.New(),
+		APIKeys:   []config.APIKey{{Name: "admin", Scope: config.ScopeAdmin, Secret: "adm_test_secret_0123456789"}},
 	})
 	e, ok := h.(*echo.Echo)
 	if !ok {
