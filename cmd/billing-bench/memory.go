@@ -113,6 +113,13 @@ func (f *fakeStripe) ApplyPromotionCode(_ context.Context, sub, promotionCode st
 	return s, nil
 }
 
+func (f *fakeStripe) ApplyCoupon(_ context.Context, sub, coupon string, md map[string]string, _ string) (*promo.Subscription, error) {
+	s := f.subscription(sub)
+	s.Discount = &promo.Discount{ID: stripeID("di_", 24), CouponID: coupon, Start: f.now}
+	s.Metadata = md
+	return s, nil
+}
+
 // usedMemory is INFO memory used_memory.
 func usedMemory(ctx context.Context, rdb *redis.Client) (int64, error) {
 	info, err := rdb.Info(ctx, "memory").Result()

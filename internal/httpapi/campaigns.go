@@ -46,7 +46,6 @@ type campaignResponse struct {
 	State                   string            `json:"state"`
 	Generated               int               `json:"generated"`
 	Mirrored                int               `json:"mirrored"`
-	Redeemed                int               `json:"redeemed"`
 	MultipleUsesPerCustomer bool              `json:"multiple_uses_per_customer"`
 	PromoType               promo.PromoType   `json:"promo_type"`
 	AmountOff               json.Number       `json:"amount_off"`
@@ -72,7 +71,7 @@ func toCampaignResponse(c *promo.Campaign) campaignResponse {
 	r := campaignResponse{
 		ID: c.ID, Object: "campaign", Name: c.Name, Prefix: c.Prefix, Count: c.Count, CodeLength: c.CodeLength,
 		EntropyBits: math.Round(promo.CodeEntropyBits(c.CodeLength)*10) / 10, State: string(c.State),
-		Generated: c.Generated, Mirrored: c.Mirrored, Redeemed: c.Redeemed, MultipleUsesPerCustomer: c.MultiUsePerCustomer,
+		Generated: c.Generated, Mirrored: c.Mirrored, MultipleUsesPerCustomer: c.MultiUsePerCustomer,
 		PromoType: p.PromoType, AmountOff: json.Number(p.AmountOffDecimal()), Duration: p.Duration,
 		PromoDurationMonths: p.DurationMonths, NewUsersOnly: p.NewUsersOnly, ExistingMembershipsOnly: p.ExistingMembershipsOnly,
 		PlanIDs: p.PlanIDs, Status: p.Status, Metadata: p.Metadata,

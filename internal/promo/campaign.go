@@ -75,9 +75,29 @@ type Campaign struct {
 	State               CampaignState
 	Generated           int // codes generated so far
 	Mirrored            int // codes with a Stripe promotion code (on demand)
-	Redeemed            int // codes holding a redemption
 	CreatedAt           time.Time
 	UpdatedAt           time.Time
+}
+
+// IsCampaignCode reports whether p is a campaign code's view: ID the
+// campaign's (its ledger and coupon), Code the unique text, Stock 1 while
+// the text is free and 0 once a redemption holds it.
+func (p *PromoCode) IsCampaignCode() bool { return strings.HasPrefix(p.ID, "cmp_") }
+
+// uniqueCode is the text a redemption of p takes, for a campaign code.
+func uniqueCode(p *PromoCode) string {
+	if p.IsCampaignCode() {
+		return p.Code
+	}
+	return ""
+}
+
+// campaignCoupon is the coupon a campaign code is applied with.
+func campaignCoupon(p *PromoCode) string {
+	if p.IsCampaignCode() {
+		return p.Stripe.CouponID
+	}
+	return ""
 }
 
 // CodeTextLength is the length of every code of the campaign.

@@ -34,7 +34,9 @@ type Observer struct {
 // ours reports whether a Stripe coupon can mirror one of our codes (coupon
 // ID = promo code ID). Whether the code exists is the store's to say: its
 // scripts answer ErrNotFound, which unknown() turns into a warning.
-func ours(couponID string) bool { return strings.HasPrefix(couponID, "pc_") }
+func ours(couponID string) bool {
+	return strings.HasPrefix(couponID, "pc_") || strings.HasPrefix(couponID, "cmp_")
+}
 
 // unknown swallows ErrNotFound for a code Stripe names but the service does
 // not have (a reconcile repairs it) and passes any other error on.

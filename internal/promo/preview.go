@@ -80,7 +80,7 @@ func (r *Redeemer) Validate(ctx context.Context, in ValidateInput) (*ValidateRes
 		return res, nil
 	}
 	pv, err := r.Stripe.PreviewInvoice(ctx, PreviewSpec{Customer: in.Customer, Subscription: in.Subscription,
-		Price: price, PromotionCodeID: p.Stripe.PromotionCodeID})
+		Price: price, PromotionCodeID: p.Stripe.PromotionCodeID, CouponID: campaignCoupon(p)})
 	if err != nil {
 		return refused(p, err)
 	}

@@ -115,11 +115,14 @@ func (r *Redeemer) Subscribe(ctx context.Context, in SubscribeInput, requestKey 
 
 	now := r.Clock.Now()
 	rd, done, err := r.reserve(ctx, p, &Redemption{ID: r.NewID(), PromoCodeID: p.ID, Customer: in.Customer,
-		Source: SourceNewSubscription}, requestKey, now)
+		Source: SourceNewSubscription, UniqueCode: uniqueCode(p)}, requestKey, now)
 	if err != nil || done {
 		return r.finished(ctx, p, rd, err)
 	}
 	spec.PromotionCodeID, spec.Metadata = p.Stripe.PromotionCodeID, promoMetadata(md, p, rd)
+	if spec.PromotionCodeID == "" {
+		spec.CouponID = p.Stripe.CouponID // a campaign code: its campaign's coupon, the code in the metadata
+	}
 	sub, err := r.Stripe.CreateSubscription(ctx, spec, StripeKey(requestKey, "subscription.create:"+rd.ID))
 	if err != nil {
 		sub, err = r.settleUnknown(ctx, p, rd, err, func(ctx context.Context) (*Subscription, error) {
@@ -189,7 +192,7 @@ func (r *Redeemer) Apply(ctx context.Context, in ApplyInput, requestKey string) 
 		return nil, err
 	}
 	rd, done, err := r.reserve(ctx, p, &Redemption{ID: id, PromoCodeID: p.ID, Customer: sub.Customer,
-		Subscription: sub.ID, Source: SourceExistingSubscription}, requestKey, now)
+		Subscription: sub.ID, Source: SourceExistingSubscription, UniqueCode: uniqueCode(p)}, requestKey, now)
 	if err != nil {
 		r.clearClaim(ctx, sub.ID, id)
 		return nil, err
@@ -204,7 +207,14 @@ func (r *Redeemer) Apply(ctx context.Context, in ApplyInput, requestKey string) 
 	}
 	if ourDiscount(sub, p) == nil {
 		md := promoMetadata(nil, p, rd)
-		updated, err := r.Stripe.ApplyPromotionCode(ctx, sub.ID, p.Stripe.PromotionCodeID, md, StripeKey(requestKey, "subscription.apply:"+rd.ID))
+		key := StripeKey(requestKey, "subscription.apply:"+rd.ID)
+		var updated *Subscription
+		var err error
+		if p.Stripe.PromotionCodeID != "" {
+			updated, err = r.Stripe.ApplyPromotionCode(ctx, sub.ID, p.Stripe.PromotionCodeID, md, key)
+		} else { // a campaign code: its campaign's coupon, the code in the metadata
+			updated, err = r.Stripe.ApplyCoupon(ctx, sub.ID, p.Stripe.CouponID, md, key)
+		}
 		if err != nil {
 			updated, err = r.settleUnknown(ctx, p, rd, err, func(ctx context.Context) (*Subscription, error) {
 				return r.Stripe.GetSubscription(ctx, sub.ID)

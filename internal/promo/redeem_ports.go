@@ -91,6 +91,7 @@ type SubscriptionSpec struct {
 	Price           string
 	Quantity        int64
 	PromotionCodeID string // "" = no discount
+	CouponID        string // a campaign's coupon, when PromotionCodeID is ""
 	Metadata        map[string]string
 }
 
@@ -101,6 +102,7 @@ type PreviewSpec struct {
 	Subscription    string
 	Price           string
 	PromotionCodeID string
+	CouponID        string // a campaign's coupon, when PromotionCodeID is ""
 }
 
 // BillingGateway is the Stripe the redemption flows need. Mutating calls
@@ -116,6 +118,8 @@ type BillingGateway interface {
 	// ApplyPromotionCode sets the subscription's discount without proration
 	// and merges metadata into the subscription's.
 	ApplyPromotionCode(ctx context.Context, subscription, promotionCodeID string, metadata map[string]string, idempotencyKey string) (*Subscription, error)
+	// ApplyCoupon is ApplyPromotionCode with a campaign's coupon.
+	ApplyCoupon(ctx context.Context, subscription, couponID string, metadata map[string]string, idempotencyKey string) (*Subscription, error)
 	// RemoveDiscount deletes the subscription's discount; removed is false
 	// when it had none.
 	RemoveDiscount(ctx context.Context, subscription, idempotencyKey string) (removed bool, err error)

@@ -71,8 +71,11 @@ var StripeEndPrecedence = []string{ReasonDuration, ReasonReplaced, ReasonCancele
 // Redemption binds one promo code to one customer and one subscription: the
 // ledger line. Stock and the rules are enforced when it is reserved.
 type Redemption struct {
-	ID           string // rd_ + ULID (sortable by creation)
-	PromoCodeID  string
+	ID          string // rd_ + ULID (sortable by creation)
+	PromoCodeID string // the promo code, or the campaign (cmp_) of a campaign code
+	// UniqueCode is the campaign code a redemption of a campaign took (its
+	// text); "" for a promo code.
+	UniqueCode   string
 	Customer     string
 	Subscription string // empty until Stripe created the subscription (new subscriptions)
 	DiscountID   string // Stripe discount (di_...)

@@ -66,7 +66,7 @@ func decodeCampaign(id string, h map[string]string) (*promo.Campaign, error) {
 	c := &promo.Campaign{
 		ID: id, Name: d.Name, Prefix: d.Prefix, CodeLength: d.CodeLen, MultiUsePerCustomer: d.MultiUse,
 		Count: int(atoi(h["count"])), State: promo.CampaignState(h["state"]), Generated: int(atoi(h["generated"])),
-		Mirrored: int(atoi(h["mirrored"])), Redeemed: int(atoi(h["redeemed"])), CreatedAt: created, UpdatedAt: updated,
+		Mirrored: int(atoi(h["mirrored"])), CreatedAt: created, UpdatedAt: updated,
 		Terms: promo.PromoCode{
 			ID: id, PromoType: d.Type, AmountOff: d.Amount, Currency: d.Currency, Duration: d.Duration,
 			DurationMonths: d.Months, ExpiresAt: timePtr(d.Expires), NewUsersOnly: d.NewUsers,
@@ -107,10 +107,26 @@ func (s *Store) CreateCampaign(ctx context.Context, c *promo.Campaign) error {
 		"count", c.Count, "len", c.CodeTextLength(), "batch", 0, "generated", 0, "num", num).Err(); err != nil {
 		return unavailable(err)
 	}
+	// The campaign is a code of the ledger (its ID the code ID): the
+	// redemption scripts read its status, expiry and coupon there.
+	if err := s.writeCampaignCode(ctx, c); err != nil {
+		return err
+	}
 	if err := s.rdb.SAdd(ctx, keyCampaignsGenerating, c.ID).Err(); err != nil {
 		return unavailable(err)
 	}
 	return unavailable(indexScript.Run(ctx, s.rdb, campaignListKeys, c.ID, string(c.Terms.Status)).Err())
+}
+
+// writeCampaignCode writes the campaign's code record (codeKey of its ID):
+// the terms every code of the campaign is redeemed under, unlimited stock
+// (each code is single-use by itself: ba:{cmp_ID}:used), ready, no
+// promotion code of its own.
+func (s *Store) writeCampaignCode(ctx context.Context, c *promo.Campaign) error {
+	t := c.Terms
+	t.ID, t.Code, t.UnlimitedStock = c.ID, "", true
+	t.Stripe.State, t.Stripe.PromotionCodeID = promo.SyncReady, ""
+	return s.writeCode(ctx, &t, false)
 }
 
 // GetCampaign implements promo.CampaignStore.
@@ -172,6 +188,9 @@ func (s *Store) SaveCampaign(ctx context.Context, c *promo.Campaign) error {
 	}
 	if err := s.rdb.HSet(ctx, campaignKey(c.ID), "doc", doc, "status", string(c.Terms.Status)).Err(); err != nil {
 		return unavailable(err)
+	}
+	if err := s.writeCampaignCode(ctx, c); err != nil {
+		return err
 	}
 	return unavailable(indexScript.Run(ctx, s.rdb, campaignListKeys, c.ID, string(c.Terms.Status)).Err())
 }
@@ -340,16 +359,9 @@ func atoiAny(v any) int64 {
 	return atoi(s)
 }
 
-// usedCode is the JSON of a redeemed campaign code (ba:{cmp_ID}:used).
-type usedCode struct {
-	Redemption   string `json:"rd"`
-	Customer     string `json:"cus"`
-	Subscription string `json:"sub"`
-	At           int64  `json:"at"`
-	Promotion    string `json:"sp,omitempty"`
-}
-
-// chunkCodes reads chunk b and the redemption state of its texts.
+// chunkCodes reads chunk b and who holds each of its texts: a text is
+// redeemed while the redemption that took it (ba:{cmp_ID}:used) holds its
+// use (promo.Redemption.HoldsUse: the rule of the reservation script).
 func (s *Store) chunkCodes(ctx context.Context, c *promo.Campaign, b int) ([]promo.CampaignCode, error) {
 	raw, err := s.rdb.Get(ctx, campaignChunkKey(c.ID, b)).Result()
 	if errors.Is(err, redis.Nil) {
@@ -367,19 +379,34 @@ func (s *Store) chunkCodes(ctx context.Context, c *promo.Campaign, b int) ([]pro
 		return nil, unavailable(err)
 	}
 	out := make([]promo.CampaignCode, len(texts))
+	var ids []string
+	var at []int
 	for i, t := range texts {
 		out[i] = promo.CampaignCode{Code: t}
-		if u, ok := used[i].(string); ok && u != "" {
-			var d usedCode
-			if err := json.Unmarshal([]byte(u), &d); err != nil {
-				return nil, fmt.Errorf("campaign %s code %s: bad redemption: %w", c.ID, t, err)
-			}
-			out[i].PromotionCodeID = d.Promotion
-			if d.Redemption != "" {
-				out[i].Redeemed = true
-				out[i].Redemption = &promo.CodeRedemption{ID: d.Redemption, Customer: d.Customer,
-					Subscription: d.Subscription, At: time.UnixMilli(d.At).UTC()}
-			}
+		if id, ok := used[i].(string); ok && id != "" {
+			ids, at = append(ids, id), append(at, i)
+		}
+	}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	lines, err := s.rdb.HMGet(ctx, rdKey(c.ID), ids...).Result()
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	for j, l := range lines {
+		raw, _ := l.(string)
+		if raw == "" {
+			continue
+		}
+		rd, err := decodeRedemption(c.ID, ids[j], raw)
+		if err != nil {
+			return nil, err
+		}
+		if rd.HoldsUse() {
+			out[at[j]].Redeemed = true
+			out[at[j]].Redemption = &promo.CodeRedemption{ID: rd.ID, Customer: rd.Customer,
+				Subscription: rd.Subscription, At: rd.CreatedAt}
 		}
 	}
 	return out, nil
@@ -471,4 +498,84 @@ func (s *Store) EachCampaignCode(ctx context.Context, c *promo.Campaign, fn func
 		}
 	}
 	return nil
+}
+
+// campaignCodeForCustomerScript: lua/campaign_code_for_customer.lua.
+var campaignCodeForCustomerScript = plainScript("campaign_code_for_customer")
+
+// textOwner is the promo code ID or campaign ID holding a code text.
+func (s *Store) textOwner(ctx context.Context, text string) (string, error) {
+	ref, err := s.rdb.HGet(ctx, codeTextKey(text), "id").Result()
+	if errors.Is(err, redis.Nil) {
+		return "", promo.ErrNotFound
+	}
+	if err != nil {
+		return "", unavailable(err)
+	}
+	if strings.HasPrefix(ref, "pc_") {
+		return ref, nil
+	}
+	num, _, ok := parseCampaignTextRef(ref)
+	if !ok {
+		return "", promo.ErrNotFound
+	}
+	return s.campaignID(ctx, num)
+}
+
+// campaignID resolves a campaign number (cached: it never changes).
+func (s *Store) campaignID(ctx context.Context, num int64) (string, error) {
+	if id, ok := s.campaignIDs.Load(num); ok {
+		return id.(string), nil
+	}
+	id, err := s.rdb.Get(ctx, campaignNumKey(num)).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", promo.ErrNotFound
+	}
+	if err != nil {
+		return "", unavailable(err)
+	}
+	s.campaignIDs.Store(num, id)
+	return id, nil
+}
+
+// campaignCodeForCustomer is GetByCodeForCustomer for a campaign code: the
+// campaign's code record seen as this code (promo.PromoCode.IsCampaignCode:
+// Code the text, Stock 1 while no redemption holds the text, else 0) and
+// the customer's redemption of the campaign.
+func (s *Store) campaignCodeForCustomer(ctx context.Context, cmpID, text, customer string) (*promo.PromoCode, *promo.Redemption, error) {
+	res, err := campaignCodeForCustomerScript.Run(ctx, s.rdb,
+		[]string{codeKey(cmpID), rdKey(cmpID), custKey(cmpID), campaignUsedKey(cmpID)}, customer, text).Slice()
+	if err != nil {
+		return nil, nil, unavailable(err)
+	}
+	if len(res) != 5 {
+		return nil, nil, unavailable(fmt.Errorf("unexpected campaign code read answer of %d items", len(res)))
+	}
+	flat, _ := res[0].([]any)
+	h := make(map[string]string, len(flat)/2)
+	for i := 0; i+1 < len(flat); i += 2 {
+		h[str(flat[i])] = str(flat[i+1])
+	}
+	base, err := decodeCode(cmpID, h)
+	if err != nil {
+		return nil, nil, err
+	}
+	p := *base // decodeCode may share a cached document: copy before changing
+	p.Code, p.UnlimitedStock, p.Stock = text, false, 1
+	if raw := str(res[3]); raw != "" {
+		holder, err := decodeRedemption(cmpID, str(res[4]), raw)
+		if err != nil {
+			return nil, nil, err
+		}
+		if holder.HoldsUse() {
+			p.Stock = 0
+		}
+	}
+	var rd *promo.Redemption
+	if raw := str(res[1]); raw != "" {
+		if rd, err = decodeRedemption(cmpID, str(res[2]), raw); err != nil {
+			return nil, nil, err
+		}
+	}
+	return &p, rd, nil
 }

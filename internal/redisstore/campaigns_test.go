@@ -286,9 +286,13 @@ func TestCampaignCodesPagesAndUpdate(t *testing.T) {
 	gen := promo.CodeGenerator{Prefix: "PG", Length: c.CodeLength}
 	generateAll(t, s, c, "w", gen.Generate)
 	codes := allCodes(t, s, c)
-	// Two codes redeemed (written as the redemption path does).
+	// Two codes redeemed through the reservation script.
 	for _, i := range []int{5, 1500} {
-		s.rdb.HSet(ctx, campaignUsedKey(c.ID), codes[i], fmt.Sprintf(`{"rd":"rd_%d","cus":"cus_%d","sub":"sub_%d","at":1}`, i, i, i))
+		rd := newRD(c.ID, fmt.Sprintf("cus_%d", i), "own")
+		rd.UniqueCode = codes[i]
+		if _, outcome, err := s.Reserve(ctx, rd, now); err != nil || outcome != promo.Reserved {
+			t.Fatalf("reserve %s: %v %v", codes[i], outcome, err)
+		}
 	}
 	var paged []string
 	after := ""
@@ -354,5 +358,92 @@ func TestCampaignCodesPagesAndUpdate(t *testing.T) {
 	rest, err := s.ListCampaigns(ctx, promo.ListFilter{Limit: 1, StartingAfter: other.ID})
 	if err != nil || len(rest.Data) != 1 || rest.Data[0].ID != c.ID || rest.HasMore {
 		t.Fatalf("second page %+v %v", rest, err)
+	}
+}
+
+// A campaign code is single-use across customers, a redemption that ends
+// before a paid invoice gives it back, and one that a paid invoice carried
+// keeps it for good; the campaign's status and expiry apply to every code.
+func TestCampaignCodeSingleUse(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	c := newCampaign(t, s, 3, "U")
+	generateAll(t, s, c, "w", promo.CodeGenerator{Prefix: "U", Length: c.CodeLength}.Generate)
+	codes := allCodes(t, s, c)
+	lookup := func(text, cus string) *promo.PromoCode {
+		t.Helper()
+		p, _, err := s.GetByCodeForCustomer(ctx, text, cus)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !p.IsCampaignCode() || p.ID != c.ID || p.Code != text || p.Stripe.CouponID != c.ID {
+			t.Fatalf("code %s read as %+v", text, p)
+		}
+		return p
+	}
+	if p := lookup(codes[0], "cus_a"); p.Stock != 1 || p.UnlimitedStock || p.Status != promo.StatusActive {
+		t.Fatalf("fresh code: stock %d unlimited %v", p.Stock, p.UnlimitedStock)
+	}
+	reserve := func(text, cus string) (*promo.Redemption, error) {
+		rd := newRD(c.ID, cus, "own_"+cus+text)
+		rd.UniqueCode = text
+		got, _, err := s.Reserve(ctx, rd, now)
+		return got, err
+	}
+	a, err := reserve(codes[0], "cus_a")
+	if err != nil || a.UniqueCode != codes[0] {
+		t.Fatalf("first redemption: %+v %v", a, err)
+	}
+	if _, err := reserve(codes[0], "cus_b"); promo.CodeOf(err) != promo.CodeCodeExhausted {
+		t.Fatalf("second customer on a taken code: %v", err)
+	}
+	if p := lookup(codes[0], "cus_b"); p.Stock != 0 {
+		t.Fatalf("taken code reads stock %d", p.Stock)
+	}
+	// One code of the campaign per customer.
+	if _, err := reserve(codes[1], "cus_a"); promo.CodeOf(err) != promo.CodeAlreadyRedeemedByCustomer {
+		t.Fatalf("a customer's second code of the campaign: %v", err)
+	}
+	// Released before any paid invoice: the code is free again.
+	if _, _, err := s.Finish(ctx, c.ID, a.ID, "stripe_refused", now); err != nil {
+		t.Fatal(err)
+	}
+	if p := lookup(codes[0], "cus_b"); p.Stock != 1 {
+		t.Fatalf("given-back code reads stock %d", p.Stock)
+	}
+	b, err := reserve(codes[0], "cus_b")
+	if err != nil {
+		t.Fatalf("the given-back code: %v", err)
+	}
+	mustConfirm(t, s, c.ID, b.ID, "sub_b")
+	d := disc("di_"+b.ID, "cus_b", "sub_b", time.Second)
+	mustCount(t, s, c.ID, paid("in_b", d, "usd", 100))
+	if _, _, err := s.Finish(ctx, c.ID, b.ID, "removed", now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reserve(codes[0], "cus_c"); promo.CodeOf(err) != promo.CodeCodeExhausted {
+		t.Fatalf("a code a paid invoice carried, after removal: %v", err)
+	}
+	page, err := s.CampaignCodes(ctx, c, promo.CampaignCodesFilter{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := page.Data[0]; !r.Redeemed || r.Redemption.Customer != "cus_b" || r.Redemption.Subscription != "sub_b" || page.Data[1].Redeemed {
+		t.Fatalf("codes page %+v", page.Data)
+	}
+	// Deactivating the campaign deactivates every code.
+	inactive := promo.StatusInactive
+	next, err := promo.ApplyCampaignUpdate(c, promo.CampaignUpdate{Status: &inactive}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveCampaign(ctx, next); err != nil {
+		t.Fatal(err)
+	}
+	if p := lookup(codes[2], "cus_d"); p.Status != promo.StatusInactive {
+		t.Fatalf("code of an inactive campaign reads %s", p.Status)
+	}
+	if _, err := reserve(codes[2], "cus_d"); promo.CodeOf(err) != promo.CodeCodeInactive {
+		t.Fatalf("code of an inactive campaign: %v", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -236,6 +237,8 @@ type Store struct {
 	rdb   redis.UniversalClient
 	texts *textCache // code text -> promo code ID hints (textcache.go)
 	docs  *docCache  // decoded code documents of the request paths (codec.go)
+	// campaignIDs caches campaign number -> campaign ID (immutable).
+	campaignIDs sync.Map
 }
 
 // New wraps a client. Metrics (may be nil) counts failed commands.

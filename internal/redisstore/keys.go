@@ -203,13 +203,15 @@ func invKey(codeID, invoiceID string) string { return "ba:{" + codeID + "}:inv:"
 // redemptionKeys are the KEYS of every ledger script, in the order the Lua
 // headers name them: 1 code, 2 rd, 3 cust, 4 subs, 5 ledger, 6 disc, 7 inv
 // (the counted mark of the invoice the script is about; "" names none, for
-// the scripts that count no invoice), 8 held, 9 wait, 10 cwait.
+// the scripts that count no invoice), 8 held, 9 wait, 10 cwait, 11 used (a
+// campaign's codes: code text -> the redemption that took it; a campaign is
+// a code of the ledger, its ID the code ID).
 func redemptionKeys(codeID string) []string { return redemptionKeysFor(codeID, "") }
 
 // redemptionKeysFor is redemptionKeys for a script about one invoice.
 func redemptionKeysFor(codeID, invoiceID string) []string {
 	return []string{codeKey(codeID), rdKey(codeID), custKey(codeID), subsKey(codeID), ledgerKey(codeID),
-		discKey(codeID), invKey(codeID, invoiceID), heldKey(codeID), waitKey(codeID), cwaitKey(codeID)}
+		discKey(codeID), invKey(codeID, invoiceID), heldKey(codeID), waitKey(codeID), cwaitKey(codeID), campaignUsedKey(codeID)}
 }
 
 // lockKey is the lease lock of a code or of a subscription (its own slot).

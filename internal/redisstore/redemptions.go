@@ -53,6 +53,7 @@ type rdRecord struct {
 	Flags      []string         `json:"flags,omitempty"`
 	Cycles     int              `json:"cy,omitempty"`
 	Discounted map[string]int64 `json:"amt,omitempty"`
+	Unique     string           `json:"uc,omitempty"` // the campaign code the redemption took
 }
 
 func ms(t time.Time) int64 {
@@ -76,7 +77,7 @@ func encodeRedemption(r *promo.Redemption) ([]byte, error) {
 		Source: string(r.Source), State: string(r.State), Owner: r.Owner, Lease: ms(r.LeaseUntil),
 		Created: ms(r.CreatedAt), Confirmed: ms(r.ConfirmedAt), Activated: ms(r.ActivatedAt), Ended: ms(r.EndedAt),
 		Effective: ms(r.EffectiveAt), Reason: r.EndReason, StripeEnd: r.EndedInStripe, HoldsStock: r.HoldsStock, Returned: r.StockReturned,
-		Flags: r.Flags, Cycles: r.Cycles, Discounted: r.Discounted,
+		Flags: r.Flags, Cycles: r.Cycles, Discounted: r.Discounted, Unique: r.UniqueCode,
 	})
 }
 
@@ -97,7 +98,7 @@ func decodeRedemption(codeID, id, raw string) (*promo.Redemption, error) {
 		LeaseUntil: fromMS(x.Lease), CreatedAt: fromMS(x.Created), ConfirmedAt: fromMS(x.Confirmed),
 		ActivatedAt: fromMS(x.Activated), EndedAt: fromMS(x.Ended), EffectiveAt: fromMS(x.Effective),
 		EndReason: x.Reason, EndedInStripe: x.StripeEnd, HoldsStock: x.HoldsStock, StockReturned: x.Returned, Flags: x.Flags,
-		Cycles: x.Cycles, Discounted: x.Discounted,
+		Cycles: x.Cycles, Discounted: x.Discounted, UniqueCode: x.Unique,
 	}, nil
 }
 
@@ -257,6 +258,10 @@ var codeForCustomerScript = plainScript("code_for_customer")
 // or, on a miss, from the text's key: one round trip when cached, two
 // otherwise. The redemption is nil when the customer has none.
 func (s *Store) GetByCodeForCustomer(ctx context.Context, code, customer string) (*promo.PromoCode, *promo.Redemption, error) {
+	if id, ok := s.texts.get(code); ok && strings.HasPrefix(id, "cmp_") {
+		// A campaign's texts are never freed or moved: the hint is exact.
+		return s.campaignCodeForCustomer(ctx, id, code, customer)
+	}
 	if id, ok := s.texts.get(code); ok {
 		p, rd, err := s.codeForCustomer(ctx, id, customer)
 		if err == nil && p.Code == code && p.Status != promo.StatusArchived {
@@ -267,9 +272,16 @@ func (s *Store) GetByCodeForCustomer(ctx context.Context, code, customer string)
 		}
 		s.texts.forget(code) // archived, or not this text's code: ask Redis
 	}
-	id, err := s.codeID(ctx, code)
+	id, err := s.textOwner(ctx, code)
 	if err != nil {
 		return nil, nil, err
+	}
+	if strings.HasPrefix(id, "cmp_") {
+		p, rd, err := s.campaignCodeForCustomer(ctx, id, code, customer)
+		if err == nil {
+			s.texts.put(code, id)
+		}
+		return p, rd, err
 	}
 	p, rd, err := s.codeForCustomer(ctx, id, customer)
 	if err != nil {

@@ -26,14 +26,28 @@ var _ promo.BillingGateway = (*Gateway)(nil)
 // on a subscription. API version 2023-10-16 takes the single promotion_code
 // parameter on create and update; moving to discounts[] for newer versions
 // changes only this function (and previewDiscount).
+// A campaign's codes have no promotion code each: they go on with the
+// campaign's coupon (the single coupon parameter of 2023-10-16; discounts[]
+// with a coupon later), the unique code named in the subscription's
+// metadata (promo.MetaPromoCode).
 func withPromotionCode(p *stripe.SubscriptionParams, promotionCodeID string) {
 	p.PromotionCode = stripe.String(promotionCodeID)
 }
 
-// previewDiscount puts a promotion code on an upcoming-invoice preview
-// (2023-10-16 has no top-level promotion_code there, only discounts[]).
-func previewDiscount(p *stripe.InvoiceUpcomingParams, promotionCodeID string) {
-	p.Discounts = []*stripe.InvoiceDiscountParams{{PromotionCode: stripe.String(promotionCodeID)}}
+// withCoupon is withPromotionCode for a campaign's coupon.
+func withCoupon(p *stripe.SubscriptionParams, couponID string) {
+	p.Coupon = stripe.String(couponID)
+}
+
+// previewDiscount puts a promotion code, or else a coupon, on an
+// upcoming-invoice preview (2023-10-16 has no top-level promotion_code
+// there, only discounts[]).
+func previewDiscount(p *stripe.InvoiceUpcomingParams, promotionCodeID, couponID string) {
+	if promotionCodeID != "" {
+		p.Discounts = []*stripe.InvoiceDiscountParams{{PromotionCode: stripe.String(promotionCodeID)}}
+		return
+	}
+	p.Discounts = []*stripe.InvoiceDiscountParams{{Coupon: stripe.String(couponID)}}
 }
 
 // GetSubscription reads a subscription with its latest invoice (one call).
@@ -62,8 +76,11 @@ func (g *Gateway) CreateSubscription(ctx context.Context, s promo.SubscriptionSp
 	if len(s.Metadata) > 0 {
 		params.Metadata = maps.Clone(s.Metadata)
 	}
-	if s.PromotionCodeID != "" {
+	switch {
+	case s.PromotionCodeID != "":
 		withPromotionCode(params, s.PromotionCodeID)
+	case s.CouponID != "":
+		withCoupon(params, s.CouponID)
 	}
 	setIdempotencyKey(&params.Params, idempotencyKey)
 	var sub *stripe.Subscription
@@ -81,6 +98,16 @@ func (g *Gateway) CreateSubscription(ctx context.Context, s promo.SubscriptionSp
 // proration_behavior=none: a discount never prorates the current period, and
 // saying so keeps any other change out of this call.
 func (g *Gateway) ApplyPromotionCode(ctx context.Context, id, promotionCodeID string, metadata map[string]string, idempotencyKey string) (*promo.Subscription, error) {
+	return g.applyDiscount(ctx, id, promotionCodeID, "", metadata, idempotencyKey)
+}
+
+// ApplyCoupon puts a campaign's coupon on an existing subscription, as
+// ApplyPromotionCode does a promotion code.
+func (g *Gateway) ApplyCoupon(ctx context.Context, id, couponID string, metadata map[string]string, idempotencyKey string) (*promo.Subscription, error) {
+	return g.applyDiscount(ctx, id, "", couponID, metadata, idempotencyKey)
+}
+
+func (g *Gateway) applyDiscount(ctx context.Context, id, promotionCodeID, couponID string, metadata map[string]string, idempotencyKey string) (*promo.Subscription, error) {
 	params := &stripe.SubscriptionParams{
 		Params:            stripe.Params{Context: ctx},
 		ProrationBehavior: stripe.String("none"),
@@ -88,7 +115,11 @@ func (g *Gateway) ApplyPromotionCode(ctx context.Context, id, promotionCodeID st
 	if len(metadata) > 0 {
 		params.Metadata = maps.Clone(metadata)
 	}
-	withPromotionCode(params, promotionCodeID)
+	if promotionCodeID != "" {
+		withPromotionCode(params, promotionCodeID)
+	} else {
+		withCoupon(params, couponID)
+	}
 	setIdempotencyKey(&params.Params, idempotencyKey)
 	var sub *stripe.Subscription
 	err := g.call(ctx, opSubscriptionUpdate, func() (err error) {
@@ -132,8 +163,8 @@ func (g *Gateway) PreviewInvoice(ctx context.Context, p promo.PreviewSpec) (*pro
 		params.Customer = stripe.String(p.Customer)
 		params.SubscriptionItems = []*stripe.SubscriptionItemsParams{{Price: stripe.String(p.Price), Quantity: stripe.Int64(1)}}
 	}
-	if p.PromotionCodeID != "" {
-		previewDiscount(params, p.PromotionCodeID)
+	if p.PromotionCodeID != "" || p.CouponID != "" {
+		previewDiscount(params, p.PromotionCodeID, p.CouponID)
 	}
 	var in *stripe.Invoice
 	err := g.call(ctx, opInvoiceUpcoming, func() (err error) {

@@ -2,7 +2,11 @@
 -- ARGV: record JSON, redemption ID, customer, subscription ("" for a new one), owner, now ms.
 -- Returns {outcome, record JSON}: reserved | resumed | already_redeemed |
 -- not_found | not_ready | inactive | expired | exhausted.
--- KEYS (redemptionKeys): 1 code, 2 rd, 3 cust, 4 subs, 5 ledger, 6 disc, 7 inv, 8 held, 9 wait, 10 cwait.
+-- KEYS (redemptionKeys): 1 code, 2 rd, 3 cust, 4 subs, 5 ledger, 6 disc, 7 inv, 8 held, 9 wait, 10 cwait,
+-- 11 used.
+-- A campaign code (the record's uc: its text; the campaign is the code) is
+-- single-use: exhausted while the redemption that took it holds its use
+-- (holds_use: live, or a paid invoice carried it), else taken over.
 -- Runs after ledger_prelude.lua.
 local existing = redis.call('HGET', KEYS[3], ARGV[3])
 if existing then
@@ -22,6 +26,12 @@ if exp > 0 and tonumber(ARGV[6]) >= exp then return {'expired', ''} end
 if h[3] ~= '1' and (tonumber(h[5]) or 0) <= 0 then return {'exhausted', ''} end
 local r = cjson.decode(ARGV[1])
 r.id = ARGV[2]
+if r.uc then
+  local holder = redis.call('HGET', KEYS[11], r.uc)
+  local o = holder and holder ~= r.id and load(holder)
+  if o and holds_use(o) then return {'exhausted', ''} end
+  redis.call('HSET', KEYS[11], r.uc, r.id)
+end
 take(r)
 redis.call('HINCRBY', KEYS[1], 'reserved', 1)
 redis.call('ZADD', KEYS[5], 0, r.id)
