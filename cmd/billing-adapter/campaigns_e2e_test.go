@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/billing-adapter/billing-adapter/internal/promo"
 	"github.com/billing-adapter/billing-adapter/internal/stripesim"
+	"github.com/stripe/stripe-go/v76"
 )
 
 // campaignBody is a create request for count codes.
@@ -254,4 +256,167 @@ func TestCampaignGenerationResumesAfterReplicaCrash(t *testing.T) {
 		t.Fatalf("%d code text keys for %d codes: a claim was lost or left over", keys, count)
 	}
 	t.Logf("killed at %d of %d codes; resumed by another replica", at, count)
+}
+
+// newReadyCampaign creates a campaign and waits until its codes exist;
+// it returns the campaign's ID and codes.
+func newReadyCampaign(t *testing.T, s *service, count int, extra map[string]any) (string, []string) {
+	t.Helper()
+	r := s.call(t, "POST", "/v1/campaigns", adminSecret, newKey(), campaignBody(count, extra))
+	mustStatus(t, r, 202)
+	id := r.json(t)["id"].(string)
+	waitCampaign(t, s, id, ready)
+	var codes []string
+	for _, row := range exportCSV(t, s, id)[1:] {
+		codes = append(codes, row[0])
+	}
+	return id, codes
+}
+
+// Validate, subscribe, apply and remove take a campaign code like any code:
+// single-use across replicas, the campaign's terms and rules, one coupon in
+// Stripe with the code named in the subscription's metadata, and the
+// ledger's line attributed to the code.
+func TestCampaignCodesRedeemOnce(t *testing.T) {
+	st := newStack(t, "", stripesim.Options{})
+	a, b := st.start(t, nil), st.start(t, nil)
+	pl := st.newPlan(t, "usd", 2000)
+	id, codes := newReadyCampaign(t, a, 5, map[string]any{"plan_ids": []string{pl.Price}})
+	cus1, cus2 := st.newCustomer(t, ""), st.newCustomer(t, "")
+
+	// Validate (any case) with a preview of the discount, through the coupon.
+	v := a.call(t, "POST", "/v1/promo_codes/validate", checkoutSecret, "", map[string]any{
+		"code": strings.ToLower(codes[0]), "customer": cus1, "price": pl.Price})
+	mustStatus(t, v, 200)
+	if vm := v.json(t); vm["valid"] != true || num(vm["preview"].(map[string]any), "amount_after") != 1700 {
+		t.Fatalf("validate %s", v.Body)
+	}
+	// Subscribe with it on replica a.
+	st.Sim.ResetCounts()
+	r := a.call(t, "POST", "/v1/subscriptions", checkoutSecret, newKey(), map[string]any{
+		"customer": cus1, "price": pl.Price, "promo_code": codes[0]})
+	mustStatus(t, r, 201)
+	if n := st.Sim.Count("POST /v1/promotion_codes"); n != 0 {
+		t.Errorf("a campaign redemption made %d promotion codes", n)
+	}
+	out := r.json(t)
+	subID := out["id"].(string)
+	sub := st.subscription(t, subID)
+	if sub.Discount == nil || sub.Discount.Coupon.ID != id || sub.Discount.PromotionCode != nil ||
+		sub.Metadata["promo_code"] != codes[0] || sub.Metadata["promo_code_id"] != id {
+		t.Fatalf("Stripe subscription discount %+v metadata %v", sub.Discount, sub.Metadata)
+	}
+	if inv := st.invoices(t, subID); len(inv) != 1 || inv[0].Total != 1700 {
+		t.Fatalf("first invoice %+v", inv)
+	}
+	// The same code again, on the other replica: refused, before Stripe.
+	st.Sim.ResetCounts()
+	sub2 := st.newSubscription(t, cus2, pl.Price)
+	again := b.apply(t, sub2.ID, codes[0], cus2, newKey())
+	if code, _ := again.errorCode(t); again.Status != 422 || code != "code_exhausted" {
+		t.Fatalf("second redemption of a code: %d %s", again.Status, again.Body)
+	}
+	if v := b.call(t, "POST", "/v1/promo_codes/validate", checkoutSecret, "", map[string]any{"code": codes[0], "customer": cus2}); v.json(t)["reason"] != "code_exhausted" {
+		t.Fatalf("validate of a used code: %s", v.Body)
+	}
+	// One code of the campaign per customer.
+	if r := b.call(t, "POST", "/v1/subscriptions", checkoutSecret, newKey(), map[string]any{
+		"customer": cus1, "price": pl.Price, "promo_code": codes[1]}); r.Status != 409 {
+		t.Fatalf("the customer's second code of the campaign: %d %s", r.Status, r.Body)
+	}
+	// Another code of the campaign on the existing subscription.
+	ap := b.apply(t, sub2.ID, codes[1], cus2, newKey())
+	mustStatus(t, ap, 200)
+	if s2 := st.subscription(t, sub2.ID); s2.Discount == nil || s2.Discount.Coupon.ID != id || s2.Metadata["promo_code"] != codes[1] {
+		t.Fatalf("applied subscription %+v", s2.Metadata)
+	}
+	// Removed before any discounted invoice: the code is free again.
+	rm := a.call(t, "DELETE", "/v1/subscriptions/"+sub2.ID+"/promo_code", checkoutSecret, newKey(), nil)
+	mustStatus(t, rm, 200)
+	if v := a.call(t, "POST", "/v1/promo_codes/validate", checkoutSecret, "", map[string]any{"code": codes[1], "customer": st.newCustomer(t, "")}); v.json(t)["valid"] != true {
+		t.Fatalf("a code given back: %s", v.Body)
+	}
+
+	// Webhooks: the ledger's line on the campaign names the code.
+	a.deliverRecordedEvents(t)
+	led := a.redemptions(t, id) // newest first
+	if len(led) != 2 || led[1]["promo_code"] != codes[0] || led[1]["customer"] != cus1 || led[1]["subscription"] != subID ||
+		led[1]["state"] != "active" || led[0]["promo_code"] != codes[1] || led[0]["stock_returned"] != false {
+		t.Fatalf("ledger %v", led)
+	}
+	page := a.call(t, "GET", "/v1/campaigns/"+id+"/codes?redeemed=true", adminSecret, "", nil).json(t)
+	data := page["data"].([]any)
+	if len(data) != 1 || data[0].(map[string]any)["code"] != codes[0] || data[0].(map[string]any)["customer"] != cus1 ||
+		data[0].(map[string]any)["subscription"] != subID {
+		t.Fatalf("redeemed codes %v", page)
+	}
+	rows := exportCSV(t, b, id)
+	if rows[1][0] != codes[0] || rows[1][1] != "redeemed" || rows[1][2] != cus1 || rows[1][3] != subID || rows[2][1] != "unredeemed" {
+		t.Fatalf("export %v", rows[:3])
+	}
+
+	// Deactivating the campaign refuses every code, on every replica.
+	mustStatus(t, a.call(t, "POST", "/v1/campaigns/"+id, adminSecret, newKey(), map[string]any{"status": "inactive"}), 200)
+	for _, code := range codes[1:] {
+		v := b.call(t, "POST", "/v1/promo_codes/validate", checkoutSecret, "", map[string]any{"code": code, "customer": cus2})
+		if v.json(t)["reason"] != "code_inactive" {
+			t.Fatalf("code %s of an inactive campaign: %s", code, v.Body)
+		}
+	}
+	if r := b.apply(t, sub2.ID, codes[2], cus2, newKey()); r.Status != 422 {
+		t.Fatalf("apply of an inactive campaign's code: %d", r.Status)
+	}
+	mustStatus(t, a.call(t, "POST", "/v1/campaigns/"+id, adminSecret, newKey(), map[string]any{"status": "archived"}), 200)
+	if v := b.call(t, "POST", "/v1/promo_codes/validate", checkoutSecret, "", map[string]any{"code": codes[3], "customer": cus2}); v.json(t)["reason"] != "code_not_found" && v.json(t)["reason"] != "code_inactive" {
+		t.Fatalf("code of an archived campaign: %s", v.Body)
+	}
+}
+
+// 100 customers race for one campaign code over 3 replicas: exactly one
+// gets it, and Stripe holds exactly one discount.
+func TestCampaignCodeRaceAcrossReplicas(t *testing.T) {
+	st := newStack(t, "", stripesim.Options{})
+	replicas := []*service{st.start(t, nil), st.start(t, nil), st.start(t, nil)}
+	pl := st.newPlan(t, "usd", 2000)
+	id, codes := newReadyCampaign(t, replicas[0], 1, nil)
+	const n = 100
+	subs := make([]string, n)
+	for i := range subs {
+		subs[i] = st.newSubscription(t, st.newCustomer(t, ""), pl.Price).ID
+	}
+	statuses := make([]string, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			r := replicas[i%3].apply(t, subs[i], codes[0], "", newKey())
+			statuses[i] = fmt.Sprint(r.Status)
+			if r.Status != 200 {
+				code, _ := r.errorCode(t)
+				statuses[i] += " " + code
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	tally := map[string]int{}
+	for _, s := range statuses {
+		tally[s]++
+	}
+	if tally["200"] != 1 || tally["422 code_exhausted"] != n-1 {
+		t.Fatalf("outcomes %v, want one 200 and %d code_exhausted", tally, n-1)
+	}
+	discounted := 0
+	it := st.Stripe.Subscriptions.List(&stripe.SubscriptionListParams{ListParams: stripe.ListParams{Limit: stripe.Int64(100)}})
+	for it.Next() {
+		if d := it.Subscription().Discount; d != nil && d.Coupon.ID == id {
+			discounted++
+		}
+	}
+	if it.Err() != nil || discounted != 1 {
+		t.Fatalf("Stripe holds %d discounts of the campaign (%v)", discounted, it.Err())
+	}
 }

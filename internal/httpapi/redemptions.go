@@ -192,6 +192,9 @@ func optString(v string) *string {
 }
 
 func toRedemptionResponse(r *promo.Redemption, code string) *redemptionResponse {
+	if r.UniqueCode != "" {
+		code = r.UniqueCode // a campaign's line names the code it took (promo_code_id is the campaign)
+	}
 	out := &redemptionResponse{
 		ID: r.ID, Object: "promo_code_redemption", PromoCodeID: r.PromoCodeID, PromoCode: code,
 		Customer: r.Customer, Subscription: optString(r.Subscription), StripeDiscountID: optString(r.DiscountID),
