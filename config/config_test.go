@@ -331,6 +331,8 @@ func validConfig() Config {
 		SweepLease:       2 * time.Minute,
 		ShutdownTimeout:  20 * time.Second,
 		CampaignLease:    15 * time.Second,
+		RateLimitKey:     RateLimit{100, time.Second},
+		RateLimitCust:    RateLimit{20, time.Minute},
 		LogLevel:         slog.LevelInfo,
 		LogFormat:        "json",
 	}
@@ -444,14 +446,14 @@ func TestString(t *testing.T) {
 	want := `addr=127.0.0.1:8080 redis=single redis_url=redis://:****@127.0.0.1:6379/0 redis_password=**** ` +
 		`stripe=test stripe_key=sk_test_…abcd stripe_api_base=http://127.0.0.1:12111 stripe_max_retries=2 stripe_timeout=20s ` +
 		`webhook_secrets=whsec_…(masked)x2 api_keys=[admin:admin:****,checkout:checkout:****] ` +
-		`idempotency_ttl=24h request_timeout=45s reservation_lease=2m shutdown_timeout=20s campaign_generation_lease=15s log_level=info log_format=json`
+		`idempotency_ttl=24h request_timeout=45s reservation_lease=2m shutdown_timeout=20s campaign_generation_lease=15s rate_limit_per_api_key=100/s rate_limit_per_customer=20/m log_level=info log_format=json`
 	eq(t, c.String(), want)
 
 	sim := mustLoad(t, map[string]string{envRedisAddrs: "a:7000,b:7001", envWebhookSecrets: whsec1})
 	want = `addr=127.0.0.1:8080 redis=cluster redis_addrs=[a:7000,b:7001] redis_password=none ` +
 		`stripe=simulator stripe_sim_addr=127.0.0.1:12111 stripe_api_base=default stripe_max_retries=2 stripe_timeout=20s ` +
 		`webhook_secrets=whsec_…(masked) api_keys=[admin:admin:****,checkout:checkout:****] ` +
-		`idempotency_ttl=24h request_timeout=45s reservation_lease=2m shutdown_timeout=20s campaign_generation_lease=15s log_level=info log_format=json`
+		`idempotency_ttl=24h request_timeout=45s reservation_lease=2m shutdown_timeout=20s campaign_generation_lease=15s rate_limit_per_api_key=100/s rate_limit_per_customer=20/m log_level=info log_format=json`
 	eq(t, sim.String(), want)
 }
 
@@ -580,5 +582,27 @@ func TestSimAddrOnlyCheckedForTheSimulator(t *testing.T) {
 	}
 	if _, err := Load(env(map[string]string{envSimAddr: "nope", envStripeSecretKey: stripeKey})); err != nil {
 		t.Fatalf("STRIPE_SIM_ADDR is unused with a Stripe key: %v", err)
+	}
+}
+
+func TestRateLimits(t *testing.T) {
+	c := mustLoad(t, map[string]string{envRateLimitKey: "50/S", envRateLimitCust: "off"})
+	if c.RateLimitKey != (RateLimit{50, time.Second}) || !c.RateLimitCust.Off() || c.RateLimitCust.String() != "off" {
+		t.Fatalf("limits %v %v", c.RateLimitKey, c.RateLimitCust)
+	}
+	if c := mustLoad(t, map[string]string{envRateLimitCust: "5/h"}); c.RateLimitCust != (RateLimit{5, time.Hour}) {
+		t.Fatalf("5/h read as %v", c.RateLimitCust)
+	}
+	for v, want := range map[string]string{
+		"fast":      `RATE_LIMIT_PER_CUSTOMER: "fast" is not N/s, N/m, N/h or off`,
+		"10/day":    `RATE_LIMIT_PER_CUSTOMER: "10/day" is not N/s, N/m, N/h or off`,
+		"0/m":       `RATE_LIMIT_PER_CUSTOMER: 0 requests is out of range 1..1000000 (off disables the limit)`,
+		"2000000/s": `RATE_LIMIT_PER_CUSTOMER: 2000000 requests is out of range 1..1000000`,
+	} {
+		env := map[string]string{envRateLimitCust: v, envAPIKeys: "admin:admin:" + adminSecret}
+		_, err := Load(func(k string) string { return env[k] })
+		if err == nil || err.Error() != want {
+			t.Errorf("%s: %v, want %s", v, err, want)
+		}
 	}
 }

@@ -40,6 +40,8 @@ func (c Config) problems() problems {
 	}
 	checkRange(&p, envShutdownTimeout, c.ShutdownTimeout, minShutdownTimeout, maxShutdownTimeout)
 	checkRange(&p, envCampaignLease, c.CampaignLease, minCampaignLease, maxCampaignLease)
+	c.RateLimitKey.check(&p, envRateLimitKey)
+	c.RateLimitCust.check(&p, envRateLimitCust)
 	switch c.LogLevel {
 	case slog.LevelDebug, slog.LevelInfo, slog.LevelWarn, slog.LevelError:
 	default:

@@ -113,6 +113,8 @@ func newBenchApp(b *testing.B) *benchApp {
 		"BILLING_ADDR": "127.0.0.1:0", "REDIS_URL": redisSrv.URL(), "STRIPE_SECRET_KEY": stripeKey,
 		"STRIPE_API_BASE": sim.URL, "STRIPE_MAX_NETWORK_RETRIES": "0", "STRIPE_WEBHOOK_SECRETS": webhookSecret,
 		"BILLING_API_KEYS": "admin:admin:" + adminSecret + ",checkout:checkout:" + checkoutSecret,
+		// One key and a few customers send every request: no guard.
+		"RATE_LIMIT_PER_API_KEY": "off", "RATE_LIMIT_PER_CUSTOMER": "off",
 	}
 	cfg, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {

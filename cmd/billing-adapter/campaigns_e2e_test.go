@@ -350,6 +350,7 @@ func TestCampaignCodesRedeemOnce(t *testing.T) {
 		data[0].(map[string]any)["subscription"] != subID {
 		t.Fatalf("redeemed codes %v", page)
 	}
+	assertReconcileClean(t, a)
 	rows := exportCSV(t, b, id)
 	if rows[1][0] != codes[0] || rows[1][1] != "redeemed" || rows[1][2] != cus1 || rows[1][3] != subID || rows[2][1] != "unredeemed" {
 		t.Fatalf("export %v", rows[:3])

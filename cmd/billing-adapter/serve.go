@@ -193,7 +193,8 @@ func newApp(cfg config.Config, log *slog.Logger, metrics *telemetry.Metrics, sto
 	con := console.New(console.Options{Keys: httpapi.NewKeys(cfg.APIKeys), Drift: consoleDrift(gw, store), Sessions: store,
 		Log: log.With("component", "console")})
 	handler := httpapi.New(httpapi.Options{
-		Catalog: catalog, Campaigns: campaigns, Redeemer: redeemer, Idempotency: store, IdempotencyTTL: cfg.IdempotencyTTL,
+		Catalog: catalog, Campaigns: campaigns, Redeemer: redeemer,
+		Guard: &httpapi.Guard{Limiter: store.NewRateLimiter(), PerKey: cfg.RateLimitKey, PerCustomer: cfg.RateLimitCust}, Idempotency: store, IdempotencyTTL: cfg.IdempotencyTTL,
 		RequestTimeout: cfg.RequestTimeout, IdempotencyLease: cfg.RequestLease(), APIKeys: cfg.APIKeys,
 		Ready: store.Ping, Webhooks: receiver, Metrics: metrics, Log: log, Plans: plans, Console: con,
 	})

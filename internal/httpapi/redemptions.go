@@ -83,6 +83,9 @@ func (s *server) validatePromoCode(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
+	if err := s.guard(c, req.Customer); err != nil {
+		return err
+	}
 	res, err := s.Redeemer.Validate(c.Request().Context(), promo.ValidateInput{
 		Code: req.Code, Customer: req.Customer, Price: req.Price, Subscription: req.Subscription})
 	if err != nil {
@@ -236,6 +239,11 @@ func (s *server) createSubscription(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
+	if req.PromoCode != "" { // a subscription without a code tries no code text
+		if err := s.guard(c, req.Customer); err != nil {
+			return err
+		}
+	}
 	res, err := s.Redeemer.Subscribe(c.Request().Context(), promo.SubscribeInput{
 		Customer: req.Customer, Price: req.Price, Quantity: req.Quantity, PromoCode: req.PromoCode, Metadata: req.Metadata,
 	}, c.Get(ctxReqKey).(string))
@@ -251,6 +259,13 @@ func (s *server) createSubscription(c echo.Context) error {
 func (s *server) applyPromoCode(c echo.Context) error {
 	var req applyPromoCodeRequest
 	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	subject := req.Customer
+	if subject == "" {
+		subject = c.Param("id") // the page vouches for the subscription: limit it
+	}
+	if err := s.guard(c, subject); err != nil {
 		return err
 	}
 	res, err := s.Redeemer.Apply(c.Request().Context(), promo.ApplyInput{

@@ -27,6 +27,7 @@ const (
 type Options struct {
 	Catalog        *promo.Catalog
 	Campaigns      *promo.Campaigns // the /v1/campaigns routes (not routed when nil)
+	Guard          *Guard           // the brute-force guard of validate, subscribe and apply (none when nil)
 	Redeemer       *promo.Redeemer
 	Idempotency    promo.IdempotencyStore
 	IdempotencyTTL time.Duration
