@@ -41,6 +41,9 @@ type Redeemer struct {
 	// Kick, when set, is told about codes whose Stripe promotion code must
 	// be switched on or off (after NeedsStripeSync recorded it).
 	Kick func(promoCodeID string)
+	// Plans, when set, expands the plans of a code that refuses the price
+	// (validate's eligible_plans); a PlanCache in the service.
+	Plans PlanReader
 }
 
 // ApplyResult is the outcome of a subscribe or an apply.
@@ -535,4 +538,48 @@ func checkSubscriptionMetadata(md map[string]string) error {
 		}
 	}
 	return nil
+}
+
+// SubscriptionRedemption returns the subscription's live redemption
+// (reserved, pending or active) and its code; a subscription without one is
+// CodeNotFound. When customer is given, a redemption of another customer is
+// customer_mismatch, as apply answers for someone else's subscription.
+func (r *Redeemer) SubscriptionRedemption(ctx context.Context, subscription, customer string) (*Redemption, *PromoCode, error) {
+	if err := CheckStripeID("subscription", subscription); err != nil {
+		return nil, nil, err
+	}
+	if customer != "" {
+		if err := CheckStripeID("customer", customer); err != nil {
+			return nil, nil, err
+		}
+	}
+	rd, err := r.liveClaim(ctx, subscription)
+	if err != nil {
+		return nil, nil, err
+	}
+	if rd == nil {
+		return nil, nil, &Error{Code: CodeNotFound, Param: "id",
+			Message: "subscription " + subscription + " has no promo code applied through this service"}
+	}
+	if customer != "" && rd.Customer != customer {
+		return nil, nil, errCustomerMismatch()
+	}
+	p, err := r.Store.Get(ctx, rd.PromoCodeID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return rd, p, nil
+}
+
+// ListRedemptions returns a page of one code's ledger, newest first.
+// startingAfter must name a ledger line of that code (400 otherwise).
+func (r *Redeemer) ListRedemptions(ctx context.Context, promoCodeID string, limit int, startingAfter string) (Page[*Redemption], error) {
+	if startingAfter != "" {
+		if _, err := r.Store.GetRedemption(ctx, promoCodeID, startingAfter); errors.Is(err, ErrNotFound) {
+			return Page[*Redemption]{}, errUnknownCursor(startingAfter, "redemption")
+		} else if err != nil {
+			return Page[*Redemption]{}, err
+		}
+	}
+	return r.Store.ListRedemptions(ctx, promoCodeID, limit, startingAfter)
 }

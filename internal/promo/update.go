@@ -98,6 +98,9 @@ func (in UpdateInput) Apply(p *PromoCode, now time.Time) (*PromoCode, error) {
 			n.ExpiresAt = &t
 		}
 	}
+	if in.UnlimitedStock != nil && *in.UnlimitedStock && in.Stock != nil {
+		return nil, errStockWithUnlimited()
+	}
 	if in.UnlimitedStock != nil {
 		n.UnlimitedStock = *in.UnlimitedStock
 	}

@@ -50,6 +50,8 @@ import (
 //	                                        none (flagged stock_exhausted); units go to lines in ID order
 //	ba:{pc_ID}:cwait                 ZSET   score 0, member "customer|redemption ID": lines that need the
 //	                                        customer's use another line holds (customer_already_redeemed)
+//	ba:{pc_ID}:audit                 ZSET   score 0, member audit event ID (ULID-based: lexical = time order)
+//	ba:{pc_ID}:ev                    HASH   audit event ID -> JSON promo.AuditEvent (written with MULTI)
 //
 // One subscription (slot {sub_ID})
 //
@@ -73,6 +75,8 @@ import (
 //
 // Anywhere (each key its own slot)
 //
+//	ba:console:out:<session ID>      STRING "1" while a signed-out console session's cookie would still be
+//	                                        valid (one key per session: no hot slot)
 //	ba:evt:<event ID>                STRING "p:<token>" while a webhook event is processed (lease TTL),
 //	                                        then "d" for 7 days (deduplication)
 //	ba:{idem:H}                      HASH   one idempotency record, H = hex SHA-256 of (API key name,
@@ -152,6 +156,14 @@ func redemptionKeysFor(codeID, invoiceID string) []string {
 
 // lockKey is the lease lock of a code or of a subscription (its own slot).
 func lockKey(id string) string { return "ba:{" + id + "}:lock" }
+
+// auditKey and auditEvKey are a code's audit trail: event IDs in order and
+// the events.
+func auditKey(codeID string) string   { return "ba:{" + codeID + "}:audit" }
+func auditEvKey(codeID string) string { return "ba:{" + codeID + "}:ev" }
+
+// signedOutKey marks a signed-out console session.
+func signedOutKey(id string) string { return "ba:console:out:" + id }
 
 // eventKey is a webhook event's dedup marker.
 func eventKey(id string) string { return "ba:evt:" + id }

@@ -288,3 +288,55 @@ func TestUnitsAndCustomerUseGoInIDOrder(t *testing.T) {
 		}
 	})
 }
+
+// Stock the admin adds goes first to the lines waiting for a unit, in ID
+// order, as had it been there when they came (what reconcile would pick).
+func TestRestockServesWaitingLinesFirst(t *testing.T) {
+	s, ctx := newStore(t), context.Background()
+	p := rdCode(t, s, withStock(1))
+	var lines []promo.ObservedDiscount
+	for i, di := range []string{"di_1", "di_2", "di_3"} {
+		d := disc(di, "cus_"+di, "sub_"+di, time.Minute)
+		d.Start = now.Add(time.Duration(i) * time.Hour)
+		d.NewID = promo.RedemptionIDFor(di, d.Start)
+		mustObserve(t, s, p.ID, d)
+		lines = append(lines, d)
+	}
+	wantTally(t, s, p.ID, tally{stock: 0, held: 1})
+
+	prev := getCode(t, s, p.ID)
+	next := *prev
+	next.Stock = 1
+	if err := s.SaveUpdate(ctx, prev, &next, true); err != nil {
+		t.Fatal(err)
+	}
+	if next.Stock != 0 || next.Held != 2 {
+		t.Fatalf("the update's answer: stock %d held %d, want 0 and 2", next.Stock, next.Held)
+	}
+	wantTally(t, s, p.ID, tally{stock: 0, held: 2})
+	for i, d := range lines {
+		r, err := s.GetRedemption(ctx, p.ID, d.NewID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantHolds := i < 2
+		if r.HoldsStock != wantHolds || slices.Contains(r.Flags, "stock_exhausted") == wantHolds {
+			t.Fatalf("line %d: holds %v flags %v, want holds %v", i, r.HoldsStock, r.Flags, wantHolds)
+		}
+	}
+	if ids, err := s.StripeSyncPending(ctx, 10); err != nil || !slices.Contains(ids, p.ID) {
+		t.Fatalf("Stripe switch not queued: %v %v", ids, err)
+	}
+
+	// Unlimited: nobody waits.
+	prev = getCode(t, s, p.ID)
+	next = *prev
+	next.UnlimitedStock = true
+	if err := s.SaveUpdate(ctx, prev, &next, false); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.GetRedemption(ctx, p.ID, lines[2].NewID)
+	if err != nil || len(r.Flags) != 0 {
+		t.Fatalf("on an unlimited code: %+v %v", r, err)
+	}
+}

@@ -193,7 +193,7 @@ local function finish(r, reason, at, fromStripe)
   else
     r.st = 'ended'
   end
-  if not r.act then
+  if not holds_use(r) then
     -- It never took effect: it needs neither its unit nor the customer's
     -- use any more (stock_returned: the unit is not kept).
     give(r)

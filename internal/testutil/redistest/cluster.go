@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -128,25 +127,9 @@ func StartClusterMain(masters, replicasPerMaster int) (*Cluster, func(), error) 
 	if err != nil {
 		return nil, nil, err
 	}
-	dir, err := os.MkdirTemp("", "redistest-cluster-")
-	if err != nil {
-		return nil, nil, fmt.Errorf("redistest: %w", err)
-	}
-	c, err := startCluster(bins, dir, masters, replicasPerMaster)
-	if err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, nil, fmt.Errorf("redistest: %w", err)
-	}
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			if err := c.close(); err != nil {
-				fmt.Fprintf(os.Stderr, "redistest: %v\n", err)
-			}
-			_ = os.RemoveAll(dir)
-		})
-	}
-	return c, stop, nil
+	return startInDir("redistest-cluster-", func(dir string) (*Cluster, error) {
+		return startCluster(bins, dir, masters, replicasPerMaster)
+	}, (*Cluster).close)
 }
 
 type binaries struct{ server, cli string }

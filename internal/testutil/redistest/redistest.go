@@ -143,25 +143,32 @@ func StartMain() (*Server, func(), error) {
 	if err != nil {
 		return nil, nil, errors.New(notFoundMsg)
 	}
-	dir, err := os.MkdirTemp("", "redistest-")
+	return startInDir("redistest-", func(dir string) (*Server, error) { return start(bin, dir) }, (*Server).Kill)
+}
+
+// startInDir starts something in a new temporary directory and returns it
+// with a stop that kills it (once) and removes the directory.
+func startInDir[T any](prefix string, start func(dir string) (T, error), kill func(T) error) (T, func(), error) {
+	var zero T
+	dir, err := os.MkdirTemp("", prefix)
 	if err != nil {
-		return nil, nil, fmt.Errorf("redistest: %w", err)
+		return zero, nil, fmt.Errorf("redistest: %w", err)
 	}
-	s, err := start(bin, dir)
+	x, err := start(dir)
 	if err != nil {
 		_ = os.RemoveAll(dir)
-		return nil, nil, fmt.Errorf("redistest: %w", err)
+		return zero, nil, fmt.Errorf("redistest: %w", err)
 	}
 	var once sync.Once
 	stop := func() {
 		once.Do(func() {
-			if err := s.Kill(); err != nil {
+			if err := kill(x); err != nil {
 				fmt.Fprintf(os.Stderr, "redistest: %v\n", err)
 			}
 			_ = os.RemoveAll(dir)
 		})
 	}
-	return s, stop, nil
+	return x, stop, nil
 }
 
 // start picks a free port and launches redis-server on it, trying another port if the bind fails.

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/billing-adapter/billing-adapter/internal/console"
+	"github.com/billing-adapter/billing-adapter/internal/promo"
+	"github.com/billing-adapter/billing-adapter/internal/redisstore"
+)
+
+// consoleDrift is the console's drift page: what `reconcile` without -fix
+// reports, from the same domain steps (promo.ReadStripe, Rebuild, Diff) on
+// the service's own Stripe gateway and Redis store.
+func consoleDrift(gw promo.StripeReader, store *redisstore.Store) func(context.Context) (*console.DriftReport, error) {
+	return func(ctx context.Context) (*console.DriftReport, error) {
+		snap, err := promo.ReadStripe(ctx, gw, time.Time{}, nil)
+		if err != nil {
+			return nil, fmt.Errorf("reading Stripe: %w", err)
+		}
+		now := time.Now().UTC()
+		rebuilt := promo.Rebuild(snap, now)
+		paid := promo.PaidMarks(snap.PaidCustomers, now) // customers whose paid mark is not over
+		current, err := store.LoadState(ctx, paid)
+		if err != nil {
+			return nil, fmt.Errorf("reading Redis: %w", err)
+		}
+		drift := promo.Diff(current, rebuilt, paid)
+		lines := 0
+		for _, l := range rebuilt.Ledgers {
+			lines += len(l)
+		}
+		rep := &console.DriftReport{
+			Summary: fmt.Sprintf("Stripe has %d codes and %d redemptions of ours; Redis has %d codes; %d differences",
+				len(rebuilt.Codes), lines, len(current.Codes), len(drift)),
+			Problems: rebuilt.Problems,
+		}
+		for _, d := range drift {
+			rep.Lines = append(rep.Lines, d.String())
+		}
+		return rep, nil
+	}
+}
