@@ -21,7 +21,7 @@ func consoleDrift(gw promo.StripeReader, store *redisstore.Store) func(context.C
 		}
 		now := time.Now().UTC()
 		rebuilt := promo.Rebuild(snap, now)
-		paid := promo.PaidMarks(snap.PaidCustomers, now) // as reconcile: customers whose paid mark is not over
+		paid := promo.PaidMarks(snap.PaidCustomers, now) // customers whose paid mark is not over
 		current, err := store.LoadState(ctx, paid)
 		if err != nil {
 			return nil, fmt.Errorf("reading Redis: %w", err)

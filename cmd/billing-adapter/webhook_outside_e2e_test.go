@@ -3,6 +3,7 @@ package main
 import (
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/stripe/stripe-go/v76"
 )
@@ -17,8 +18,11 @@ func TestRedemptionsMadeOutsideTheAdapter(t *testing.T) {
 	id := pc["id"].(string)
 	promoID := pc["stripe"].(map[string]any)["promotion_code_id"].(string)
 
-	// A Checkout-like subscription with the promotion code.
-	first := st.newCustomer(t, "")
+	// A Checkout-like subscription with the promotion code. Both customers
+	// live on one test clock, so the second discount starts an hour after
+	// the first: units go to lines in the discounts' start order.
+	clock := st.newClock(t)
+	first := st.newCustomer(t, clock)
 	sub1, err := st.Stripe.Subscriptions.New(&stripe.SubscriptionParams{Customer: stripe.String(first),
 		Items: []*stripe.SubscriptionItemsParams{{Price: stripe.String(pl.Price)}}, PromotionCode: stripe.String(promoID)})
 	if err != nil {
@@ -40,7 +44,8 @@ func TestRedemptionsMadeOutsideTheAdapter(t *testing.T) {
 	})
 
 	// With no stock left, someone applies the coupon directly: recorded, flagged.
-	second := st.newCustomer(t, "")
+	st.advance(t, clock, clockStart.Add(time.Hour))
+	second := st.newCustomer(t, clock)
 	sub2, err := st.Stripe.Subscriptions.New(&stripe.SubscriptionParams{Customer: stripe.String(second),
 		Items: []*stripe.SubscriptionItemsParams{{Price: stripe.String(pl.Price)}}, Coupon: stripe.String(id)})
 	if err != nil {

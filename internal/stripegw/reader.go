@@ -2,6 +2,7 @@ package stripegw
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +22,7 @@ import (
 const (
 	opCouponList  = "coupon.list"
 	opInvoiceList = "invoice.list"
+	opEventList   = "event.list"
 )
 
 // listPageSize is the page size of every walk: Stripe's maximum.
@@ -70,6 +72,45 @@ func (g *Gateway) EachPaidInvoice(ctx context.Context, since time.Time, fn func(
 		func() *stripe.Iter { return g.api.Invoices.List(params).Iter },
 		func(in *stripe.Invoice) string { return in.ID },
 		func(in *stripe.Invoice) error { return fn(toStripeInvoice(in)) })
+}
+
+// EachEvent walks the events of the given types created at or after since
+// (Stripe keeps events 30 days), newest first, each as the JSON body Stripe
+// delivers to a webhook endpoint (id, type, api_version, created, data with
+// object and previous_attributes), for `reconcile -events`.
+func (g *Gateway) EachEvent(ctx context.Context, since time.Time, types []string, fn func([]byte) error) error {
+	params := &stripe.EventListParams{}
+	for _, t := range types {
+		params.Types = append(params.Types, stripe.String(t))
+	}
+	if gte := ceilUnix(since); !since.IsZero() && gte > 0 {
+		params.CreatedRange = &stripe.RangeQueryParams{GreaterThanOrEqual: gte}
+	}
+	return eachPage(ctx, g, nil, opEventList, &params.ListParams,
+		func() *stripe.Iter { return g.api.Events.List(params).Iter },
+		func(e *stripe.Event) string { return e.ID },
+		func(e *stripe.Event) error {
+			body, err := eventBody(e)
+			if err != nil {
+				return err
+			}
+			return fn(body)
+		})
+}
+
+// eventBody renders an event as Stripe delivers it.
+func eventBody(e *stripe.Event) ([]byte, error) {
+	data := map[string]any{"object": json.RawMessage("null")}
+	if e.Data != nil {
+		if len(e.Data.Raw) > 0 {
+			data["object"] = e.Data.Raw
+		}
+		if e.Data.PreviousAttributes != nil {
+			data["previous_attributes"] = e.Data.PreviousAttributes
+		}
+	}
+	return json.Marshal(map[string]any{"id": e.ID, "object": "event", "api_version": e.APIVersion,
+		"created": e.Created, "type": e.Type, "livemode": e.Livemode, "data": data})
 }
 
 // eachPage walks a Stripe list (newest first, as Stripe orders it) one page
