@@ -20,7 +20,6 @@ type createCampaignRequest struct {
 	Prefix                  string            `json:"prefix"`
 	Count                   *int64            `json:"count"`
 	CodeLength              *int64            `json:"code_length"`
-	MultipleUsesPerCustomer bool              `json:"multiple_uses_per_customer"`
 	PromoType               string            `json:"promo_type"`
 	AmountOff               decimalText       `json:"amount_off"`
 	Currency                string            `json:"currency"`
@@ -46,7 +45,6 @@ type campaignResponse struct {
 	State                   string            `json:"state"`
 	Generated               int               `json:"generated"`
 	Mirrored                int               `json:"mirrored"`
-	MultipleUsesPerCustomer bool              `json:"multiple_uses_per_customer"`
 	PromoType               promo.PromoType   `json:"promo_type"`
 	AmountOff               json.Number       `json:"amount_off"`
 	AmountOffMinor          *int64            `json:"amount_off_minor,omitempty"`
@@ -71,7 +69,7 @@ func toCampaignResponse(c *promo.Campaign) campaignResponse {
 	r := campaignResponse{
 		ID: c.ID, Object: "campaign", Name: c.Name, Prefix: c.Prefix, Count: c.Count, CodeLength: c.CodeLength,
 		EntropyBits: math.Round(promo.CodeEntropyBits(c.CodeLength)*10) / 10, State: string(c.State),
-		Generated: c.Generated, Mirrored: c.Mirrored, MultipleUsesPerCustomer: c.MultiUsePerCustomer,
+		Generated: c.Generated, Mirrored: c.Mirrored,
 		PromoType: p.PromoType, AmountOff: json.Number(p.AmountOffDecimal()), Duration: p.Duration,
 		PromoDurationMonths: p.DurationMonths, NewUsersOnly: p.NewUsersOnly, ExistingMembershipsOnly: p.ExistingMembershipsOnly,
 		PlanIDs: p.PlanIDs, Status: p.Status, Metadata: p.Metadata,
@@ -105,7 +103,6 @@ func (s *server) createCampaign(c echo.Context) error {
 	}
 	in := promo.CampaignInput{
 		Name: req.Name, Prefix: req.Prefix, Count: *req.Count, CodeLength: req.CodeLength,
-		MultiUsePerCustomer: req.MultipleUsesPerCustomer,
 		Terms: promo.CreateInput{
 			PromoType: promo.PromoType(req.PromoType), AmountOff: string(req.AmountOff), Currency: req.Currency,
 			Duration: promo.Duration(req.Duration), PromoDurationMonths: req.PromoDurationMonths,
@@ -157,7 +154,7 @@ func (s *server) listCampaigns(c echo.Context) error {
 // campaignImmutable are fields of a campaign's terms an update may not
 // change (its Stripe coupon is immutable).
 var campaignImmutable = map[string]bool{
-	"name": true, "prefix": true, "count": true, "code_length": true, "multiple_uses_per_customer": true,
+	"name": true, "prefix": true, "count": true, "code_length": true,
 	"promo_type": true, "amount_off": true, "currency": true, "duration": true, "promo_duration_months": true,
 	"new_users_only": true, "existing_memberships_only": true, "plan_ids": true,
 }

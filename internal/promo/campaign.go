@@ -68,15 +68,12 @@ type Campaign struct {
 	CodeLength int    // random characters after the prefix
 	// Terms holds the discount, rules, status, expiry, metadata and Stripe
 	// coupon of every code of the campaign (Code, stock and counters unused).
-	Terms PromoCode
-	// MultiUsePerCustomer lets one customer redeem several codes of the
-	// campaign (default false: one code of the campaign per customer).
-	MultiUsePerCustomer bool
-	State               CampaignState
-	Generated           int // codes generated so far
-	Mirrored            int // codes with a Stripe promotion code (on demand)
-	CreatedAt           time.Time
-	UpdatedAt           time.Time
+	Terms     PromoCode
+	State     CampaignState
+	Generated int // codes generated so far
+	Mirrored  int // codes with a Stripe promotion code (on demand)
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // IsCampaignCode reports whether p is a campaign code's view: ID the
@@ -105,11 +102,10 @@ func (c *Campaign) CodeTextLength() int { return len(c.Prefix) + c.CodeLength }
 
 // CampaignInput is a create request.
 type CampaignInput struct {
-	Name                string
-	Prefix              string
-	Count               int64
-	CodeLength          *int64
-	MultiUsePerCustomer bool
+	Name       string
+	Prefix     string
+	Count      int64
+	CodeLength *int64
 	// Terms is checked as a promo code's create (Code, Stock and
 	// UnlimitedStock must be empty: a campaign code is single-use).
 	Terms CreateInput
@@ -118,8 +114,7 @@ type CampaignInput struct {
 // NewCampaign checks in and builds the campaign it describes (without ID,
 // timestamps or Stripe refs).
 func NewCampaign(in CampaignInput, now time.Time) (*Campaign, error) {
-	c := &Campaign{Name: strings.TrimSpace(in.Name), Prefix: NormalizeCode(in.Prefix), State: CampaignGenerating,
-		MultiUsePerCustomer: in.MultiUsePerCustomer}
+	c := &Campaign{Name: strings.TrimSpace(in.Name), Prefix: NormalizeCode(in.Prefix), State: CampaignGenerating}
 	switch {
 	case c.Name == "":
 		return nil, Invalid("name", "name is required")

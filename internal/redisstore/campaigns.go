@@ -27,7 +27,6 @@ type campaignDoc struct {
 	Name     string            `json:"n"`
 	Prefix   string            `json:"px,omitempty"`
 	CodeLen  int               `json:"cl"`
-	MultiUse bool              `json:"mu,omitempty"`
 	Type     promo.PromoType   `json:"t"`
 	Amount   int64             `json:"a"`
 	Currency string            `json:"cur,omitempty"`
@@ -46,7 +45,7 @@ type campaignDoc struct {
 
 func campaignDocOf(c *promo.Campaign) campaignDoc {
 	t := &c.Terms
-	return campaignDoc{V: 1, Name: c.Name, Prefix: c.Prefix, CodeLen: c.CodeLength, MultiUse: c.MultiUsePerCustomer,
+	return campaignDoc{V: 1, Name: c.Name, Prefix: c.Prefix, CodeLen: c.CodeLength,
 		Type: t.PromoType, Amount: t.AmountOff, Currency: t.Currency, Duration: t.Duration, Months: t.DurationMonths,
 		Expires: msPtr(t.ExpiresAt), NewUsers: t.NewUsersOnly, Members: t.ExistingMembershipsOnly, Plans: t.PlanIDs,
 		Products: t.PlanProducts, Metadata: t.Metadata, Coupon: t.Stripe.CouponID,
@@ -64,7 +63,7 @@ func decodeCampaign(id string, h map[string]string) (*promo.Campaign, error) {
 	}
 	created, updated := time.UnixMilli(d.Created).UTC(), time.UnixMilli(d.Updated).UTC()
 	c := &promo.Campaign{
-		ID: id, Name: d.Name, Prefix: d.Prefix, CodeLength: d.CodeLen, MultiUsePerCustomer: d.MultiUse,
+		ID: id, Name: d.Name, Prefix: d.Prefix, CodeLength: d.CodeLen,
 		Count: int(atoi(h["count"])), State: promo.CampaignState(h["state"]), Generated: int(atoi(h["generated"])),
 		Mirrored: int(atoi(h["mirrored"])), CreatedAt: created, UpdatedAt: updated,
 		Terms: promo.PromoCode{
@@ -559,6 +558,9 @@ func (s *Store) campaignCodeForCustomer(ctx context.Context, cmpID, text, custom
 	base, err := decodeCode(cmpID, h)
 	if err != nil {
 		return nil, nil, err
+	}
+	if base.Status == promo.StatusArchived {
+		return nil, nil, promo.ErrNotFound // as an archived promo code's text: no such code
 	}
 	p := *base // decodeCode may share a cached document: copy before changing
 	p.Code, p.UnlimitedStock, p.Stock = text, false, 1
