@@ -132,15 +132,18 @@ func TestWebhookPlan(t *testing.T) {
 }
 
 func TestSelected(t *testing.T) {
-	all, mem, err := selected("all")
-	if err != nil || len(all) != 4 || !mem {
-		t.Fatalf("all: %d %v %v", len(all), mem, err)
+	all, mem, camp, err := selected("all")
+	if err != nil || len(all) != 5 || !mem || !camp {
+		t.Fatalf("all: %d %v %v %v", len(all), mem, camp, err)
 	}
-	two, mem, err := selected("validate, memory,webhook")
-	if err != nil || len(two) != 2 || two[0].name != "validate" || two[1].name != "webhook" || !mem {
-		t.Fatalf("list: %v %v %v", two, mem, err)
+	two, mem, camp, err := selected("validate, memory,webhook")
+	if err != nil || len(two) != 2 || two[0].name != "validate" || two[1].name != "webhook" || !mem || camp {
+		t.Fatalf("list: %v %v %v %v", two, mem, camp, err)
 	}
-	if _, _, err := selected("nope"); err == nil {
+	if _, _, camp, err := selected("campaigns,validate-campaign"); err != nil || !camp {
+		t.Fatalf("campaigns: %v %v", camp, err)
+	}
+	if _, _, _, err := selected("nope"); err == nil {
 		t.Fatal("unknown scenario accepted")
 	}
 }

@@ -74,7 +74,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("billing-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.scenario, "scenario", "all", "validate, apply, create-promo, webhook, memory, all, or none (comma-separated list allowed)")
+	fs.StringVar(&o.scenario, "scenario", "all", "validate, validate-campaign, apply, create-promo, webhook, memory, campaigns, all, or none (comma-separated list allowed)")
 	fs.IntVar(&o.n, "n", 10000, "measured requests per scenario")
 	fs.IntVar(&o.stripeN, "stripe-n", 2000, "measured requests for the scenarios that call Stripe (apply, create-promo): the simulator slows as its state grows (docs/BENCHMARKS.md); 0 = -n")
 	fs.IntVar(&o.conc, "c", 64, "concurrent requests (workers, one keep-alive connection each)")
@@ -120,20 +120,25 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	return o, nil
 }
 
-// selected returns the load scenarios and whether memory is measured.
-func selected(spec string) ([]scenario, bool, error) {
+// selected returns the load scenarios and whether memory and campaigns
+// are measured.
+func selected(spec string) ([]scenario, bool, bool, error) {
 	if spec == "all" {
-		return scenarios, true, nil
+		return scenarios, true, true, nil
 	}
 	if spec == "none" { // e.g. -scenario none -reconcile 1000
-		return nil, false, nil
+		return nil, false, false, nil
 	}
 	var out []scenario
-	memory := false
+	memory, campaigns := false, false
 	for name := range strings.SplitSeq(spec, ",") {
 		name = strings.TrimSpace(name)
 		if name == "memory" {
 			memory = true
+			continue
+		}
+		if name == "campaigns" {
+			campaigns = true
 			continue
 		}
 		found := false
@@ -143,10 +148,10 @@ func selected(spec string) ([]scenario, bool, error) {
 			}
 		}
 		if !found {
-			return nil, false, fmt.Errorf("unknown scenario %q (validate, apply, create-promo, webhook, memory, all)", name)
+			return nil, false, false, fmt.Errorf("unknown scenario %q (validate, validate-campaign, apply, create-promo, webhook, memory, campaigns, all)", name)
 		}
 	}
-	return out, memory, nil
+	return out, memory, campaigns, nil
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -154,7 +159,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	list, withMemory, err := selected(o.scenario)
+	list, withMemory, withCampaigns, err := selected(o.scenario)
 	if err != nil {
 		return err
 	}
@@ -224,6 +229,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("memory: %w", err)
 		}
 	}
+	if withCampaigns {
+		if rep.Campaigns, err = runCampaigns(ctx, o, stderr); err != nil {
+			return fmt.Errorf("campaigns: %w", err)
+		}
+	}
 	rep.Targets = evaluate(rep)
 	if o.json {
 		enc := json.NewEncoder(stdout)
@@ -232,6 +242,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	writeTable(stdout, rep)
 	return nil
+}
+
+// runCampaigns measures campaigns on their own fresh redis-server.
+func runCampaigns(ctx context.Context, o options, stderr io.Writer) (*CampaignBench, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	p, err := startProc(o.workDir, "redis-campaigns", o.redisServer, []string{"--port", fmt.Sprint(port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", o.workDir}, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer p.stop()
+	url := fmt.Sprintf("redis://127.0.0.1:%d/0", port)
+	if err := p.waitFor(func() error { return pingURL(ctx, url) }); err != nil {
+		return nil, err
+	}
+	return measureCampaigns(ctx, url, campaignSizes, stderr)
 }
 
 // runMemory measures on its own fresh redis-server.

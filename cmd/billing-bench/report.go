@@ -21,6 +21,7 @@ type Report struct {
 	Started   time.Time        `json:"started"`
 	Scenarios []ScenarioReport `json:"scenarios"`
 	Memory    *Memory          `json:"memory,omitempty"`
+	Campaigns *CampaignBench   `json:"campaigns,omitempty"`
 	// Cluster: the whole run's spread over the cluster (-cluster only).
 	Cluster *ClusterShares `json:"cluster,omitempty"`
 	// Reconcile: reconcile -fix at each size of -reconcile.
@@ -204,6 +205,42 @@ func evaluate(r *Report) []Target {
 		out = append(out, Target{Name: "cluster: busiest master's share of round trips", Want: "<= 40%",
 			Got: fmt.Sprintf("%.1f%%", 100*c.MaxMaster), Met: c.MaxMaster <= 0.40})
 	}
+	var promoRPS, campaignRPS float64
+	for _, s := range r.Scenarios {
+		switch s.Scenario {
+		case "validate":
+			promoRPS = s.RPS
+		case "validate-campaign":
+			campaignRPS = s.RPS
+		}
+	}
+	if promoRPS > 0 && campaignRPS > 0 {
+		out = append(out, Target{Name: "validate of a campaign code vs a promo code (same run)", Want: ">= 90%",
+			Got: fmt.Sprintf("%.0f%%", 100*campaignRPS/promoRPS), Met: campaignRPS >= 0.9*promoRPS})
+	}
+	if c := r.Campaigns; c != nil {
+		var small, large *CampaignRun
+		for i := range c.Runs {
+			run := &c.Runs[i]
+			if run.Codes == 100_000 {
+				large = run
+				out = append(out, Target{Name: "generate 100,000 campaign codes", Want: "<= 10 s",
+					Got: fmt.Sprintf("%.2f s", run.GenerateSeconds), Met: run.GenerateSeconds <= 10})
+				out = append(out, Target{Name: "Redis memory per unredeemed campaign code (used_memory)", Want: "<= 150 B",
+					Got: fmt.Sprintf("%.0f B", run.UsedBytesPerCode), Met: run.UsedBytesPerCode <= 150})
+			}
+			if small == nil || run.Codes < small.Codes {
+				small = run
+			}
+		}
+		if large != nil && small != nil && small != large {
+			// Constant memory: the export of 10x the codes peaks no higher
+			// than the small one's plus 4 MB of noise (GC timing).
+			out = append(out, Target{Name: "CSV export heap peak, 100,000 vs 10,000 codes", Want: "no growth (+4 MB)",
+				Got: fmt.Sprintf("%.1f vs %.1f MB", large.ExportPeakHeapMB, small.ExportPeakHeapMB),
+				Met: large.ExportPeakHeapMB <= small.ExportPeakHeapMB+4})
+		}
+	}
 	if m := r.Memory; m != nil {
 		out = append(out, Target{Name: "Redis memory per promo code (MEMORY USAGE)", Want: "<= 1024 B",
 			Got: fmt.Sprintf("%.0f B", m.CodeKeyBytes), Met: m.CodeKeyBytes <= 1024})
@@ -306,6 +343,9 @@ func writeTable(w io.Writer, r *Report) {
 			fmt.Fprintln(w, "\nallocs/op, B/op, redis rt/op from the handler benchmarks (go test -bench -benchmem, in-process):")
 			fmt.Fprintln(w, strings.Join(hs, "\n"))
 		}
+	}
+	if c := r.Campaigns; c != nil {
+		fmtCampaigns(w, c)
 	}
 	if mem := r.Memory; mem != nil {
 		fmt.Fprintf(w, "\nRedis memory (%d codes; %d redemptions over %d codes; fresh redis-server; %.0fs):\n",
