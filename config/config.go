@@ -69,6 +69,7 @@ type Config struct {
 	SweepLease       time.Duration // RESERVATION_LEASE: how long an unconfirmed stock reservation is held before the sweeper checks Stripe
 	ShutdownTimeout  time.Duration // SHUTDOWN_TIMEOUT: graceful shutdown budget
 	CampaignLease    time.Duration // CAMPAIGN_GENERATION_LEASE: a replica's hold on a campaign's code generation
+	MirrorRate       RateLimit     // CAMPAIGN_MIRROR_RATE: Stripe promotion codes made for campaign codes
 	RateLimitKey     RateLimit     // RATE_LIMIT_PER_API_KEY: redemption requests per API key
 	RateLimitCust    RateLimit     // RATE_LIMIT_PER_CUSTOMER: redemption requests per customer
 	LogLevel         slog.Level    // LOG_LEVEL
@@ -145,6 +146,7 @@ func load(getenv func(string) string, serving bool) (Config, error) {
 		SweepLease:       defaultSweepLease,
 		ShutdownTimeout:  defaultShutdownTimeout,
 		CampaignLease:    defaultCampaignLease,
+		MirrorRate:       mustRate(defaultMirrorRate),
 		RateLimitKey:     mustRate(defaultRateLimitKey),
 		RateLimitCust:    mustRate(defaultRateLimitCust),
 		LogLevel:         slog.LevelInfo,
@@ -193,6 +195,7 @@ func load(getenv func(string) string, serving bool) (Config, error) {
 	loadDuration(get, &parse, envSweepLease, &c.SweepLease)
 	loadDuration(get, &parse, envShutdownTimeout, &c.ShutdownTimeout)
 	loadDuration(get, &parse, envCampaignLease, &c.CampaignLease)
+	loadRate(get, &parse, envMirrorRate, &c.MirrorRate)
 	loadRate(get, &parse, envRateLimitKey, &c.RateLimitKey)
 	loadRate(get, &parse, envRateLimitCust, &c.RateLimitCust)
 	if v := get(envLogLevel); v != "" {

@@ -88,6 +88,7 @@ func (c Config) attrs() []slog.Attr {
 		slog.String("reservation_lease", fmtDur(c.SweepLease)),
 		slog.String("shutdown_timeout", fmtDur(c.ShutdownTimeout)),
 		slog.String("campaign_generation_lease", fmtDur(c.CampaignLease)),
+		slog.String("campaign_mirror_rate", c.MirrorRate.String()),
 		slog.String("rate_limit_per_api_key", c.RateLimitKey.String()),
 		slog.String("rate_limit_per_customer", c.RateLimitCust.String()),
 		slog.String("log_level", strings.ToLower(c.LogLevel.String())),

@@ -40,6 +40,7 @@ func (c Config) problems() problems {
 	}
 	checkRange(&p, envShutdownTimeout, c.ShutdownTimeout, minShutdownTimeout, maxShutdownTimeout)
 	checkRange(&p, envCampaignLease, c.CampaignLease, minCampaignLease, maxCampaignLease)
+	c.MirrorRate.check(&p, envMirrorRate)
 	c.RateLimitKey.check(&p, envRateLimitKey)
 	c.RateLimitCust.check(&p, envRateLimitCust)
 	switch c.LogLevel {

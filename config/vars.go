@@ -32,6 +32,7 @@ const (
 	envCampaignLease    = "CAMPAIGN_GENERATION_LEASE"
 	envRateLimitKey     = "RATE_LIMIT_PER_API_KEY"
 	envRateLimitCust    = "RATE_LIMIT_PER_CUSTOMER"
+	envMirrorRate       = "CAMPAIGN_MIRROR_RATE"
 	envLogLevel         = "LOG_LEVEL"
 	envLogFormat        = "LOG_FORMAT"
 	envMetricsCodeStock = "METRICS_CODE_STOCK"
@@ -51,6 +52,7 @@ const (
 	defaultCampaignLease    = 15 * time.Second
 	defaultRateLimitKey     = "100/s"
 	defaultRateLimitCust    = "20/m"
+	defaultMirrorRate       = "20/s"
 	maxRateLimitCount       = 1_000_000
 	defaultLogFormat        = "json"
 
@@ -85,6 +87,7 @@ var Vars = []Var{
 	{envSweepLease, fmtDur(defaultSweepLease), "How long an unconfirmed stock reservation is held before the sweeper checks Stripe, Go duration 1s..1h; must exceed 4/3 of REQUEST_TIMEOUT."},
 	{envShutdownTimeout, fmtDur(defaultShutdownTimeout), "Graceful shutdown budget for in-flight requests, Go duration 1s..10m."},
 	{envCampaignLease, fmtDur(defaultCampaignLease), "How long a replica owns a campaign's code generation after its last batch of 1,000 codes; a crashed replica's campaign is resumed by another one after it. Go duration 1s..5m."},
+	{envMirrorRate, defaultMirrorRate, "Stripe promotion codes made for campaign codes on demand, over all replicas, N/s, N/m or N/h (keep it under Stripe's limit: 25 requests/s in test mode, 100/s live, shared with every other call); off = unthrottled."},
 	{envRateLimitKey, defaultRateLimitKey, "Brute-force guard: validate, subscribe with a code and apply per API key, N/s, N/m or N/h (a burst of N, refilled evenly), N 1..1000000; off disables. Over it: 429 rate_limited with Retry-After."},
 	{envRateLimitCust, defaultRateLimitCust, "Brute-force guard per customer (apply without customer: per subscription), same form as RATE_LIMIT_PER_API_KEY."},
 	{envLogLevel, "info", "Log level: debug, info, warn or error (case-insensitive)."},

@@ -421,3 +421,63 @@ func TestCampaignCodeRaceAcrossReplicas(t *testing.T) {
 		t.Fatalf("Stripe holds %d discounts of the campaign (%v)", discounted, it.Err())
 	}
 }
+
+// Chosen codes get a Stripe promotion code each, made in the background;
+// a Stripe Checkout-style redemption of one (a subscription made in Stripe
+// with the promotion code) is recorded on the campaign's ledger against
+// that code, which is then used up for the adapter too.
+func TestCampaignCheckoutRedemptionOfAMirroredCode(t *testing.T) {
+	st := newStack(t, "", stripesim.Options{})
+	s := st.start(t, nil)
+	pl := st.newPlan(t, "usd", 2000)
+	id, codes := newReadyCampaign(t, s, 3, nil)
+	if r := s.call(t, "POST", "/v1/campaigns/"+id+"/promotion_codes", adminSecret, newKey(), map[string]any{"codes": []string{"NOTACODE"}}); r.Status != 400 {
+		t.Fatalf("mirroring a text that is no code of the campaign: %d", r.Status)
+	}
+	r := s.call(t, "POST", "/v1/campaigns/"+id+"/promotion_codes", adminSecret, newKey(),
+		map[string]any{"codes": []string{strings.ToLower(codes[0]), codes[1]}})
+	mustStatus(t, r, 202)
+	waitCampaign(t, s, id, func(m map[string]any) bool { return m["mirrored"] == 2.0 })
+	page := s.call(t, "GET", "/v1/campaigns/"+id+"/codes", adminSecret, "", nil).json(t)["data"].([]any)
+	promoOf := map[string]string{}
+	for _, d := range page {
+		m := d.(map[string]any)
+		if p, _ := m["stripe_promotion_code_id"].(string); p != "" {
+			promoOf[m["code"].(string)] = p
+		}
+	}
+	if len(promoOf) != 2 || promoOf[codes[0]] == "" || promoOf[codes[1]] == "" {
+		t.Fatalf("promotion codes %v", promoOf)
+	}
+	pc, err := st.Stripe.PromotionCodes.Get(promoOf[codes[0]], nil)
+	if err != nil || pc.Code != codes[0] || pc.Coupon.ID != id || pc.MaxRedemptions != 1 || !pc.Active ||
+		pc.Metadata["campaign_id"] != id || pc.Metadata["promo_code"] != codes[0] {
+		t.Fatalf("Stripe promotion code %+v %v", pc, err)
+	}
+	// Mirroring the same code again makes nothing more.
+	mustStatus(t, s.call(t, "POST", "/v1/campaigns/"+id+"/promotion_codes", adminSecret, newKey(), map[string]any{"codes": []string{codes[0]}}), 202)
+
+	// Stripe Checkout redeems the first code: the subscription is made in
+	// Stripe with the promotion code, the adapter learns it from webhooks.
+	cus := st.newCustomer(t, "")
+	sub, err := st.Stripe.Subscriptions.New(&stripe.SubscriptionParams{Customer: stripe.String(cus),
+		Items: []*stripe.SubscriptionItemsParams{{Price: stripe.String(pl.Price)}}, PromotionCode: stripe.String(promoOf[codes[0]])})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.deliverRecordedEvents(t)
+	s.deliverRecordedEvents(t) // twice: nothing changes
+	led := s.redemptions(t, id)
+	if len(led) != 1 || led[0]["source"] != "stripe" || led[0]["promo_code"] != codes[0] || led[0]["customer"] != cus ||
+		led[0]["subscription"] != sub.ID || len(led[0]["flags"].([]any)) != 0 {
+		t.Fatalf("ledger %v", led)
+	}
+	red := s.call(t, "GET", "/v1/campaigns/"+id+"/codes?redeemed=true", adminSecret, "", nil).json(t)["data"].([]any)
+	if len(red) != 1 || red[0].(map[string]any)["code"] != codes[0] || red[0].(map[string]any)["customer"] != cus {
+		t.Fatalf("redeemed codes %v", red)
+	}
+	v := s.call(t, "POST", "/v1/promo_codes/validate", checkoutSecret, "", map[string]any{"code": codes[0], "customer": st.newCustomer(t, "")})
+	if v.json(t)["reason"] != "code_exhausted" {
+		t.Fatalf("validate of a code Checkout redeemed: %s", v.Body)
+	}
+}

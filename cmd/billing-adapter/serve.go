@@ -181,6 +181,8 @@ func newApp(cfg config.Config, log *slog.Logger, metrics *telemetry.Metrics, sto
 	generator := promo.NewCampaignWorker(campaigns, "gen_"+ulid.Make().String(),
 		min(max(cfg.CampaignLease/3, 250*time.Millisecond), 5*time.Second), log.With("component", "campaigns"))
 	campaigns.Wake = generator.Wake
+	limiter := store.NewRateLimiter()
+	campaigns.Throttle = func(ctx context.Context) error { return limiter.Wait(ctx, "stripe:promotion_codes", cfg.MirrorRate) }
 	receiver := &webhooks.Handler{
 		Secrets: webhookSecrets, Events: store, Clock: promo.SystemClock{}, Log: log.With("component", "webhooks"),
 		Metrics: metrics,
@@ -194,7 +196,7 @@ func newApp(cfg config.Config, log *slog.Logger, metrics *telemetry.Metrics, sto
 		Log: log.With("component", "console")})
 	handler := httpapi.New(httpapi.Options{
 		Catalog: catalog, Campaigns: campaigns, Redeemer: redeemer,
-		Guard: &httpapi.Guard{Limiter: store.NewRateLimiter(), PerKey: cfg.RateLimitKey, PerCustomer: cfg.RateLimitCust}, Idempotency: store, IdempotencyTTL: cfg.IdempotencyTTL,
+		Guard: &httpapi.Guard{Limiter: limiter, PerKey: cfg.RateLimitKey, PerCustomer: cfg.RateLimitCust}, Idempotency: store, IdempotencyTTL: cfg.IdempotencyTTL,
 		RequestTimeout: cfg.RequestTimeout, IdempotencyLease: cfg.RequestLease(), APIKeys: cfg.APIKeys,
 		Ready: store.Ping, Webhooks: receiver, Metrics: metrics, Log: log, Plans: plans, Console: con,
 	})

@@ -300,3 +300,20 @@ func (s *server) exportCampaignCodes(c echo.Context) error {
 	c.Response().Flush()
 	return nil
 }
+
+// mirrorCampaignCodes is POST /v1/campaigns/{id}/promotion_codes
+// {codes: [...]}: a Stripe promotion code for each (for Stripe Checkout),
+// made in the background (→ 202, progress in mirrored).
+func (s *server) mirrorCampaignCodes(c echo.Context) error {
+	var req struct {
+		Codes []string `json:"codes"`
+	}
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	cmp, err := s.Campaigns.Mirror(c.Request().Context(), c.Param("id"), req.Codes)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, toCampaignResponse(cmp))
+}

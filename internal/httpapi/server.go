@@ -114,6 +114,7 @@ func New(o Options) http.Handler {
 		v1(http.MethodPost, "/campaigns/:id", s.updateCampaign, admin, s.idempotency)
 		v1(http.MethodGet, "/campaigns/:id/codes", s.listCampaignCodes, admin)
 		v1(http.MethodGet, "/campaigns/:id/codes.csv", s.exportCampaignCodes, admin)
+		v1(http.MethodPost, "/campaigns/:id/promotion_codes", s.mirrorCampaignCodes, admin, s.idempotency)
 	}
 
 	checkout := s.requireScope(config.ScopeCheckout)

@@ -64,6 +64,9 @@ type Campaigns struct {
 	// Lease is how long a replica owns a campaign's generation after its
 	// last batch (GenerationLease when zero).
 	Lease time.Duration
+	// Throttle, when set, waits for the right to make one Stripe promotion
+	// code (a rate shared by the replicas).
+	Throttle func(ctx context.Context) error
 }
 
 // Create checks in, creates the campaign's Stripe coupon (one per campaign,
@@ -190,6 +193,9 @@ func (cs *Campaigns) Generate(ctx context.Context, owner string) error {
 			errs = append(errs, err)
 		}
 	}
+	if err := cs.mirrorAll(ctx, owner); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -259,4 +265,136 @@ func (w *CampaignWorker) Run(ctx context.Context) {
 		case <-w.wake:
 		}
 	}
+}
+
+// MaxMirrorCodes bounds the codes one mirror request names.
+const MaxMirrorCodes = 1000
+
+// MirrorStore is the persistence of on-demand Stripe promotion codes for
+// campaign codes (the codes a campaign sends to Stripe Checkout).
+type MirrorStore interface {
+	// QueueMirror queues texts (codes of c, else a 400 naming codes) for a
+	// Stripe promotion code each; texts already mirrored or queued are left.
+	QueueMirror(ctx context.Context, c *Campaign, texts []string) error
+	// MirroringCampaigns lists the campaigns with queued texts.
+	MirroringCampaigns(ctx context.Context) ([]string, error)
+	// NextMirror returns up to n queued texts of the campaign, in order.
+	NextMirror(ctx context.Context, id string, n int) ([]string, error)
+	// RecordMirrored records text's promotion code and dequeues it (once).
+	RecordMirrored(ctx context.Context, id, text, promotionCodeID string) error
+	// AttributeCampaignCode names on a ledger line of the campaign the code
+	// whose promotion code made its discount (a Stripe Checkout redemption),
+	// and gives the line the code's single use: a line before it that holds
+	// the code keeps it and the later one is flagged code_already_used.
+	AttributeCampaignCode(ctx context.Context, id, redemptionID, promotionCodeID string) (*Redemption, error)
+}
+
+// Mirror queues Stripe promotion codes for chosen codes of a campaign; the
+// worker makes them in the background, at most MirrorRate per second over
+// all replicas.
+func (cs *Campaigns) Mirror(ctx context.Context, id string, texts []string) (*Campaign, error) {
+	switch {
+	case len(texts) == 0:
+		return nil, Invalid("codes", "codes is required: the campaign codes to make Stripe promotion codes for")
+	case len(texts) > MaxMirrorCodes:
+		return nil, Invalid("codes", "codes may name at most %d codes per request", MaxMirrorCodes)
+	}
+	ms, ok := cs.Store.(MirrorStore)
+	if !ok {
+		return nil, Errorf(CodeInternal, "the store keeps no Stripe promotion codes for campaigns")
+	}
+	c, err := cs.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	norm := make([]string, len(texts))
+	for i, t := range texts {
+		norm[i] = NormalizeCode(t)
+		if !c.IsCampaignText(norm[i]) {
+			return nil, Invalid("codes", "%q is not a code of campaign %s", t, c.ID)
+		}
+	}
+	Began(ctx)
+	if err := ms.QueueMirror(ctx, c, norm); err != nil {
+		return nil, err
+	}
+	if cs.Wake != nil {
+		cs.Wake()
+	}
+	return c, nil
+}
+
+// mirrorAll makes the queued promotion codes of every campaign whose lease
+// this owner can take, throttled by cs.Throttle.
+func (cs *Campaigns) mirrorAll(ctx context.Context, owner string) error {
+	ms, ok := cs.Store.(MirrorStore)
+	if !ok {
+		return nil
+	}
+	ids, err := ms.MirroringCampaigns(ctx)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := cs.mirrorOne(ctx, ms, id, owner); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (cs *Campaigns) mirrorOne(ctx context.Context, ms MirrorStore, id, owner string) error {
+	c, err := cs.Store.GetCampaign(ctx, id)
+	if err != nil {
+		return err
+	}
+	lease := cs.Lease
+	if lease <= 0 {
+		lease = GenerationLease
+	}
+	for {
+		ok, err := cs.Store.LeaseGeneration(ctx, id, owner, lease)
+		if err != nil || !ok {
+			return err
+		}
+		texts, err := ms.NextMirror(ctx, id, 100)
+		if err != nil || len(texts) == 0 {
+			return err
+		}
+		for _, text := range texts {
+			if cs.Throttle != nil {
+				if err := cs.Throttle(ctx); err != nil {
+					return err
+				}
+			}
+			pid, err := cs.mirrorCode(ctx, c, text)
+			if err != nil {
+				return err
+			}
+			if err := ms.RecordMirrored(ctx, id, text, pid); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// mirrorCode creates text's promotion code on the campaign's coupon: one
+// redemption in Stripe, the campaign's expiry and new-users rule, metadata
+// naming the campaign and the code. Its idempotency key is a function of
+// the campaign and the text, so a retry by any replica after a crash
+// replays the same create; after Stripe forgot the key, the existing
+// promotion code is found by its text.
+func (cs *Campaigns) mirrorCode(ctx context.Context, c *Campaign, text string) (string, error) {
+	spec := PromotionCodeSpec{PromoCodeID: c.ID, Code: text, CouponID: c.Terms.Stripe.CouponID, ExpiresAt: c.Terms.ExpiresAt,
+		FirstTimeTransaction: c.Terms.NewUsersOnly, Active: c.Terms.Status == StatusActive, MaxRedemptions: 1,
+		Metadata: map[string]string{MetaCampaignID: c.ID, MetaPromoCode: text}}
+	id, err := cs.Gateway.CreatePromotionCode(ctx, spec, StripeKey("campaign:"+c.ID, "promotion_code:"+text))
+	if err == nil {
+		return id, nil
+	}
+	found, _, ok, ferr := cs.Gateway.FindPromotionCode(ctx, text, spec.CouponID)
+	if ferr == nil && ok {
+		return found, nil
+	}
+	return "", err
 }

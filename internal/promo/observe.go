@@ -99,6 +99,19 @@ func (r *Observer) discountCreated(ctx context.Context, d DiscountEvent) (*Redem
 		return nil, r.unknown(ctx, d.CouponID, err)
 	}
 	r.stockChanged(ctx, d.CouponID, change)
+	if rd != nil && rd.UniqueCode == "" && d.PromotionCodeID != "" && strings.HasPrefix(d.CouponID, "cmp_") {
+		// A campaign code's promotion code (Stripe Checkout): the line takes
+		// the code it names, whichever event showed the discount first.
+		if ms, ok := r.Store.(MirrorStore); ok {
+			got, err := ms.AttributeCampaignCode(ctx, d.CouponID, rd.ID, d.PromotionCodeID)
+			if err != nil {
+				return nil, err
+			}
+			if got != nil {
+				rd = got
+			}
+		}
+	}
 	return rd, r.afterObserve(ctx, d.CouponID, rd, how)
 }
 

@@ -94,7 +94,10 @@ type PromotionCodeSpec struct {
 	ExpiresAt            *time.Time
 	FirstTimeTransaction bool
 	Active               bool
-	Metadata             map[string]string
+	// MaxRedemptions caps Stripe's own redemptions of the promotion code
+	// (0 = no cap): 1 for a campaign code's.
+	MaxRedemptions int64
+	Metadata       map[string]string
 }
 
 // PromotionCodeUpdate changes a Stripe promotion code; nil fields stay.

@@ -377,11 +377,20 @@ func (s *Store) chunkCodes(ctx context.Context, c *promo.Campaign, b int) ([]pro
 	if err != nil {
 		return nil, unavailable(err)
 	}
+	var promos []any
+	if c.Mirrored > 0 {
+		if promos, err = s.rdb.HMGet(ctx, campaignPTextKey(c.ID), texts...).Result(); err != nil {
+			return nil, unavailable(err)
+		}
+	}
 	out := make([]promo.CampaignCode, len(texts))
 	var ids []string
 	var at []int
 	for i, t := range texts {
 		out[i] = promo.CampaignCode{Code: t}
+		if promos != nil {
+			out[i].PromotionCodeID, _ = promos[i].(string)
+		}
 		if id, ok := used[i].(string); ok && id != "" {
 			ids, at = append(ids, id), append(at, i)
 		}
@@ -580,4 +589,114 @@ func (s *Store) campaignCodeForCustomer(ctx context.Context, cmpID, text, custom
 		}
 	}
 	return &p, rd, nil
+}
+
+// Mirror keys: the campaign's on-demand Stripe promotion codes.
+func campaignMirrorKey(id string) string { return "ba:{" + id + "}:mirror" } // ZSET queued texts
+func campaignPTextKey(id string) string  { return "ba:{" + id + "}:ptext" }  // HASH text -> promotion code ID
+func campaignPCodesKey(id string) string { return "ba:{" + id + "}:pcodes" } // HASH promotion code ID -> text
+
+const keyCampaignsMirroring = "ba:{catalog}:campaigns:mirroring"
+
+var (
+	campaignAttributeScript = plainScript("campaign_attribute")
+	campaignMirroredScript  = plainScript("campaign_mirrored")
+)
+
+var _ promo.MirrorStore = (*Store)(nil)
+
+// QueueMirror implements promo.MirrorStore.
+func (s *Store) QueueMirror(ctx context.Context, c *promo.Campaign, texts []string) error {
+	num, err := s.campaignNum(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	refs := make([]*redis.StringCmd, len(texts))
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, t := range texts {
+			refs[i] = p.HGet(ctx, codeTextKey(t), "id")
+		}
+		return nil
+	}); err != nil && !errors.Is(err, redis.Nil) {
+		return unavailable(err)
+	}
+	members := make([]redis.Z, 0, len(texts))
+	for i, cmd := range refs {
+		n, _, ok := parseCampaignTextRef(cmd.Val())
+		if !ok || n != num {
+			return promo.Invalid("codes", "%s is not a code of campaign %s", texts[i], c.ID)
+		}
+		members = append(members, redis.Z{Member: texts[i]})
+	}
+	done, err := s.rdb.HMGet(ctx, campaignPTextKey(c.ID), texts...).Result()
+	if err != nil {
+		return unavailable(err)
+	}
+	queue := members[:0]
+	for i, m := range members {
+		if done[i] == nil {
+			queue = append(queue, m)
+		}
+	}
+	if len(queue) == 0 {
+		return nil
+	}
+	if err := s.rdb.ZAdd(ctx, campaignMirrorKey(c.ID), queue...).Err(); err != nil {
+		return unavailable(err)
+	}
+	return unavailable(s.rdb.SAdd(ctx, keyCampaignsMirroring, c.ID).Err())
+}
+
+// MirroringCampaigns implements promo.MirrorStore; campaigns whose queue is
+// empty are dequeued.
+func (s *Store) MirroringCampaigns(ctx context.Context) ([]string, error) {
+	ids, err := s.rdb.SMembers(ctx, keyCampaignsMirroring).Result()
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	var out []string
+	for _, id := range ids {
+		n, err := s.rdb.ZCard(ctx, campaignMirrorKey(id)).Result()
+		if err != nil {
+			return nil, unavailable(err)
+		}
+		if n == 0 {
+			// A text queued meanwhile re-adds the campaign after its ZADD.
+			if err := s.rdb.SRem(ctx, keyCampaignsMirroring, id).Err(); err != nil {
+				return nil, unavailable(err)
+			}
+			if n, err = s.rdb.ZCard(ctx, campaignMirrorKey(id)).Result(); err != nil || n == 0 {
+				continue
+			}
+			s.rdb.SAdd(ctx, keyCampaignsMirroring, id)
+		}
+		out = append(out, id)
+	}
+	return out, nil
+}
+
+// NextMirror implements promo.MirrorStore.
+func (s *Store) NextMirror(ctx context.Context, id string, n int) ([]string, error) {
+	texts, err := s.rdb.ZRange(ctx, campaignMirrorKey(id), 0, int64(n-1)).Result()
+	return texts, unavailable(err)
+}
+
+// RecordMirrored implements promo.MirrorStore (lua/campaign_mirrored.lua).
+func (s *Store) RecordMirrored(ctx context.Context, id, text, promotionCodeID string) error {
+	return unavailable(campaignMirroredScript.Run(ctx, s.rdb,
+		[]string{campaignKey(id), campaignPTextKey(id), campaignPCodesKey(id), campaignMirrorKey(id)}, text, promotionCodeID).Err())
+}
+
+// AttributeCampaignCode implements promo.MirrorStore
+// (lua/campaign_attribute.lua).
+func (s *Store) AttributeCampaignCode(ctx context.Context, id, redemptionID, promotionCodeID string) (*promo.Redemption, error) {
+	res, err := campaignAttributeScript.Run(ctx, s.rdb, []string{rdKey(id), campaignUsedKey(id), campaignPCodesKey(id)},
+		redemptionID, promotionCodeID).StringSlice()
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	if res[0] == "none" {
+		return nil, nil
+	}
+	return decodeRedemption(id, redemptionID, res[1])
 }

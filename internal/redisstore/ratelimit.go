@@ -18,6 +18,24 @@ type RateLimiter struct{ l *redis_rate.Limiter }
 // NewRateLimiter returns a guard on the store's Redis.
 func (s *Store) NewRateLimiter() *RateLimiter { return &RateLimiter{l: redis_rate.NewLimiter(s.rdb)} }
 
+// Wait blocks until subject may make one more call under limit (Redis's
+// GCRA says how long), or ctx ends.
+func (r *RateLimiter) Wait(ctx context.Context, subject string, limit config.RateLimit) error {
+	for {
+		wait, err := r.Allow(ctx, subject, limit)
+		if err != nil || wait == 0 {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
 // Allow takes one request from subject's allowance under limit; when none
 // is left it answers how long until one is (> 0), and takes nothing.
 func (r *RateLimiter) Allow(ctx context.Context, subject string, limit config.RateLimit) (time.Duration, error) {

@@ -135,6 +135,9 @@ func (g *Gateway) CreatePromotionCode(ctx context.Context, p promo.PromotionCode
 	if p.FirstTimeTransaction {
 		params.Restrictions = &stripe.PromotionCodeRestrictionsParams{FirstTimeTransaction: stripe.Bool(true)}
 	}
+	if p.MaxRedemptions > 0 {
+		params.MaxRedemptions = stripe.Int64(p.MaxRedemptions)
+	}
 	setIdempotencyKey(&params.Params, idempotencyKey)
 
 	var pc *stripe.PromotionCode
