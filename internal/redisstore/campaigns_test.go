@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -445,5 +446,68 @@ func TestCampaignCodeSingleUse(t *testing.T) {
 	}
 	if _, err := reserve(codes[2], "cus_d"); promo.CodeOf(err) != promo.CodeCodeInactive {
 		t.Fatalf("code of an inactive campaign: %v", err)
+	}
+}
+
+// A code redeemed through the adapter and through its Stripe promotion code
+// (Checkout) at once: the line with the lower ID keeps the code, the other
+// is flagged code_already_used, whichever is attributed first; attributing
+// again changes nothing.
+func TestCampaignCodeAttributionConflict(t *testing.T) {
+	for _, order := range []string{"adapter first", "checkout first"} {
+		t.Run(order, func(t *testing.T) {
+			s := newStore(t)
+			ctx := context.Background()
+			c := newCampaign(t, s, 1, "A")
+			generateAll(t, s, c, "w", promo.CodeGenerator{Prefix: "A", Length: c.CodeLength}.Generate)
+			code := allCodes(t, s, c)[0]
+			if err := s.RecordMirrored(ctx, c.ID, code, "promo_1"); err != nil {
+				t.Fatal(err)
+			}
+			// The adapter's line (lower ID), confirmed; the outside line adopted.
+			own := newRD(c.ID, "cus_own", "own")
+			own.UniqueCode = code
+			outside := disc("di_out", "cus_out", "sub_out", 2*time.Second)
+			outside.NewID = "rd_9999999999"
+			if order == "checkout first" {
+				if _, _, _, err := s.ObserveDiscount(ctx, c.ID, outside); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := s.AttributeCampaignCode(ctx, c.ID, outside.NewID, "promo_1"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, _, err := s.Reserve(ctx, own, now); err != nil && order == "adapter first" {
+				t.Fatal(err)
+			}
+			if order == "adapter first" {
+				mustConfirm(t, s, c.ID, own.ID, "sub_own")
+				if _, _, _, err := s.ObserveDiscount(ctx, c.ID, outside); err != nil {
+					t.Fatal(err)
+				}
+				got, err := s.AttributeCampaignCode(ctx, c.ID, outside.NewID, "promo_1")
+				if err != nil || got.UniqueCode != code || !slices.Contains(got.Flags, "code_already_used") {
+					t.Fatalf("outside line %+v %v", got, err)
+				}
+				if again, err := s.AttributeCampaignCode(ctx, c.ID, outside.NewID, "promo_1"); err != nil || len(again.Flags) != 1 {
+					t.Fatalf("again %+v %v", again, err)
+				}
+				page, _ := s.CampaignCodes(ctx, c, promo.CampaignCodesFilter{Limit: 1})
+				if r := page.Data[0].Redemption; r == nil || r.ID != own.ID {
+					t.Fatalf("holder %+v", page.Data[0])
+				}
+				return
+			}
+			// Checkout first: the outside line holds the code, so the adapter's
+			// reservation is refused before Stripe.
+			c, _ = s.GetCampaign(ctx, c.ID)
+			page, _ := s.CampaignCodes(ctx, c, promo.CampaignCodesFilter{Limit: 1})
+			if r := page.Data[0].Redemption; r == nil || r.ID != outside.NewID || page.Data[0].PromotionCodeID != "promo_1" {
+				t.Fatalf("holder %+v", page.Data[0])
+			}
+			if _, _, err := s.Reserve(ctx, own, now); promo.CodeOf(err) != promo.CodeCodeExhausted {
+				t.Fatalf("adapter redemption of a code Checkout took: %v", err)
+			}
+		})
 	}
 }
