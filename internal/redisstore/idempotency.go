@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"compress/flate"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,7 +27,8 @@ var abandonScript = plainScript("abandon_request")
 // BeginRequest implements promo.IdempotencyStore.
 func (s *Store) BeginRequest(ctx context.Context, key, fingerprint string, lease time.Duration) (promo.IdempotencyBegin, error) {
 	token := randomToken()
-	res, err := beginScript.Run(ctx, s.rdb, []string{idemKey(key)}, fingerprint, token, lease.Milliseconds()).Slice()
+	res, err := beginScript.Run(ctx, s.rdb, []string{idemKey(key), legacyIdemKey(key)}, fingerprint, token,
+		lease.Milliseconds()).Slice()
 	if err != nil {
 		return promo.IdempotencyBegin{}, unavailable(err)
 	}
@@ -37,22 +40,27 @@ func (s *Store) BeginRequest(ctx context.Context, key, fingerprint string, lease
 	case "inflight":
 		return promo.IdempotencyBegin{Outcome: promo.IdempotencyInFlight}, nil
 	}
-	status, _ := strconv.Atoi(str(res[1]))
-	body := []byte(str(res[3]))
-	if len(res) > 4 && str(res[4]) == encDeflate {
+	// "d\n<fingerprint>\n<status>\n<encoding>\n<content type>\n<body>"
+	f := strings.SplitN(str(res[1]), "\n", 6)
+	if len(f) != 6 || f[0] != "d" {
+		return promo.IdempotencyBegin{}, unavailable(errors.New("idempotency record: unreadable stored answer"))
+	}
+	status, _ := strconv.Atoi(f[2])
+	body := []byte(f[5])
+	if f[3] == encDeflate {
 		if body, err = io.ReadAll(flate.NewReader(bytes.NewReader(body))); err != nil {
 			return promo.IdempotencyBegin{}, fmt.Errorf("idempotency record: stored body: %w", err)
 		}
 	}
 	return promo.IdempotencyBegin{Outcome: promo.IdempotencyReplay, Response: &promo.StoredResponse{
-		Status: status, ContentType: str(res[2]), Body: body,
+		Status: status, ContentType: f[4], Body: body,
 	}}, nil
 }
 
 // encDeflate marks a stored response body compressed with DEFLATE. Bodies
 // of at least compressFrom bytes are stored so: an idempotency record is
-// kept IDEMPOTENCY_TTL (24 h) per mutating request, and a JSON answer
-// shrinks to about a third.
+// kept IDEMPOTENCY_TTL (24 h) per mutating request. The record is one
+// STRING (a hash's own overhead was about a third of it).
 const (
 	encDeflate   = "z"
 	compressFrom = 256

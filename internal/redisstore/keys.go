@@ -100,10 +100,13 @@ import (
 //	                                        valid (one key per session: no hot slot)
 //	ba:evt:<event ID>                STRING "p:<token>" while a webhook event is processed (lease TTL),
 //	                                        then "d" for 7 days (deduplication)
-//	ba:{idem:H}                      HASH   one idempotency record, H = hex SHA-256 of (API key name,
-//	                                        Idempotency-Key): state (running|done), fp (request
-//	                                        fingerprint), token (attempt), status, ctype, body. Expires
-//	                                        after the lease while running and after the TTL once done.
+//	ba:{idem:H}:r                    STRING one idempotency record, H = hex SHA-256 of (API key name,
+//	                                        Idempotency-Key): "r\n<fingerprint>\n<attempt token>" while
+//	                                        its request runs (expires after the lease), then
+//	                                        "d\n<fingerprint>\n<status>\n<encoding>\n<content type>\n<body>"
+//	                                        (expires after the TTL; a body of 256 B or more DEFLATE-compressed)
+//	ba:{idem:H}                      HASH   the same record in the previous layout (state, fp, token,
+//	                                        status, ctype, body): read, never written, until it expires
 //
 // Before this layout (migrated by MigrateLegacyKeys, `billing-adapter migrate-keys`): ba:{catalog}:codes
 // and ba:{catalog}:prov (HASHes by code text), ba:{claims} (HASH by subscription), ba:{customers}:paid
@@ -229,7 +232,11 @@ func signedOutKey(id string) string { return "ba:console:out:" + id }
 func eventKey(id string) string { return "ba:evt:" + id }
 
 // idemKey is an idempotency record; key is (API key name, Idempotency-Key).
-func idemKey(key string) string {
+func idemKey(key string) string { return legacyIdemKey(key) + ":r" }
+
+// legacyIdemKey is the record in the previous layout (a hash), in the same
+// slot: read until it expires.
+func legacyIdemKey(key string) string {
 	h := sha256.Sum256([]byte(key))
 	return "ba:{idem:" + hex.EncodeToString(h[:]) + "}"
 }
