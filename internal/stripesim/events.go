@@ -76,6 +76,7 @@ func (s *Server) emit(typ string, obj map[string]any, prev map[string]any, o eve
 	if pending > 0 {
 		s.hooks.enqueue(ev)
 	}
+	s.cli.publish(ev.body)
 	return ev
 }
 

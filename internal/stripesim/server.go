@@ -38,6 +38,13 @@ type Options struct {
 	// it on to prove that no client logic reads the simulator's (or Stripe's)
 	// wording.
 	RewordErrors bool
+	// CLIWebhookSecret, when set, is the signing secret of every Stripe CLI
+	// session (`stripe listen`); otherwise each device name gets its own
+	// random whsec_, kept with the state (see cli.go).
+	CLIWebhookSecret string
+	// CLIReconnectDelay is the reconnect_delay given to the Stripe CLI (it
+	// redials its websocket that often); default 60s, Stripe's own.
+	CLIReconnectDelay time.Duration
 }
 
 // SeedData holds the IDs created by Seed.
@@ -74,6 +81,7 @@ type Server struct {
 	faults   faultQueue
 	idem     idempotencyStore
 	hooks    *dispatcher
+	cli      *cliHub
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -113,6 +121,7 @@ func New(opts Options) *Server {
 	s.counters.m = map[string]int{}
 	s.idem.m = map[string]*idemEntry{}
 	s.hooks = newDispatcher(s, opts.WebhookURL, opts.WebhookSecret)
+	s.cli = newCLIHub()
 	return s
 }
 
@@ -122,6 +131,7 @@ func (s *Server) Close() {
 	s.closeOnce.Do(func() {
 		close(s.closed)
 		s.hooks.stop()
+		s.cli.closeAll()
 	})
 }
 
@@ -181,6 +191,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Access-Control-Allow-Origin", "*")
 	s.setDate(h)
 
+	if r.URL.Path == cliWebSocketPath {
+		s.serveCLIWebsocket(w, r) // the CLI authenticates with its session's Websocket-Id
+		return
+	}
 	apiKey, aerr := authenticate(r)
 	if aerr != nil {
 		h.Set("Www-Authenticate", `Bearer realm="Stripe"`)
