@@ -52,6 +52,9 @@ const (
 	cliSessionLimit = 64
 	// cliQueueLimit bounds the events kept for a session with no connection.
 	cliQueueLimit = 10000
+	// cliSessionIdle is how long a session without a connection lives (a
+	// `--print-secret` session never connects).
+	cliSessionIdle = 10 * time.Minute
 )
 
 type cliHub struct {
@@ -71,6 +74,8 @@ type cliSession struct {
 	queue              [][]byte // events (full JSON) not yet written to a connection
 	wake               chan struct{}
 	conns              map[*websocket.Conn]context.CancelFunc
+	connected          bool      // a CLI connected at least once
+	idleSince          time.Time // when its last connection closed (or it was made)
 }
 
 func newCLIHub() *cliHub {
@@ -106,7 +111,7 @@ func (h *cliHub) newSession(device, secret string) *cliSession {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	cs := &cliSession{id: newID("wsid"), secret: secret, device: device,
-		wake: make(chan struct{}, 1), conns: map[*websocket.Conn]context.CancelFunc{}}
+		wake: make(chan struct{}, 1), conns: map[*websocket.Conn]context.CancelFunc{}, idleSince: time.Now()}
 	h.sessions[cs.id] = cs
 	h.order = append(h.order, cs.id)
 	for len(h.order) > cliSessionLimit {
@@ -125,6 +130,7 @@ func (h *cliHub) newSession(device, secret string) *cliSession {
 func (h *cliHub) publish(body []byte) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.pruneLocked(time.Now())
 	for _, cs := range h.sessions {
 		if len(cs.queue) >= cliQueueLimit {
 			cs.queue = cs.queue[1:]
@@ -135,6 +141,21 @@ func (h *cliHub) publish(body []byte) {
 		default:
 		}
 	}
+}
+
+// pruneLocked forgets sessions idle for longer than cliSessionIdle (their
+// CLI, if any, is told the ID is unknown and makes a new session).
+func (h *cliHub) pruneLocked(now time.Time) {
+	keep := h.order[:0]
+	for _, id := range h.order {
+		cs := h.sessions[id]
+		if len(cs.conns) == 0 && now.Sub(cs.idleSince) > cliSessionIdle {
+			delete(h.sessions, id)
+			continue
+		}
+		keep = append(keep, id)
+	}
+	h.order = keep
 }
 
 // dropConnections closes every open CLI websocket (the sessions stay), as a
@@ -168,7 +189,7 @@ func (h *cliHub) closeAll() {
 type CLIStats struct {
 	Sessions    int         `json:"sessions"`
 	Connections int         `json:"connections"`
-	Pending     int         `json:"pending"`   // events not yet written to a CLI
+	Pending     int         `json:"pending"`   // events not yet written to a CLI that has connected
 	Acks        int         `json:"acks"`      // event_ack messages received
 	Responses   map[int]int `json:"responses"` // webhook_response messages by the forward target's status
 }
@@ -181,7 +202,9 @@ func (s *Server) CLIStats() CLIStats {
 	st := CLIStats{Sessions: len(h.sessions), Acks: h.acks, Responses: map[int]int{}}
 	for _, cs := range h.sessions {
 		st.Connections += len(cs.conns)
-		st.Pending += len(cs.queue)
+		if cs.connected {
+			st.Pending += len(cs.queue)
+		}
 	}
 	for k, v := range h.responses {
 		st.Responses[k] = v
@@ -274,12 +297,14 @@ func (s *Server) serveCLIWebsocket(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	h.mu.Lock()
 	cs.conns[conn] = cancel
+	cs.connected = true
 	h.notifyLocked()
 	h.mu.Unlock()
 	s.log.Info("stripesim: Stripe CLI connected", "websocket_id", cs.id, "device", cs.device)
 	defer func() {
 		h.mu.Lock()
 		delete(cs.conns, conn)
+		cs.idleSince = time.Now()
 		h.notifyLocked()
 		h.mu.Unlock()
 		_ = conn.CloseNow()
