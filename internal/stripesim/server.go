@@ -73,8 +73,11 @@ type Server struct {
 	discounts map[string]*discount
 	invoices  map[string]*invoice
 	clocks    map[string]*testClock
-	events    []*event
-	eventByID map[string]*event
+	// payment methods and invoice items (oneoff.go)
+	paymentMethods map[string]*paymentMethod
+	invoiceItems   map[string]*invoiceItem
+	events         []*event
+	eventByID      map[string]*event
 
 	counters counters
 	reworded atomic.Int64 // messages replaced under Options.RewordErrors
@@ -103,20 +106,22 @@ func New(opts Options) *Server {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	s := &Server{
-		opts:      opts,
-		log:       log,
-		now:       opts.Now,
-		customers: map[string]*customer{},
-		products:  map[string]*product{},
-		prices:    map[string]*price{},
-		coupons:   map[string]*coupon{},
-		promos:    map[string]*promoCode{},
-		subs:      map[string]*subscription{},
-		discounts: map[string]*discount{},
-		invoices:  map[string]*invoice{},
-		clocks:    map[string]*testClock{},
-		eventByID: map[string]*event{},
-		closed:    make(chan struct{}),
+		opts:           opts,
+		log:            log,
+		now:            opts.Now,
+		customers:      map[string]*customer{},
+		products:       map[string]*product{},
+		prices:         map[string]*price{},
+		coupons:        map[string]*coupon{},
+		promos:         map[string]*promoCode{},
+		subs:           map[string]*subscription{},
+		discounts:      map[string]*discount{},
+		invoices:       map[string]*invoice{},
+		clocks:         map[string]*testClock{},
+		paymentMethods: map[string]*paymentMethod{},
+		invoiceItems:   map[string]*invoiceItem{},
+		eventByID:      map[string]*event{},
+		closed:         make(chan struct{}),
 	}
 	s.counters.m = map[string]int{}
 	s.idem.m = map[string]*idemEntry{}

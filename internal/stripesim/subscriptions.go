@@ -289,14 +289,19 @@ func hSubCreate(c *reqCtx) (map[string]any, *apiError) {
 	var d *discount
 	if cp != nil {
 		d = s.attachDiscount(sub, cp, pc, at)
+	} else {
+		d = s.customerDiscountFor(cu.ID, at) // customer_discounts.go
 	}
 	in := s.invoiceFor(sub, sub.periodStart(), sub.periodEnd(), "subscription_create", d, at, false)
 	in.periodStart, in.periodEnd = at, at
-	if d != nil && cp.duration == "once" {
+	if d != nil && d.coupon.duration == "once" {
 		d.used = true
 	}
 	sub.latestInvoice = in.ID
 	evs := s.recordInvoice(in, at)
+	if ev := s.usedCustomerDiscount(d, at); ev != nil {
+		evs = append(evs, *ev)
+	}
 	if in.status == "paid" {
 		sub.status = "active"
 	}
