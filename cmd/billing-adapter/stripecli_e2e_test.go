@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -258,4 +259,146 @@ func (st *stack) allEvents(t *testing.T) []string {
 		t.Fatal(err)
 	}
 	return ids
+}
+
+// cliStack is a stack with a service that trusts the CLI session's secret
+// and a running `stripe listen` forwarding the handled events to it.
+func cliStack(t *testing.T) (*stack, *service, *listener) {
+	t.Helper()
+	st := newStack(t, "", stripesim.Options{})
+	out, err := st.runCLI(t, "listen", "--print-secret")
+	if err != nil {
+		t.Fatalf("stripe listen --print-secret: %v\n%s", err, out)
+	}
+	s := st.start(t, map[string]string{"STRIPE_WEBHOOK_SECRETS": strings.TrimSpace(out)})
+	l := st.listen(t, s.URL+"/webhooks/stripe", "--events", strings.Join(handledEvents, ","))
+	l.stderr.wait(t, "the Ready! line", "Ready!")
+	return st, s, l
+}
+
+// forwarded waits until every event of typ the simulator recorded was shown
+// by the CLI and accepted (200) by the service.
+func (l *listener) forwarded(t *testing.T, st *stack, s *service, typ string) int {
+	t.Helper()
+	ids := st.eventIDs(t, typ)
+	for _, id := range ids {
+		l.stdout.wait(t, typ+" accepted by the adapter", "<--  [200] POST "+s.URL+"/webhooks/stripe ["+id+"]")
+	}
+	return len(ids)
+}
+
+// `stripe trigger` for every event the adapter handles runs offline and
+// each event reaches the adapter through `stripe listen` and is accepted.
+func TestStripeCLITriggersEveryHandledEvent(t *testing.T) {
+	st, s, l := cliStack(t)
+	for _, typ := range handledEvents {
+		out, err := st.runCLI(t, "trigger", typ)
+		if err != nil || !strings.Contains(out, "Trigger succeeded!") {
+			t.Fatalf("stripe trigger %s: %v\n%s", typ, err, out)
+		}
+		if n := l.forwarded(t, st, s, typ); n < 1 {
+			t.Fatalf("stripe trigger %s made no %s event", typ, typ)
+		}
+	}
+	// The triggers' coupons are not the adapter's: nothing enters its catalog.
+	r := s.call(t, "GET", "/v1/promo_codes", adminSecret, "", nil)
+	mustStatus(t, r, http.StatusOK)
+	if data := r.json(t)["data"].([]any); len(data) != 0 {
+		t.Fatalf("the catalog has %d codes after the triggers, want 0", len(data))
+	}
+	// invoice.payment_failed's fixture declines with a card_error, as on Stripe.
+	failed := st.eventIDs(t, "invoice.payment_failed")
+	ev, err := st.Stripe.Events.Get(failed[len(failed)-1], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.Data.Object["status"] != "open" || ev.Data.Object["attempted"] != true {
+		t.Fatalf("invoice.payment_failed carries status %v attempted %v", ev.Data.Object["status"], ev.Data.Object["attempted"])
+	}
+}
+
+// The checked-in fixture file walks the promo flow with one of our codes,
+// made in Stripe outside the adapter; and a discount on a customer with one
+// of our codes is recorded (see README: a discount on a customer).
+func TestStripeCLIFixturePromoFlow(t *testing.T) {
+	st, s, l := cliStack(t)
+	p := s.createCode(t, map[string]any{"code": "FLOW20", "promo_type": "percentage", "amount_off": 20,
+		"promo_duration_months": 3, "stock": 5})
+	codeID := p["id"].(string)
+	promoID := p["stripe"].(map[string]any)["promotion_code_id"].(string)
+
+	cmd := exec.Command(stripecli.Bin(t), "fixtures", "../../tools/stripe-cli/fixtures/promo-flow.json",
+		"--api-base", st.SimURL, "--api-key", stripeKey)
+	cmd.Env = append(stripecli.Env(t), "PROMO_CODE_ID="+promoID)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("stripe fixtures: %v\n%s", err, out)
+	}
+	l.forwarded(t, st, s, "customer.discount.created")
+	if n := l.forwarded(t, st, s, "invoice.paid"); n != 2 {
+		t.Fatalf("the fixture made %d paid invoices, want 2 (the first and the advanced month)", n)
+	}
+	got := s.code(t, codeID)
+	if num(got, "uses") != 1 || num(got, "stock") != 4 {
+		t.Fatalf("after the fixture: uses %d stock %d, want 1 and 4", num(got, "uses"), num(got, "stock"))
+	}
+	red := s.redemptions(t, codeID)
+	if len(red) != 1 || red[0]["source"] != "stripe" || red[0]["state"] != "active" || num(red[0], "cycles") != 2 {
+		t.Fatalf("ledger after the fixture: %v", red)
+	}
+	if amt := red[0]["discounted_amounts"].(map[string]any)["usd"]; amt != 800.0 {
+		t.Fatalf("discounted_amounts %v, want 800 (2 × 20%% of 20.00)", amt)
+	}
+
+	// A discount on a customer (not a subscription) with the same code: a
+	// ledger line without a subscription, taking a unit, flagged; the
+	// customer's subscription invoices carry it; removing it ends the line.
+	var cu struct{ ID string }
+	st.runCLIJSON(t, &cu, "customers", "create", "-d", "promotion_code="+promoID, "-d", "email=whole@example.com")
+	l.forwarded(t, st, s, "customer.discount.created")
+	line := func() map[string]any {
+		t.Helper()
+		for _, r := range s.redemptions(t, codeID) {
+			if r["customer"] == cu.ID {
+				return r
+			}
+		}
+		t.Fatalf("no ledger line for the customer discount of %s: %v", cu.ID, s.redemptions(t, codeID))
+		return nil
+	}
+	if r := line(); r["subscription"] != nil || r["source"] != "stripe" || r["state"] != "pending" ||
+		len(r["flags"].([]any)) != 1 || r["flags"].([]any)[0] != "customer_discount" {
+		t.Fatalf("customer discount line: %v", r)
+	}
+	if got := s.code(t, codeID); num(got, "stock") != 3 {
+		t.Fatalf("stock %d after the customer discount, want 3", num(got, "stock"))
+	}
+	var price struct{ ID string }
+	st.runCLIJSON(t, &price, "prices", "create", "-d", "currency=usd", "-d", "unit_amount=1000",
+		"-d", "recurring[interval]=month", "-d", "product_data[name]=Extra")
+	st.runCLIJSON(t, &struct{}{}, "subscriptions", "create", "-d", "customer="+cu.ID, "-d", "items[0][price]="+price.ID)
+	l.forwarded(t, st, s, "invoice.paid")
+	if r := line(); r["state"] != "active" || num(r, "cycles") != 1 || r["discounted_amounts"].(map[string]any)["usd"] != 200.0 {
+		t.Fatalf("customer discount line after the subscription's first invoice: %v", r)
+	}
+	st.runCLIJSON(t, &struct{}{}, "customers", "update", cu.ID, "-d", "coupon=")
+	l.forwarded(t, st, s, "customer.discount.deleted")
+	if r := line(); r["state"] != "ended" || r["end_reason"] != "discount_deleted" {
+		t.Fatalf("customer discount line after its removal: %v", r)
+	}
+	if got := s.code(t, codeID); num(got, "uses") != 2 || num(got, "stock") != 3 {
+		t.Fatalf("after the customer discount: uses %d stock %d, want 2 and 3", num(got, "uses"), num(got, "stock"))
+	}
+}
+
+// runCLIJSON runs a CLI resource command and decodes its JSON answer.
+func (st *stack) runCLIJSON(t *testing.T, v any, args ...string) {
+	t.Helper()
+	out, err := st.runCLI(t, args...)
+	if err != nil {
+		t.Fatalf("stripe %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	if i := strings.Index(out, "{"); i < 0 || json.Unmarshal([]byte(out[i:]), v) != nil {
+		t.Fatalf("stripe %s answered no JSON object:\n%s", strings.Join(args, " "), out)
+	}
 }
