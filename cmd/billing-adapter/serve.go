@@ -179,7 +179,9 @@ func newApp(cfg config.Config, log *slog.Logger, metrics *telemetry.Metrics, sto
 }
 
 // startSimulator runs the in-process Stripe simulator on a loopback port. Its
-// webhooks go to this service, signed with the first configured secret.
+// webhooks go to this service, signed with the first configured secret, and
+// `stripe listen` sessions against it get that secret too, so the events the
+// Stripe CLI forwards are accepted without a restart.
 func startSimulator(cfg config.Config, webhookURL string, log *slog.Logger) (string, string, func(), error) {
 	ln, err := net.Listen("tcp", cfg.SimAddr)
 	if err != nil {
@@ -196,7 +198,9 @@ func startSimulator(cfg config.Config, webhookURL string, log *slog.Logger) (str
 	sim := stripesim.New(stripesim.Options{
 		WebhookURL:    webhookURL,
 		WebhookSecret: secret,
-		Logger:        log.With("component", "stripe-sim"),
+		// The Stripe CLI's sessions sign with the same secret (README: the Stripe CLI, offline).
+		CLIWebhookSecret: secret,
+		Logger:           log.With("component", "stripe-sim"),
 	})
 	srv := &http.Server{Handler: sim, ReadHeaderTimeout: readHeaderTimeout}
 	go func() { _ = srv.Serve(ln) }()

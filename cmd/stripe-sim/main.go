@@ -44,7 +44,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	seed := fs.Bool("seed", false, "create a demo customer, product and monthly price and print their IDs")
 	reword := fs.Bool("reword-errors", false, "replace every error message with a neutral numbered sentence (type, code and param stay), so a client test proves it never reads the wording")
 	verbose := fs.Bool("v", false, "debug logging")
+	cliSecret := fs.String("cli-webhook-secret", "", "signing secret of every Stripe CLI session (stripe listen); default: one random whsec_ per device name")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil // -h/--help: the usage went to stderr
+		}
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -68,7 +72,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	sim := stripesim.New(stripesim.Options{WebhookURL: *webhookURL, WebhookSecret: secret, Logger: logger,
-		RewordErrors: *reword})
+		RewordErrors: *reword, CLIWebhookSecret: *cliSecret})
 	defer sim.Close()
 	if *seed {
 		sd, err := sim.Seed()
