@@ -36,14 +36,13 @@ const (
 
 // loadConfig reads the environment, applies the command's flags over it and
 // validates the result once.
-func loadConfig(name string, args []string, getenv func(string) string, stderr io.Writer) (config.Config, error) {
+func loadConfig(name string, args []string, getenv func(string) string, stdout, stderr io.Writer) (config.Config, error) {
 	cfg, loadErr := config.Load(getenv)
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	addr := fs.String("addr", "", "listen address host:port (overrides BILLING_ADDR)")
 	redisURL := fs.String("redis-url", "", "Redis URL (overrides REDIS_URL)")
-	if err := fs.Parse(args); err != nil {
-		return cfg, usageError{err.Error()}
+	if err := parseFlags(fs, args, "usage: billing-adapter "+name+" [-addr HOST:PORT] [-redis-url URL]  (configuration from the environment; see 'help config')", stdout, stderr); err != nil {
+		return cfg, err
 	}
 	if fs.NArg() > 0 {
 		return cfg, usageError{fmt.Sprintf("%s takes no arguments, got %q", name, fs.Args())}
@@ -63,7 +62,10 @@ func loadConfig(name string, args []string, getenv func(string) string, stderr i
 // serve runs the HTTP API until ctx is done, then shuts down gracefully:
 // in-flight requests finish, then the simulator and Redis close.
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, err := loadConfig("serve", args, getenv, stderr)
+	cfg, err := loadConfig("serve", args, getenv, stdout, stderr)
+	if errors.Is(err, errHelpShown) {
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
