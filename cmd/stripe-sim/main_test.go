@@ -131,3 +131,16 @@ func TestRunRewordErrors(t *testing.T) {
 		t.Fatalf("missing customer: %v, want resource_missing on id with a reworded message", err)
 	}
 }
+
+// -h/--help prints the usage on stdout and succeeds.
+func TestRunHelp(t *testing.T) {
+	for _, arg := range []string{"-h", "--help"} {
+		var stdout, stderr strings.Builder
+		if err := run(context.Background(), []string{arg}, func(string) string { return "" }, &stdout, &stderr); err != nil {
+			t.Fatalf("%s: %v", arg, err)
+		}
+		if !strings.Contains(stdout.String(), "-cli-webhook-secret") || stderr.Len() != 0 {
+			t.Fatalf("%s: stdout %q stderr %q", arg, stdout.String(), stderr.String())
+		}
+	}
+}
