@@ -45,6 +45,9 @@ type Options struct {
 	// CLIReconnectDelay is the reconnect_delay given to the Stripe CLI (it
 	// redials its websocket that often); default 60s, Stripe's own.
 	CLIReconnectDelay time.Duration
+	// StatePath, with Open, is the JSON file the whole state is loaded from
+	// and saved to after every change (persist.go); empty keeps it in memory.
+	StatePath string
 }
 
 // SeedData holds the IDs created by Seed.
@@ -85,6 +88,8 @@ type Server struct {
 	idem     idempotencyStore
 	hooks    *dispatcher
 	cli      *cliHub
+
+	persist bool // save to opts.StatePath after changes (Open)
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -159,6 +164,7 @@ type reqCtx struct {
 	reqID   string
 	idemKey string
 	expand  [][]string
+	dirty   bool // the request may have changed the state (saved with Options.StatePath)
 }
 
 func (c *reqCtx) id() string { return c.ids[0] }
@@ -296,6 +302,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.idem.finish(apiKey, c.idemKey, status, body)
 		}
 	}
+	if c.dirty && s.persist { // after the idempotency record is final, so a replay survives a restart
+		s.mu.Lock()
+		s.saveLocked()
+		s.mu.Unlock()
+	}
 	if hangAfter > 0 && !s.hang(r, hangAfter) {
 		return
 	}
@@ -340,6 +351,10 @@ func (s *Server) execute(rt *route, c *reqCtx) (status int, body []byte, preExec
 			e := apiServerError("An unknown error occurred (stripe-sim internal error).")
 			status, body, preExec = e.Status, s.errorBody(e), false
 		}
+	}()
+	seq := s.seq
+	defer func() {
+		c.dirty = c.r.Method != http.MethodGet || s.seq != seq
 	}()
 	s.catchUpRealTime()
 	obj, aerr := rt.h(c)

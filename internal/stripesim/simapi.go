@@ -124,6 +124,7 @@ func (s *Server) SetCustomerDecline(customerID string, decline bool) error {
 		return fmt.Errorf("stripesim: no such customer: %q", customerID)
 	}
 	cu.decline = decline
+	s.saveLocked()
 	return nil
 }
 
@@ -132,6 +133,7 @@ func (s *Server) SetCustomerDecline(customerID string, decline bool) error {
 func (s *Server) Seed() (SeedData, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.saveLocked()
 	o := eventOrigin{}
 	cu := &customer{ID: newID("cus"), email: "demo@example.com", name: "Demo Customer",
 		metadata: map[string]string{"seeded_by": "stripe-sim"}, nextInvoice: 1,
