@@ -117,6 +117,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	workerCtx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
 	workerDone := make(chan struct{})
 	go func() { defer close(workerDone); worker.Run(workerCtx) }()
+	checkDone := make(chan struct{})
+	go func() { defer close(checkDone); checkCatalog(workerCtx, store, a.gw, log) }() // catalogcheck.go
+	defer func() { stopWorker(); <-checkDone }()
 	defer func() { stopWorker(); <-workerDone }()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -148,6 +151,7 @@ type app struct {
 	worker   *promo.Worker
 	catalog  *promo.Catalog
 	redeemer *promo.Redeemer
+	gw       *stripegw.Gateway
 }
 
 func newApp(cfg config.Config, log *slog.Logger, metrics *telemetry.Metrics, store *redisstore.Store,
@@ -177,7 +181,7 @@ func newApp(cfg config.Config, log *slog.Logger, metrics *telemetry.Metrics, sto
 		RequestTimeout: cfg.RequestTimeout, IdempotencyLease: cfg.RequestLease(), APIKeys: cfg.APIKeys,
 		Ready: store.Ping, Webhooks: receiver, Metrics: metrics, Log: log,
 	})
-	return &app{handler: handler, worker: worker, catalog: catalog, redeemer: redeemer}
+	return &app{handler: handler, worker: worker, catalog: catalog, redeemer: redeemer, gw: gw}
 }
 
 // startSimulator runs the in-process Stripe simulator on a loopback port. Its
@@ -197,13 +201,18 @@ func startSimulator(cfg config.Config, webhookURL string, log *slog.Logger) (str
 		_, _ = rand.Read(b[:])
 		secret = "whsec_" + hex.EncodeToString(b[:])
 	}
-	sim := stripesim.New(stripesim.Options{
+	sim, err := stripesim.Open(stripesim.Options{
+		StatePath:     cfg.SimState, // STRIPE_SIM_STATE: the local world survives restarts
 		WebhookURL:    webhookURL,
 		WebhookSecret: secret,
 		// The Stripe CLI's sessions sign with the same secret (README: the Stripe CLI, offline).
 		CLIWebhookSecret: secret,
 		Logger:           log.With("component", "stripe-sim"),
 	})
+	if err != nil {
+		ln.Close()
+		return "", "", nil, fmt.Errorf("STRIPE_SIM_STATE: %w", err)
+	}
 	srv := &http.Server{Handler: sim, ReadHeaderTimeout: readHeaderTimeout}
 	go func() { _ = srv.Serve(ln) }()
 	stop := func() {
