@@ -6,7 +6,7 @@ BIN   := bin
 # Every Go file in the tree (tracked or not), except build output and git internals.
 GO_FILES_CMD := find . -name '*.go' -not -path './.git/*' -not -path './$(BIN)/*' -print0
 
-.PHONY: all deps stripe-cli build run test bench bench-go lint fmt-check vet clean
+.PHONY: all deps stripe-cli build run reset test bench bench-go lint fmt-check vet clean
 
 all: build
 
@@ -25,6 +25,10 @@ build:
 ## run: start Redis on loopback if needed and run the service against the embedded Stripe simulator
 run: stripe-cli
 	scripts/run.sh
+
+## reset: wipe the local world of `make run` (its Redis on 127.0.0.1:6391 and the simulator's state under .local)
+reset:
+	scripts/local-world.sh reset
 
 ## test: formatting, vet, then the whole suite with the race detector (tests start their own redis-server and stripe-mock)
 test: deps stripe-cli lint
