@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/billing-adapter/billing-adapter/internal/stripesim"
+	"github.com/billing-adapter/billing-adapter/internal/testutil/stripespec"
 )
 
 // A catalog whose Stripe objects the configured Stripe does not have (a
@@ -29,8 +30,8 @@ func TestStartReportsACatalogStripeDoesNotHave(t *testing.T) {
 	}
 
 	fresh := stripesim.New(stripesim.Options{}) // the simulator's world was lost; Redis kept the catalog
-	freshSrv := httptest.NewServer(fresh)
-	t.Cleanup(func() { freshSrv.Close(); fresh.Close() })
+	freshSrv := httptest.NewServer(stripespec.Handler(t, fresh))
+	t.Cleanup(func() { freshSrv.Close(); stripespec.Events(t, fresh.EventBodies()); fresh.Close() })
 	st2 := &stack{Sim: fresh, SimURL: freshSrv.URL, Stripe: st.Stripe, Redis: st.Redis, RedisURL: st.RedisURL}
 	lost := st2.start(t, nil)
 	eventually(t, "the start-up warning", func() bool {
