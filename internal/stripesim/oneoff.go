@@ -329,7 +329,8 @@ func (s *Server) renderItemLine(in *invoice, l *invoiceLine) map[string]any {
 		"metadata": map[string]any{}, "period": map[string]any{"start": l.periodStart, "end": l.periodEnd},
 		"plan": nil, "price": nil, "proration": false,
 		"proration_details": map[string]any{"credited_items": nil}, "quantity": l.quantity,
-		"subscription": nil, "subscription_item": nil, "tax_amounts": []any{},
+		// No subscription_item: the spec has it optional and not nullable.
+		"subscription": nil, "tax_amounts": []any{},
 		"tax_rates": []any{}, "type": "invoiceitem",
 		"unit_amount_excluding_tax": fmt.Sprint(l.amount),
 	}

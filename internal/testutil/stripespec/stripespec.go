@@ -143,14 +143,16 @@ func (r *recorder) Write(b []byte) (int, error) {
 
 // Handler validates every API answer of next (the simulator) against the
 // spec and reports each mismatch with t.Errorf. The simulator's own controls
-// (/_sim/) and the Stripe CLI's websocket are not Stripe's public API and are
-// left out, as are answers Stripe's spec does not describe (5xx faults).
+// (/_sim/) and the Stripe CLI's private protocol (/v1/stripecli/sessions and
+// its websocket) are not in Stripe's public spec and are left out, as are
+// answers it does not describe (5xx faults).
 func Handler(t testing.TB, next http.Handler) http.Handler {
 	if _, _, err := Spec(); err != nil {
 		t.Fatalf("Stripe's OpenAPI spec: %v", err)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/_sim/") || strings.HasPrefix(r.URL.Path, "/stripecli/") {
+		if strings.HasPrefix(r.URL.Path, "/_sim/") || strings.HasPrefix(r.URL.Path, "/stripecli/") ||
+			strings.HasPrefix(r.URL.Path, "/v1/stripecli/") {
 			next.ServeHTTP(w, r)
 			return
 		}
