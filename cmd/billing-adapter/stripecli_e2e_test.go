@@ -402,3 +402,23 @@ func (st *stack) runCLIJSON(t *testing.T, v any, args ...string) {
 		t.Fatalf("stripe %s answered no JSON object:\n%s", strings.Join(args, " "), out)
 	}
 }
+
+// --all-snapshot forwards every event, and the adapter acknowledges the types
+// it does not handle with 200, as Stripe expects.
+func TestStripeCLIListenAllSnapshot(t *testing.T) {
+	st := newStack(t, "", stripesim.Options{})
+	out, err := st.runCLI(t, "listen", "--print-secret")
+	if err != nil {
+		t.Fatalf("stripe listen --print-secret: %v\n%s", err, out)
+	}
+	s := st.start(t, map[string]string{"STRIPE_WEBHOOK_SECRETS": strings.TrimSpace(out)})
+	l := st.listen(t, s.URL+"/webhooks/stripe", "--all-snapshot")
+	l.stderr.wait(t, "the Ready! line", "Ready!")
+	st.newCustomer(t, "")
+	st.newPlan(t, "usd", 1500)
+	for _, typ := range []string{"customer.created", "product.created", "price.created"} {
+		id := st.eventIDs(t, typ)[0]
+		l.stdout.wait(t, typ+" shown", "--> "+typ+" ["+id+"]")
+		l.stdout.wait(t, typ+" acknowledged by the adapter", "<--  [200] POST "+s.URL+"/webhooks/stripe ["+id+"]")
+	}
+}
