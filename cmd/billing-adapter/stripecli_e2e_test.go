@@ -422,3 +422,26 @@ func TestStripeCLIListenAllSnapshot(t *testing.T) {
 		l.stdout.wait(t, typ+" acknowledged by the adapter", "<--  [200] POST "+s.URL+"/webhooks/stripe ["+id+"]")
 	}
 }
+
+// An expired session: the CLI's redial is refused as an unknown WebSocket ID,
+// it says "Session expired, reconnecting...", authorizes a new session (same
+// secret) and events flow again. The CLI waits its own 10 s before
+// re-authorizing, as against Stripe.
+func TestStripeCLIListenRenewsAnExpiredSession(t *testing.T) {
+	st, s, l := cliStack(t)
+	if n := st.Sim.ExpireCLISessions(); n < 1 {
+		t.Fatalf("ExpireCLISessions forgot %d sessions", n)
+	}
+	l.stderr.wait(t, "the CLI to notice the expired session", "Session expired, reconnecting")
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	if err := st.Sim.WaitCLI(ctx, func(c stripesim.CLIStats) bool { return c.Sessions == 1 && c.Connections == 1 }); err != nil {
+		t.Fatalf("the CLI did not come back with a new session: %v\n%s", err, l.stderr.String())
+	}
+	clock := st.newClock(t)
+	pl := st.newPlan(t, "usd", 2000)
+	st.newSubscription(t, st.newCustomer(t, clock), pl.Price)
+	if n := l.forwarded(t, st, s, "invoice.paid"); n != 1 {
+		t.Fatalf("%d invoice.paid events after the new session, want 1", n)
+	}
+}

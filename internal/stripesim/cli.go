@@ -229,6 +229,23 @@ func (s *Server) WaitCLI(ctx context.Context, cond func(CLIStats) bool) error {
 	}
 }
 
+// ExpireCLISessions forgets every Stripe CLI session and closes its
+// connections, as Stripe does when a session expires: the CLI's redial is
+// refused with "Unknown WebSocket ID." and it authorizes a new session (its
+// Ready! line shows again). Events recorded before the new session are not
+// sent to it. It returns how many sessions were forgotten.
+func (s *Server) ExpireCLISessions() int {
+	h := s.cli
+	h.mu.Lock()
+	n := len(h.sessions)
+	h.mu.Unlock()
+	h.closeAll()
+	h.mu.Lock()
+	h.notifyLocked()
+	h.mu.Unlock()
+	return n
+}
+
 // DropCLIConnections closes every Stripe CLI websocket; the CLIs redial and
 // receive what was recorded meanwhile. It returns how many were closed.
 func (s *Server) DropCLIConnections() int { return s.cli.dropConnections() }
@@ -284,7 +301,10 @@ func (s *Server) serveCLIWebsocket(w http.ResponseWriter, r *http.Request) {
 	cs := h.sessions[r.Header.Get("Websocket-Id")]
 	h.mu.Unlock()
 	if cs == nil {
-		s.writeAPIError(w, &apiError{Status: http.StatusBadRequest, Type: typeInvalidRequest, Message: cliUnknownIDMessage})
+		// The CLI recognizes this exact message (pkg/websocket) and authorizes a
+		// new session, so it is never reworded (Options.RewordErrors).
+		b, _ := json.Marshal(map[string]any{"error": map[string]any{"type": typeInvalidRequest, "message": cliUnknownIDMessage}})
+		writeJSONBytes(w, http.StatusBadRequest, b)
 		return
 	}
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{cliSubprotocol}})
