@@ -6,13 +6,15 @@ BIN   := bin
 # Every Go file in the tree (tracked or not), except build output and git internals.
 GO_FILES_CMD := find . -name '*.go' -not -path './.git/*' -not -path './$(BIN)/*' -print0
 
-.PHONY: all deps stripe-cli build run reset test bench bench-go lint fmt-check vet clean
+.PHONY: all deps stripe-cli build run reset test bench bench-go lint fmt-check vet clean screenshots
 
 all: build
 
-## deps: install what the tests and `make run` need from the system (redis-server, via apt-get when missing)
+## deps: install what the tests and `make run` need from the system (redis-server, and chromium for the console's
+## browser test, via apt-get when missing)
 deps:
 	scripts/ensure-redis.sh --install-only
+	scripts/ensure-chromium.sh
 
 ## stripe-cli: the real Stripe CLI, npm @stripe/cli at the version locked in tools/stripe-cli (no global install)
 stripe-cli:
@@ -46,6 +48,10 @@ bench-go:
 	@mkdir -p $(BIN)
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime=$(BENCH_GO_COUNT) ./cmd/billing-adapter > $(BIN)/gobench.txt; \
 		status=$$?; cat $(BIN)/gobench.txt; exit $$status
+
+## screenshots: run the console's browser test and save its screenshots into docs/
+screenshots: deps
+	CONSOLE_SCREENSHOTS=docs $(GO) test -count=1 -run TestConsoleInABrowser ./cmd/billing-adapter
 
 ## lint: gofmt check and go vet
 lint: fmt-check vet

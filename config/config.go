@@ -66,6 +66,7 @@ type Config struct {
 	APIKeys          []APIKey      // BILLING_API_KEYS
 	IdempotencyTTL   time.Duration // IDEMPOTENCY_TTL: how long idempotency records live
 	RequestTimeout   time.Duration // REQUEST_TIMEOUT: budget of one /v1 request, Stripe calls included
+	MetricsCodeStock bool          // METRICS_CODE_STOCK: per-code stock gauges on /metrics (opt-in)
 	SweepLease       time.Duration // RESERVATION_LEASE: how long an unconfirmed stock reservation is held before the sweeper checks Stripe
 	ShutdownTimeout  time.Duration // SHUTDOWN_TIMEOUT: graceful shutdown budget
 	LogLevel         slog.Level    // LOG_LEVEL
@@ -196,6 +197,13 @@ func load(getenv func(string) string, serving bool) (Config, error) {
 	}
 	if v := get(envLogFormat); v != "" {
 		c.LogFormat = strings.ToLower(v)
+	}
+	if v := get(envMetricsCodeStock); v != "" {
+		if b, err := strconv.ParseBool(v); err != nil {
+			parse.add(envMetricsCodeStock, "%q is not true or false", v)
+		} else {
+			c.MetricsCodeStock = b
+		}
 	}
 
 	// A variable that failed to parse keeps its default (or a partial value),

@@ -32,6 +32,7 @@ const (
 	envShutdownTimeout  = "SHUTDOWN_TIMEOUT"
 	envLogLevel         = "LOG_LEVEL"
 	envLogFormat        = "LOG_FORMAT"
+	envMetricsCodeStock = "METRICS_CODE_STOCK"
 )
 
 // Defaults and limits.
@@ -79,4 +80,5 @@ var Vars = []Var{
 	{envShutdownTimeout, fmtDur(defaultShutdownTimeout), "Graceful shutdown budget for in-flight requests, Go duration 1s..10m."},
 	{envLogLevel, "info", "Log level: debug, info, warn or error (case-insensitive)."},
 	{envLogFormat, defaultLogFormat, "Log format: json or text."},
+	{envMetricsCodeStock, "false", "true: export stock, reserved and uses per active code on /metrics (label code, at most 1000 codes); off by default to keep label cardinality bounded."},
 }

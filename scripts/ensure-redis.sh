@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # ensure-redis.sh: make sure a Redis is available for local runs.
 #
-#   scripts/ensure-redis.sh                  install redis-server if missing, then make sure something answers PING on
-#                                            ${REDIS_HOST:-127.0.0.1}:${REDIS_PORT:-6379}, starting a throwaway
-#                                            loopback redis-server (no persistence) if nothing does
-#   scripts/ensure-redis.sh --install-only   only install redis-server (Debian/Ubuntu, apt-get) if it is missing
+#   scripts/ensure-redis.sh                  install redis-server and redis-cli if missing, then make sure something
+#                                            answers PING on ${REDIS_HOST:-127.0.0.1}:${REDIS_PORT:-6379}, starting a
+#                                            throwaway loopback redis-server (no persistence) if nothing does
+#   scripts/ensure-redis.sh --install-only   only install redis-server and redis-cli (Debian/Ubuntu, apt-get) if missing
+#                                            (the Redis Cluster tests need redis-cli to create their cluster)
 #
 # Uses sudo for apt-get only when not running as root. The started server is daemonized and keeps running after this
 # script; stop it with: redis-cli -p PORT shutdown nosave
 set -euo pipefail
 
-usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
 
 install_only=false
 case "${1:-}" in
@@ -37,20 +38,23 @@ as_root() {
 }
 
 install_redis() {
-  if command -v redis-server >/dev/null 2>&1; then
+  if command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1; then
     return 0
   fi
   if ! command -v apt-get >/dev/null 2>&1; then
-    echo "ensure-redis.sh: redis-server is not installed and apt-get is not available; install Redis 7 (redis-server) with your package manager" >&2
+    echo "ensure-redis.sh: redis-server or redis-cli is not installed and apt-get is not available; install Redis 7 (redis-server and redis-cli) with your package manager" >&2
     exit 1
   fi
-  echo "ensure-redis.sh: installing redis-server with apt-get"
+  # redis-cli comes with redis-tools, which redis-server depends on; name it for a machine that has only the server.
+  echo "ensure-redis.sh: installing redis-server and redis-tools (redis-cli) with apt-get"
   as_root apt-get update
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server
-  command -v redis-server >/dev/null 2>&1 || {
-    echo "ensure-redis.sh: apt-get finished but redis-server is still not on PATH" >&2
-    exit 1
-  }
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server redis-tools
+  for bin in redis-server redis-cli; do
+    command -v "$bin" >/dev/null 2>&1 || {
+      echo "ensure-redis.sh: apt-get finished but $bin is still not on PATH" >&2
+      exit 1
+    }
+  done
 }
 
 # pings HOST PORT: true when a Redis answers PING with PONG.

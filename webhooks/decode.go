@@ -98,7 +98,12 @@ var handlers = map[string]handler{
 			e.CanceledAt = time.Unix(sub.CanceledAt, 0).UTC()
 		}
 		if sub.Discount != nil && sub.Discount.Coupon != nil {
-			e.CouponID, e.DiscountID = sub.Discount.Coupon.ID, sub.Discount.ID
+			e.CouponID = sub.Discount.Coupon.ID
+			d := discountEvent(sub.Discount, ev)
+			if d.Subscription == "" {
+				d.Subscription = sub.ID
+			}
+			e.Discount = &d
 		}
 		return ob.SubscriptionDeleted(ctx, e)
 	},
@@ -244,6 +249,9 @@ func previousDiscount(ev *envelope, now promo.DiscountEvent) *promo.DiscountEven
 	}
 	p := now
 	p.DiscountID, p.End = prev.ID, time.Time{}
+	if prev.Start != 0 { // absent: it started when the new one did
+		p.Start = time.Unix(prev.Start, 0).UTC()
+	}
 	if prev.Coupon != nil {
 		p.CouponID, p.CouponDuration, p.CouponTimesRedeemed = prev.Coupon.ID, promo.Duration(prev.Coupon.Duration), 0
 	}

@@ -53,12 +53,31 @@ type Handler struct {
 	Observer *promo.Observer
 	Clock    promo.Clock
 	Log      *slog.Logger
+	// Metrics, when set, counts deliveries by event type and result and
+	// observes the lag from the event's created to its processing.
+	Metrics Metrics
+}
+
+// Metrics receives one observation per delivery. eventType is one of the
+// handled types, "other" for a type the service ignores, or "unknown" when
+// the delivery was refused before the event could be read; result is
+// processed, duplicate, ignored, in_flight, failed or rejected.
+type Metrics interface {
+	ObserveWebhook(eventType, result string, lag time.Duration)
+}
+
+func (h *Handler) observe(eventType, result string, lag time.Duration) {
+	if h.Metrics != nil {
+		h.Metrics.ObserveWebhook(eventType, result, lag)
+	}
 }
 
 // Receive handles one delivery of POST /webhooks/stripe. It writes the 200
 // answers itself and returns refusals and failures (*promo.Error, or an
 // internal error) for the API's error writer.
 func (h *Handler) Receive(w http.ResponseWriter, r *http.Request) error {
+	eventType, result, lag := "unknown", "rejected", time.Duration(-1)
+	defer func() { h.observe(eventType, result, lag) }()
 	if r.ContentLength > MaxBody {
 		return errTooLarge()
 	}
@@ -81,7 +100,12 @@ func (h *Handler) Receive(w http.ResponseWriter, r *http.Request) error {
 	}
 	log := h.Log.With("event_id", ev.ID, "event_type", ev.Type)
 	handle, known := handlers[ev.Type]
+	eventType = "other"
+	if known {
+		eventType = ev.Type
+	}
 	if !known {
+		result = "ignored"
 		log.DebugContext(ctx, "webhook event type ignored")
 		answerJSON(w, http.StatusOK, map[string]any{"received": true, "ignored": true})
 		return nil
@@ -92,14 +116,17 @@ func (h *Handler) Receive(w http.ResponseWriter, r *http.Request) error {
 	}
 
 	outcome, token, err := h.Events.BeginEvent(ctx, ev.ID, claimLease)
+	result = "failed"
 	switch {
 	case err != nil:
 		log.ErrorContext(ctx, "webhook not processed: cannot record the event", "err", err.Error())
 		return err // Redis unavailable: 503
 	case outcome == promo.EventDone:
+		result = "duplicate"
 		answerJSON(w, http.StatusOK, map[string]any{"received": true, "duplicate": true})
 		return nil
 	case outcome == promo.EventInFlight:
+		result = "in_flight"
 		return promo.Errorf(promo.CodeConflict, "this event is being processed by another delivery; retry later")
 	}
 
@@ -120,6 +147,9 @@ func (h *Handler) Receive(w http.ResponseWriter, r *http.Request) error {
 		log.WarnContext(ctx, "could not mark the event done", "err", err.Error())
 	}
 	log.InfoContext(ctx, "webhook processed")
+	// A clock skew (or a Stripe test clock ahead of ours) makes a negative
+	// lag: counted as 0.
+	result, lag = "processed", max(0, h.Clock.Now().Sub(created(ev)))
 	answerJSON(w, http.StatusOK, map[string]any{"received": true})
 	return nil
 }

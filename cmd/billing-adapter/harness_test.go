@@ -282,6 +282,7 @@ func (s *service) call(t *testing.T, method, path, secret, idemKey string, body 
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
+	assertOpenAPI(t, req, resp.StatusCode, resp.Header, raw)
 	return response{Status: resp.StatusCode, Header: resp.Header, Body: raw}
 }
 

@@ -57,6 +57,8 @@ func TestCrashBetweenReservationAndStripe(t *testing.T) {
 		})
 		mustStatus(t, r, http.StatusOK)
 		assertOneLiveRedemption(t, c.service, codeID, sub, 2)
+		c.deliverRecordedEvents(t) // no webhook endpoint: Stripe's events arrive now
+		assertReconcileClean(t, c.service)
 	})
 	t.Run("without a retry the sweeper releases it when Stripe has no discount", func(t *testing.T) {
 		st, sub, codeID, _ := crashDuringApply(t, stripesim.FaultHang)
@@ -72,12 +74,16 @@ func TestCrashBetweenReservationAndStripe(t *testing.T) {
 		if st.subscription(t, sub).Discount != nil {
 			t.Fatal("Stripe has a discount")
 		}
+		c.deliverRecordedEvents(t) // no webhook endpoint: Stripe's events arrive now
+		assertReconcileClean(t, c.service)
 	})
 	t.Run("without a retry the sweeper confirms what Stripe did", func(t *testing.T) {
 		st, sub, codeID, _ := crashDuringApply(t, stripesim.FaultCommitThenHang)
 		c := st.startChild(t, crashEnv)
 		eventually(t, "the sweeper to confirm the reservation", func() bool { return num(c.code(t, codeID), "reserved") == 0 })
 		assertOneLiveRedemption(t, c.service, codeID, sub, 2)
+		c.deliverRecordedEvents(t) // no webhook endpoint: Stripe's events arrive now
+		assertReconcileClean(t, c.service)
 	})
 }
 
@@ -115,6 +121,8 @@ func TestCrashDuringSubscribeIsConfirmedBySweeper(t *testing.T) {
 	if num(c.code(t, codeID), "stock") != 2 {
 		t.Fatal("want exactly one unit of stock taken")
 	}
+	c.deliverRecordedEvents(t) // no webhook endpoint: Stripe's events arrive now
+	assertReconcileClean(t, c.service)
 }
 
 // assertOneLiveRedemption checks one discount in Stripe, one unit of stock

@@ -60,6 +60,8 @@ func TestSubscribeWithCodeDiscountsTheFirstInvoice(t *testing.T) {
 	if s.Sim.Count("POST /v1/subscriptions") != 1 {
 		t.Fatal("a replay reached Stripe")
 	}
+	s.deliverRecordedEvents(t) // no webhook endpoint: Stripe's events arrive now
+	assertReconcileClean(t, s)
 }
 
 func TestSubscribeWithoutCode(t *testing.T) {
@@ -120,6 +122,8 @@ func TestApplyToExistingSubscriptionDiscountsTheNextInvoice(t *testing.T) {
 	if got := s.code(t, pc["id"].(string)); got["stock"] != nil || num(got, "reserved") != 0 {
 		t.Fatalf("unlimited code %v", got)
 	}
+	s.deliverRecordedEvents(t) // no webhook endpoint: Stripe's events arrive now
+	assertReconcileClean(t, s)
 }
 
 func TestRemovePromoCode(t *testing.T) {
@@ -154,6 +158,8 @@ func TestRemovePromoCode(t *testing.T) {
 	}
 	// Never used, so the customer may apply it again.
 	mustStatus(t, s.apply(t, sub.ID, "TAKEBACK", cus, newKey()), http.StatusOK)
+	s.deliverRecordedEvents(t) // no webhook endpoint: Stripe's events arrive now
+	assertReconcileClean(t, s)
 }
 
 func TestValidate(t *testing.T) {
@@ -225,4 +231,6 @@ func TestValidate(t *testing.T) {
 	if r.Status != http.StatusForbidden {
 		t.Fatalf("admin key on a checkout endpoint: %d", r.Status)
 	}
+	s.deliverRecordedEvents(t) // no webhook endpoint: Stripe's events arrive now
+	assertReconcileClean(t, s)
 }

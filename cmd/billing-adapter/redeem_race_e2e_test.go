@@ -67,6 +67,8 @@ func TestStockIsNeverOversoldAcrossReplicas(t *testing.T) {
 	if num(got, "stock") != 0 || num(got, "reserved") != 0 || len(replicas[2].redemptions(t, pc["id"].(string))) != 5 {
 		t.Fatalf("code %v", got)
 	}
+	replicas[0].deliverRecordedEvents(t) // no webhook endpoint: Stripe's events arrive now
+	assertReconcileClean(t, replicas[0])
 }
 
 // One customer applying the same code to two subscriptions at once: exactly
@@ -104,6 +106,8 @@ func TestOneCustomerTwoSubscriptionsAtOnce(t *testing.T) {
 			t.Fatalf("round %d: %d subscriptions carry the discount", round, withDiscount)
 		}
 	}
+	a.deliverRecordedEvents(t) // no webhook endpoint: Stripe's events arrive now
+	assertReconcileClean(t, a)
 }
 
 // Stripe failing the update before doing it: the reservation is released,
@@ -134,6 +138,8 @@ func TestStripeFailureReleasesTheReservation(t *testing.T) {
 	if got := s.code(t, id); num(got, "stock") != 1 {
 		t.Fatalf("stock %v after the retry, want 1", got["stock"])
 	}
+	s.deliverRecordedEvents(t) // no webhook endpoint: Stripe's events arrive now
+	assertReconcileClean(t, s)
 }
 
 // Stripe doing the update but answering 500 ("created but answered 500").
@@ -153,6 +159,8 @@ func TestCommittedButFailedUpdateCountsOnce(t *testing.T) {
 		if n := len(s.redemptions(t, pc["id"].(string))); n != 1 {
 			t.Fatalf("%d ledger lines, want 1", n)
 		}
+		s.deliverRecordedEvents(t) // no webhook endpoint: Stripe's events arrive now
+		assertReconcileClean(t, s)
 	})
 	t.Run("retry with the same key", func(t *testing.T) {
 		s := startService(t, nil)
@@ -181,5 +189,7 @@ func TestCommittedButFailedUpdateCountsOnce(t *testing.T) {
 		if n := s.Sim.Count("POST /v1/subscriptions/{id}"); n != 1 {
 			t.Fatalf("the subscription was updated %d times, want once", n)
 		}
+		s.deliverRecordedEvents(t) // no webhook endpoint: Stripe's events arrive now
+		assertReconcileClean(t, s)
 	})
 }

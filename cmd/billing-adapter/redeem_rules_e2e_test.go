@@ -103,6 +103,8 @@ func TestRedemptionRefusals(t *testing.T) {
 	if got := s.subscription(t, memberSub.ID); got.Discount == nil || got.Discount.Coupon.ID != s.codeID(t, "MEMBERS") {
 		t.Fatalf("discount %+v", got.Discount)
 	}
+	s.deliverRecordedEvents(t) // no webhook endpoint: Stripe's events arrive now
+	assertReconcileClean(t, s)
 }
 
 // codeID finds a code's ID by its text through the admin list.
@@ -136,12 +138,17 @@ func TestExhaustedCodeIsSwitchedOffInStripe(t *testing.T) {
 	}
 	sub := s.newSubscription(t, s.newCustomer(t, ""), pl.Price)
 	mustStatus(t, s.apply(t, sub.ID, "LASTONE", "", newKey()), http.StatusOK)
-	eventually(t, "the promotion code to be switched off", func() bool { return !stripeActive() })
-	if got := s.code(t, pc["id"].(string)); got["stripe"].(map[string]any)["active"] != false || num(got, "stock") != 0 {
+	// The worker switches Stripe first, then records it: wait for both.
+	eventually(t, "the promotion code to be switched off", func() bool {
+		return !stripeActive() && s.code(t, pc["id"].(string))["stripe"].(map[string]any)["active"] == false
+	})
+	if got := s.code(t, pc["id"].(string)); num(got, "stock") != 0 {
 		t.Fatalf("code %v", got)
 	}
 	mustStatus(t, s.call(t, "DELETE", "/v1/subscriptions/"+sub.ID+"/promo_code", checkoutSecret, newKey(), nil), http.StatusOK)
 	eventually(t, "the promotion code to be switched on", stripeActive)
+	s.deliverRecordedEvents(t) // no webhook endpoint: Stripe's events arrive now
+	assertReconcileClean(t, s)
 }
 
 // The discount survives in Stripe exactly as applied: the coupon's terms.
@@ -163,4 +170,6 @@ func TestAppliedDiscountCarriesTheCouponTerms(t *testing.T) {
 		got.Discount.PromotionCode.ID != pc["stripe"].(map[string]any)["promotion_code_id"] {
 		t.Fatalf("Stripe discount %+v", got.Discount)
 	}
+	s.deliverRecordedEvents(t) // no webhook endpoint: Stripe's events arrive now
+	assertReconcileClean(t, s)
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/billing-adapter/billing-adapter/config"
+	"github.com/billing-adapter/billing-adapter/internal/console"
 	"github.com/billing-adapter/billing-adapter/internal/httpapi"
 	"github.com/billing-adapter/billing-adapter/internal/promo"
 	"github.com/billing-adapter/billing-adapter/internal/redisstore"
@@ -163,24 +164,33 @@ func newApp(cfg config.Config, log *slog.Logger, metrics *telemetry.Metrics, sto
 	catalog := &promo.Catalog{
 		Store: store, Gateway: gw, Clock: promo.SystemClock{}, Log: log,
 		NewID: func() string { return "pc_" + ulid.Make().String() },
+		Audit: store, NewAuditID: func() string { return "ev_" + ulid.Make().String() },
 	}
+	plans := &promo.PlanCache{Reader: gw, Clock: promo.SystemClock{}}
 	redeemer := &promo.Redeemer{
 		Store: store, Stripe: gw, Clock: promo.SystemClock{}, Log: log,
 		NewID: func() string { return "rd_" + ulid.Make().String() },
-		Lease: cfg.SweepLease, LockTTL: cfg.RequestLease(),
+		Lease: cfg.SweepLease, LockTTL: cfg.RequestLease(), Plans: plans,
 	}
 	worker := promo.NewWorker(redeemer, catalog, workerInterval(cfg.SweepLease), log.With("component", "worker"))
 	redeemer.Kick = worker.Kick
 	receiver := &webhooks.Handler{
 		Secrets: webhookSecrets, Events: store, Clock: promo.SystemClock{}, Log: log.With("component", "webhooks"),
+		Metrics: metrics,
 		Observer: &promo.Observer{Store: store, Catalog: catalog, Log: log.With("component", "webhooks"),
 			Kick: worker.Kick, Billing: redeemer.Stripe},
 	}
+	if cfg.MetricsCodeStock {
+		metrics.EnableCodeStock(codeStockLister(catalog))
+	}
+	con := console.New(console.Options{Keys: httpapi.NewKeys(cfg.APIKeys), Drift: consoleDrift(gw, store), Sessions: store,
+		Log: log.With("component", "console")})
 	handler := httpapi.New(httpapi.Options{
 		Catalog: catalog, Redeemer: redeemer, Idempotency: store, IdempotencyTTL: cfg.IdempotencyTTL,
 		RequestTimeout: cfg.RequestTimeout, IdempotencyLease: cfg.RequestLease(), APIKeys: cfg.APIKeys,
-		Ready: store.Ping, Webhooks: receiver, Metrics: metrics, Log: log,
+		Ready: store.Ping, Webhooks: receiver, Metrics: metrics, Log: log, Plans: plans, Console: con,
 	})
+	con.SetAPI(handler)
 	return &app{handler: handler, worker: worker, catalog: catalog, redeemer: redeemer, gw: gw}
 }
 
@@ -240,4 +250,31 @@ func webhookHost(addr string) string {
 // reservations: a quarter of their lease, between 1s and 30s.
 func workerInterval(lease time.Duration) time.Duration {
 	return min(max(lease/4, time.Second), 30*time.Second)
+}
+
+// codeStockLister reads the active codes' counters for the opt-in per-code
+// gauges (METRICS_CODE_STOCK), newest first, up to max codes.
+func codeStockLister(catalog *promo.Catalog) func(ctx context.Context, max int) ([]telemetry.CodeStock, error) {
+	return func(ctx context.Context, max int) ([]telemetry.CodeStock, error) {
+		var out []telemetry.CodeStock
+		after := ""
+		for len(out) < max {
+			page, err := catalog.List(ctx, promo.ListFilter{Status: promo.StatusActive, Limit: 100, StartingAfter: after})
+			if err != nil {
+				return out, err
+			}
+			for _, p := range page.Data {
+				if len(out) == max {
+					break
+				}
+				out = append(out, telemetry.CodeStock{Code: p.Code, Stock: p.Stock, Reserved: p.Reserved, Uses: p.Uses,
+					Unlimited: p.UnlimitedStock})
+			}
+			if !page.HasMore || len(page.Data) == 0 {
+				break
+			}
+			after = page.Data[len(page.Data)-1].ID
+		}
+		return out, nil
+	}
 }

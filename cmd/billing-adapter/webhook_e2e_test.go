@@ -79,7 +79,9 @@ func threeMonthsOfDiscount(t *testing.T, st *stack, s *service, between func()) 
 		t.Fatalf("Stripe made %d discounted invoices, want 3", discounted)
 	}
 	st.settle(t)
-	return snapshotOf(t, s, codeID)
+	snap := snapshotOf(t, s, codeID)
+	assertReconcileClean(t, s)
+	return snap
 }
 
 // The whole life of a redemption comes from Stripe's webhooks: three

@@ -65,6 +65,7 @@ func TestRedemptionsMadeOutsideTheAdapter(t *testing.T) {
 	if code, _ := r.errorCode(t); r.Status != http.StatusConflict || code != "subscription_has_promo_code" {
 		t.Fatalf("second code on a Stripe-made redemption: %d %s", r.Status, r.Body)
 	}
+	assertReconcileClean(t, s)
 }
 
 func TestCancelledSubscriptionEndsItsRedemption(t *testing.T) {
@@ -78,12 +79,13 @@ func TestCancelledSubscriptionEndsItsRedemption(t *testing.T) {
 	}
 	st.settle(t)
 	led := s.redemptions(t, id)
-	if len(led) != 1 || led[0]["state"] != "ended" || led[0]["end_reason"] != "subscription_cancelled" || led[0]["stock_returned"] != true {
+	if len(led) != 1 || led[0]["state"] != "ended" || led[0]["end_reason"] != "subscription_canceled" || led[0]["stock_returned"] != true {
 		t.Fatalf("ledger %v", led)
 	}
 	if num(s.code(t, id), "stock") != 5 {
 		t.Fatal("no discounted invoice was paid: the unit of stock must come back")
 	}
+	assertReconcileClean(t, s)
 }
 
 func TestStripeSideChangesToTheCode(t *testing.T) {
@@ -113,6 +115,7 @@ func TestStripeSideChangesToTheCode(t *testing.T) {
 	if code, _ := r.errorCode(t); r.Status != http.StatusConflict || code != "conflict" {
 		t.Fatalf("re-activating a code without coupon: %d %s", r.Status, r.Body)
 	}
+	assertReconcileClean(t, s)
 }
 
 // A customer Stripe reports as having paid is no longer new: the adapter
@@ -131,4 +134,5 @@ func TestPaidInvoiceMakesTheCustomerNotNew(t *testing.T) {
 	if !s.paid(t, cus) || st.totalCalls() != 0 {
 		t.Fatalf("want new_users_only from Redis alone (Stripe calls %v)", st.Sim.Counts())
 	}
+	assertReconcileClean(t, s)
 }

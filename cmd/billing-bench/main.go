@@ -321,7 +321,7 @@ func baselineTrips(kind string, gb map[string]GoBench) (int, int) {
 		return def
 	}
 	if kind == "webhook" {
-		return get("WebhookInvoicePaid", 9), get("WebhookDuplicate", 1)
+		return get("WebhookInvoicePaid", 4), get("WebhookDuplicate", 1)
 	}
-	return get("Validate", 3), 0
+	return get("Validate", 2), 0
 }

@@ -46,6 +46,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	verbose := fs.Bool("v", false, "debug logging")
 	statePath := fs.String("state", "", "JSON file to load the whole state from and save it to after every change (empty: in memory)")
 	cliSecret := fs.String("cli-webhook-secret", "", "signing secret of every Stripe CLI session (stripe listen); default: one random whsec_ per device name")
+	fs.Usage = func() {
+		out := fs.Output()
+		fmt.Fprintf(out, "Usage of stripe-sim:\n")
+		fs.PrintDefaults()
+		fmt.Fprintf(out, "\n%s", stripesim.ControlHelp)
+	}
 	for _, a := range args {
 		if a == "-h" || a == "-help" || a == "--help" {
 			fs.SetOutput(stdout) // asked-for help goes to stdout; mistakes stay on stderr
@@ -53,7 +59,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return nil // -h/--help: the usage went to stderr
+			return nil // -h/--help: the usage went to stdout
 		}
 		return err
 	}

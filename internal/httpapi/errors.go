@@ -19,6 +19,7 @@ var errorStatus = map[promo.Code]struct {
 	promo.CodeUnauthorized:         {http.StatusUnauthorized, "authentication_error"},
 	promo.CodeForbidden:            {http.StatusForbidden, "permission_error"},
 	promo.CodeNotFound:             {http.StatusNotFound, "invalid_request_error"},
+	promo.CodeMethodNotAllowed:     {http.StatusMethodNotAllowed, "invalid_request_error"},
 	promo.CodeConflict:             {http.StatusConflict, "invalid_request_error"},
 	promo.CodeIdempotencyInFlight:  {http.StatusConflict, "idempotency_error"},
 	promo.CodeBodyTooLarge:         {http.StatusRequestEntityTooLarge, "invalid_request_error"},
@@ -78,7 +79,7 @@ func toDomainError(err error) *promo.Error {
 		case http.StatusNotFound:
 			return promo.Errorf(promo.CodeNotFound, "no such route")
 		case http.StatusMethodNotAllowed:
-			return promo.Errorf(promo.CodeInvalidRequest, "method not allowed on this route")
+			return promo.Errorf(promo.CodeMethodNotAllowed, "this path does not serve this method; the Allow header lists those it serves")
 		case http.StatusRequestEntityTooLarge:
 			return promo.Errorf(promo.CodeBodyTooLarge, "request body is larger than the limit")
 		case http.StatusUnauthorized:

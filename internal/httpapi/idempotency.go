@@ -27,9 +27,11 @@ const (
 //     and body with Idempotent-Replayed: true;
 //   - a repeat while the first is running gets 409, and the same key with
 //     another request 422;
-//   - 2xx and 4xx answers are kept for the configured TTL; 5xx, 409 and 429
-//     answers (failures and "retry later") are not, so a retry runs again and
-//     resumes where the failed attempt stopped.
+//   - which answers are kept for the configured TTL is saveAnswer's table:
+//     as Stripe does, nothing is saved for a request that never began
+//     executing (refused while its parameters were checked), and 5xx, 409
+//     and 429 answers (failures and "retry later") are not saved either, so
+//     a retry runs again and resumes where the failed attempt stopped.
 //
 // The running attempt holds a lease (IdempotencyLease), so a crashed process
 // blocks its key only until the lease ends.
@@ -71,6 +73,8 @@ func (s *server) idempotency(next echo.HandlerFunc) echo.HandlerFunc {
 		rec := &recorder{ResponseWriter: c.Response().Writer}
 		c.Response().Writer = rec
 		c.Set(ctxReqKey, scoped)
+		tracked, began := promo.TrackExecution(ctx)
+		c.SetRequest(c.Request().WithContext(tracked))
 		herr := next(c)
 		if herr != nil {
 			c.Error(herr) // render now so the answer can be recorded
@@ -79,7 +83,7 @@ func (s *server) idempotency(next echo.HandlerFunc) echo.HandlerFunc {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		status := c.Response().Status
-		if status >= 500 || status == http.StatusConflict || status == http.StatusTooManyRequests {
+		if !saveAnswer(status, began()) {
 			err = s.Idempotency.AbandonRequest(sctx, scoped, begin.Token)
 		} else {
 			err = s.Idempotency.CompleteRequest(sctx, scoped, begin.Token, promo.StoredResponse{
@@ -92,6 +96,38 @@ func (s *server) idempotency(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return nil
 	}
+}
+
+// saveAnswer reports whether an answer with this status is saved against
+// its Idempotency-Key (and replayed to a repeat), given whether the domain
+// began executing the operation (promo.Began):
+//   - 2xx: saved;
+//   - 4xx before the operation began (the body could not be decoded, or a
+//     parameter was refused before any state was read: 400 invalid_request):
+//     not saved, so the corrected request with the same key simply runs.
+//     Refusals made before this middleware (400 for a missing
+//     Idempotency-Key, 401, 403 of the scope, 404 and 405 of the route, 413)
+//     never create a record in the first place;
+//   - 4xx after it began (a refusal decided from state: code_exhausted,
+//     code_not_found, customer_mismatch, a 400 from Stripe refusing the
+//     write such as an unknown price on subscribe, 404 of an unknown promo
+//     code): saved, as Stripe saves the result
+//     of an endpoint that began executing;
+//   - 409 (idempotency_key_in_use, conflict, already_redeemed_by_customer,
+//     subscription_has_promo_code) and 429: not saved: they depend on other
+//     requests and mean "try again";
+//   - 5xx (502 Stripe failed, 503 Redis unreachable, 500): not saved, so a
+//     retry resumes the operation where it stopped (the operation's own
+//     state, keyed by the request's key, makes that exactly once). Stripe
+//     saves its 500s; here the retry is what repairs the failure.
+func saveAnswer(status int, began bool) bool {
+	switch {
+	case status >= 500, status == http.StatusConflict, status == http.StatusTooManyRequests:
+		return false
+	case status >= 400:
+		return began
+	}
+	return true
 }
 
 // fingerprint identifies a request for idempotency: method, path with query,

@@ -50,3 +50,38 @@ func TestEveryErrorCodeHasAStatus(t *testing.T) {
 		}
 	}
 }
+
+// Which answers an Idempotency-Key keeps, by status class and by whether
+// the operation began executing (README "Idempotency").
+func TestSaveAnswer(t *testing.T) {
+	tests := []struct {
+		name   string
+		status int
+		began  bool
+		saved  bool
+	}{
+		{"200 ok", 200, true, true},
+		{"201 created", 201, true, true},
+		{"2xx without a mark is still saved", 200, false, true},
+		{"400 request validation (decoding, parameter checks)", 400, false, false},
+		{"400 decided after it began (Stripe: unknown price)", 400, true, true},
+		{"403 customer_mismatch (after it began)", 403, true, true},
+		{"404 code_not_found, subscription_not_found, no such promo code", 404, true, true},
+		{"404 before it began", 404, false, false},
+		{"413 before it began", 413, false, false},
+		{"422 code_exhausted, code_expired, plan_not_eligible ...", 422, true, true},
+		{"422 before it began", 422, false, false},
+		{"409 idempotency_key_in_use or a conflict", 409, true, false},
+		{"409 before it began", 409, false, false},
+		{"429 rate limited", 429, true, false},
+		{"500 internal", 500, true, false},
+		{"502 Stripe failed", 502, true, false},
+		{"503 Redis unreachable", 503, true, false},
+		{"503 before it began", 503, false, false},
+	}
+	for _, tt := range tests {
+		if got := saveAnswer(tt.status, tt.began); got != tt.saved {
+			t.Errorf("%s: saveAnswer(%d, began=%v) = %v, want %v", tt.name, tt.status, tt.began, got, tt.saved)
+		}
+	}
+}

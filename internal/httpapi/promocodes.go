@@ -43,6 +43,7 @@ type promoCodeResponse struct {
 	NewUsersOnly            bool              `json:"new_users_only"`
 	ExistingMembershipsOnly bool              `json:"existing_memberships_only"`
 	PlanIDs                 []string          `json:"plan_ids"`
+	Plans                   []planJSON        `json:"plans,omitempty"` // expand[]=plans only
 	Stock                   *int64            `json:"stock"`
 	UnlimitedStock          bool              `json:"unlimited_stock"`
 	Reserved                int64             `json:"reserved"`
@@ -135,11 +136,97 @@ func (s *server) createPromoCode(c echo.Context) error {
 }
 
 func (s *server) getPromoCode(c echo.Context) error {
+	expandPlans, err := parseExpand(c)
+	if err != nil {
+		return err
+	}
 	p, err := s.Catalog.Get(c.Request().Context(), c.Param("id"))
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toPromoCodeResponse(p))
+	out := []promoCodeResponse{toPromoCodeResponse(p)}
+	if expandPlans {
+		if err := s.expandPlans(c, out); err != nil {
+			return err
+		}
+	}
+	return c.JSON(http.StatusOK, out[0])
+}
+
+// planJSON is a plan ID expanded (expand[]=plans, eligible_plans).
+type planJSON struct {
+	ID            string  `json:"id"`
+	Object        string  `json:"object"`
+	Product       string  `json:"product"`
+	ProductName   string  `json:"product_name"`
+	UnitAmount    *int64  `json:"unit_amount"`
+	Currency      string  `json:"currency"`
+	Interval      *string `json:"interval"`
+	IntervalCount *int64  `json:"interval_count"`
+}
+
+func toPlansJSON(plans []promo.Plan) []planJSON {
+	out := make([]planJSON, len(plans))
+	for i, p := range plans {
+		out[i] = planJSON{ID: p.ID, Object: "plan", Product: p.Product, ProductName: p.ProductName,
+			UnitAmount: p.UnitAmount, Currency: p.Currency, Interval: optString(p.Interval)}
+		if p.Interval != "" {
+			n := p.IntervalCount
+			out[i].IntervalCount = &n
+		}
+	}
+	return out
+}
+
+// parseExpand reads expand[] (Stripe's spelling; "expand" is accepted too):
+// only "plans" can be expanded.
+func parseExpand(c echo.Context) (bool, error) {
+	q := c.QueryParams()
+	plans := false
+	for _, name := range []string{"expand[]", "expand"} {
+		for _, v := range q[name] {
+			if v != "plans" {
+				return false, promo.Invalid("expand[]", "only plans can be expanded (expand[]=plans), not %q", v)
+			}
+			plans = true
+		}
+	}
+	return plans, nil
+}
+
+// expandPlans fills Plans of every code, with one cached read of all their
+// plan IDs together.
+func (s *server) expandPlans(c echo.Context, codes []promoCodeResponse) error {
+	if s.Plans == nil {
+		return promo.Errorf(promo.CodeInternal, "plan expansion is not configured")
+	}
+	var ids []string
+	seen := map[string]bool{}
+	for _, pc := range codes {
+		for _, id := range pc.PlanIDs {
+			if !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		}
+	}
+	byID := map[string]planJSON{}
+	if len(ids) > 0 {
+		plans, err := s.Plans.Plans(c.Request().Context(), ids)
+		if err != nil {
+			return err
+		}
+		for _, p := range toPlansJSON(plans) {
+			byID[p.ID] = p
+		}
+	}
+	for i := range codes {
+		codes[i].Plans = make([]planJSON, 0, len(codes[i].PlanIDs))
+		for _, id := range codes[i].PlanIDs {
+			codes[i].Plans = append(codes[i].Plans, byID[id])
+		}
+	}
+	return nil
 }
 
 func (s *server) listPromoCodes(c echo.Context) error {
@@ -147,7 +234,12 @@ func (s *server) listPromoCodes(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	f := promo.ListFilter{Status: promo.Status(c.QueryParam("status")), StartingAfter: c.QueryParam("starting_after"), Limit: limit}
+	expand, err := parseExpand(c)
+	if err != nil {
+		return err
+	}
+	f := promo.ListFilter{Status: promo.Status(c.QueryParam("status")), StartingAfter: c.QueryParam("starting_after"), Limit: limit,
+		Code: c.QueryParam("code")}
 	page, err := s.Catalog.List(c.Request().Context(), f)
 	if err != nil {
 		return err
@@ -156,6 +248,11 @@ func (s *server) listPromoCodes(c echo.Context) error {
 		HasMore: page.HasMore, URL: "/v1/promo_codes"}
 	for _, p := range page.Data {
 		out.Data = append(out.Data, toPromoCodeResponse(p))
+	}
+	if expand {
+		if err := s.expandPlans(c, out.Data); err != nil {
+			return err
+		}
 	}
 	return c.JSON(http.StatusOK, out)
 }

@@ -28,6 +28,9 @@ type validateResponse struct {
 	PromoCode *promoCodeRef     `json:"promo_code"`
 	Discount  *discountTerms    `json:"discount"`
 	Preview   *invoicePreviewJS `json:"preview"`
+	// EligiblePlans: with reason plan_not_eligible, the plans the code
+	// applies to (so the page can offer them); null otherwise.
+	EligiblePlans []planJSON `json:"eligible_plans"`
 }
 
 type promoCodeRef struct {
@@ -83,7 +86,13 @@ func (s *server) validatePromoCode(c echo.Context) error {
 	res, err := s.Redeemer.Validate(c.Request().Context(), promo.ValidateInput{
 		Code: req.Code, Customer: req.Customer, Price: req.Price, Subscription: req.Subscription})
 	if err != nil {
+		s.observeRedemption("validate", err)
 		return err
+	}
+	if res.Reason != nil {
+		s.Metrics.ObserveRedemption("validate", "refused", string(res.Reason.Code))
+	} else {
+		s.Metrics.ObserveRedemption("validate", "ok", "")
 	}
 	out := validateResponse{Object: "promo_code_validation", Valid: res.Valid}
 	if res.Code != nil {
@@ -93,6 +102,9 @@ func (s *server) validatePromoCode(c echo.Context) error {
 	if res.Reason != nil {
 		reason, msg := string(res.Reason.Code), res.Reason.Message
 		out.Reason, out.Message = &reason, &msg
+	}
+	if res.EligiblePlans != nil {
+		out.EligiblePlans = toPlansJSON(res.EligiblePlans)
 	}
 	if pv := res.Preview; pv != nil {
 		out.Preview = &invoicePreviewJS{Currency: pv.Currency, AmountBefore: pv.Subtotal, AmountAfter: pv.Total,
@@ -224,6 +236,9 @@ func (s *server) createSubscription(c echo.Context) error {
 	res, err := s.Redeemer.Subscribe(c.Request().Context(), promo.SubscribeInput{
 		Customer: req.Customer, Price: req.Price, Quantity: req.Quantity, PromoCode: req.PromoCode, Metadata: req.Metadata,
 	}, c.Get(ctxReqKey).(string))
+	if req.PromoCode != "" {
+		s.observeRedemption("subscribe", err)
+	}
 	if err != nil {
 		return err
 	}
@@ -238,6 +253,7 @@ func (s *server) applyPromoCode(c echo.Context) error {
 	res, err := s.Redeemer.Apply(c.Request().Context(), promo.ApplyInput{
 		Subscription: c.Param("id"), Code: req.Code, Customer: req.Customer,
 	}, c.Get(ctxReqKey).(string))
+	s.observeRedemption("apply", err)
 	if err != nil {
 		return err
 	}
@@ -246,6 +262,7 @@ func (s *server) applyPromoCode(c echo.Context) error {
 
 func (s *server) removePromoCode(c echo.Context) error {
 	res, err := s.Redeemer.Remove(c.Request().Context(), c.Param("id"), c.Get(ctxReqKey).(string))
+	s.observeRedemption("remove", err)
 	if err != nil {
 		return err
 	}
@@ -265,7 +282,7 @@ func (s *server) listRedemptions(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	page, err := s.Redeemer.Store.ListRedemptions(ctx, p.ID, limit, c.QueryParam("starting_after"))
+	page, err := s.Redeemer.ListRedemptions(ctx, p.ID, limit, c.QueryParam("starting_after"))
 	if err != nil {
 		return err
 	}
@@ -275,6 +292,20 @@ func (s *server) listRedemptions(c echo.Context) error {
 		out.Data = append(out.Data, toRedemptionResponse(r, p.Code))
 	}
 	return c.JSON(http.StatusOK, out)
+}
+
+// observeRedemption counts one redemption request by its outcome: ok, a
+// refusal of the code (reason: the refusal code) or another error (reason:
+// its error code). Replays of a saved answer are not counted again.
+func (s *server) observeRedemption(operation string, err error) {
+	switch {
+	case err == nil:
+		s.Metrics.ObserveRedemption(operation, "ok", "")
+	case promo.IsRefusal(promo.CodeOf(err)):
+		s.Metrics.ObserveRedemption(operation, "refused", string(promo.CodeOf(err)))
+	default:
+		s.Metrics.ObserveRedemption(operation, "error", string(promo.CodeOf(err)))
+	}
 }
 
 // parseLimit reads the list endpoints' limit (1-100, default 10).
@@ -288,4 +319,14 @@ func parseLimit(c echo.Context) (int, error) {
 		return 0, promo.Invalid("limit", "limit must be an integer between 1 and 100")
 	}
 	return n, nil
+}
+
+// getSubscriptionPromoCode answers GET /v1/subscriptions/{id}/promo_code:
+// the subscription's live ledger line, or 404.
+func (s *server) getSubscriptionPromoCode(c echo.Context) error {
+	rd, p, err := s.Redeemer.SubscriptionRedemption(c.Request().Context(), c.Param("id"), c.QueryParam("customer"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toRedemptionResponse(rd, p.Code))
 }

@@ -35,22 +35,27 @@ type Options struct {
 	RequestTimeout   time.Duration
 	IdempotencyLease time.Duration
 	APIKeys          []config.APIKey
+	// Plans expands plan IDs for expand[]=plans (a promo.PlanCache).
+	Plans promo.PlanReader
 	// Ready reports whether the service can serve (Redis reachable).
 	Ready    func(context.Context) error
 	Webhooks WebhookReceiver // POST /webhooks/stripe (not routed when nil)
-	Metrics  *telemetry.Metrics
-	Log      *slog.Logger
+	// Console is the admin console, served at /admin and below (not routed
+	// when nil). It is outside /v1: its pages have their own session auth.
+	Console http.Handler
+	Metrics *telemetry.Metrics
+	Log     *slog.Logger
 }
 
 type server struct {
 	Options
 	log  *slog.Logger
-	keys []apiKey
+	keys *Keys
 }
 
 // New builds the HTTP handler with every route.
 func New(o Options) http.Handler {
-	s := &server{Options: o, log: o.Log, keys: hashKeys(o.APIKeys)}
+	s := &server{Options: o, log: o.Log, keys: NewKeys(o.APIKeys)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -74,30 +79,41 @@ func New(o Options) http.Handler {
 
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	e.GET("/readyz", s.readyz)
+	e.GET("/openapi.json", serveOpenAPI)
 	if o.Metrics != nil {
 		e.GET("/metrics", echo.WrapHandler(o.Metrics.Handler()))
+	}
+	if o.Console != nil {
+		e.Any("/admin", echo.WrapHandler(o.Console))
+		e.Any("/admin/*", echo.WrapHandler(o.Console))
 	}
 	if o.Webhooks != nil {
 		e.POST("/webhooks/stripe", func(c echo.Context) error { return o.Webhooks.Receive(c.Response(), c.Request()) })
 	}
 
 	// Auth and scope come before the idempotency record, so refused requests
-	// never occupy a key.
-	v1 := e.Group("/v1", middleware.BodyLimit(BodyLimit), s.timeout, s.authenticate)
+	// never occupy a key. The /v1 middleware is attached per route, not to an
+	// echo Group: a Group's catch-all route would turn a wrong method on a
+	// known path into a 404 instead of the router's 405 with Allow.
+	v1 := func(method, path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) {
+		e.Add(method, "/v1"+path, h, append([]echo.MiddlewareFunc{middleware.BodyLimit(BodyLimit), s.timeout, s.authenticate}, m...)...)
+	}
 	admin := s.requireScope(config.ScopeAdmin)
-	v1.POST("/promo_codes", s.createPromoCode, admin, s.idempotency)
-	v1.GET("/promo_codes", s.listPromoCodes, admin)
-	v1.GET("/promo_codes/:id", s.getPromoCode, admin)
-	v1.POST("/promo_codes/:id", s.updatePromoCode, admin, s.idempotency)
-	v1.GET("/promo_codes/:id/redemptions", s.listRedemptions, admin)
+	v1(http.MethodPost, "/promo_codes", s.createPromoCode, admin, s.idempotency)
+	v1(http.MethodGet, "/promo_codes", s.listPromoCodes, admin)
+	v1(http.MethodGet, "/promo_codes/:id", s.getPromoCode, admin)
+	v1(http.MethodPost, "/promo_codes/:id", s.updatePromoCode, admin, s.idempotency)
+	v1(http.MethodGet, "/promo_codes/:id/redemptions", s.listRedemptions, admin)
+	v1(http.MethodGet, "/promo_codes/:id/events", s.listEvents, admin)
 
 	checkout := s.requireScope(config.ScopeCheckout)
 	// validate has no side effects, so it needs no Idempotency-Key (one is
 	// accepted and ignored): a payment page calls it as the customer types.
-	v1.POST("/promo_codes/validate", s.validatePromoCode, checkout)
-	v1.POST("/subscriptions", s.createSubscription, checkout, s.idempotency)
-	v1.POST("/subscriptions/:id/promo_code", s.applyPromoCode, checkout, s.idempotency)
-	v1.DELETE("/subscriptions/:id/promo_code", s.removePromoCode, checkout, s.idempotency)
+	v1(http.MethodPost, "/promo_codes/validate", s.validatePromoCode, checkout)
+	v1(http.MethodPost, "/subscriptions", s.createSubscription, checkout, s.idempotency)
+	v1(http.MethodGet, "/subscriptions/:id/promo_code", s.getSubscriptionPromoCode, checkout)
+	v1(http.MethodPost, "/subscriptions/:id/promo_code", s.applyPromoCode, checkout, s.idempotency)
+	v1(http.MethodDelete, "/subscriptions/:id/promo_code", s.removePromoCode, checkout, s.idempotency)
 	return e
 }
 
@@ -106,6 +122,7 @@ func (s *server) readyz(c echo.Context) error {
 	defer cancel()
 	if s.Ready != nil {
 		if err := s.Ready(ctx); err != nil {
+			c.Response().Header().Set("Retry-After", retryAfterUnavailable) // every 503 says when to retry
 			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "redis unreachable"})
 		}
 	}

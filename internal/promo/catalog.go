@@ -22,6 +22,10 @@ type Catalog struct {
 	Clock   Clock
 	Log     *slog.Logger
 	NewID   func() string // "pc_" + sortable unique suffix
+	// Audit, when set, records every admin change (audit.go); NewAuditID
+	// makes its event IDs ("ev_" + sortable unique suffix).
+	Audit      AuditStore
+	NewAuditID func() string
 }
 
 // Create checks in, claims the code text, creates the Stripe coupon and
@@ -35,10 +39,14 @@ func (c *Catalog) Create(ctx context.Context, in CreateInput, requestKey string)
 		return nil, err
 	}
 	if len(draft.PlanIDs) > 0 {
+		// Part of checking the request: the prices it names must exist. A
+		// refusal here is a parameter error (nothing was read or written
+		// that the create decides on), so it saves no idempotent answer.
 		if draft.PlanProducts, err = c.Gateway.ResolvePlans(ctx, draft.PlanIDs); err != nil {
 			return nil, err
 		}
 	}
+	Began(ctx)
 	draft.ID = c.NewID()
 	draft.CreatedAt, draft.UpdatedAt = now, now
 	draft.Stripe = StripeRefs{State: SyncProvisioning}
@@ -49,7 +57,11 @@ func (c *Catalog) Create(ctx context.Context, in CreateInput, requestKey string)
 	if claim == ClaimResume {
 		c.Log.InfoContext(ctx, "resuming unfinished promo code create", "promo_code_id", p.ID, "code", p.Code)
 	}
-	return c.provision(ctx, p, requestKey)
+	p, err = c.provision(ctx, p, requestKey)
+	if err == nil {
+		c.audit(ctx, AuditCreate, nil, p)
+	}
+	return p, err
 }
 
 // provision creates whatever Stripe objects p still lacks, then marks it
@@ -150,7 +162,55 @@ func (c *Catalog) List(ctx context.Context, f ListFilter) (Page[*PromoCode], err
 	if f.Limit < 1 || f.Limit > 100 {
 		return Page[*PromoCode]{}, Invalid("limit", "limit must be between 1 and 100")
 	}
+	if f.Code != "" {
+		return c.findByText(ctx, f)
+	}
+	if f.StartingAfter != "" {
+		if _, err := c.Store.Get(ctx, f.StartingAfter); errors.Is(err, ErrNotFound) {
+			return Page[*PromoCode]{}, errUnknownCursor(f.StartingAfter, "promo code")
+		} else if err != nil {
+			return Page[*PromoCode]{}, err
+		}
+	}
 	return c.Store.List(ctx, f)
+}
+
+// findByText answers a list filtered by code text: the non-archived code
+// with that text, if it is ready and its status passes the filter.
+func (c *Catalog) findByText(ctx context.Context, f ListFilter) (Page[*PromoCode], error) {
+	var page Page[*PromoCode]
+	norm := NormalizeCode(f.Code)
+	if CheckCodeText(norm) != nil || f.StartingAfter != "" {
+		return page, nil // no code can have this text; a single result has no next page
+	}
+	p, err := c.Store.GetByCode(ctx, norm)
+	if errors.Is(err, ErrNotFound) {
+		return page, nil
+	}
+	if err != nil {
+		return page, err
+	}
+	if p.Stripe.State != SyncReady {
+		return page, nil
+	}
+	switch f.Status {
+	case "", StatusAll:
+		if f.Status == "" && p.Status == StatusArchived {
+			return page, nil
+		}
+	default:
+		if p.Status != f.Status {
+			return page, nil
+		}
+	}
+	page.Data = []*PromoCode{p}
+	return page, nil
+}
+
+// errUnknownCursor refuses a starting_after that names no object of the
+// list: paging from it would silently return a page of something else.
+func errUnknownCursor(id, what string) *Error {
+	return Invalid("starting_after", "starting_after must be the ID of a %s of this list (the last one of the previous page); there is no %s", what, id)
 }
 
 // Update applies an admin change and keeps the Stripe promotion code in step:
@@ -158,6 +218,10 @@ func (c *Catalog) List(ctx context.Context, f ListFilter) (Page[*PromoCode], err
 // active code's expiration differs from the promotion code's, it is replaced (Stripe cannot change expires_at) with a new
 // promotion code of the same text.
 func (c *Catalog) Update(ctx context.Context, id string, in UpdateInput, requestKey string) (*PromoCode, error) {
+	if err := in.Check(c.Clock.Now()); err != nil {
+		return nil, err
+	}
+	Began(ctx)
 	unlock, err := c.Store.Lock(ctx, id, UpdateLockTTL)
 	if err != nil {
 		return nil, err
@@ -180,7 +244,15 @@ func (c *Catalog) Update(ctx context.Context, id string, in UpdateInput, request
 	if err := c.Store.SaveUpdate(ctx, prev, next, in.Stock != nil); err != nil {
 		return nil, err
 	}
+	c.audit(ctx, auditAction(prev, next), prev, next)
 	return next, nil
+}
+
+func auditAction(prev, next *PromoCode) string {
+	if next.Status == StatusArchived && prev.Status != StatusArchived {
+		return AuditArchive
+	}
+	return AuditUpdate
 }
 
 // abandon archives a code whose create never finished (e.g. it failed and
@@ -221,6 +293,7 @@ func (c *Catalog) abandon(ctx context.Context, p *PromoCode, requestKey string) 
 	if err := c.Store.SaveUpdate(ctx, p, &n, false); err != nil {
 		return nil, err
 	}
+	c.audit(ctx, AuditArchive, p, &n)
 	c.Log.InfoContext(ctx, "archived an unfinished promo code", "promo_code_id", p.ID, "code", p.Code)
 	return &n, nil
 }

@@ -240,8 +240,10 @@ func (p *PromoCode) setDuration(d Duration, months *int64) error {
 
 func (p *PromoCode) setStock(stock *int64, unlimited *bool) error {
 	switch {
+	case unlimited != nil && *unlimited && stock != nil:
+		return errStockWithUnlimited()
 	case unlimited != nil && *unlimited:
-		p.UnlimitedStock = true // stock is ignored
+		p.UnlimitedStock = true
 	case stock == nil && unlimited == nil:
 		p.UnlimitedStock = true
 	case stock == nil:
@@ -253,6 +255,13 @@ func (p *PromoCode) setStock(stock *int64, unlimited *bool) error {
 		p.Stock = *stock
 	}
 	return nil
+}
+
+// errStockWithUnlimited refuses a request that sets both a stock and
+// unlimited_stock: true (issue 12: a 400, not "stock is ignored", so a
+// caller never believes a limit is in force when it is not).
+func errStockWithUnlimited() *Error {
+	return Invalid("stock", "stock cannot be given together with unlimited_stock: true; send one or the other")
 }
 
 // CheckStock checks a stock count.

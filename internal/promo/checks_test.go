@@ -92,9 +92,9 @@ func TestNewPromoCodeAccepts(t *testing.T) {
 				t.Fatal(p.UnlimitedStock, p.Stock)
 			}
 		}},
-		{"unlimited ignores stock", func() CreateInput {
+		{"unlimited without stock", func() CreateInput {
 			in := okPercentage()
-			in.Stock, in.UnlimitedStock = ptr(int64(-5)), ptr(true)
+			in.UnlimitedStock = ptr(true)
 			return in
 		}(), func(t *testing.T, p *PromoCode) {
 			if !p.UnlimitedStock {
@@ -169,6 +169,9 @@ func TestNewPromoCodeRefuses(t *testing.T) {
 		in               CreateInput
 	}{
 		{"empty code", "code", "required", mod(func(in *CreateInput) { in.Code = "" })},
+		{"stock with unlimited", "stock", "together with unlimited_stock", mod(func(in *CreateInput) {
+			in.Stock, in.UnlimitedStock = ptr(int64(5)), ptr(true)
+		})},
 		{"code with dash", "code", "letters", mod(func(in *CreateInput) { in.Code = "SUMMER-25" })},
 		{"code with space inside", "code", "letters", mod(func(in *CreateInput) { in.Code = "SUM MER" })},
 		{"code non-ascii", "code", "letters", mod(func(in *CreateInput) { in.Code = "ÉTÉ" })},
@@ -275,6 +278,7 @@ func TestUpdateApply(t *testing.T) {
 			}
 		}},
 		{name: "negative stock", in: UpdateInput{Stock: ptr(int64(-1))}, param: "stock", errCode: CodeInvalidRequest},
+		{name: "stock with unlimited", in: UpdateInput{Stock: ptr(int64(3)), UnlimitedStock: ptr(true)}, param: "stock", errCode: CodeInvalidRequest},
 		{name: "unlimited on", in: UpdateInput{UnlimitedStock: ptr(true)}, check: func(t *testing.T, n *PromoCode) {
 			if !n.UnlimitedStock {
 				t.Fatal("want unlimited")

@@ -64,12 +64,11 @@ func Diff(current *LedgerState, rebuilt *Rebuilt, paid map[string]bool) []Drift 
 		out = append(out, ledgerDrift(want, current.Ledgers[want.ID], rebuilt.Ledgers[want.ID])...)
 	}
 	for _, p := range current.Codes {
-		if !seen[p.ID] && p.Stripe.State == SyncReady {
-			what := "in Redis, not in Stripe (its coupon is gone)"
-			if p.StatusReason == ReasonCouponDeleted {
-				what += "; already inactive"
-			}
-			out = append(out, Drift{p.ID, p.Code, "extra", what})
+		// A code whose coupon.deleted was seen is inactive for good: that is
+		// what Stripe shows, not drift.
+		gone := p.StatusReason == ReasonCouponDeleted && p.Status != StatusActive
+		if !seen[p.ID] && p.Stripe.State == SyncReady && !gone {
+			out = append(out, Drift{p.ID, p.Code, "extra", "in Redis, not in Stripe (its coupon is gone)"})
 		}
 	}
 	var unpaid []string
@@ -120,12 +119,7 @@ func codeDifferences(got, want *PromoCode) []string {
 // ledgerDrift compares one code's ledger lines by their Stripe discount.
 func ledgerDrift(p *PromoCode, got []*Redemption, want []RebuiltRedemption) []Drift {
 	var out []Drift
-	byDiscount := map[string]*Redemption{}
-	for _, r := range got {
-		if r.DiscountID != "" {
-			byDiscount[r.DiscountID] = r
-		}
-	}
+	byDiscount := byDiscountID(got)
 	wanted := map[string]bool{}
 	for _, w := range want {
 		wanted[w.DiscountID] = true
@@ -143,6 +137,17 @@ func ledgerDrift(p *PromoCode, got []*Redemption, want []RebuiltRedemption) []Dr
 		if r.DiscountID != "" && !wanted[r.DiscountID] && (r.State == RedemptionPending || r.State == RedemptionActive) {
 			out = append(out, Drift{p.ID, p.Code, "extra", fmt.Sprintf("redemption %s (discount %s) is %s in Redis, Stripe has no such discount",
 				r.ID, r.DiscountID, r.State)})
+		}
+	}
+	return out
+}
+
+// byDiscountID indexes ledger lines by their Stripe discount.
+func byDiscountID(lines []*Redemption) map[string]*Redemption {
+	out := map[string]*Redemption{}
+	for _, r := range lines {
+		if r.DiscountID != "" {
+			out[r.DiscountID] = r
 		}
 	}
 	return out
@@ -203,12 +208,7 @@ func MergeCode(current, rebuilt *PromoCode) *PromoCode {
 func MergeLedger(stripeLines []RebuiltRedemption, redisLines []*Redemption, now time.Time) ([]*Redemption, []string) {
 	var out []*Redemption
 	var invoices []string
-	byDiscount := map[string]*Redemption{}
-	for _, r := range redisLines {
-		if r.DiscountID != "" {
-			byDiscount[r.DiscountID] = r
-		}
-	}
+	byDiscount := byDiscountID(redisLines)
 	known := map[string]bool{}
 	for _, l := range stripeLines {
 		known[l.DiscountID] = true

@@ -16,6 +16,7 @@ const (
 	CodeUnauthorized         Code = "unauthorized"            // 401
 	CodeForbidden            Code = "forbidden"               // 403: key lacks the scope
 	CodeNotFound             Code = "resource_missing"        // 404
+	CodeMethodNotAllowed     Code = "method_not_allowed"      // 405: known path, another method (Allow lists them)
 	CodeConflict             Code = "conflict"                // 409: state conflict (code taken, update in progress)
 	CodeIdempotencyInFlight  Code = "idempotency_key_in_use"  // 409: same key still running
 	CodeBodyTooLarge         Code = "body_too_large"          // 413
@@ -43,7 +44,8 @@ const (
 
 // Codes is the closed set: every Code the service may return.
 var Codes = []Code{
-	CodeInvalidRequest, CodeIdempotencyKeyNeeded, CodeUnauthorized, CodeForbidden, CodeNotFound, CodeConflict,
+	CodeInvalidRequest, CodeIdempotencyKeyNeeded, CodeUnauthorized, CodeForbidden, CodeNotFound,
+	CodeMethodNotAllowed, CodeConflict,
 	CodeIdempotencyInFlight, CodeBodyTooLarge, CodeIdempotencyMismatch, CodeRateLimited, CodeStripeError,
 	CodeUnavailable, CodeInternal,
 	CodeCodeNotFound, CodeCodeInactive, CodeCodeExpired, CodeCodeExhausted, CodePlanNotEligible, CodeNewUsersOnly,

@@ -215,14 +215,26 @@ func (r *Observer) InvoicePaid(ctx context.Context, e InvoicePaidEvent) error {
 	return r.afterObserve(ctx, e.Discount.CouponID, c.Redemption, c.How)
 }
 
-// SubscriptionDeleted ends the redemption of a cancelled subscription at
-// its canceled_at. A line that already ended (its discount deleted by the
-// cancellation, seen first) is found by the discount and takes the
-// cancellation as its end when it is the earliest (StripeEndPrecedence).
+// SubscriptionDeleted ends the redemption of a canceled subscription at
+// its canceled_at. The discount the subscription still had ends like a
+// deleted one (EndDiscount): recorded even when its start was not seen yet,
+// and on a line that already ended it counts when it is the earliest end
+// (StripeEndPrecedence). A live line of another of our codes that the
+// subscription's claim or metadata names (its discount gone already, the
+// event of that not seen yet) ends too.
 func (r *Observer) SubscriptionDeleted(ctx context.Context, e SubscriptionDeletedEvent) error {
 	at := e.CanceledAt
 	if at.IsZero() {
 		at = e.At
+	}
+	seen := map[string]bool{}
+	if e.Discount != nil && ours(e.Discount.CouponID) {
+		d := *e.Discount
+		d.At = at
+		if err := r.discountEnded(ctx, d, ReasonCanceled); err != nil {
+			return err
+		}
+		seen[d.CouponID] = true
 	}
 	codes := []string{e.CouponID, e.Metadata[MetaPromoCodeID]}
 	if c, err := r.Store.Claim(ctx, e.Subscription); err == nil {
@@ -230,7 +242,6 @@ func (r *Observer) SubscriptionDeleted(ctx context.Context, e SubscriptionDelete
 	} else if !errors.Is(err, ErrNotFound) {
 		return err
 	}
-	seen := map[string]bool{}
 	for _, id := range codes {
 		if seen[id] {
 			continue
@@ -240,16 +251,13 @@ func (r *Observer) SubscriptionDeleted(ctx context.Context, e SubscriptionDelete
 			continue
 		}
 		rd, err := r.Store.SubscriptionRedemption(ctx, id, e.Subscription)
-		if errors.Is(err, ErrNotFound) && e.DiscountID != "" && id == e.CouponID {
-			rd, err = r.Store.DiscountRedemption(ctx, id, e.DiscountID)
-		}
 		if errors.Is(err, ErrNotFound) {
 			continue
 		}
 		if err != nil {
 			return err
 		}
-		rd, change, err := r.Store.EndFromStripe(ctx, id, rd.ID, ReasonCancelled, at)
+		rd, change, err := r.Store.EndFromStripe(ctx, id, rd.ID, ReasonCanceled, at)
 		if err != nil {
 			return err
 		}

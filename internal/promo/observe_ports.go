@@ -49,9 +49,11 @@ type InvoicePaidEvent struct {
 type SubscriptionDeletedEvent struct {
 	Subscription string
 	CouponID     string // the discount's coupon, when it still had one
-	DiscountID   string // and the discount
-	Metadata     map[string]string
-	At           time.Time // the event's creation time
+	// Discount is the subscription's discount at the cancellation (nil
+	// when it had none).
+	Discount *DiscountEvent
+	Metadata map[string]string
+	At       time.Time // the event's creation time
 	// CanceledAt is the subscription's canceled_at (zero: At stands in).
 	CanceledAt time.Time
 }
@@ -138,13 +140,11 @@ type ObserveStore interface {
 	// redemption to active (uses grows). counted is false for a repeat.
 	CountInvoice(ctx context.Context, promoCodeID string, inv PaidInvoice) (Counted, error)
 	// EndFromStripe ends a redemption as Stripe reported (the subscription
-	// was cancelled at Stripe's time at). On a line that already ended, it
+	// was canceled at Stripe's time at). On a line that already ended, it
 	// only moves ended_at and end_reason to the earliest Stripe end.
 	EndFromStripe(ctx context.Context, promoCodeID, redemptionID, reason string, at time.Time) (*Redemption, StockChange, error)
 	// FlagRedemption adds a broken rule to a ledger line (once).
 	FlagRedemption(ctx context.Context, promoCodeID, redemptionID, flag string) (*Redemption, error)
-	// DiscountRedemption returns the code's ledger line of a Stripe discount.
-	DiscountRedemption(ctx context.Context, promoCodeID, discountID string) (*Redemption, error)
 	// SubscriptionRedemption returns the code's live redemption on sub.
 	SubscriptionRedemption(ctx context.Context, promoCodeID, sub string) (*Redemption, error)
 	// MarkCustomerPaid records a customer with a paid invoice (new_users_only).

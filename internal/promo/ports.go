@@ -19,6 +19,9 @@ type ListFilter struct {
 	Status        Status // "" = active and inactive; "all" lists archived too
 	Limit         int
 	StartingAfter string // an ID from the previous page
+	// Code, when set, finds the non-archived code with this text (any case):
+	// a page of at most one code (the console's search).
+	Code string
 }
 
 // StatusAll lists every code, archived included.

@@ -20,6 +20,9 @@ type ValidateResult struct {
 	Reason  *Error
 	Code    *PromoCode      // set when the code exists
 	Preview *InvoicePreview // set when a price or subscription was given and the code is valid
+	// EligiblePlans are the plans the code applies to, when the reason is
+	// plan_not_eligible (so the page can offer them) and Redeemer.Plans is set.
+	EligiblePlans []Plan
 }
 
 // Validate runs every redemption rule without side effects: nothing is
@@ -61,7 +64,11 @@ func (r *Redeemer) Validate(ctx context.Context, in ValidateInput) (*ValidateRes
 	}
 	p := f.Code
 	if err := Decide(f, r.Clock.Now()); err != nil {
-		return refused(p, err)
+		res, rerr := refused(p, err)
+		if rerr == nil && res.Reason.Code == CodePlanNotEligible {
+			res.EligiblePlans = r.eligiblePlans(ctx, p)
+		}
+		return res, rerr
 	}
 	if sub != nil {
 		if err := checkMetadataRoom(sub); err != nil {
@@ -81,18 +88,32 @@ func (r *Redeemer) Validate(ctx context.Context, in ValidateInput) (*ValidateRes
 	return res, nil
 }
 
+// eligiblePlans expands the plans p applies to. Stripe failing to answer
+// does not change the verdict: the list is then left out (and logged).
+func (r *Redeemer) eligiblePlans(ctx context.Context, p *PromoCode) []Plan {
+	if r.Plans == nil || len(p.PlanIDs) == 0 {
+		return nil
+	}
+	plans, err := r.Plans.Plans(ctx, p.PlanIDs)
+	if err != nil {
+		r.Log.WarnContext(ctx, "could not read the plans of a code for eligible_plans", "promo_code_id", p.ID, "err", err.Error())
+		return nil
+	}
+	return plans
+}
+
 // refused turns a redemption refusal into an invalid result; any other
 // error (Redis or Stripe unavailable, a malformed request) stays an error.
 func refused(p *PromoCode, err error) (*ValidateResult, error) {
 	var pe *Error
-	if errors.As(err, &pe) && isRefusal(pe.Code) {
+	if errors.As(err, &pe) && IsRefusal(pe.Code) {
 		return &ValidateResult{Valid: false, Reason: pe, Code: p}, nil
 	}
 	return nil, err
 }
 
-// isRefusal reports the codes that say "this code cannot be used here".
-func isRefusal(c Code) bool {
+// IsRefusal reports the codes that say "this code cannot be used here".
+func IsRefusal(c Code) bool {
 	switch c {
 	case CodeCodeNotFound, CodeCodeInactive, CodeCodeExpired, CodeCodeExhausted, CodePlanNotEligible,
 		CodeNewUsersOnly, CodeExistingMembershipsOnly, CodeAlreadyRedeemedByCustomer,

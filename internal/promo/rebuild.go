@@ -255,7 +255,7 @@ func rebuildLedger(s *StripeSnapshot, p *PromoCode) []RebuiltRedemption {
 		l := line(sub.Discount)
 		switch sub.Status {
 		case "canceled", "incomplete_expired":
-			l.State, l.EndReason, l.EndedAt = RedemptionEnded, ReasonCancelled, maxTime(lastPaid[l.DiscountID], l.CreatedAt)
+			l.State, l.EndReason, l.EndedAt = RedemptionEnded, ReasonCanceled, maxTime(lastPaid[l.DiscountID], l.CreatedAt)
 			if !sub.CanceledAt.IsZero() {
 				l.EndedAt, l.EndedInStripe = sub.CanceledAt, true
 			}
@@ -290,7 +290,7 @@ func rebuildLedger(s *StripeSnapshot, p *PromoCode) []RebuiltRedemption {
 // redemptions first; one beyond the limit is flagged). A customer's first
 // redemption holds their use of the code; a later one is flagged. Only a
 // line that holds a use (Redemption.HoldsUse, the webhook path's rule) holds
-// a unit and the customer: one cancelled before its first discounted
+// a unit and the customer: one canceled before its first discounted
 // invoice gave both back.
 func countLedger(p *PromoCode, ledger []RebuiltRedemption) {
 	limit := p.Stock
@@ -325,6 +325,9 @@ func countLedger(p *PromoCode, ledger []RebuiltRedemption) {
 	}
 	if !p.UnlimitedStock {
 		p.Stock = limit - p.Held
+	}
+	for _, l := range ledger {
+		slices.Sort(l.Flags) // a sorted set, as the webhook path keeps them
 	}
 }
 

@@ -41,6 +41,9 @@ type Redeemer struct {
 	// Kick, when set, is told about codes whose Stripe promotion code must
 	// be switched on or off (after NeedsStripeSync recorded it).
 	Kick func(promoCodeID string)
+	// Plans, when set, expands the plans of a code that refuses the price
+	// (validate's eligible_plans); a PlanCache in the service.
+	Plans PlanReader
 }
 
 // ApplyResult is the outcome of a subscribe or an apply.
@@ -80,6 +83,7 @@ func (r *Redeemer) Subscribe(ctx context.Context, in SubscribeInput, requestKey 
 	if err := checkSubscriptionMetadata(in.Metadata); err != nil {
 		return nil, err
 	}
+	Began(ctx)
 	spec := SubscriptionSpec{Customer: in.Customer, Price: in.Price, Quantity: in.Quantity, Metadata: copyMetadata(in.Metadata)}
 	if in.PromoCode == "" {
 		sub, err := r.Stripe.CreateSubscription(ctx, spec, StripeKey(requestKey, "subscription.create"))
@@ -151,6 +155,7 @@ func (r *Redeemer) Apply(ctx context.Context, in ApplyInput, requestKey string) 
 	if _, err := lookupCodeText(in.Code); err != nil && CodeOf(err) == CodeInvalidRequest {
 		return nil, err // no code at all is a malformed request, not a refusal
 	}
+	Began(ctx)
 	sub, err := r.ownedSubscription(ctx, in.Subscription, in.Customer)
 	if err != nil {
 		return nil, err
@@ -220,6 +225,7 @@ func (r *Redeemer) Remove(ctx context.Context, subscription, requestKey string) 
 	if err := CheckStripeID("subscription", subscription); err != nil {
 		return nil, err
 	}
+	Began(ctx)
 	unlock, err := r.Store.LockSubscription(ctx, subscription, r.LockTTL)
 	if err != nil {
 		return nil, err
@@ -429,7 +435,7 @@ func (r *Redeemer) confirm(ctx context.Context, p *PromoCode, rd *Redemption, su
 
 // finish ends or releases rd and clears what pointed at it.
 func (r *Redeemer) finish(ctx context.Context, rd *Redemption, reason string) (*Redemption, error) {
-	// Finishing must happen even if the request was cancelled meanwhile.
+	// Finishing must happen even if the request was canceled meanwhile.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	out, change, err := r.Store.Finish(ctx, rd.PromoCodeID, rd.ID, reason, r.Clock.Now())
@@ -532,4 +538,48 @@ func checkSubscriptionMetadata(md map[string]string) error {
 		}
 	}
 	return nil
+}
+
+// SubscriptionRedemption returns the subscription's live redemption
+// (reserved, pending or active) and its code; a subscription without one is
+// CodeNotFound. When customer is given, a redemption of another customer is
+// customer_mismatch, as apply answers for someone else's subscription.
+func (r *Redeemer) SubscriptionRedemption(ctx context.Context, subscription, customer string) (*Redemption, *PromoCode, error) {
+	if err := CheckStripeID("subscription", subscription); err != nil {
+		return nil, nil, err
+	}
+	if customer != "" {
+		if err := CheckStripeID("customer", customer); err != nil {
+			return nil, nil, err
+		}
+	}
+	rd, err := r.liveClaim(ctx, subscription)
+	if err != nil {
+		return nil, nil, err
+	}
+	if rd == nil {
+		return nil, nil, &Error{Code: CodeNotFound, Param: "id",
+			Message: "subscription " + subscription + " has no promo code applied through this service"}
+	}
+	if customer != "" && rd.Customer != customer {
+		return nil, nil, errCustomerMismatch()
+	}
+	p, err := r.Store.Get(ctx, rd.PromoCodeID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return rd, p, nil
+}
+
+// ListRedemptions returns a page of one code's ledger, newest first.
+// startingAfter must name a ledger line of that code (400 otherwise).
+func (r *Redeemer) ListRedemptions(ctx context.Context, promoCodeID string, limit int, startingAfter string) (Page[*Redemption], error) {
+	if startingAfter != "" {
+		if _, err := r.Store.GetRedemption(ctx, promoCodeID, startingAfter); errors.Is(err, ErrNotFound) {
+			return Page[*Redemption]{}, errUnknownCursor(startingAfter, "redemption")
+		} else if err != nil {
+			return Page[*Redemption]{}, err
+		}
+	}
+	return r.Store.ListRedemptions(ctx, promoCodeID, limit, startingAfter)
 }

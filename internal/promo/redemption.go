@@ -9,7 +9,7 @@ import (
 // RedemptionState is where a redemption is in its life:
 //
 //	reserved ─► pending ─► active ─► ended
-//	    │          └──────────────► ended   (removed or cancelled before any paid discounted invoice)
+//	    │          └──────────────► ended   (removed or canceled before any paid discounted invoice)
 //	    └─► released                         (Stripe refused, or the apply was rolled back)
 //
 // reserved is the adapter's own short phase between taking a unit of stock
@@ -21,7 +21,7 @@ const (
 	RedemptionReserved RedemptionState = "reserved" // stock held, Stripe not yet confirmed
 	RedemptionPending  RedemptionState = "pending"  // discount attached in Stripe, no paid discounted invoice yet
 	RedemptionActive   RedemptionState = "active"   // a paid invoice carried the discount (counted in uses)
-	RedemptionEnded    RedemptionState = "ended"    // duration over, discount removed, or subscription cancelled
+	RedemptionEnded    RedemptionState = "ended"    // duration over, discount removed, or subscription canceled
 	RedemptionReleased RedemptionState = "released" // never took effect; its stock unit went back
 )
 
@@ -49,24 +49,24 @@ const (
 
 // Reasons a redemption ended or was released. When Stripe reports more than
 // one end of a line (its discount deleted, replaced, its subscription
-// cancelled), ended_at and end_reason are the earliest by Stripe's time,
+// canceled), ended_at and end_reason are the earliest by Stripe's time,
 // ties broken in StripeEndPrecedence order; a once coupon's discount deleted
 // after a paid invoice carried it is duration_over. The adapter's own
 // removal (removed) keeps its reason and takes Stripe's time of the
 // deletion once seen. So the outcome does not depend on the events' order.
 const (
-	ReasonStripeRefused = "stripe_refused"         // Stripe refused the discount
-	ReasonNotApplied    = "not_applied"            // the sweeper found no discount in Stripe after the lease
-	ReasonRemoved       = "removed"                // DELETE /v1/subscriptions/{id}/promo_code
-	ReasonDuration      = "duration_over"          // Stripe removed the discount when its duration ended
-	ReasonCancelled     = "subscription_cancelled" // the subscription was cancelled
-	ReasonReplaced      = "discount_replaced"      // another discount replaced it in Stripe
-	ReasonDeleted       = "discount_deleted"       // the discount was deleted in Stripe
+	ReasonStripeRefused = "stripe_refused"        // Stripe refused the discount
+	ReasonNotApplied    = "not_applied"           // the sweeper found no discount in Stripe after the lease
+	ReasonRemoved       = "removed"               // DELETE /v1/subscriptions/{id}/promo_code
+	ReasonDuration      = "duration_over"         // Stripe removed the discount when its duration ended
+	ReasonCanceled      = "subscription_canceled" // the subscription was canceled
+	ReasonReplaced      = "discount_replaced"     // another discount replaced it in Stripe
+	ReasonDeleted       = "discount_deleted"      // the discount was deleted in Stripe
 )
 
 // StripeEndPrecedence orders Stripe's reasons for ends at the same time (a
 // cancellation also deletes the discount: the cancellation is the reason).
-var StripeEndPrecedence = []string{ReasonDuration, ReasonReplaced, ReasonCancelled, ReasonDeleted}
+var StripeEndPrecedence = []string{ReasonDuration, ReasonReplaced, ReasonCanceled, ReasonDeleted}
 
 // Redemption binds one promo code to one customer and one subscription: the
 // ledger line. Stock and the rules are enforced when it is reserved.
@@ -82,8 +82,16 @@ type Redemption struct {
 	// scoped Idempotency-Key), so a retry of that request resumes it.
 	Owner string
 	// LeaseUntil is when the sweeper may resolve a reserved redemption.
-	LeaseUntil  time.Time
-	CreatedAt   time.Time // the adapter's request (its clock), or the discount's start for one made outside
+	LeaseUntil time.Time
+	// One clock per line. A reservation is on the adapter's clock: CreatedAt
+	// is its request's time (and EndedAt of a release the adapter's). Once
+	// Stripe confirms the discount (the apply's answer or the webhook,
+	// whichever comes first) the line is on Stripe's clock: CreatedAt and
+	// ConfirmedAt become the discount's start, as for a discount made outside
+	// the adapter, so CreatedAt <= ConfirmedAt holds under a test clock too.
+	// The one exception is EndedAt of the adapter's own removal until Stripe's
+	// deletion event shows its time (EndedInStripe false until then).
+	CreatedAt   time.Time
 	ConfirmedAt time.Time // the discount's start in Stripe
 	ActivatedAt time.Time // the earliest paid_at of its paid discounted invoices
 	EndedAt     time.Time // Stripe's time of the end once Stripe reported it (EndedInStripe), else the adapter's
@@ -98,7 +106,7 @@ type Redemption struct {
 	// went back because the discount never took effect.
 	HoldsStock    bool
 	StockReturned bool
-	// Flags name rules a redemption made outside the adapter broke.
+	// Flags name rules a redemption made outside the adapter broke, sorted.
 	Flags []string
 	// Cycles counts paid discounted invoices; Discounted sums their discount
 	// per currency in minor units (filled from webhook events).

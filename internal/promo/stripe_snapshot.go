@@ -52,7 +52,7 @@ type StripeSubscription struct {
 	Customer string
 	Status   string
 	Created  time.Time
-	// CanceledAt is when a canceled subscription was cancelled.
+	// CanceledAt is when a canceled subscription was canceled.
 	CanceledAt time.Time
 	Discount   *StripeDiscount
 	Metadata   map[string]string

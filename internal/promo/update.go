@@ -20,6 +20,45 @@ type UpdateInput struct {
 	Immutable []string
 }
 
+// Check makes the checks of in that need no state: the fields it may
+// change, their values and their form. Update makes them before it reads
+// the code (an invalid request is refused before the operation begins, see
+// Began); Apply makes them again, with the checks that depend on the code.
+func (in UpdateInput) Check(now time.Time) error {
+	if len(in.Immutable) > 0 {
+		fields := append([]string(nil), in.Immutable...)
+		sort.Strings(fields)
+		return Invalid(fields[0], "%s cannot be changed on an existing code: the discount is fixed in Stripe once customers may hold it; create a new code (and archive this one) instead",
+			strings.Join(fields, ", "))
+	}
+	if in.Status != nil {
+		switch *in.Status {
+		case StatusActive, StatusInactive, StatusArchived:
+		default:
+			return Invalid("status", "status must be active, inactive or archived")
+		}
+	}
+	if in.ExpirationSet && in.Expiration != nil {
+		if err := checkExpiration(*in.Expiration, now); err != nil {
+			return err
+		}
+	}
+	if in.Stock != nil {
+		if err := CheckStock(*in.Stock); err != nil {
+			return err
+		}
+	}
+	for k, v := range in.Metadata {
+		if err := checkMetadataKey(k); err != nil {
+			return err
+		}
+		if len(v) > MaxMetadataValueLength {
+			return Invalid("metadata", "metadata value for %q is longer than %d characters", k, MaxMetadataValueLength)
+		}
+	}
+	return nil
+}
+
 // Apply checks in against p and returns the updated copy. p is unchanged.
 func (in UpdateInput) Apply(p *PromoCode, now time.Time) (*PromoCode, error) {
 	if len(in.Immutable) > 0 {
@@ -58,6 +97,9 @@ func (in UpdateInput) Apply(p *PromoCode, now time.Time) (*PromoCode, error) {
 			t := in.Expiration.UTC()
 			n.ExpiresAt = &t
 		}
+	}
+	if in.UnlimitedStock != nil && *in.UnlimitedStock && in.Stock != nil {
+		return nil, errStockWithUnlimited()
 	}
 	if in.UnlimitedStock != nil {
 		n.UnlimitedStock = *in.UnlimitedStock

@@ -156,9 +156,33 @@ func (s *Store) List(ctx context.Context, f promo.ListFilter) (promo.Page[*promo
 }
 
 // SaveUpdate implements promo.Store.
-func (s *Store) SaveUpdate(ctx context.Context, _, p *promo.PromoCode, stockChanged bool) error {
+func (s *Store) SaveUpdate(ctx context.Context, prev, p *promo.PromoCode, stockChanged bool) error {
 	if err := s.writeCode(ctx, p, stockChanged); err != nil {
 		return err
 	}
+	if stockChanged || (prev != nil && prev.UnlimitedStock != p.UnlimitedStock) {
+		if err := s.restock(ctx, p); err != nil {
+			return err
+		}
+	}
 	return s.index(ctx, p)
 }
+
+// restock serves the lines waiting for a unit from the code's new stock
+// (lua/restock.lua); p's counters then say what is left, and the worker is
+// asked to check the Stripe promotion code's active flag.
+func (s *Store) restock(ctx context.Context, p *promo.PromoCode) error {
+	served, err := restockScript.Run(ctx, s.rdb, redemptionKeys(p.ID)).Int()
+	if err != nil || served == 0 {
+		return unavailable(err)
+	}
+	now, err := s.Get(ctx, p.ID)
+	if err != nil {
+		return err
+	}
+	p.Stock, p.Held = now.Stock, now.Held
+	return s.NeedsStripeSync(ctx, p.ID)
+}
+
+// restockScript: lua/restock.lua.
+var restockScript = ledgerScript("restock")

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/billing-adapter/billing-adapter/internal/promo"
 	"github.com/billing-adapter/billing-adapter/internal/telemetry"
@@ -17,9 +19,22 @@ import (
 // Connect opens a client: Redis Cluster when addrs is non-empty (through
 // NewClusterClient even for one seed address), else the server in url.
 // password, when set, overrides the URL's password.
+//
+// A cluster client gives up on an unreachable node quickly and refreshes its
+// slot map every 2 s; New adds the rest of what makes the store follow a
+// failover within seconds (see "Redis Cluster: following a failover").
 func Connect(url string, addrs []string, password string) (redis.UniversalClient, error) {
 	if len(addrs) > 0 {
-		return redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, Password: password, DisableIdentity: true}), nil
+		return redis.NewClusterClient(&redis.ClusterOptions{
+			Addrs:                      addrs,
+			Password:                   password,
+			DisableIdentity:            true,
+			ClusterStateReloadInterval: clusterStateRefresh,
+			DialTimeout:                clusterDialTimeout,
+			DialerRetries:              clusterDialAttempts,
+			ReadTimeout:                clusterIOTimeout,
+			WriteTimeout:               clusterIOTimeout,
+		}), nil
 	}
 	opt, err := redis.ParseURL(url)
 	if err != nil {
@@ -55,14 +70,183 @@ func (l goRedisLogger) Printf(ctx context.Context, format string, v ...any) {
 	l.log.WarnContext(ctx, "redis client", "detail", strings.TrimPrefix(fmt.Sprintf(format, v...), "redis: "))
 }
 
+// Redis Cluster: following a failover.
+//
+// go-redis reloads a cluster client's slot map only on a MOVED or READONLY
+// answer and otherwise every 60 s (ClusterStateReloadInterval). When a master
+// dies nothing answers MOVED: its slots' commands keep going to the dead
+// address, failing, until the next periodic reload, up to a minute after a
+// replica took over. Connect and New close that gap:
+//
+//   - every node of the client reloads the slot map (CLUSTER SLOTS from any
+//     reachable node; go-redis runs at most one reload per 200 ms) when a
+//     command or pipeline on it fails with no answer (refused, reset, EOF,
+//     timeout) or with CLUSTERDOWN, MASTERDOWN, LOADING or READONLY; it sees
+//     each attempt, so go-redis's own retries of the command (up to 3) may
+//     already reach the promoted replica;
+//   - the slot map is refreshed every 2 s anyway while commands flow;
+//   - an unreachable node is given up quickly: 1 s per dial, 2 dial
+//     attempts, 1 s per read or write (the store's commands take
+//     milliseconds). go-redis tries a command twice on its node before it
+//     looks the slot up again, so a command caught by a hung master fails
+//     or moves on within about 2 s plus the reload.
+//
+// TestClusterFailoverWindow measures it on a real cluster with the catalog's
+// master SIGKILLed (well under a second after the promotion) or frozen with
+// SIGSTOP (up to about 3 s); 5 s is the promise. README.md, Operations,
+// "failover window", says what a failover can lose.
+const (
+	clusterStateRefresh = 2 * time.Second
+	clusterDialTimeout  = time.Second
+	clusterDialAttempts = 2
+	clusterIOTimeout    = time.Second
+)
+
+// Redis Cluster: acknowledging a write once a replica has it.
+//
+// Redis replicates asynchronously: a master answers a write before its
+// replicas have it, and a replica promoted after the master died lacks what
+// had not reached it yet. That window is short on a healthy link (well
+// under a millisecond), but a replica that has just loaded its copy from the
+// master receives nothing until it next reports back (up to a second). So in
+// a cluster every command that may write (everything but a list of read-only
+// commands: scripts, HSET, SET, ZADD, ...) is sent with WAIT 1 250 on the
+// same connection, and the store reports success once one replica has
+// confirmed it. A write no replica confirms within 250 ms (the master has no
+// replica, or it lags) still succeeds, as Redis applied it, and for the next
+// 2 s that master's writes do not wait (so a master without a replica costs
+// one 250 ms wait per 2 s, not one per write). Every write acknowledged
+// without a replica's confirmation is counted in
+// billing_redis_errors_total{command="wait"}. Pipelines (lists, and the MULTI
+// of reconcile -fix's rebuild, which can be run again) are not waited for.
+var (
+	replicaAckTimeout = 250 * time.Millisecond
+	replicaAckPause   = 2 * time.Second
+)
+
+// readOnlyCommands never write, so they need no replica acknowledgement.
+var readOnlyCommands = map[string]bool{}
+
+func init() {
+	for _, name := range strings.Fields(`get mget strlen getrange exists type ttl pttl expiretime pexpiretime
+		hget hgetall hmget hlen hexists hkeys hvals hstrlen hrandfield hscan
+		smembers sismember smismember scard srandmember sscan
+		zrange zrangebyscore zrangebylex zrevrange zrevrangebyscore zrevrangebylex zscore zmscore zcard zcount
+		zlexcount zrank zrevrank zrandmember zscan
+		lrange llen lindex scan keys dbsize randomkey
+		evalsha_ro eval_ro fcall_ro
+		ping echo info cluster command client hello auth select readonly readwrite wait waitaof script time
+		memory object debug config slowlog latency role lastsave`) {
+		readOnlyCommands[name] = true
+	}
+}
+
+// followCluster adds clusterNodeHook to every node c connects to.
+func followCluster(c *redis.ClusterClient, m *telemetry.Metrics) {
+	c.OnNewNode(func(node *redis.Client) {
+		node.AddHook(&clusterNodeHook{
+			node:   node,
+			reload: func() { c.ReloadState(context.Background()) },
+			m:      m,
+		})
+	})
+}
+
+// clusterNodeHook sits on one node client of a cluster client: it reloads
+// the slot map when the node seems gone and waits for a replica to confirm
+// each write.
+type clusterNodeHook struct {
+	node   *redis.Client
+	reload func() // asks the cluster client for a slot map reload
+	m      *telemetry.Metrics
+	// noWaitUntil (Unix ns): a write that no replica confirmed in time
+	// stops the waiting on this node until then.
+	noWaitUntil atomic.Int64
+}
+
+// processReplicated sends cmd and WAIT 1 on one connection (a pipeline of
+// the node, whose hook reloads the slot map on failures) and returns cmd's
+// result.
+func (h *clusterNodeHook) processReplicated(ctx context.Context, cmd redis.Cmder) error {
+	wait := redis.NewIntCmd(ctx, "wait", 1, replicaAckTimeout.Milliseconds())
+	pipe := h.node.Pipeline()
+	_ = pipe.Process(ctx, cmd)
+	_ = pipe.Process(ctx, wait)
+	_, _ = pipe.Exec(ctx)
+	err := cmd.Err()
+	applied := err == nil || errors.Is(err, redis.Nil)
+	n, werr := wait.Result()
+	if werr == nil && n < 1 || applied && werr != nil {
+		// No replica confirmed in time: stop waiting on this node for a while.
+		h.noWaitUntil.Store(time.Now().Add(replicaAckPause).UnixNano())
+	}
+	if applied && (werr != nil || n < 1) {
+		h.m.RedisError("wait")
+	}
+	return err
+}
+
+// topologyChanged reports whether err may mean that the slot map is stale.
+func topologyChanged(err error) bool {
+	switch {
+	case err == nil, errors.Is(err, redis.Nil), errors.Is(err, context.Canceled), errors.Is(err, redis.ErrClosed):
+		return false
+	case redis.IsClusterDownError(err), redis.IsMasterDownError(err), redis.IsLoadingError(err),
+		redis.IsReadOnlyError(err):
+		return true
+	}
+	// Any other answer from Redis (a script error, WRONGTYPE; MOVED, which
+	// go-redis handles itself) says nothing about the topology; no answer
+	// (refused, reset, EOF, timeout) may mean the node is gone.
+	var rerr redis.Error
+	return !errors.As(err, &rerr)
+}
+
+func (h *clusterNodeHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *clusterNodeHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		write := !readOnlyCommands[cmd.Name()]
+		if write && time.Now().UnixNano() >= h.noWaitUntil.Load() {
+			return h.processReplicated(ctx, cmd)
+		}
+		err := next(ctx, cmd)
+		if topologyChanged(err) {
+			h.reload()
+		}
+		if write && (err == nil || errors.Is(err, redis.Nil)) {
+			h.m.RedisError("wait") // acknowledged without waiting for a replica
+		}
+		return err
+	}
+}
+
+func (h *clusterNodeHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		if topologyChanged(err) {
+			h.reload()
+		}
+		return err
+	}
+}
+
 // Store is the Redis implementation of the domain's stores.
 type Store struct {
 	rdb redis.UniversalClient
 }
 
 // New wraps a client. Metrics (may be nil) counts failed commands.
+//
+// A Redis Cluster client (*redis.ClusterClient) also gets clusterNodeHook on
+// every node it connects to from then on, so that it follows a failover
+// within about a second of the promotion and reports a write done once a
+// replica has it. Wrap a cluster client before its first command.
 func New(rdb redis.UniversalClient, m *telemetry.Metrics) *Store {
 	rdb.AddHook(errorHook{m})
+	if c, ok := rdb.(*redis.ClusterClient); ok {
+		followCluster(c, m)
+	}
 	return &Store{rdb: rdb}
 }
 

@@ -36,6 +36,13 @@ import (
 //	ba:{pc_ID}:subs                  HASH   subscription -> the code's live redemption on it
 //	ba:{pc_ID}:disc                  HASH   Stripe discount ID -> redemption ID (webhooks, rebuilds)
 //	ba:{pc_ID}:inv                   SET    invoice IDs already counted (each paid invoice counts once)
+//	ba:{pc_ID}:held                  ZSET   score 0, member redemption ID: the lines holding a unit of stock
+//	ba:{pc_ID}:wait                  ZSET   score 0, member redemption ID: lines that need a unit and have
+//	                                        none (flagged stock_exhausted); units go to lines in ID order
+//	ba:{pc_ID}:cwait                 ZSET   score 0, member "customer|redemption ID": lines that need the
+//	                                        customer's use another line holds (customer_already_redeemed)
+//	ba:{pc_ID}:audit                 ZSET   score 0, member audit event ID (ULID-based: lexical = time order)
+//	ba:{pc_ID}:ev                    HASH   audit event ID -> JSON promo.AuditEvent (written with MULTI)
 //
 // One subscription (slot {sub_ID})
 //
@@ -50,6 +57,8 @@ import (
 //	ba:{claims}                      HASH   subscription ID -> "promo code ID|redemption ID": the
 //	                                        subscription's live adapter redemption (one promo code per
 //	                                        subscription; written under the subscription's lock)
+//	ba:console:out:<session ID>      STRING "1" while a signed-out console session's cookie would still be
+//	                                        valid (one key per session: no hot slot)
 //	ba:evt:<event ID>                STRING "p:<token>" while a webhook event is processed (lease TTL),
 //	                                        then "d" for 7 days (deduplication)
 //	ba:{idem:H}                      HASH   one idempotency record, H = hex SHA-256 of (API key name,
@@ -86,16 +95,28 @@ func custKey(codeID string) string   { return "ba:{" + codeID + "}:cust" }
 func subsKey(codeID string) string   { return "ba:{" + codeID + "}:subs" }
 func discKey(codeID string) string   { return "ba:{" + codeID + "}:disc" }
 func invKey(codeID string) string    { return "ba:{" + codeID + "}:inv" }
+func heldKey(codeID string) string   { return "ba:{" + codeID + "}:held" }
+func waitKey(codeID string) string   { return "ba:{" + codeID + "}:wait" }
+func cwaitKey(codeID string) string  { return "ba:{" + codeID + "}:cwait" }
 
 // redemptionKeys are the KEYS of every ledger script, in the order the Lua
-// headers name them: 1 code, 2 rd, 3 cust, 4 subs, 5 ledger, 6 disc, 7 inv.
+// headers name them: 1 code, 2 rd, 3 cust, 4 subs, 5 ledger, 6 disc, 7 inv,
+// 8 held, 9 wait, 10 cwait.
 func redemptionKeys(codeID string) []string {
 	return []string{codeKey(codeID), rdKey(codeID), custKey(codeID), subsKey(codeID), ledgerKey(codeID),
-		discKey(codeID), invKey(codeID)}
+		discKey(codeID), invKey(codeID), heldKey(codeID), waitKey(codeID), cwaitKey(codeID)}
 }
 
 // lockKey is the lease lock of a code or of a subscription (its own slot).
 func lockKey(id string) string { return "ba:{" + id + "}:lock" }
+
+// auditKey and auditEvKey are a code's audit trail: event IDs in order and
+// the events.
+func auditKey(codeID string) string   { return "ba:{" + codeID + "}:audit" }
+func auditEvKey(codeID string) string { return "ba:{" + codeID + "}:ev" }
+
+// signedOutKey marks a signed-out console session.
+func signedOutKey(id string) string { return "ba:console:out:" + id }
 
 // eventKey is a webhook event's dedup marker.
 func eventKey(id string) string { return "ba:evt:" + id }

@@ -74,11 +74,6 @@ func (s *Store) SubscriptionRedemption(ctx context.Context, codeID, sub string) 
 	return s.redemptionBy(ctx, codeID, subsKey(codeID), sub)
 }
 
-// DiscountRedemption implements promo.ObserveStore.
-func (s *Store) DiscountRedemption(ctx context.Context, codeID, discountID string) (*promo.Redemption, error) {
-	return s.redemptionBy(ctx, codeID, discKey(codeID), discountID)
-}
-
 // redemptionBy reads the line an index hash of the code names.
 func (s *Store) redemptionBy(ctx context.Context, codeID, index, field string) (*promo.Redemption, error) {
 	id, err := s.rdb.HGet(ctx, index, field).Result()

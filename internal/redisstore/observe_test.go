@@ -167,11 +167,13 @@ func TestObserveDiscountConfirmsOwnReservation(t *testing.T) {
 			p := rdCode(t, s, withStock(3))
 			r := reserveFor(t, s, p.ID, "cus_a", tc.reserveSub)
 			d := disc("di_a", "cus_a", "sub_a", time.Second)
+			d.Start = now.Add(-40 * time.Minute) // a Stripe test clock behind the adapter's clock
 			c := promo.Confirmation{Subscription: "sub_a", DiscountID: "di_a", EffectiveAt: now.Add(time.Hour), At: d.Start}
 
 			confirmed := *r
 			confirmed.State, confirmed.Subscription, confirmed.DiscountID = promo.RedemptionPending, "sub_a", "di_a"
 			confirmed.ConfirmedAt, confirmed.LeaseUntil = d.Start, time.Time{}
+			confirmed.CreatedAt = d.Start // one clock per line, whichever path confirms
 			final := confirmed
 			final.EffectiveAt = c.EffectiveAt
 
@@ -382,7 +384,7 @@ func TestObserveDiscountAdoptsOutsideDiscount(t *testing.T) {
 				return r.ID
 			},
 			d: startingAt(disc("di_x", "cus_a", "sub_x", expiry), expiry), flag: "subscription_has_promo_code",
-			wantFlags: []string{"code_inactive", "code_expired", "stock_exhausted", "customer_already_redeemed", "subscription_has_promo_code"},
+			wantFlags: []string{"code_expired", "code_inactive", "customer_already_redeemed", "stock_exhausted", "subscription_has_promo_code"},
 			want:      tally{held: 1}, otherStays: true},
 	}
 	for _, tc := range cases {

@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -64,41 +65,22 @@ func TestEndReasonAndTimeDoNotDependOnOrder(t *testing.T) {
 			ConfirmedAt: now, EffectiveAt: now, ActivatedAt: inv.At, EndedAt: del.At, EndedInStripe: true,
 			EndReason: promo.ReasonDuration, HoldsStock: true, Cycles: 1, Discounted: map[string]int64{"eur": 500}})
 	})
-	t.Run("cancelled and its discount deleted at the same time: subscription_cancelled", func(t *testing.T) {
+	t.Run("canceled and its discount deleted at the same time: subscription_canceled", func(t *testing.T) {
 		del := created
 		del.At = now.Add(time.Hour)
 		lines := eachOrder(t, s, []func(*promo.PromoCode){withStock(3)}, outside,
 			func(t *testing.T, id string) { mustObserve(t, s, id, created) },
 			func(t *testing.T, id string) { mustEnd(t, s, id, del, promo.ReasonDeleted) },
 			func(t *testing.T, id string) {
-				r, err := s.DiscountRedemption(context.Background(), id, "di_a")
-				if errors.Is(err, promo.ErrNotFound) {
-					return // not seen yet: the Observer finds nothing to cancel
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				if _, _, err := s.EndFromStripe(context.Background(), id, r.ID, promo.ReasonCancelled, now.Add(time.Hour)); err != nil {
-					t.Fatal(err)
-				}
+				// customer.subscription.deleted: its discount ends at canceled_at.
+				canceled := created
+				canceled.At = now.Add(time.Hour)
+				mustEnd(t, s, id, canceled, promo.ReasonCanceled)
 			})
-		// When the cancellation came before the discount was seen at all,
-		// only the deletion is known: that order is Stripe's facts seen
-		// incompletely (the Observer finds the line by the subscription's
-		// discount, which the event carries once the line exists).
-		var seen []*promo.Redemption
-		for _, r := range lines {
-			if r.EndReason != promo.ReasonDeleted {
-				seen = append(seen, r)
-			}
-		}
-		if len(seen) < 4 {
-			t.Fatalf("only %d orders saw the cancellation", len(seen))
-		}
-		wantSameLines(t, seen, &promo.Redemption{ID: created.NewID, Customer: "cus_a", Subscription: "sub_a",
+		wantSameLines(t, lines, &promo.Redemption{ID: created.NewID, Customer: "cus_a", Subscription: "sub_a",
 			DiscountID: "di_a", Source: promo.SourceStripe, State: promo.RedemptionEnded, CreatedAt: now,
 			ConfirmedAt: now, EffectiveAt: now, EndedAt: del.At, EndedInStripe: true,
-			EndReason: promo.ReasonCancelled, StockReturned: true})
+			EndReason: promo.ReasonCanceled, StockReturned: true})
 	})
 	t.Run("the earliest of two Stripe ends wins", func(t *testing.T) {
 		early, late := created, created
@@ -231,5 +213,130 @@ func TestHoldsUseAgrees(t *testing.T) {
 				t.Fatalf("Lua: holds stock %v (held %d), customer holder %q; domain HoldsUse %v", r.HoldsStock, code.Held, holder, r.HoldsUse())
 			}
 		})
+	}
+}
+
+// Units of stock and a customer's one use go to the lines that need them in
+// ID order (the rebuild's order), whatever order their events come in.
+func TestUnitsAndCustomerUseGoInIDOrder(t *testing.T) {
+	s, ctx := newStore(t), context.Background()
+	// Three outside discounts of one code with one unit left: a and b of
+	// one customer, c of another; a starts first, then b, then c.
+	mk := func(di, cus, sub string, start time.Duration) promo.ObservedDiscount {
+		d := disc(di, cus, sub, start+time.Minute)
+		d.Start = now.Add(start)
+		d.NewID = promo.RedemptionIDFor(di, d.Start)
+		return d
+	}
+	a, b, c := mk("di_a", "cus_1", "sub_a", 0), mk("di_b", "cus_1", "sub_b", time.Hour), mk("di_c", "cus_2", "sub_c", 2*time.Hour)
+	aEnd := a
+	aEnd.At = now.Add(3 * time.Hour)
+	type want struct {
+		holds bool
+		flags []string
+	}
+	check := func(t *testing.T, codeID string, wants map[string]want) {
+		t.Helper()
+		for id, w := range wants {
+			r, err := s.GetRedemption(ctx, codeID, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.HoldsStock != w.holds || !slices.Equal(r.Flags, w.flags) {
+				t.Fatalf("%s: holds %v flags %v, want %v %v", id, r.HoldsStock, r.Flags, w.holds, w.flags)
+			}
+		}
+	}
+	steps := []func(t *testing.T, codeID string){
+		func(t *testing.T, id string) { mustObserve(t, s, id, a) },
+		func(t *testing.T, id string) { mustObserve(t, s, id, b) },
+		func(t *testing.T, id string) { mustObserve(t, s, id, c) },
+	}
+	t.Run("all live: the first line holds the unit and the customer", func(t *testing.T) {
+		for _, perm := range permutations(len(steps)) {
+			p := rdCode(t, s, withStock(1))
+			for _, i := range perm {
+				steps[i](t, p.ID)
+			}
+			check(t, p.ID, map[string]want{
+				a.NewID: {true, nil},
+				b.NewID: {false, []string{"customer_already_redeemed", "stock_exhausted"}},
+				c.NewID: {false, []string{"stock_exhausted"}},
+			})
+			if h := custHolder(t, s, p.ID, "cus_1"); h != a.NewID {
+				t.Fatalf("order %v: cus_1 held by %s, want a", perm, h)
+			}
+			wantTally(t, s, p.ID, tally{stock: 0, held: 1})
+		}
+	})
+	t.Run("the first ends before use: the next takes the unit and the customer", func(t *testing.T) {
+		all := append(slices.Clone(steps), func(t *testing.T, id string) { mustEnd(t, s, id, aEnd, promo.ReasonDeleted) })
+		for _, perm := range permutations(len(all)) {
+			p := rdCode(t, s, withStock(1))
+			for _, i := range perm {
+				all[i](t, p.ID)
+			}
+			check(t, p.ID, map[string]want{
+				a.NewID: {false, nil},
+				b.NewID: {true, nil},
+				c.NewID: {false, []string{"stock_exhausted"}},
+			})
+			if h := custHolder(t, s, p.ID, "cus_1"); h != b.NewID {
+				t.Fatalf("order %v: cus_1 held by %s, want b", perm, h)
+			}
+			wantTally(t, s, p.ID, tally{stock: 0, held: 1})
+		}
+	})
+}
+
+// Stock the admin adds goes first to the lines waiting for a unit, in ID
+// order, as had it been there when they came (what reconcile would pick).
+func TestRestockServesWaitingLinesFirst(t *testing.T) {
+	s, ctx := newStore(t), context.Background()
+	p := rdCode(t, s, withStock(1))
+	var lines []promo.ObservedDiscount
+	for i, di := range []string{"di_1", "di_2", "di_3"} {
+		d := disc(di, "cus_"+di, "sub_"+di, time.Minute)
+		d.Start = now.Add(time.Duration(i) * time.Hour)
+		d.NewID = promo.RedemptionIDFor(di, d.Start)
+		mustObserve(t, s, p.ID, d)
+		lines = append(lines, d)
+	}
+	wantTally(t, s, p.ID, tally{stock: 0, held: 1})
+
+	prev := getCode(t, s, p.ID)
+	next := *prev
+	next.Stock = 1
+	if err := s.SaveUpdate(ctx, prev, &next, true); err != nil {
+		t.Fatal(err)
+	}
+	if next.Stock != 0 || next.Held != 2 {
+		t.Fatalf("the update's answer: stock %d held %d, want 0 and 2", next.Stock, next.Held)
+	}
+	wantTally(t, s, p.ID, tally{stock: 0, held: 2})
+	for i, d := range lines {
+		r, err := s.GetRedemption(ctx, p.ID, d.NewID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantHolds := i < 2
+		if r.HoldsStock != wantHolds || slices.Contains(r.Flags, "stock_exhausted") == wantHolds {
+			t.Fatalf("line %d: holds %v flags %v, want holds %v", i, r.HoldsStock, r.Flags, wantHolds)
+		}
+	}
+	if ids, err := s.StripeSyncPending(ctx, 10); err != nil || !slices.Contains(ids, p.ID) {
+		t.Fatalf("Stripe switch not queued: %v %v", ids, err)
+	}
+
+	// Unlimited: nobody waits.
+	prev = getCode(t, s, p.ID)
+	next = *prev
+	next.UnlimitedStock = true
+	if err := s.SaveUpdate(ctx, prev, &next, false); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.GetRedemption(ctx, p.ID, lines[2].NewID)
+	if err != nil || len(r.Flags) != 0 {
+		t.Fatalf("on an unlimited code: %+v %v", r, err)
 	}
 }

@@ -349,7 +349,7 @@ func TestReserveRefusals(t *testing.T) {
 			r := mustReserve(t, s, p.ID, "cus_a", "owner-1")
 			mustConfirm(t, s, p.ID, r.ID, "sub_1")
 			makeActive(t, s, p.ID, r.ID)
-			mustFinish(t, s, p.ID, r.ID, promo.ReasonCancelled)
+			mustFinish(t, s, p.ID, r.ID, promo.ReasonCanceled)
 			return p.ID
 		}, "cus_a", "owner-2", promo.CodeAlreadyRedeemedByCustomer},
 		{"customer used it and the code is now exhausted", func(t *testing.T, s *Store) string {
@@ -433,6 +433,7 @@ func TestConfirmReservedToPending(t *testing.T) {
 	want := *r
 	want.State, want.Subscription, want.DiscountID = promo.RedemptionPending, "sub_1", "di_1"
 	want.EffectiveAt, want.ConfirmedAt, want.LeaseUntil = c.EffectiveAt, c.At, time.Time{}
+	want.CreatedAt = c.At // one clock per line: confirmed, it is on Stripe's
 	wantRD(t, got, &want)
 	if change.StripeActiveChanged {
 		t.Fatal("stock 4 reserved 0: the Stripe promotion code stays active")
@@ -542,7 +543,7 @@ func TestConfirmReleasedTakesItBack(t *testing.T) {
 			between: func(t *testing.T, s *Store, codeID string) string {
 				return mustReserve(t, s, codeID, "cus_a", "owner-2").ID
 			},
-			wantFlags: []string{"stock_exhausted", "customer_already_redeemed"}, wantStock: 0, wantReserved: 1,
+			wantFlags: []string{"customer_already_redeemed", "stock_exhausted"}, wantStock: 0, wantReserved: 1,
 			wantCustomer: "B", wantStockAfterFinish: 0, wantCustomerAfterFinished: "B"},
 	}
 	for _, tc := range cases {
@@ -568,6 +569,7 @@ func TestConfirmReleasedTakesItBack(t *testing.T) {
 			want := *a
 			want.State, want.Subscription, want.DiscountID = promo.RedemptionPending, "sub_late", "di_late"
 			want.EffectiveAt, want.ConfirmedAt, want.LeaseUntil = now.Add(time.Hour), now.Add(3*time.Second), time.Time{}
+			want.CreatedAt = want.ConfirmedAt
 			want.HoldsStock, want.Flags = tc.wantHolds, tc.wantFlags
 			// StockReturned, EndedAt and EndReason of the release are cleared.
 			wantRD(t, got, &want)
@@ -580,9 +582,11 @@ func TestConfirmReleasedTakesItBack(t *testing.T) {
 				t.Fatalf("subscription index names %q", h)
 			}
 
-			// Ending it (pending, never active) gives back only what it took.
+			// Ending it (pending, never active) gives back only what it took
+			// (stock_returned on a limited code: it keeps no unit, whether it had one or
+			// not).
 			ended, _ := mustFinish(t, s, p.ID, a.ID, promo.ReasonRemoved)
-			if ended.State != promo.RedemptionEnded || ended.StockReturned != tc.wantHolds || ended.HoldsStock {
+			if ended.State != promo.RedemptionEnded || ended.StockReturned != !getCode(t, s, p.ID).UnlimitedStock || ended.HoldsStock {
 				t.Fatalf("ended: %+v", ended)
 			}
 			wantCounters(t, s, p.ID, tc.wantStockAfterFinish, tc.wantReserved)
@@ -790,7 +794,7 @@ func TestStripeActiveChanged(t *testing.T) {
 		{"take B back (last unit)", func() promo.StockChange { _, ch := mustConfirm(t, s, p.ID, b.ID, "sub_b"); return ch }, true, false, 0, 0},
 		{"activate and end B (unit kept)", func() promo.StockChange {
 			makeActive(t, s, p.ID, b.ID)
-			_, ch := mustFinish(t, s, p.ID, b.ID, "subscription_cancelled")
+			_, ch := mustFinish(t, s, p.ID, b.ID, "subscription_canceled")
 			return ch
 		}, false, false, 0, 0},
 	}
@@ -1295,7 +1299,7 @@ func TestRedemptionKeysShareOneClusterSlot(t *testing.T) {
 	}
 	for _, id := range []string{"pc_01JD4Q2W8Z6V3N5M7K9P1R3T5X", "pc_1", "pc_0000000042"} {
 		keys := redemptionKeys(id)
-		if len(keys) != 7 || keys[0] != codeKey(id) {
+		if len(keys) != 10 || keys[0] != codeKey(id) {
 			t.Fatalf("keys %v: KEYS[1] must be the code hash the catalog writes", keys)
 		}
 		seen := map[string]bool{}

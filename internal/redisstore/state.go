@@ -132,10 +132,11 @@ func (s *Store) writeRebuiltCode(ctx context.Context, p *promo.PromoCode, lines 
 		fields = append(fields, amountPrefix+cur, v)
 	}
 	_, err = s.rdb.TxPipelined(ctx, func(tx redis.Pipeliner) error {
-		tx.Del(ctx, codeKey(p.ID), rdKey(p.ID), custKey(p.ID), subsKey(p.ID), ledgerKey(p.ID), discKey(p.ID))
+		tx.Del(ctx, codeKey(p.ID), rdKey(p.ID), custKey(p.ID), subsKey(p.ID), ledgerKey(p.ID), discKey(p.ID),
+			heldKey(p.ID), waitKey(p.ID), cwaitKey(p.ID))
 		tx.HSet(ctx, codeKey(p.ID), fields...)
 		holder := map[string]bool{}
-		for _, r := range lines {
+		for _, r := range lines { // in ID order: units and customers go to the first lines that need them
 			raw, err := encodeRedemption(r)
 			if err != nil {
 				return err
@@ -148,8 +149,18 @@ func (s *Store) writeRebuiltCode(ctx context.Context, p *promo.PromoCode, lines 
 			if r.State.Live() && r.Subscription != "" {
 				tx.HSet(ctx, subsKey(p.ID), r.Subscription, r.ID)
 			}
-			// The customer's use: their first line that is live or was used.
-			if (r.State.Live() || !r.ActivatedAt.IsZero()) && !holder[r.Customer] {
+			if !r.HoldsUse() {
+				continue
+			}
+			switch {
+			case r.HoldsStock:
+				tx.ZAdd(ctx, heldKey(p.ID), redis.Z{Member: r.ID})
+			case !p.UnlimitedStock:
+				tx.ZAdd(ctx, waitKey(p.ID), redis.Z{Member: r.ID})
+			}
+			if holder[r.Customer] {
+				tx.ZAdd(ctx, cwaitKey(p.ID), redis.Z{Member: r.Customer + "|" + r.ID})
+			} else {
 				holder[r.Customer] = true
 				tx.HSet(ctx, custKey(p.ID), r.Customer, r.ID)
 			}

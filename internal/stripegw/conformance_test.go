@@ -120,6 +120,7 @@ func TestConformance(t *testing.T) {
 
 var conformanceScenarios = []conformanceScenario{
 	{name: "ResolvePlans", run: scenarioResolvePlans},
+	{name: "Plans", run: scenarioPlans},
 	{name: "CreateCoupon", run: scenarioCreateCoupon},
 	{name: "CreateCoupon fixed ID", run: scenarioCreateCouponFixedID},
 	{name: "CreatePromotionCode", run: scenarioCreatePromotionCode},
@@ -165,6 +166,26 @@ func scenarioResolvePlans(t *testing.T, b *backend) {
 		_, err := b.gw.ResolvePlans(t.Context(), []string{priceA, "price_missing"})
 		if pe := asPromo(t, err); pe.Code != promo.CodeInvalidRequest || pe.Param != "plan_ids" {
 			t.Errorf("unknown price: %v, want invalid_request on plan_ids", err)
+		}
+	}
+}
+
+func scenarioPlans(t *testing.T, b *backend) {
+	prodA, priceA := b.plan(t, "usd", 2000)
+	_, priceB := b.plan(t, "eur", 900)
+	got, err := b.gw.Plans(t.Context(), []string{priceB, priceA})
+	must(t, "Plans", err)
+	if len(got) != 2 || got[0].ID == "" || got[1].Product == "" {
+		t.Fatalf("Plans = %+v, want two plans", got)
+	}
+	if b.stateful {
+		a := got[1]
+		if a.ID != priceA || a.Product != prodA || !strings.HasPrefix(a.ProductName, "Plan ") || a.UnitAmount == nil ||
+			*a.UnitAmount != 2000 || a.Currency != "usd" || a.Interval != "month" || a.IntervalCount != 1 {
+			t.Errorf("Plans[1] = %+v", a)
+		}
+		if got[0].ID != priceB || got[0].Currency != "eur" {
+			t.Errorf("Plans[0] = %+v (order)", got[0])
 		}
 	}
 }

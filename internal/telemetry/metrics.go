@@ -21,6 +21,7 @@ type Metrics struct {
 	stripeCalls  *prometheus.CounterVec
 	stripeTime   *prometheus.HistogramVec
 	redisErrors  *prometheus.CounterVec
+	business
 }
 
 // New registers the collectors (plus Go and process collectors).
@@ -47,6 +48,7 @@ func New() *Metrics {
 	}
 	m.registry.MustRegister(m.httpRequests, m.httpLatency, m.stripeCalls, m.stripeTime, m.redisErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.business = newBusiness(m.registry)
 	return m
 }
 

@@ -6,7 +6,7 @@
 -- it first; an ended one is left alone: a late confirmation is stale.
 -- ARGV: redemption ID, subscription, discount ID, effective ms, now ms.
 -- Returns {outcome, record JSON, stripe_active_changed}.
--- KEYS (redemptionKeys): 1 code, 2 rd, 3 cust, 4 subs, 5 ledger, 6 disc, 7 inv.
+-- KEYS (redemptionKeys): 1 code, 2 rd, 3 cust, 4 subs, 5 ledger, 6 disc, 7 inv, 8 held, 9 wait, 10 cwait.
 -- Runs after ledger_prelude.lua.
 local r = load(ARGV[1])
 if not r then return {'not_found', '', 0} end
@@ -31,5 +31,7 @@ r.st, r.lease = 'pending', nil
 if ARGV[2] ~= '' then r.sub = ARGV[2] end
 if r.sub then redis.call('HSET', KEYS[4], r.sub, r.id) end
 r.di, r.eff, r.cf = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+-- One clock per line: confirmed, it is on Stripe's (created_at too).
+r.c = r.cf
 if r.di ~= '' then redis.call('HSET', KEYS[6], r.di, r.id) end
 return {'confirmed', save(r), flip(before)}

@@ -2,7 +2,7 @@
 -- invoice once (by ID) on its line, which it may confirm or adopt first.
 -- activated_at is the earliest paid_at of the line's invoices, whichever
 -- arrives first.
--- KEYS (redemptionKeys): 1 code, 2 rd, 3 cust, 4 subs, 5 ledger, 6 disc, 7 inv.
+-- KEYS (redemptionKeys): 1 code, 2 rd, 3 cust, 4 subs, 5 ledger, 6 disc, 7 inv, 8 held, 9 wait, 10 cwait.
 -- ARGV 1-10: discount_args.lua (at: the invoice's paid_at); 11 invoice ID,
 -- 12 currency, 13 discounted amount (minor units).
 -- Returns {outcome, record, stripe_active_changed, how}: counted | duplicate

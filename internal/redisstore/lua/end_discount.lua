@@ -2,7 +2,7 @@
 -- customer.discount.updated. A discount first seen ending is recorded as it
 -- would have been had its start been seen first (adopted, then ended), so
 -- the line does not depend on the order of the events.
--- KEYS (redemptionKeys): 1 code, 2 rd, 3 cust, 4 subs, 5 ledger, 6 disc, 7 inv.
+-- KEYS (redemptionKeys): 1 code, 2 rd, 3 cust, 4 subs, 5 ledger, 6 disc, 7 inv, 8 held, 9 wait, 10 cwait.
 -- ARGV 1-10: discount_args.lua (at: the event's time); 11 reason
 -- (discount_deleted | discount_replaced | duration_over).
 -- Returns {outcome, record, stripe_active_changed}: finished | unchanged | ask.

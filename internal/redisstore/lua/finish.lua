@@ -3,7 +3,7 @@
 -- cancellation of the subscription. On a line that already ended, a Stripe
 -- end only moves ended_at/end_reason to the earliest Stripe end, and the
 -- adapter's own removal names the reason of a discount deletion it caused.
--- KEYS (redemptionKeys): 1 code, 2 rd, 3 cust, 4 subs, 5 ledger, 6 disc, 7 inv.
+-- KEYS (redemptionKeys): 1 code, 2 rd, 3 cust, 4 subs, 5 ledger, 6 disc, 7 inv, 8 held, 9 wait, 10 cwait.
 -- ARGV: 1 redemption ID, 2 reason, 3 at ms, 4 '1' when reason and at are
 -- Stripe's facts (else the adapter's clock).
 -- Returns {outcome, record JSON, stripe_active_changed}.

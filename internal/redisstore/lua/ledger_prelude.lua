@@ -2,7 +2,8 @@
 -- scripts of ledgerScript/observedScript in scripts.go): the WantStripeActive
 -- predicate, flags, the stock and index moves a redemption makes, and how a
 -- Stripe discount finds its ledger line.
--- KEYS (redemptionKeys): 1 code, 2 rd, 3 cust, 4 subs, 5 ledger, 6 disc, 7 inv.
+-- KEYS (redemptionKeys): 1 code, 2 rd, 3 cust, 4 subs, 5 ledger, 6 disc, 7 inv,
+-- 8 held, 9 wait, 10 cwait.
 -- ARGV: the including script's.
 local function want()
   local h = redis.call('HMGET', KEYS[1], 'status', 'unlimited', 'stock', 'reserved')
@@ -12,12 +13,14 @@ local function flip(before)
   if before ~= want() then return 1 end
   return 0
 end
+-- addflag: flags are a sorted set, whatever order they were added in.
 local function addflag(r, f)
   if not r.flags then r.flags = {} end
   for _, x in ipairs(r.flags) do
     if x == f then return end
   end
   table.insert(r.flags, f)
+  table.sort(r.flags)
 end
 -- observed: a ledger script's start: the code must exist, and Stripe's count
 -- of the coupon's redemptions (n, from the event) only ever grows.
@@ -58,38 +61,107 @@ local function dropflag(r, f)
   end
   if #r.flags == 0 then r.flags = nil end
 end
--- take: r holds a unit of stock from now on, or is flagged when none is left.
+-- Units of stock and the customer's one use go to the lines that need them
+-- (holds_use) in ID order, whatever order the events come in: the order
+-- of the rebuild from Stripe (promo.countLedger). held (KEYS[8]) lists the
+-- lines holding a unit, wait (KEYS[9]) those that need one and have none
+-- (flagged stock_exhausted), cwait (KEYS[10]) "customer|ID" of those that
+-- need the customer's use another line holds (flagged
+-- customer_already_redeemed). A line still reserved (an apply in flight)
+-- keeps what it took.
+local function unlimited() return redis.call('HGET', KEYS[1], 'unlimited') == '1' end
+local function gets_unit(r)
+  r.tk = true
+  redis.call('ZADD', KEYS[8], 0, r.id)
+  redis.call('ZREM', KEYS[9], r.id)
+  dropflag(r, 'stock_exhausted')
+end
+local function waits_unit(r)
+  r.tk = nil
+  redis.call('ZREM', KEYS[8], r.id)
+  redis.call('ZADD', KEYS[9], 0, r.id)
+  addflag(r, 'stock_exhausted')
+end
+-- take: r needs a unit: from the stock; else from the last line holding
+-- one when r comes before it (that line waits); else r waits.
 local function take(r)
-  if r.tk or redis.call('HGET', KEYS[1], 'unlimited') == '1' then return end
+  if r.tk or unlimited() then return end
   if (tonumber(redis.call('HGET', KEYS[1], 'stock')) or 0) > 0 then
     redis.call('HINCRBY', KEYS[1], 'stock', -1)
     redis.call('HINCRBY', KEYS[1], 'held', 1)
-    r.tk = true
-    dropflag(r, 'stock_exhausted')
-  else
-    addflag(r, 'stock_exhausted')
+    gets_unit(r)
+    return
   end
+  local last = redis.call('ZREVRANGEBYLEX', KEYS[8], '+', '-', 'LIMIT', 0, 1)[1]
+  local o = last and last > r.id and load(last)
+  if o and o.st ~= 'reserved' then
+    waits_unit(o)
+    save(o)
+    gets_unit(r)
+    return
+  end
+  waits_unit(r)
 end
--- give: r's unit of stock goes back.
+-- give: r no longer needs a unit (it ended before a paid invoice): its unit
+-- goes to the first waiting line, or back to the stock.
 local function give(r)
+  redis.call('ZREM', KEYS[9], r.id)
+  dropflag(r, 'stock_exhausted')
   if not r.tk then return end
+  r.tk = nil
+  redis.call('ZREM', KEYS[8], r.id)
+  local first = redis.call('ZRANGEBYLEX', KEYS[9], '-', '+', 'LIMIT', 0, 1)[1]
+  local w = first and load(first)
+  if w then
+    gets_unit(w)
+    save(w)
+    return
+  end
+  if first then redis.call('ZREM', KEYS[9], first) end
   redis.call('HINCRBY', KEYS[1], 'stock', 1)
   redis.call('HINCRBY', KEYS[1], 'held', -1)
-  r.tk, r.ret = nil, true
 end
--- holdCustomer: r is the customer's use of the code, unless another is.
+-- holdCustomer: r needs its customer's one use of the code: it holds it
+-- unless a line before it (not an apply in flight) does; a later holder
+-- gives it up and waits.
 local function holdCustomer(r)
+  local me = r.cus .. '|' .. r.id
   local holder = redis.call('HGET', KEYS[3], r.cus)
   if holder and holder ~= r.id then
-    addflag(r, 'customer_already_redeemed')
-  else
-    redis.call('HSET', KEYS[3], r.cus, r.id)
-    dropflag(r, 'customer_already_redeemed')
+    local o = holder > r.id and load(holder)
+    if not (o and o.st ~= 'reserved') then
+      addflag(r, 'customer_already_redeemed')
+      redis.call('ZADD', KEYS[10], 0, me)
+      return
+    end
+    addflag(o, 'customer_already_redeemed')
+    redis.call('ZADD', KEYS[10], 0, o.cus .. '|' .. o.id)
+    save(o)
   end
+  redis.call('HSET', KEYS[3], r.cus, r.id)
+  redis.call('ZREM', KEYS[10], me)
+  dropflag(r, 'customer_already_redeemed')
+end
+-- freeCustomer: r no longer needs the customer's use: the customer's first
+-- waiting line takes it.
+local function freeCustomer(r)
+  redis.call('ZREM', KEYS[10], r.cus .. '|' .. r.id)
+  dropflag(r, 'customer_already_redeemed')
+  if redis.call('HGET', KEYS[3], r.cus) ~= r.id then return end
+  local first = redis.call('ZRANGEBYLEX', KEYS[10], '[' .. r.cus .. '|', '[' .. r.cus .. '|\255', 'LIMIT', 0, 1)[1]
+  local w = first and load(string.sub(first, #r.cus + 2))
+  if first then redis.call('ZREM', KEYS[10], first) end
+  if w then
+    redis.call('HSET', KEYS[3], r.cus, w.id)
+    dropflag(w, 'customer_already_redeemed')
+    save(w)
+    return
+  end
+  redis.call('HDEL', KEYS[3], r.cus)
 end
 -- Stripe's reasons for an end, in precedence order for ends at the same
--- Stripe time (a cancellation also deletes the discount: cancelled wins).
-local stripe_end = {duration_over = 1, discount_replaced = 2, subscription_cancelled = 3, discount_deleted = 4}
+-- Stripe time (a cancellation also deletes the discount: canceled wins).
+local stripe_end = {duration_over = 1, discount_replaced = 2, subscription_canceled = 3, discount_deleted = 4}
 -- reend: a Stripe end (reason at Stripe time at) seen for r, which already
 -- ended. ended_at and end_reason are the earliest Stripe end (precedence
 -- breaking ties), so they do not depend on which event came first; an end
@@ -121,11 +193,12 @@ local function finish(r, reason, at, fromStripe)
   else
     r.st = 'ended'
   end
-  if not r.act then
+  if not holds_use(r) then
+    -- It never took effect: it needs neither its unit nor the customer's
+    -- use any more (stock_returned: the unit is not kept).
     give(r)
-    if redis.call('HGET', KEYS[3], r.cus) == r.id then redis.call('HDEL', KEYS[3], r.cus) end
-    dropflag(r, 'stock_exhausted')
-    dropflag(r, 'customer_already_redeemed')
+    freeCustomer(r)
+    if not unlimited() then r.ret = true end
   end
   if r.sub and redis.call('HGET', KEYS[4], r.sub) == r.id then redis.call('HDEL', KEYS[4], r.sub) end
   r['end'], r.why, r.lease = at, reason, nil
@@ -138,11 +211,13 @@ local function once_over(r, once)
   if once and r.why == 'discount_deleted' and (r.cy or 0) >= 1 then r.why = 'duration_over' end
 end
 -- confirm: the discount di is on the reservation's subscription sub; at is
--- the discount's start (Stripe's time).
+-- the discount's start (Stripe's time). One clock per line: once confirmed,
+-- a line is on Stripe's clock, so its created_at becomes the discount's start
+-- too (the apply path, confirm.lua, does the same).
 local function confirm(r, di, sub, at)
   if r.st == 'reserved' then
     redis.call('HINCRBY', KEYS[1], 'reserved', -1)
-    r.st, r.cf, r.lease = 'pending', at, nil
+    r.st, r.cf, r.c, r.lease = 'pending', at, at, nil
   end
   r.di = di
   redis.call('HSET', KEYS[6], di, r.id)

@@ -1,7 +1,7 @@
 -- observe_discount.lua: customer.discount.created (or the new discount of
 -- customer.discount.updated): confirms the adapter's own reservation, or
 -- adopts a discount made outside the adapter as a new ledger line.
--- KEYS (redemptionKeys): 1 code, 2 rd, 3 cust, 4 subs, 5 ledger, 6 disc, 7 inv.
+-- KEYS (redemptionKeys): 1 code, 2 rd, 3 cust, 4 subs, 5 ledger, 6 disc, 7 inv, 8 held, 9 wait, 10 cwait.
 -- ARGV 1-10: discount_args.lua.
 -- Returns {outcome, record, stripe_active_changed, how}: known | confirmed |
 -- adopted | ask (read the subscription's promo_redemption_id and run again).

@@ -2,7 +2,7 @@
 -- ARGV: record JSON, redemption ID, customer, subscription ("" for a new one), owner, now ms.
 -- Returns {outcome, record JSON}: reserved | resumed | already_redeemed |
 -- not_found | not_ready | inactive | expired | exhausted.
--- KEYS (redemptionKeys): 1 code, 2 rd, 3 cust, 4 subs, 5 ledger, 6 disc, 7 inv.
+-- KEYS (redemptionKeys): 1 code, 2 rd, 3 cust, 4 subs, 5 ledger, 6 disc, 7 inv, 8 held, 9 wait, 10 cwait.
 -- Runs after ledger_prelude.lua.
 local existing = redis.call('HGET', KEYS[3], ARGV[3])
 if existing then

@@ -19,7 +19,11 @@
 //	}
 //
 // Tests that share a server must use distinct keys (or FLUSHDB between tests and not run in parallel).
-// Kill and Restart let a test simulate Redis going away and coming back on the same address.
+// Kill and Restart let a test simulate Redis going away and coming back on the same address; Pause and Resume, a
+// server that hangs (a frozen VM, a partition: connections stay open, nothing answers).
+//
+// StartCluster runs a whole Redis Cluster (masters and replicas) on loopback, with helpers to find the master of a
+// key's slot, kill it and wait for its replica's promotion: see cluster.go.
 //
 // On Linux the server gets SIGKILL when the test binary dies, so a crashed or timed-out test leaves no orphan.
 package redistest
@@ -68,9 +72,14 @@ type Server struct {
 	// durable: append-only file fsynced on every write, so a Kill and
 	// Restart keep the data (see StartDurable).
 	durable bool
+	// cluster: a Redis Cluster node (see StartCluster); nil otherwise.
+	cluster *clusterNodeConfig
+	// BusPort is the cluster bus port of a cluster node (0 for a plain server); like Addr it survives Restart.
+	BusPort int
 
 	mu      sync.Mutex
 	proc    *process    // nil when not running
+	paused  bool        // frozen by Pause
 	lastLog *tailBuffer // output of the latest run, kept after it ends
 }
 
@@ -134,31 +143,43 @@ func StartMain() (*Server, func(), error) {
 	if err != nil {
 		return nil, nil, errors.New(notFoundMsg)
 	}
-	dir, err := os.MkdirTemp("", "redistest-")
+	return startInDir("redistest-", func(dir string) (*Server, error) { return start(bin, dir) }, (*Server).Kill)
+}
+
+// startInDir starts something in a new temporary directory and returns it
+// with a stop that kills it (once) and removes the directory.
+func startInDir[T any](prefix string, start func(dir string) (T, error), kill func(T) error) (T, func(), error) {
+	var zero T
+	dir, err := os.MkdirTemp("", prefix)
 	if err != nil {
-		return nil, nil, fmt.Errorf("redistest: %w", err)
+		return zero, nil, fmt.Errorf("redistest: %w", err)
 	}
-	s, err := start(bin, dir)
+	x, err := start(dir)
 	if err != nil {
 		_ = os.RemoveAll(dir)
-		return nil, nil, fmt.Errorf("redistest: %w", err)
+		return zero, nil, fmt.Errorf("redistest: %w", err)
 	}
 	var once sync.Once
 	stop := func() {
 		once.Do(func() {
-			if err := s.Kill(); err != nil {
+			if err := kill(x); err != nil {
 				fmt.Fprintf(os.Stderr, "redistest: %v\n", err)
 			}
 			_ = os.RemoveAll(dir)
 		})
 	}
-	return s, stop, nil
+	return x, stop, nil
 }
 
 // start picks a free port and launches redis-server on it, trying another port if the bind fails.
 func start(bin, dir string) (*Server, error) { return startWith(bin, dir, false) }
 
 func startWith(bin, dir string, durable bool) (*Server, error) {
+	return startNode(bin, dir, durable, nil)
+}
+
+// startNode is startWith for a plain server (cluster nil) or a cluster node, which also needs a free bus port.
+func startNode(bin, dir string, durable bool, cluster *clusterNodeConfig) (*Server, error) {
 	var lastErr error
 	for attempt := 0; attempt < portAttempts; attempt++ {
 		port, err := freePort()
@@ -171,6 +192,16 @@ func startWith(bin, dir string, durable bool) (*Server, error) {
 			bin:     bin,
 			dir:     dir,
 			durable: durable,
+			cluster: cluster,
+		}
+		if cluster != nil {
+			if s.BusPort, err = freePort(); err != nil {
+				return nil, err
+			}
+			if s.BusPort == port {
+				lastErr = fmt.Errorf("%w: bus port = port %d", errBind, port)
+				continue
+			}
 		}
 		err = s.launch()
 		if err == nil {
@@ -200,7 +231,7 @@ func (s *Server) killLocked() error {
 	if p == nil {
 		return nil
 	}
-	s.proc = nil
+	s.proc, s.paused = nil, false
 	select {
 	case <-p.done:
 		return nil // already exited on its own
@@ -213,6 +244,29 @@ func (s *Server) killLocked() error {
 	return nil
 }
 
+// Pause freezes the server (SIGSTOP): its connections stay open but nothing is answered, as with a hung process
+// or a network partition. Resume (or Kill) ends it. Pausing a server that is not running is an error.
+func (s *Server) Pause() error { return s.signal(stopSignal, true) }
+
+// Resume continues a paused server (SIGCONT).
+func (s *Server) Resume() error { return s.signal(contSignal, false) }
+
+func (s *Server) signal(sig syscall.Signal, paused bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc == nil {
+		return fmt.Errorf("redis-server %s is not running", s.Addr)
+	}
+	if sig == 0 {
+		return errors.New("redistest: Pause and Resume need a Unix system")
+	}
+	if err := s.proc.cmd.Process.Signal(sig); err != nil {
+		return fmt.Errorf("%v redis-server %s: %w", sig, s.Addr, err)
+	}
+	s.paused = paused
+	return nil
+}
+
 // Stop shuts the server down gracefully (SIGTERM, which with persistence off saves nothing) and waits; after
 // 10 seconds it kills. Stopping a server that is not running is a no-op.
 func (s *Server) Stop() error {
@@ -222,7 +276,7 @@ func (s *Server) Stop() error {
 	if p == nil {
 		return nil
 	}
-	s.proc = nil
+	s.proc, s.paused = nil, false
 	select {
 	case <-p.done:
 		return nil
@@ -278,13 +332,17 @@ func (s *Server) launchLocked() error {
 	if s.durable {
 		appendOnly = []string{"--appendonly", "yes", "--appendfsync", "always"}
 	}
-	cmd := exec.Command(s.bin, append([]string{
+	args := append([]string{
 		"--port", strconv.Itoa(s.Port),
 		"--bind", "127.0.0.1",
 		"--save", "",
 		"--dir", s.dir,
 		"--protected-mode", "yes",
-	}, appendOnly...)...)
+	}, appendOnly...)
+	if s.cluster != nil {
+		args = append(args, s.cluster.args(s.BusPort)...)
+	}
+	cmd := exec.Command(s.bin, args...)
 	cmd.Dir = s.dir
 	log := &tailBuffer{limit: logLimit}
 	cmd.Stdout = log

@@ -232,3 +232,43 @@ func TestDurableKeepsDataAcrossKillAndRestart(t *testing.T) {
 		t.Fatalf("after restart: %q %v, want the value written before the crash", v, err)
 	}
 }
+
+func TestPauseAndResume(t *testing.T) {
+	s := Start(t)
+	if err := s.Pause(); err != nil {
+		t.Fatalf("Pause: %v", err)
+	}
+	// A paused server accepts the connection (the kernel does) but answers nothing.
+	conn, err := net.DialTimeout("tcp", s.Addr, time.Second)
+	if err != nil {
+		t.Fatalf("dial a paused server: %v", err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	buf := make([]byte, 16)
+	if n, err := conn.Read(buf); err == nil {
+		t.Fatalf("a paused server answered %q", buf[:n])
+	}
+	if err := s.Resume(); err != nil {
+		t.Fatalf("Resume: %v", err)
+	}
+	// The PING sent while paused is answered now.
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil || line != "+PONG\r\n" {
+		t.Fatalf("after Resume: %q %v", line, err)
+	}
+	// Kill works on a paused server too.
+	if err := s.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Kill(); err != nil {
+		t.Fatalf("Kill a paused server: %v", err)
+	}
+	if err := s.Pause(); err == nil {
+		t.Fatal("Pause of a killed server succeeded")
+	}
+}

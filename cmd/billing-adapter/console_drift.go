@@ -1,0 +1,42 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/billing-adapter/billing-adapter/internal/console"
+	"github.com/billing-adapter/billing-adapter/internal/promo"
+	"github.com/billing-adapter/billing-adapter/internal/redisstore"
+)
+
+// consoleDrift is the console's drift page: what `reconcile` without -fix
+// reports, from the same domain steps (promo.ReadStripe, Rebuild, Diff) on
+// the service's own Stripe gateway and Redis store.
+func consoleDrift(gw promo.StripeReader, store *redisstore.Store) func(context.Context) (*console.DriftReport, error) {
+	return func(ctx context.Context) (*console.DriftReport, error) {
+		snap, err := promo.ReadStripe(ctx, gw, time.Time{}, nil)
+		if err != nil {
+			return nil, fmt.Errorf("reading Stripe: %w", err)
+		}
+		rebuilt := promo.Rebuild(snap, time.Now().UTC())
+		current, err := store.LoadState(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("reading Redis: %w", err)
+		}
+		drift := promo.Diff(current, rebuilt, snap.PaidCustomers)
+		lines := 0
+		for _, l := range rebuilt.Ledgers {
+			lines += len(l)
+		}
+		rep := &console.DriftReport{
+			Summary: fmt.Sprintf("Stripe has %d codes and %d redemptions of ours; Redis has %d codes; %d differences",
+				len(rebuilt.Codes), lines, len(current.Codes), len(drift)),
+			Problems: rebuilt.Problems,
+		}
+		for _, d := range drift {
+			rep.Lines = append(rep.Lines, d.String())
+		}
+		return rep, nil
+	}
+}
