@@ -44,12 +44,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	seed := fs.Bool("seed", false, "create a demo customer, product and monthly price and print their IDs")
 	reword := fs.Bool("reword-errors", false, "replace every error message with a neutral numbered sentence (type, code and param stay), so a client test proves it never reads the wording")
 	verbose := fs.Bool("v", false, "debug logging")
+	statePath := fs.String("state", "", "JSON file to load the whole state from and save it to after every change (empty: in memory)")
+	cliSecret := fs.String("cli-webhook-secret", "", "signing secret of every Stripe CLI session (stripe listen); default: one random whsec_ per device name")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage of stripe-sim:\n")
+		out := fs.Output()
+		fmt.Fprintf(out, "Usage of stripe-sim:\n")
 		fs.PrintDefaults()
-		fmt.Fprintf(stderr, "\n%s", stripesim.ControlHelp)
+		fmt.Fprintf(out, "\n%s", stripesim.ControlHelp)
+	}
+	for _, a := range args {
+		if a == "-h" || a == "-help" || a == "--help" {
+			fs.SetOutput(stdout) // asked-for help goes to stdout; mistakes stay on stderr
+		}
 	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil // -h/--help: the usage went to stdout
+		}
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -72,8 +83,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	sim := stripesim.New(stripesim.Options{WebhookURL: *webhookURL, WebhookSecret: secret, Logger: logger,
-		RewordErrors: *reword})
+	sim, err := stripesim.Open(stripesim.Options{WebhookURL: *webhookURL, WebhookSecret: secret, Logger: logger,
+		RewordErrors: *reword, CLIWebhookSecret: *cliSecret, StatePath: *statePath})
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	defer sim.Close()
 	if *seed {
 		sd, err := sim.Seed()

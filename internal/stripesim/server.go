@@ -38,6 +38,16 @@ type Options struct {
 	// it on to prove that no client logic reads the simulator's (or Stripe's)
 	// wording.
 	RewordErrors bool
+	// CLIWebhookSecret, when set, is the signing secret of every Stripe CLI
+	// session (`stripe listen`); otherwise each device name gets its own
+	// random whsec_, kept with the state (see cli.go).
+	CLIWebhookSecret string
+	// CLIReconnectDelay is the reconnect_delay given to the Stripe CLI (it
+	// redials its websocket that often); default 60s, Stripe's own.
+	CLIReconnectDelay time.Duration
+	// StatePath, with Open, is the JSON file the whole state is loaded from
+	// and saved to after every change (persist.go); empty keeps it in memory.
+	StatePath string
 }
 
 // SeedData holds the IDs created by Seed.
@@ -66,14 +76,20 @@ type Server struct {
 	discounts map[string]*discount
 	invoices  map[string]*invoice
 	clocks    map[string]*testClock
-	events    []*event
-	eventByID map[string]*event
+	// payment methods and invoice items (oneoff.go)
+	paymentMethods map[string]*paymentMethod
+	invoiceItems   map[string]*invoiceItem
+	events         []*event
+	eventByID      map[string]*event
 
 	counters counters
 	reworded atomic.Int64 // messages replaced under Options.RewordErrors
 	faults   faultQueue
 	idem     idempotencyStore
 	hooks    *dispatcher
+	cli      *cliHub
+
+	persist bool // save to opts.StatePath after changes (Open)
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -95,24 +111,27 @@ func New(opts Options) *Server {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	s := &Server{
-		opts:      opts,
-		log:       log,
-		now:       opts.Now,
-		customers: map[string]*customer{},
-		products:  map[string]*product{},
-		prices:    map[string]*price{},
-		coupons:   map[string]*coupon{},
-		promos:    map[string]*promoCode{},
-		subs:      map[string]*subscription{},
-		discounts: map[string]*discount{},
-		invoices:  map[string]*invoice{},
-		clocks:    map[string]*testClock{},
-		eventByID: map[string]*event{},
-		closed:    make(chan struct{}),
+		opts:           opts,
+		log:            log,
+		now:            opts.Now,
+		customers:      map[string]*customer{},
+		products:       map[string]*product{},
+		prices:         map[string]*price{},
+		coupons:        map[string]*coupon{},
+		promos:         map[string]*promoCode{},
+		subs:           map[string]*subscription{},
+		discounts:      map[string]*discount{},
+		invoices:       map[string]*invoice{},
+		clocks:         map[string]*testClock{},
+		paymentMethods: map[string]*paymentMethod{},
+		invoiceItems:   map[string]*invoiceItem{},
+		eventByID:      map[string]*event{},
+		closed:         make(chan struct{}),
 	}
 	s.counters.m = map[string]int{}
 	s.idem.m = map[string]*idemEntry{}
 	s.hooks = newDispatcher(s, opts.WebhookURL, opts.WebhookSecret)
+	s.cli = newCLIHub()
 	return s
 }
 
@@ -122,6 +141,7 @@ func (s *Server) Close() {
 	s.closeOnce.Do(func() {
 		close(s.closed)
 		s.hooks.stop()
+		s.cli.closeAll()
 	})
 }
 
@@ -144,6 +164,7 @@ type reqCtx struct {
 	reqID   string
 	idemKey string
 	expand  [][]string
+	dirty   bool // the request may have changed the state (saved with Options.StatePath)
 }
 
 func (c *reqCtx) id() string { return c.ids[0] }
@@ -181,6 +202,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Access-Control-Allow-Origin", "*")
 	s.setDate(h)
 
+	if r.URL.Path == cliWebSocketPath {
+		s.serveCLIWebsocket(w, r) // the CLI authenticates with its session's Websocket-Id
+		return
+	}
 	apiKey, aerr := authenticate(r)
 	if aerr != nil {
 		h.Set("Www-Authenticate", `Bearer realm="Stripe"`)
@@ -277,6 +302,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.idem.finish(apiKey, c.idemKey, status, body)
 		}
 	}
+	if c.dirty && s.persist { // after the idempotency record is final, so a replay survives a restart
+		s.mu.Lock()
+		s.saveLocked()
+		s.mu.Unlock()
+	}
 	if hangAfter > 0 && !s.hang(r, hangAfter) {
 		return
 	}
@@ -321,6 +351,10 @@ func (s *Server) execute(rt *route, c *reqCtx) (status int, body []byte, preExec
 			e := apiServerError("An unknown error occurred (stripe-sim internal error).")
 			status, body, preExec = e.Status, s.errorBody(e), false
 		}
+	}()
+	seq := s.seq
+	defer func() {
+		c.dirty = c.r.Method != http.MethodGet || s.seq != seq
 	}()
 	s.catchUpRealTime()
 	obj, aerr := rt.h(c)
