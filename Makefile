@@ -6,7 +6,7 @@ BIN   := bin
 # Every Go file in the tree (tracked or not), except build output and git internals.
 GO_FILES_CMD := find . -name '*.go' -not -path './.git/*' -not -path './$(BIN)/*' -print0
 
-.PHONY: all deps build run test bench bench-go lint fmt-check vet clean screenshots
+.PHONY: all deps stripe-cli build run reset test bench bench-go lint fmt-check vet clean screenshots
 
 all: build
 
@@ -16,16 +16,24 @@ deps:
 	scripts/ensure-redis.sh --install-only
 	scripts/ensure-chromium.sh
 
+## stripe-cli: the real Stripe CLI, npm @stripe/cli at the version locked in tools/stripe-cli (no global install)
+stripe-cli:
+	scripts/ensure-stripe-cli.sh >/dev/null
+
 ## build: bin/billing-adapter, bin/stripe-sim and bin/billing-bench (-trimpath)
 build:
 	$(GO) build -trimpath -o $(BIN)/ ./cmd/billing-adapter ./cmd/stripe-sim ./cmd/billing-bench
 
 ## run: start Redis on loopback if needed and run the service against the embedded Stripe simulator
-run:
+run: stripe-cli
 	scripts/run.sh
 
+## reset: wipe the local world of `make run` (its Redis on 127.0.0.1:6391 and the simulator's state under .local)
+reset:
+	scripts/local-world.sh reset
+
 ## test: formatting, vet, then the whole suite with the race detector (tests start their own redis-server and stripe-mock)
-test: deps lint
+test: deps stripe-cli lint
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 ## bench: handler benchmarks (allocs/op), then the load tool on its own loopback stack (docs/BENCHMARKS.md).

@@ -59,6 +59,7 @@ type Config struct {
 	StripeSecretKey  string        // STRIPE_SECRET_KEY: empty selects the embedded Stripe simulator
 	StripeAPIBase    string        // STRIPE_API_BASE: optional API base URL (no trailing slash)
 	SimAddr          string        // STRIPE_SIM_ADDR: listen address of the embedded simulator
+	SimState         string        // STRIPE_SIM_STATE: file the embedded simulator keeps its state in ("" = memory)
 	StripeMaxRetries int           // STRIPE_MAX_NETWORK_RETRIES
 	StripeTimeout    time.Duration // STRIPE_TIMEOUT: per-request timeout for Stripe calls
 	WebhookSecrets   []string      // STRIPE_WEBHOOK_SECRETS: whsec_ secrets, several during rotation
@@ -166,6 +167,7 @@ func load(getenv func(string) string, serving bool) (Config, error) {
 	if v := get(envSimAddr); v != "" {
 		c.SimAddr = v
 	}
+	c.SimState = get(envSimState)
 	if v := get(envStripeMaxRetries); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {

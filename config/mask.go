@@ -62,6 +62,9 @@ func (c Config) attrs() []slog.Attr {
 
 	if c.UsesSimulator() {
 		a = append(a, slog.String("stripe", "simulator"), slog.String("stripe_sim_addr", c.SimAddr))
+		if c.SimState != "" {
+			a = append(a, slog.String("stripe_sim_state", c.SimState))
+		}
 	} else {
 		mode := "test"
 		if isLiveKey(c.StripeSecretKey) {

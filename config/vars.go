@@ -21,6 +21,7 @@ const (
 	envStripeSecretKey  = "STRIPE_SECRET_KEY"
 	envStripeAPIBase    = "STRIPE_API_BASE"
 	envSimAddr          = "STRIPE_SIM_ADDR"
+	envSimState         = "STRIPE_SIM_STATE"
 	envStripeMaxRetries = "STRIPE_MAX_NETWORK_RETRIES"
 	envStripeTimeout    = "STRIPE_TIMEOUT"
 	envWebhookSecrets   = "STRIPE_WEBHOOK_SECRETS"
@@ -78,6 +79,7 @@ var Vars = []Var{
 	{envStripeSecretKey, "", "Stripe secret or restricted key (sk_test_, sk_live_, rk_test_, rk_live_). Unset: run against the embedded Stripe simulator. Never logged."},
 	{envStripeAPIBase, "", "Stripe API base URL, absolute http(s) (stripe-mock, the simulator, or Stripe). Unset: Stripe's default. A live key requires https."},
 	{envSimAddr, defaultSimAddr, "Where the embedded Stripe simulator listens when STRIPE_SECRET_KEY is unset, host:port (port 0 picks a free one)."},
+	{envSimState, "", "File the embedded Stripe simulator loads its whole state from and saves it to after every change (make run: .local/stripe-sim.json), so a restart continues where it stopped. Unset: in memory only."},
 	{envStripeMaxRetries, strconv.Itoa(defaultStripeMaxRetries), "Network retries per Stripe request, 0..10."},
 	{envStripeTimeout, fmtDur(defaultStripeTimeout), "Timeout per Stripe request, Go duration 1s..5m."},
 	{envWebhookSecrets, "", "Comma-separated Stripe webhook signing secrets (whsec_...); list old and new during rotation. Never logged."},

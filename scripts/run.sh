@@ -11,8 +11,14 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if [ -n "${REDIS_URL:-}" ] || [ -n "${REDIS_ADDRS:-}" ]; then
   echo "run.sh: REDIS_URL/REDIS_ADDRS is set; using that Redis and not starting a local one"
 else
-  scripts/ensure-redis.sh
-  export REDIS_URL="redis://${REDIS_HOST:-127.0.0.1}:${REDIS_PORT:-6379}/0"
+  # The local world (scripts/local-world.sh): its own Redis (127.0.0.1:6391, AOF under .local/redis) and the
+  # embedded simulator's state file (.local/stripe-sim.json), so a restart continues where it stopped.
+  world="$(scripts/local-world.sh start)"
+  export REDIS_URL="$(echo "$world" | sed -n 's/^REDIS_URL=//p')"
+  if [ -z "${STRIPE_SECRET_KEY:-}" ] && [ -z "${STRIPE_SIM_STATE:-}" ]; then
+    export STRIPE_SIM_STATE="$(echo "$world" | sed -n 's/^STRIPE_SIM_STATE=//p')"
+  fi
+  echo "run.sh: local world: Redis $REDIS_URL, simulator state ${STRIPE_SIM_STATE:-(none: real Stripe)}; 'make reset' wipes both"
 fi
 
 "${GO:-go}" build -trimpath -o bin/billing-adapter ./cmd/billing-adapter

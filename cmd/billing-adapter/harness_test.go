@@ -17,6 +17,7 @@ import (
 
 	"github.com/billing-adapter/billing-adapter/internal/stripesim"
 	"github.com/billing-adapter/billing-adapter/internal/testutil/redistest"
+	"github.com/billing-adapter/billing-adapter/internal/testutil/stripespec"
 	"github.com/redis/go-redis/v9"
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/client"
@@ -101,8 +102,8 @@ func newStack(t *testing.T, redisURL string, opts stripesim.Options) *stack {
 	t.Helper()
 	opts.RewordErrors = true // no test may pass by reading Stripe's wording
 	sim := stripesim.New(opts)
-	simSrv := httptest.NewServer(sim)
-	t.Cleanup(func() { simSrv.Close(); sim.Close() })
+	simSrv := httptest.NewServer(stripespec.Handler(t, sim)) // every answer held to Stripe's OpenAPI spec
+	t.Cleanup(func() { simSrv.Close(); stripespec.Events(t, sim.EventBodies()); sim.Close() })
 	if redisURL == "" {
 		redisURL = redisSrv.URL()
 	}

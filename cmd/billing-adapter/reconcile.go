@@ -27,7 +27,6 @@ var errDrift = errors.New("Redis differs from Stripe; run with -fix to repair Re
 // drift report to stdout.
 func reconcile(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("reconcile", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	fix := fs.Bool("fix", false, "repair Redis with Stripe as the truth (refused while reservations are in flight)")
 	rate := fs.Float64("rate", 0, "Stripe list requests per second, all walks together (default 80 with a live key, 20 with a test key:\n"+
 		"below Stripe's 100/s live and 25/s test mode limits)")
@@ -36,8 +35,11 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 	partitions := fs.Int("partitions", 8, "created-time ranges of the subscription and invoice lists read at once (1 = one walk)")
 	sinceText := fs.String("since", "", "read only paid invoices created on or after this date (2026-01-02 or RFC 3339);\n"+
 		"cycles, uses and discounted totals are complete only without it")
-	if err := fs.Parse(args); err != nil {
-		return usageError{err.Error()}
+	if err := parseFlags(fs, args, "usage: billing-adapter reconcile [-fix] [-since DATE]  (Stripe and Redis from the environment; see 'help config')", stdout, stderr); err != nil {
+		if errors.Is(err, errHelpShown) {
+			return nil
+		}
+		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("reconcile takes no arguments, got %q", fs.Args())}

@@ -37,14 +37,13 @@ const (
 
 // loadConfig reads the environment, applies the command's flags over it and
 // validates the result once.
-func loadConfig(name string, args []string, getenv func(string) string, stderr io.Writer) (config.Config, error) {
+func loadConfig(name string, args []string, getenv func(string) string, stdout, stderr io.Writer) (config.Config, error) {
 	cfg, loadErr := config.Load(getenv)
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	addr := fs.String("addr", "", "listen address host:port (overrides BILLING_ADDR)")
 	redisURL := fs.String("redis-url", "", "Redis URL (overrides REDIS_URL)")
-	if err := fs.Parse(args); err != nil {
-		return cfg, usageError{err.Error()}
+	if err := parseFlags(fs, args, "usage: billing-adapter "+name+" [-addr HOST:PORT] [-redis-url URL]  (configuration from the environment; see 'help config')", stdout, stderr); err != nil {
+		return cfg, err
 	}
 	if fs.NArg() > 0 {
 		return cfg, usageError{fmt.Sprintf("%s takes no arguments, got %q", name, fs.Args())}
@@ -64,7 +63,10 @@ func loadConfig(name string, args []string, getenv func(string) string, stderr i
 // serve runs the HTTP API until ctx is done, then shuts down gracefully:
 // in-flight requests finish, then the simulator and Redis close.
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, err := loadConfig("serve", args, getenv, stderr)
+	cfg, err := loadConfig("serve", args, getenv, stdout, stderr)
+	if errors.Is(err, errHelpShown) {
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
@@ -116,6 +118,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	workerCtx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
 	workerDone := make(chan struct{})
 	go func() { defer close(workerDone); worker.Run(workerCtx) }()
+	checkDone := make(chan struct{})
+	go func() { defer close(checkDone); checkCatalog(workerCtx, store, a.gw, log) }() // catalogcheck.go
+	defer func() { stopWorker(); <-checkDone }()
 	defer func() { stopWorker(); <-workerDone }()
 	generatorDone := make(chan struct{})
 	go func() { defer close(generatorDone); a.generator.Run(workerCtx) }()
@@ -151,6 +156,7 @@ type app struct {
 	generator *promo.CampaignWorker
 	catalog   *promo.Catalog
 	redeemer  *promo.Redeemer
+	gw        *stripegw.Gateway
 }
 
 func newApp(cfg config.Config, log *slog.Logger, metrics *telemetry.Metrics, store *redisstore.Store,
@@ -201,11 +207,14 @@ func newApp(cfg config.Config, log *slog.Logger, metrics *telemetry.Metrics, sto
 		Ready: store.Ping, Webhooks: receiver, Metrics: metrics, Log: log, Plans: plans, Console: con,
 	})
 	con.SetAPI(handler)
-	return &app{handler: handler, worker: worker, generator: generator, catalog: catalog, redeemer: redeemer}
+	con.SetAPI(handler)
+	return &app{handler: handler, worker: worker, generator: generator, catalog: catalog, redeemer: redeemer, gw: gw}
 }
 
 // startSimulator runs the in-process Stripe simulator on a loopback port. Its
-// webhooks go to this service, signed with the first configured secret.
+// webhooks go to this service, signed with the first configured secret, and
+// `stripe listen` sessions against it get that secret too, so the events the
+// Stripe CLI forwards are accepted without a restart.
 func startSimulator(cfg config.Config, webhookURL string, log *slog.Logger) (string, string, func(), error) {
 	ln, err := net.Listen("tcp", cfg.SimAddr)
 	if err != nil {
@@ -219,11 +228,18 @@ func startSimulator(cfg config.Config, webhookURL string, log *slog.Logger) (str
 		_, _ = rand.Read(b[:])
 		secret = "whsec_" + hex.EncodeToString(b[:])
 	}
-	sim := stripesim.New(stripesim.Options{
+	sim, err := stripesim.Open(stripesim.Options{
+		StatePath:     cfg.SimState, // STRIPE_SIM_STATE: the local world survives restarts
 		WebhookURL:    webhookURL,
 		WebhookSecret: secret,
-		Logger:        log.With("component", "stripe-sim"),
+		// The Stripe CLI's sessions sign with the same secret (README: the Stripe CLI, offline).
+		CLIWebhookSecret: secret,
+		Logger:           log.With("component", "stripe-sim"),
 	})
+	if err != nil {
+		ln.Close()
+		return "", "", nil, fmt.Errorf("STRIPE_SIM_STATE: %w", err)
+	}
 	srv := &http.Server{Handler: sim, ReadHeaderTimeout: readHeaderTimeout}
 	go func() { _ = srv.Serve(ln) }()
 	stop := func() {

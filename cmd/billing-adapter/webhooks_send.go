@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -20,10 +21,12 @@ import (
 // receiver without Stripe or the stripe CLI.
 func sendWebhook(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("webhooks send", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	url := fs.String("url", "", "receiver URL (default http://BILLING_ADDR/webhooks/stripe)")
-	if err := fs.Parse(args); err != nil {
-		return usageError{err.Error()}
+	if err := parseFlags(fs, args, "usage: billing-adapter webhooks send [-url URL] FILE.json (- reads stdin)", stdout, stderr); err != nil {
+		if errors.Is(err, errHelpShown) {
+			return nil
+		}
+		return err
 	}
 	if fs.NArg() != 1 {
 		return usageError{"usage: billing-adapter webhooks send [-url URL] FILE.json (- reads stdin)"}

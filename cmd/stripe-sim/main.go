@@ -45,12 +45,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	reword := fs.Bool("reword-errors", false, "replace every error message with a neutral numbered sentence (type, code and param stay), so a client test proves it never reads the wording")
 	verbose := fs.Bool("v", false, "debug logging")
 	maxEvents := fs.Int("max-events", 0, "keep only about the newest N events (0: all); for load runs that bill years of invoices")
+	statePath := fs.String("state", "", "JSON file to load the whole state from and save it to after every change (empty: in memory)")
+	cliSecret := fs.String("cli-webhook-secret", "", "signing secret of every Stripe CLI session (stripe listen); default: one random whsec_ per device name")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage of stripe-sim:\n")
+		out := fs.Output()
+		fmt.Fprintf(out, "Usage of stripe-sim:\n")
 		fs.PrintDefaults()
-		fmt.Fprintf(stderr, "\n%s", stripesim.ControlHelp)
+		fmt.Fprintf(out, "\n%s", stripesim.ControlHelp)
+	}
+	for _, a := range args {
+		if a == "-h" || a == "-help" || a == "--help" {
+			fs.SetOutput(stdout) // asked-for help goes to stdout; mistakes stay on stderr
+		}
 	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil // -h/--help: the usage went to stdout
+		}
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -73,8 +84,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	sim := stripesim.New(stripesim.Options{WebhookURL: *webhookURL, WebhookSecret: secret, Logger: logger,
-		RewordErrors: *reword, MaxEvents: *maxEvents})
+	sim, err := stripesim.Open(stripesim.Options{WebhookURL: *webhookURL, WebhookSecret: secret, Logger: logger,
+		RewordErrors: *reword, CLIWebhookSecret: *cliSecret, StatePath: *statePath, MaxEvents: *maxEvents})
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	defer sim.Close()
 	if *seed {
 		sd, err := sim.Seed()

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"io"
 	"regexp"
 	"strings"
@@ -133,19 +132,24 @@ func TestRunRewordErrors(t *testing.T) {
 	}
 }
 
-// -h documents every /_sim/ control with its body.
+// -h/--help prints the usage on stdout and succeeds; it documents every flag
+// and every /_sim/ control with its body.
 func TestHelpDocumentsTheControls(t *testing.T) {
-	var stderr strings.Builder
-	err := run(context.Background(), []string{"-h"}, func(string) string { return "" }, io.Discard, &stderr)
-	if !errors.Is(err, flag.ErrHelp) {
-		t.Fatalf("run -h: %v", err)
-	}
-	for _, want := range []string{"-webhook-url", "POST   /_sim/seed", "POST   /_sim/webhooks/endpoint", `{"url":`,
-		"POST   /_sim/webhooks/chaos", `{"copies":3,"shuffle":true}`, "POST   /_sim/customers/{id}/decline",
-		`{"decline":true}`, "POST   /_sim/faults", `"kind":"server_error"`, "commit_then_hang", "DELETE /_sim/faults",
-		"GET    /_sim/counts", "POST   /_sim/counts/reset"} {
-		if !strings.Contains(stderr.String(), want) {
-			t.Errorf("-h does not mention %s", want)
+	for _, arg := range []string{"-h", "--help"} {
+		var stdout, stderr strings.Builder
+		if err := run(context.Background(), []string{arg}, func(string) string { return "" }, &stdout, &stderr); err != nil {
+			t.Fatalf("run %s: %v", arg, err)
+		}
+		if stderr.Len() != 0 {
+			t.Errorf("run %s wrote to stderr: %q", arg, stderr.String())
+		}
+		for _, want := range []string{"-webhook-url", "-cli-webhook-secret", "-state", "POST   /_sim/seed", "POST   /_sim/webhooks/endpoint", `{"url":`,
+			"POST   /_sim/webhooks/chaos", `{"copies":3,"shuffle":true}`, "POST   /_sim/customers/{id}/decline",
+			`{"decline":true}`, "POST   /_sim/faults", `"kind":"server_error"`, "commit_then_hang", "DELETE /_sim/faults",
+			"GET    /_sim/counts", "POST   /_sim/counts/reset", "GET    /_sim/cli"} {
+			if !strings.Contains(stdout.String(), want) {
+				t.Errorf("%s does not mention %s", arg, want)
+			}
 		}
 	}
 }

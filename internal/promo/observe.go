@@ -78,12 +78,38 @@ func (r *Observer) withSubscription(ctx context.Context, od ObservedDiscount, st
 	return step(od)
 }
 
+// FlagCustomerDiscount marks a ledger line whose Stripe discount sits on the
+// customer (subscription null), as `stripe trigger customer.discount.created`
+// or the Dashboard's "apply coupon to customer" makes it. Stripe applies such
+// a discount to every invoice of the customer that has no discount of its own,
+// on any subscription and on one-off invoices, so the adapter's
+// per-subscription rules (one code per subscription, plan_ids,
+// existing_memberships_only) cannot hold for it. It is recorded like any
+// discount made outside the adapter (one use of the customer, a unit of
+// stock, invoices carrying it counted) and flagged with this, whichever of
+// its events arrives first.
+const FlagCustomerDiscount = "customer_discount"
+
 // DiscountCreated: Stripe attached a discount.
 func (r *Observer) DiscountCreated(ctx context.Context, d DiscountEvent) error {
 	if !ours(d.CouponID) {
 		return nil
 	}
-	_, err := r.discountCreated(ctx, d)
+	rd, err := r.discountCreated(ctx, d)
+	if err != nil {
+		return err
+	}
+	return r.flagCustomerDiscount(ctx, d, rd)
+}
+
+// flagCustomerDiscount flags rd when its discount is on the customer.
+func (r *Observer) flagCustomerDiscount(ctx context.Context, d DiscountEvent, rd *Redemption) error {
+	if rd == nil || d.Subscription != "" || rd.Subscription != "" {
+		return nil
+	}
+	r.Log.WarnContext(ctx, "a discount on a customer, not a subscription, uses one of our codes: it applies to all the customer's invoices; recorded and flagged",
+		"promo_code_id", d.CouponID, "redemption_id", rd.ID, "customer", d.Customer, "stripe_discount_id", d.DiscountID)
+	_, err := r.Store.FlagRedemption(ctx, d.CouponID, rd.ID, FlagCustomerDiscount)
 	return err
 }
 
@@ -134,6 +160,9 @@ func (r *Observer) DiscountUpdated(ctx context.Context, d DiscountEvent, prev *D
 	if err != nil || rd == nil {
 		return err
 	}
+	if err := r.flagCustomerDiscount(ctx, d, rd); err != nil {
+		return err
+	}
 	if replaced && ours(prev.CouponID) && prev.CouponID != d.CouponID && rd.Source == SourceStripe {
 		_, err = r.Store.FlagRedemption(ctx, d.CouponID, rd.ID, "subscription_has_promo_code")
 	}
@@ -167,7 +196,7 @@ func (r *Observer) discountEnded(ctx context.Context, d DiscountEvent, reason st
 	if rd.Subscription != "" {
 		return r.Store.ClearClaim(ctx, rd.Subscription, rd.ID)
 	}
-	return nil
+	return r.flagCustomerDiscount(ctx, d, rd)
 }
 
 // InvoicePaid counts a paid invoice: the customer is no longer new, and an

@@ -18,6 +18,7 @@ import (
 	"github.com/billing-adapter/billing-adapter/internal/stripesim"
 	"github.com/billing-adapter/billing-adapter/internal/telemetry"
 	"github.com/billing-adapter/billing-adapter/internal/testutil/stripemock"
+	"github.com/billing-adapter/billing-adapter/internal/testutil/stripespec"
 )
 
 // The conformance suite runs one set of scenarios against two backends:
@@ -60,9 +61,10 @@ func mockBackend(t *testing.T) *backend {
 // so each refusal scenario proves the gateway never reads Stripe's wording.
 func simBackend(t *testing.T) *backend {
 	sim := stripesim.New(stripesim.Options{RewordErrors: true})
-	srv := httptest.NewServer(sim)
+	srv := httptest.NewServer(stripespec.Handler(t, sim)) // every answer held to Stripe's OpenAPI spec
 	t.Cleanup(func() {
 		srv.Close()
+		stripespec.Events(t, sim.EventBodies())
 		sim.Close()
 	})
 	b := backendAt(srv.URL)

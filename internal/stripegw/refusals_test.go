@@ -14,6 +14,7 @@ import (
 
 	"github.com/billing-adapter/billing-adapter/internal/promo"
 	"github.com/billing-adapter/billing-adapter/internal/stripesim"
+	"github.com/billing-adapter/billing-adapter/internal/testutil/stripespec"
 )
 
 // refusalStripe answers an apply on sub_1 (customer cus_1) with refusal and
@@ -189,8 +190,8 @@ func TestRefusalExpiryAtStripesTime(t *testing.T) {
 	now := time.Now().Truncate(time.Second)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	sim := stripesim.New(stripesim.Options{Now: clock, RewordErrors: true})
-	srv := httptest.NewServer(sim)
-	t.Cleanup(func() { srv.Close(); sim.Close() })
+	srv := httptest.NewServer(stripespec.Handler(t, sim))
+	t.Cleanup(func() { srv.Close(); stripespec.Events(t, sim.EventBodies()); sim.Close() })
 	b := backendAt(srv.URL)
 	b.stateful, b.sim = true, sim
 

@@ -157,7 +157,7 @@ func (s *Server) attemptPayment(in *invoice, at int64) []pendingEvent {
 		in.attempted = true
 		in.attemptCount++
 	}
-	if in.amountDue > 0 && cu.decline {
+	if in.amountDue > 0 && (cu.decline || in.payDecline) {
 		in.nextAttempt = at + 3*86400
 		return []pendingEvent{{typ: "invoice.payment_failed", obj: s.renderInvoice(in), created: at}}
 	}
@@ -213,6 +213,9 @@ func (s *Server) renew(sub *subscription, at int64) {
 	if !d.activeAt(at) {
 		d = nil
 	}
+	if d == nil && sub.discount == nil {
+		d = s.customerDiscountFor(sub.customer, at) // customer_discounts.go
+	}
 	in := s.invoiceFor(sub, sub.periodStart(), sub.periodEnd(), "subscription_cycle", d, at, false)
 	in.periodStart, in.periodEnd = prevStart, at
 	if d != nil && d.coupon.duration == "once" {
@@ -220,6 +223,9 @@ func (s *Server) renew(sub *subscription, at int64) {
 	}
 	sub.latestInvoice = in.ID
 	evs := s.recordInvoice(in, at)
+	if ev := s.usedCustomerDiscount(d, at); ev != nil {
+		evs = append(evs, *ev)
+	}
 	s.emitUpdate("customer.subscription.updated", before, s.renderSubscription(sub), o, at)
 	before = s.renderSubscription(sub)
 	s.flush(evs, o)

@@ -19,7 +19,8 @@ type customer struct {
 	currency      string
 	invoicePrefix string
 	nextInvoice   int64
-	decline       bool // set through /_sim: invoice payments fail
+	decline       bool      // set through /_sim: invoice payments fail
+	discount      *discount // a discount on the customer (customer_discounts.go)
 }
 
 // customerNow is the customer's current time: its test clock's frozen time
@@ -50,7 +51,7 @@ func (s *Server) renderCustomer(cu *customer) map[string]any {
 		"default_source": nil,
 		"delinquent":     delinquent,
 		"description":    nstr(cu.description),
-		"discount":       nil,
+		"discount":       s.renderCustomerDiscount(cu),
 		"email":          nstr(cu.email),
 		"invoice_prefix": cu.invoicePrefix,
 		"invoice_settings": map[string]any{
@@ -72,11 +73,11 @@ var customerIgnored = []string{"address", "address[**]", "shipping", "shipping[*
 	"preferred_locales[#]", "invoice_settings[**]", "payment_method", "tax[**]", "tax_exempt", "validate"}
 
 var customerCreateSchema = newSchema(
-	[]string{"email", "name", "description", "phone", "metadata", "metadata[*]", "test_clock", "expand[#]"},
+	[]string{"email", "name", "description", "phone", "metadata", "metadata[*]", "test_clock", "expand[#]", "coupon", "promotion_code"},
 	customerIgnored, formNames(stripe.CustomerParams{}))
 
 var customerUpdateSchema = newSchema(
-	[]string{"email", "name", "description", "phone", "metadata", "metadata[*]", "expand[#]"},
+	[]string{"email", "name", "description", "phone", "metadata", "metadata[*]", "expand[#]", "coupon", "promotion_code"},
 	customerIgnored, formNames(stripe.CustomerParams{}))
 
 // customerFields reads the editable scalar fields.
@@ -122,12 +123,24 @@ func hCustomerCreate(c *reqCtx) (map[string]any, *apiError) {
 		}
 		cu.clock = clk
 	}
+	dr, err := readCustomerDiscount(c)
+	if err != nil {
+		return nil, err
+	}
+	apply, err := s.customerDiscountChange(cu, dr)
+	if err != nil {
+		return nil, err
+	}
 	cu.seq = s.nextSeq()
 	cu.created = s.customerNow(cu)
 	s.customers[cu.ID] = cu
 	s.idx.customers.add(cu)
+	discEvent := apply()
 	obj := s.renderCustomer(cu)
 	s.emit("customer.created", s.renderCustomer(cu), nil, c.origin(), cu.created)
+	if discEvent != nil {
+		s.emit(discEvent.typ, discEvent.obj, discEvent.prev, c.origin(), discEvent.created)
+	}
 	return obj, nil
 }
 
@@ -166,7 +179,18 @@ func hCustomerUpdate(c *reqCtx) (map[string]any, *apiError) {
 	if err := customerFields(c, &upd); err != nil {
 		return nil, err
 	}
+	dr, err := readCustomerDiscount(c)
+	if err != nil {
+		return nil, err
+	}
+	apply, err := s.customerDiscountChange(cu, dr)
+	if err != nil {
+		return nil, err
+	}
 	*cu = upd
+	if ev := apply(); ev != nil {
+		s.emit(ev.typ, ev.obj, ev.prev, c.origin(), ev.created)
+	}
 	after := s.renderCustomer(cu)
 	s.emitUpdate("customer.updated", before, s.renderCustomer(cu), c.origin(), s.customerNow(cu))
 	return after, nil

@@ -55,9 +55,10 @@ func (s *Server) emit(typ string, obj map[string]any, prev map[string]any, o eve
 		data["previous_attributes"] = prev
 	}
 	full := map[string]any{
-		"id":               ev.ID,
-		"object":           "event",
-		"account":          nil,
+		"id":     ev.ID,
+		"object": "event",
+		// No "account": Stripe sends it only on Connect events (the spec
+		// has it optional and not nullable).
 		"api_version":      apiVersion,
 		"created":          created,
 		"data":             data,
@@ -84,6 +85,7 @@ func (s *Server) emit(typ string, obj map[string]any, prev map[string]any, o eve
 	if pending > 0 {
 		s.hooks.enqueue(ev)
 	}
+	s.cli.publish(ev.body)
 	return ev
 }
 
@@ -240,4 +242,16 @@ func hEventList(c *reqCtx) (map[string]any, *apiError) {
 			}
 			return 0, false
 		}, "event", s.renderEvent)
+}
+
+// EventBodies returns the JSON of every recorded event, oldest first (tests
+// validate them against Stripe's spec).
+func (s *Server) EventBodies() [][]byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([][]byte, 0, len(s.events))
+	for _, ev := range s.events {
+		out = append(out, ev.body)
+	}
+	return out
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/billing-adapter/billing-adapter/internal/testutil/stripespec"
 	stripe "github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/client"
 )
@@ -25,9 +26,10 @@ type env struct {
 func newEnv(t *testing.T, opts Options) *env {
 	t.Helper()
 	sim := New(opts)
-	srv := httptest.NewServer(sim)
+	srv := httptest.NewServer(stripespec.Handler(t, sim)) // every answer held to Stripe's OpenAPI spec
 	t.Cleanup(func() {
 		srv.Close()
+		stripespec.Events(t, sim.EventBodies())
 		sim.Close()
 	})
 	return &env{t: t, sim: sim, srv: srv, sc: newClient(srv.URL, testKey)}

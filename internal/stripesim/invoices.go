@@ -24,6 +24,7 @@ type invoiceLine struct {
 	subItem         string
 	description     string
 	discountAmounts []discAmt
+	invoiceItem     string // a one-off invoice's line (oneoff.go); price is empty
 }
 
 // invoice follows Stripe's period semantics: for subscription_create
@@ -58,6 +59,8 @@ type invoice struct {
 	number          string
 	clock           string
 	subMetadata     map[string]string
+	description     string // one-off invoices (oneoff.go)
+	payDecline      bool   // charged to a declining payment method (oneoff.go)
 }
 
 func discAmtsJSON(das []discAmt) []any {
@@ -72,6 +75,10 @@ func (s *Server) renderInvoice(in *invoice) map[string]any {
 	cu := s.customers[in.customer]
 	lines := make([]any, 0, len(in.lines))
 	for _, l := range in.lines {
+		if l.invoiceItem != "" {
+			lines = append(lines, s.renderItemLine(in, l))
+			continue
+		}
 		pr := s.prices[l.price]
 		var discounts []any
 		for _, da := range l.discountAmounts {
@@ -146,7 +153,7 @@ func (s *Server) renderInvoice(in *invoice) map[string]any {
 		"default_payment_method":           nil,
 		"default_source":                   nil,
 		"default_tax_rates":                []any{},
-		"description":                      nil,
+		"description":                      nstr(in.description),
 		"discount":                         disc,
 		"discounts":                        discIDs,
 		"due_date":                         nil,
@@ -355,7 +362,7 @@ func hInvoiceUpcoming(c *reqCtx) (map[string]any, *apiError) {
 	return s.renderInvoice(in), nil
 }
 
-var invoicePaySchema = newSchema([]string{"expand[#]"}, []string{"off_session", "payment_method", "source", "paid_out_of_band", "forgive", "mandate"}, nil)
+var invoicePaySchema = newSchema([]string{"expand[#]", "payment_method"}, []string{"off_session", "source", "paid_out_of_band", "forgive", "mandate"}, nil)
 
 // hInvoicePay retries payment of an open invoice (e.g. after the customer
 // stopped declining). A declined attempt answers 402 card_declined.
@@ -368,12 +375,25 @@ func hInvoicePay(c *reqCtx) (map[string]any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	if in.status != "open" {
+	var pm *paymentMethod
+	if id, ok := c.p.str("payment_method"); ok && id != "" {
+		if pm = s.paymentMethods[id]; pm == nil || pm.customer != in.customer {
+			return nil, noSuchParam("payment_method", "payment_method", id)
+		}
+	}
+	if in.status != "open" && in.status != "draft" {
 		return nil, requestError("", "Invoice is already %s.", in.status)
 	}
 	cu := s.customers[in.customer]
 	at := s.customerNow(cu)
-	evs := s.attemptPayment(in, at)
+	var evs []pendingEvent
+	if in.status == "draft" { // paying a draft finalizes it first (oneoff.go)
+		evs = append(evs, s.finalizeDraft(in, at))
+	}
+	if pm != nil {
+		in.payDecline = pm.decline
+	}
+	evs = append(evs, s.attemptPayment(in, at)...)
 	o := c.origin()
 	s.flush(evs, o)
 	if in.status != "paid" {

@@ -43,6 +43,16 @@ type Options struct {
 	// load run that bills a year of invoices would otherwise hold every
 	// event's body. Webhook delivery is not affected.
 	MaxEvents int
+	// CLIWebhookSecret, when set, is the signing secret of every Stripe CLI
+	// session (`stripe listen`); otherwise each device name gets its own
+	// random whsec_, kept with the state (see cli.go).
+	CLIWebhookSecret string
+	// CLIReconnectDelay is the reconnect_delay given to the Stripe CLI (it
+	// redials its websocket that often); default 60s, Stripe's own.
+	CLIReconnectDelay time.Duration
+	// StatePath, with Open, is the JSON file the whole state is loaded from
+	// and saved to after every change (persist.go); empty keeps it in memory.
+	StatePath string
 }
 
 // SeedData holds the IDs created by Seed.
@@ -71,15 +81,21 @@ type Server struct {
 	discounts map[string]*discount
 	invoices  map[string]*invoice
 	clocks    map[string]*testClock
-	events    []*event
-	eventByID map[string]*event
-	idx       seqIndexes // list and lookup indexes (list.go)
+	// payment methods and invoice items (oneoff.go)
+	paymentMethods map[string]*paymentMethod
+	invoiceItems   map[string]*invoiceItem
+	events         []*event
+	eventByID      map[string]*event
+	idx            seqIndexes // list and lookup indexes (list.go)
 
 	counters counters
 	reworded atomic.Int64 // messages replaced under Options.RewordErrors
 	faults   faultQueue
 	idem     idempotencyStore
 	hooks    *dispatcher
+	cli      *cliHub
+
+	persist bool // save to opts.StatePath after changes (Open)
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -101,24 +117,27 @@ func New(opts Options) *Server {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	s := &Server{
-		opts:      opts,
-		log:       log,
-		now:       opts.Now,
-		customers: map[string]*customer{},
-		products:  map[string]*product{},
-		prices:    map[string]*price{},
-		coupons:   map[string]*coupon{},
-		promos:    map[string]*promoCode{},
-		subs:      map[string]*subscription{},
-		discounts: map[string]*discount{},
-		invoices:  map[string]*invoice{},
-		clocks:    map[string]*testClock{},
-		eventByID: map[string]*event{},
-		closed:    make(chan struct{}),
+		opts:           opts,
+		log:            log,
+		now:            opts.Now,
+		customers:      map[string]*customer{},
+		products:       map[string]*product{},
+		prices:         map[string]*price{},
+		coupons:        map[string]*coupon{},
+		promos:         map[string]*promoCode{},
+		subs:           map[string]*subscription{},
+		discounts:      map[string]*discount{},
+		invoices:       map[string]*invoice{},
+		clocks:         map[string]*testClock{},
+		paymentMethods: map[string]*paymentMethod{},
+		invoiceItems:   map[string]*invoiceItem{},
+		eventByID:      map[string]*event{},
+		closed:         make(chan struct{}),
 	}
 	s.counters.m = map[string]int{}
 	s.idem.m = map[string]*idemEntry{}
 	s.hooks = newDispatcher(s, opts.WebhookURL, opts.WebhookSecret)
+	s.cli = newCLIHub()
 	return s
 }
 
@@ -128,6 +147,7 @@ func (s *Server) Close() {
 	s.closeOnce.Do(func() {
 		close(s.closed)
 		s.hooks.stop()
+		s.cli.closeAll()
 	})
 }
 
@@ -150,6 +170,7 @@ type reqCtx struct {
 	reqID   string
 	idemKey string
 	expand  [][]string
+	dirty   bool // the request may have changed the state (saved with Options.StatePath)
 }
 
 func (c *reqCtx) id() string { return c.ids[0] }
@@ -187,6 +208,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Access-Control-Allow-Origin", "*")
 	s.setDate(h)
 
+	if r.URL.Path == cliWebSocketPath {
+		s.serveCLIWebsocket(w, r) // the CLI authenticates with its session's Websocket-Id
+		return
+	}
 	apiKey, aerr := authenticate(r)
 	if aerr != nil {
 		h.Set("Www-Authenticate", `Bearer realm="Stripe"`)
@@ -283,6 +308,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.idem.finish(apiKey, c.idemKey, status, body)
 		}
 	}
+	if c.dirty && s.persist { // after the idempotency record is final, so a replay survives a restart
+		s.mu.Lock()
+		s.saveLocked()
+		s.mu.Unlock()
+	}
 	if hangAfter > 0 && !s.hang(r, hangAfter) {
 		return
 	}
@@ -327,6 +357,10 @@ func (s *Server) execute(rt *route, c *reqCtx) (status int, body []byte, preExec
 			e := apiServerError("An unknown error occurred (stripe-sim internal error).")
 			status, body, preExec = e.Status, s.errorBody(e), false
 		}
+	}()
+	seq := s.seq
+	defer func() {
+		c.dirty = c.r.Method != http.MethodGet || s.seq != seq
 	}()
 	s.catchUpRealTime()
 	obj, aerr := rt.h(c)

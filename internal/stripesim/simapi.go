@@ -12,6 +12,7 @@ import (
 // JSON out). It needs the same sk_test_ authentication as /v1 and is not
 // counted in Counts().
 //
+//	GET  /_sim/cli                       -> CLIStats (Stripe CLI sessions, acks, responses)
 //	GET  /_sim/counts                    -> {"POST /v1/coupons": 2, ...}
 //	POST /_sim/counts/reset
 //	POST /_sim/faults                    body: Fault JSON ({"kind":"server_error","method":"POST","path":"/v1/subscriptions","count":1,"skip":0,"delay":"2s"})
@@ -42,6 +43,8 @@ func (s *Server) serveSim(w http.ResponseWriter, r *http.Request) {
 		writeJSONBytes(w, http.StatusOK, b)
 	}
 	switch {
+	case r.Method == http.MethodGet && path == "/_sim/cli":
+		ok(s.CLIStats())
 	case r.Method == http.MethodGet && path == "/_sim/counts":
 		ok(s.Counts())
 	case r.Method == http.MethodPost && path == "/_sim/counts/reset":
@@ -121,6 +124,7 @@ func (s *Server) SetCustomerDecline(customerID string, decline bool) error {
 		return fmt.Errorf("stripesim: no such customer: %q", customerID)
 	}
 	cu.decline = decline
+	s.saveLocked()
 	return nil
 }
 
@@ -129,6 +133,7 @@ func (s *Server) SetCustomerDecline(customerID string, decline bool) error {
 func (s *Server) Seed() (SeedData, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.saveLocked()
 	o := eventOrigin{}
 	cu := &customer{ID: newID("cus"), email: "demo@example.com", name: "Demo Customer",
 		metadata: map[string]string{"seeded_by": "stripe-sim"}, nextInvoice: 1,

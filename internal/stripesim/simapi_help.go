@@ -31,4 +31,6 @@ the answer is {"ok":true} unless another is shown. A wrong body is a 400 in Stri
   DELETE /_sim/faults                  no body: drops every pending fault.
   GET    /_sim/counts                  requests per operation so far: {"POST /v1/coupons":2,...}
   POST   /_sim/counts/reset            no body: sets every counter to 0.
+  GET    /_sim/cli                     the Stripe CLI sessions (stripe listen) and what their CLIs answered:
+                                       {"sessions":1,"connections":1,"pending":0,"acks":12,"responses":{"200":5}}
 `

@@ -25,8 +25,8 @@ func TestControlHelpMatchesTheRoutes(t *testing.T) {
 		"POST /_sim/faults":                 `{"kind":"server_error","method":"POST","path":"/v1/nothing","count":1,"skip":0,"delay":"2s"}`,
 	}
 	routes := regexp.MustCompile(`(?m)^  (GET|POST|DELETE) +(/_sim/\S+)`).FindAllStringSubmatch(ControlHelp, -1)
-	if len(routes) != 8 {
-		t.Fatalf("ControlHelp documents %d controls, want 8", len(routes))
+	if len(routes) != 9 {
+		t.Fatalf("ControlHelp documents %d controls, want 9", len(routes))
 	}
 	for _, m := range routes {
 		route := m[1] + " " + m[2]

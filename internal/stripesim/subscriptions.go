@@ -129,7 +129,7 @@ var subIgnored = []string{"payment_behavior", "proration_behavior", "off_session
 	"payment_settings[**]", "automatic_tax[enabled]", "collection_method"}
 
 var subCreateSchema = newSchema(
-	[]string{"customer", "items[#][price]", "items[#][quantity]", "items[#][metadata]", "items[#][metadata][*]",
+	[]string{"customer", "items[#][price]", "items[#][plan]", "items[#][quantity]", "items[#][metadata]", "items[#][metadata][*]",
 		"promotion_code", "coupon", "discounts", "discounts[#][coupon]", "discounts[#][promotion_code]", "discounts[#][discount]",
 		"metadata", "metadata[*]", "description", "expand[#]"},
 	subIgnored, formNames(stripe.SubscriptionParams{}))
@@ -194,6 +194,12 @@ func hSubCreate(c *reqCtx) (map[string]any, *apiError) {
 	for i, el := range els {
 		param := "items[" + strconv.Itoa(i) + "]"
 		ir := itemReq{quantity: 1, meta: map[string]string{}}
+		// items[][plan] is the deprecated name of items[][price] (a plan ID is its price's ID); Stripe still accepts it.
+		if (el.kids["price"] == nil || el.kids["price"].val == nil) && el.kids["plan"] != nil && el.kids["plan"].val != nil {
+			el.kids["price"] = el.kids["plan"]
+		} else if el.kids["plan"] != nil && el.kids["plan"].val != nil {
+			return nil, invalidParamCode("parameters_exclusive", param+"[plan]", "You may only specify one of these parameters: plan, price.")
+		}
 		if el.kids["price"] == nil || el.kids["price"].val == nil || *el.kids["price"].val == "" {
 			return nil, missingParam(param + "[price]")
 		}
@@ -291,14 +297,19 @@ func hSubCreate(c *reqCtx) (map[string]any, *apiError) {
 	var d *discount
 	if cp != nil {
 		d = s.attachDiscount(sub, cp, pc, at)
+	} else {
+		d = s.customerDiscountFor(cu.ID, at) // customer_discounts.go
 	}
 	in := s.invoiceFor(sub, sub.periodStart(), sub.periodEnd(), "subscription_create", d, at, false)
 	in.periodStart, in.periodEnd = at, at
-	if d != nil && cp.duration == "once" {
+	if d != nil && d.coupon.duration == "once" {
 		d.used = true
 	}
 	sub.latestInvoice = in.ID
 	evs := s.recordInvoice(in, at)
+	if ev := s.usedCustomerDiscount(d, at); ev != nil {
+		evs = append(evs, *ev)
+	}
 	if in.status == "paid" {
 		sub.status = "active"
 	}
@@ -428,12 +439,17 @@ func hSubCancel(c *reqCtx) (map[string]any, *apiError) {
 	if err := c.check(subCancelSchema); err != nil {
 		return nil, err
 	}
-	for _, f := range []string{"invoice_now", "prorate"} {
-		if v, ok, err := c.p.bool(f); err != nil {
-			return nil, err
-		} else if ok && v {
-			return nil, invalidParam(f, "stripe-sim does not simulate %s=true on cancel (no final or prorated invoice is created).", f)
-		}
+	// invoice_now=true makes Stripe invoice un-invoiced metered usage and pending
+	// proration items at once. The simulator has neither (licensed prices only,
+	// prorate refused below), so there is nothing to invoice and, as on Stripe
+	// in that case, no final invoice is made.
+	if _, _, err := c.p.bool("invoice_now"); err != nil {
+		return nil, err
+	}
+	if v, ok, err := c.p.bool("prorate"); err != nil {
+		return nil, err
+	} else if ok && v {
+		return nil, invalidParam("prorate", "stripe-sim does not simulate prorate=true on cancel (no proration credit is created).")
 	}
 	s := c.s
 	sub, err := s.subByPath(c.id())
