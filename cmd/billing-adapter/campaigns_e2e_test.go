@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -479,5 +480,51 @@ func TestCampaignCheckoutRedemptionOfAMirroredCode(t *testing.T) {
 	v := s.call(t, "POST", "/v1/promo_codes/validate", checkoutSecret, "", map[string]any{"code": codes[0], "customer": st.newCustomer(t, "")})
 	if v.json(t)["reason"] != "code_exhausted" {
 		t.Fatalf("validate of a code Checkout redeemed: %s", v.Body)
+	}
+}
+
+// The console: the campaigns list, a create form (errors next to their
+// field), the campaign's page with its progress and the export link,
+// streamed through the API as the signed-in key.
+func TestConsoleCampaigns(t *testing.T) {
+	s := startService(t, nil)
+	cc := newConsoleClient(t, s.URL)
+	if st := cc.signIn(adminSecret); st != http.StatusSeeOther {
+		t.Fatalf("sign in: %d", st)
+	}
+	st, _, page := cc.do("GET", "/admin/campaigns", nil, nil)
+	if st != 200 || !strings.Contains(page, `id="no-campaigns"`) {
+		t.Fatalf("empty list: %d", st)
+	}
+	form := url.Values{"csrf_token": {fields(page)["csrf_token"]}, "idempotency_key": {fields(page)["idempotency_key"]},
+		"name": {"Console cards"}, "prefix": {"con"}, "count": {"0"}, "code_length": {"10"}, "promo_type": {"percentage"}, "amount_off": {"10"}}
+	st, _, page = cc.do("POST", "/admin/campaigns", form, nil)
+	if st != 400 || !strings.Contains(page, "count must be between 1 and 100000") {
+		t.Fatalf("count 0: %d", st)
+	}
+	form.Set("count", "25")
+	form.Set("idempotency_key", fields(page)["idempotency_key"])
+	st, h, _ := cc.do("POST", "/admin/campaigns", form, nil)
+	id := strings.TrimPrefix(h.Get("Location"), "/admin/campaigns/")
+	if st != http.StatusSeeOther || !strings.HasPrefix(id, "cmp_") {
+		t.Fatalf("create: %d %v", st, h)
+	}
+	waitCampaign(t, s, id, ready)
+	st, _, page = cc.do("GET", "/admin/campaigns/"+id, nil, nil)
+	if st != 200 || !strings.Contains(page, "25 / 25 (100%), ready") || !strings.Contains(page, `href="/admin/campaigns/`+id+`/codes.csv"`) {
+		t.Fatalf("campaign page: %d", st)
+	}
+	st, h, csvBody := cc.do("GET", "/admin/campaigns/"+id+"/codes.csv", nil, nil)
+	rows, err := csv.NewReader(strings.NewReader(csvBody)).ReadAll()
+	if st != 200 || !strings.HasPrefix(h.Get("Content-Type"), "text/csv") || err != nil {
+		t.Fatalf("export: %d %v", st, err)
+	}
+	checkCodes(t, rows, 25, "CON", 10)
+	if st, _, page = cc.do("GET", "/admin/campaigns", nil, nil); st != 200 || !strings.Contains(page, "Console cards") {
+		t.Fatalf("list: %d", st)
+	}
+	// Signed out, nothing is shown.
+	if st, h, _ := newConsoleClient(t, s.URL).do("GET", "/admin/campaigns/"+id+"/codes.csv", nil, nil); st != http.StatusSeeOther || h.Get("Location") != "/admin/login" {
+		t.Fatalf("export without a session: %d", st)
 	}
 }

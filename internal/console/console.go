@@ -109,6 +109,10 @@ func New(o Options) *Handler {
 	h.mux.HandleFunc("POST /admin/codes/{id}", h.form(h.updateCode))
 	h.mux.HandleFunc("GET /admin/codes/{id}/archive", h.page(h.archivePage))
 	h.mux.HandleFunc("POST /admin/codes/{id}/archive", h.form(h.archiveCode))
+	h.mux.HandleFunc("GET /admin/campaigns", h.page(h.campaigns))
+	h.mux.HandleFunc("POST /admin/campaigns", h.form(h.createCampaign))
+	h.mux.HandleFunc("GET /admin/campaigns/{id}", h.page(h.campaignPage))
+	h.mux.HandleFunc("GET /admin/campaigns/{id}/codes.csv", h.page(h.exportCampaign))
 	h.mux.HandleFunc("GET /admin/drift", h.page(h.driftPage))
 	h.mux.HandleFunc("POST /admin/drift", h.form(h.runDrift))
 	return h

@@ -78,6 +78,7 @@ func TestPagesRender(t *testing.T) {
 	contents := map[string]any{
 		"login": loginContent{}, "codes": codesContent{}, "new": newForm(), "code": codePageContent{Edit: newForm()},
 		"archive": archiveContent{}, "drift": driftContent{Report: &DriftReport{Lines: []string{"x"}}}, "error": nil,
+		"campaigns": campaignsContent{Form: newForm()}, "campaign": campaignPageContent{},
 	}
 	for _, name := range pageNames {
 		w := httptest.NewRecorder()

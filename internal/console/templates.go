@@ -5,7 +5,7 @@ import (
 	"strings"
 )
 
-var pageNames = []string{"login", "codes", "new", "code", "archive", "drift", "error"}
+var pageNames = []string{"login", "codes", "new", "code", "archive", "drift", "error", "campaigns", "campaign"}
 
 var funcs = template.FuncMap{
 	"upper": strings.ToUpper,
