@@ -340,6 +340,13 @@ func TestCampaignCodesRedeemOnce(t *testing.T) {
 
 	// Webhooks: the ledger's line on the campaign names the code.
 	a.deliverRecordedEvents(t)
+	// The campaign's code record: its uses and amounts, read-only here.
+	if r := a.call(t, "POST", "/v1/promo_codes/"+id, adminSecret, newKey(), map[string]any{"status": "inactive"}); r.Status != 404 {
+		t.Fatalf("updating a campaign as a promo code: %d %s", r.Status, r.Body)
+	}
+	if cm := a.code(t, id); num(cm, "uses") != 1 || cm["unlimited_stock"] != true {
+		t.Fatalf("campaign's code record %v", cm)
+	}
 	led := a.redemptions(t, id) // newest first
 	if len(led) != 2 || led[1]["promo_code"] != codes[0] || led[1]["customer"] != cus1 || led[1]["subscription"] != subID ||
 		led[1]["state"] != "active" || led[0]["promo_code"] != codes[1] || led[0]["stock_returned"] != false {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -218,6 +219,12 @@ func errUnknownCursor(id, what string) *Error {
 // active code's expiration differs from the promotion code's, it is replaced (Stripe cannot change expires_at) with a new
 // promotion code of the same text.
 func (c *Catalog) Update(ctx context.Context, id string, in UpdateInput, requestKey string) (*PromoCode, error) {
+	if strings.HasPrefix(id, "cmp_") {
+		// A campaign's code record is read here (its terms, uses and ledger)
+		// but changed only through its campaign, which changes every code.
+		return nil, &Error{Code: CodeNotFound, Param: "id",
+			Message: "no promo code " + id + "; it is a campaign: update it with POST /v1/campaigns/" + id}
+	}
 	if err := in.Check(c.Clock.Now()); err != nil {
 		return nil, err
 	}
