@@ -428,7 +428,7 @@ func (c *Catalog) SyncStripeActive(ctx context.Context, id string) error {
 		return err
 	}
 	want := p.WantStripeActive()
-	if p.Stripe.State != SyncReady || want == p.Stripe.Active {
+	if p.Stripe.State != SyncReady || want == p.Stripe.Active || p.Stripe.PromotionCodeID == "" {
 		return nil
 	}
 	key := StripeKey("stripe_active:"+id, fmt.Sprintf("%t:%d", want, p.Stripe.ActiveSwitches))

@@ -291,7 +291,7 @@ func (r *Observer) SubscriptionDeleted(ctx context.Context, e SubscriptionDelete
 // PromotionCodeUpdated keeps the code's record of its Stripe promotion code
 // in step (read back from Stripe, so an old event cannot win).
 func (r *Observer) PromotionCodeUpdated(ctx context.Context, promotionCodeID, couponID string) error {
-	if !ours(couponID) {
+	if !strings.HasPrefix(couponID, "pc_") { // a campaign's promotion codes are its codes' (not followed yet)
 		return nil
 	}
 	return r.unknown(ctx, couponID, r.Catalog.ObservePromotionCode(ctx, couponID, promotionCodeID))
@@ -299,7 +299,7 @@ func (r *Observer) PromotionCodeUpdated(ctx context.Context, promotionCodeID, co
 
 // CouponDeleted makes the code inactive: Stripe can no longer apply it.
 func (r *Observer) CouponDeleted(ctx context.Context, couponID string) error {
-	if !ours(couponID) {
+	if !strings.HasPrefix(couponID, "pc_") { // a campaign's coupon deleted in Stripe is not followed yet
 		return nil
 	}
 	return r.unknown(ctx, couponID, r.Catalog.CouponDeleted(ctx, couponID))
