@@ -535,3 +535,40 @@ func TestConsoleCampaigns(t *testing.T) {
 		t.Fatalf("export without a session: %d", st)
 	}
 }
+
+// A mirrored code's Stripe promotion code follows the adapter: switched off
+// once the adapter redeems the code, and with the campaign's status for the
+// others, so Stripe Checkout cannot redeem what the adapter would refuse.
+func TestCampaignPromotionCodesFollowTheAdapter(t *testing.T) {
+	st := newStack(t, "", stripesim.Options{})
+	s := st.start(t, nil)
+	pl := st.newPlan(t, "usd", 2000)
+	id, codes := newReadyCampaign(t, s, 2, nil)
+	mustStatus(t, s.call(t, "POST", "/v1/campaigns/"+id+"/promotion_codes", adminSecret, newKey(), map[string]any{"codes": codes}), 202)
+	waitCampaign(t, s, id, func(m map[string]any) bool { return m["mirrored"] == 2.0 })
+	promoOf := map[string]string{}
+	for _, d := range s.call(t, "GET", "/v1/campaigns/"+id+"/codes", adminSecret, "", nil).json(t)["data"].([]any) {
+		m := d.(map[string]any)
+		promoOf[m["code"].(string)] = m["stripe_promotion_code_id"].(string)
+	}
+	active := func(code string) bool {
+		pc, err := st.Stripe.PromotionCodes.Get(promoOf[code], nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pc.Active
+	}
+	sub := st.newSubscription(t, st.newCustomer(t, ""), pl.Price)
+	mustStatus(t, s.apply(t, sub.ID, codes[0], "", newKey()), 200)
+	eventually(t, "the redeemed code's promotion code switched off", func() bool { return !active(codes[0]) })
+	if !active(codes[1]) {
+		t.Fatal("the other code's promotion code was switched off")
+	}
+	mustStatus(t, s.call(t, "POST", "/v1/campaigns/"+id, adminSecret, newKey(), map[string]any{"status": "inactive"}), 200)
+	eventually(t, "every promotion code off with the campaign", func() bool { return !active(codes[1]) })
+	mustStatus(t, s.call(t, "POST", "/v1/campaigns/"+id, adminSecret, newKey(), map[string]any{"status": "active"}), 200)
+	eventually(t, "the free code's promotion code on again", func() bool { return active(codes[1]) })
+	if active(codes[0]) {
+		t.Fatal("the redeemed code's promotion code came back with the campaign")
+	}
+}

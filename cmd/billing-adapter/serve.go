@@ -187,6 +187,7 @@ func newApp(cfg config.Config, log *slog.Logger, metrics *telemetry.Metrics, sto
 	generator := promo.NewCampaignWorker(campaigns, "gen_"+ulid.Make().String(),
 		min(max(cfg.CampaignLease/3, 250*time.Millisecond), 5*time.Second), log.With("component", "campaigns"))
 	campaigns.Wake = generator.Wake
+	redeemer.CampaignKick = generator.Wake
 	limiter := store.NewRateLimiter()
 	campaigns.Throttle = func(ctx context.Context) error { return limiter.Wait(ctx, "stripe:promotion_codes", cfg.MirrorRate) }
 	receiver := &webhooks.Handler{

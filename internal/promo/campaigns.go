@@ -3,6 +3,7 @@ package promo
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 )
@@ -165,6 +166,15 @@ func (cs *Campaigns) Update(ctx context.Context, id string, u CampaignUpdate) (*
 	if err := cs.Store.SaveCampaign(ctx, next); err != nil {
 		return nil, err
 	}
+	if ms, ok := cs.Store.(MirrorStore); ok && c.Mirrored > 0 && next.Terms.Status != c.Terms.Status {
+		// Every mirrored code's promotion code follows the campaign's status.
+		if err := ms.QueueCodeSync(ctx, c.ID, "", true); err != nil {
+			return nil, err
+		}
+		if cs.Wake != nil {
+			cs.Wake()
+		}
+	}
 	return next, nil
 }
 
@@ -287,6 +297,15 @@ type MirrorStore interface {
 	// and gives the line the code's single use: a line before it that holds
 	// the code keeps it and the later one is flagged code_already_used.
 	AttributeCampaignCode(ctx context.Context, id, redemptionID, promotionCodeID string) (*Redemption, error)
+	// QueueCodeSync queues a mirrored code for its promotion code's active
+	// flag to be checked (not mirrored: nothing); all=true queues every
+	// mirrored code of the campaign and starts a new switch generation.
+	QueueCodeSync(ctx context.Context, id, text string, all bool) error
+	// NextCodeSync returns up to n queued codes with their promotion code
+	// IDs and the campaign's switch generation.
+	NextCodeSync(ctx context.Context, id string, n int) (texts, promotionCodeIDs []string, gen int64, err error)
+	// CodeSynced dequeues text.
+	CodeSynced(ctx context.Context, id, text string) error
 }
 
 // Mirror queues Stripe promotion codes for chosen codes of a campaign; the
@@ -358,8 +377,11 @@ func (cs *Campaigns) mirrorOne(ctx context.Context, ms MirrorStore, id, owner st
 			return err
 		}
 		texts, err := ms.NextMirror(ctx, id, 100)
-		if err != nil || len(texts) == 0 {
+		if err != nil {
 			return err
+		}
+		if len(texts) == 0 {
+			return cs.syncCodes(ctx, ms, c, owner, lease)
 		}
 		for _, text := range texts {
 			if cs.Throttle != nil {
@@ -397,4 +419,67 @@ func (cs *Campaigns) mirrorCode(ctx context.Context, c *Campaign, text string) (
 		return found, nil
 	}
 	return "", err
+}
+
+// syncCodes switches the Stripe promotion codes of queued mirrored codes on
+// or off: on while the campaign is active and no redemption holds the code,
+// so Stripe Checkout cannot redeem a code the adapter would refuse. The
+// Stripe idempotency key names the code, the flag and the campaign's switch
+// generation (a new one at each status change), so a retry replays the
+// same switch and a later status change makes a new one.
+func (cs *Campaigns) syncCodes(ctx context.Context, ms MirrorStore, c *Campaign, owner string, lease time.Duration) error {
+	for {
+		// A batch of 100 at the default 20/s takes 5 s: well inside a lease.
+		if ok, err := cs.Store.LeaseGeneration(ctx, c.ID, owner, lease); err != nil || !ok {
+			return err
+		}
+		texts, pids, gen, err := ms.NextCodeSync(ctx, c.ID, 100)
+		if err != nil || len(texts) == 0 {
+			return err
+		}
+		now, err := cs.Store.GetCampaign(ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		for i, text := range texts {
+			want := now.Terms.Status == StatusActive
+			if want {
+				held, err := cs.codeHeld(ctx, text)
+				if err != nil {
+					return err
+				}
+				want = !held
+			}
+			if cs.Throttle != nil {
+				if err := cs.Throttle(ctx); err != nil {
+					return err
+				}
+			}
+			key := StripeKey("campaign:"+c.ID, fmt.Sprintf("promotion_code.active:%s:%t:%d", text, want, gen))
+			if err := cs.Gateway.UpdatePromotionCode(ctx, pids[i], PromotionCodeUpdate{Active: &want}, key); err != nil {
+				return err
+			}
+			if err := ms.CodeSynced(ctx, c.ID, text); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// codeHeld reports whether a redemption holds the campaign code.
+func (cs *Campaigns) codeHeld(ctx context.Context, text string) (bool, error) {
+	rs, ok := cs.Store.(interface {
+		GetByCodeForCustomer(ctx context.Context, code, customer string) (*PromoCode, *Redemption, error)
+	})
+	if !ok {
+		return false, nil
+	}
+	p, _, err := rs.GetByCodeForCustomer(ctx, text, "")
+	if errors.Is(err, ErrNotFound) {
+		return true, nil // archived: as good as used
+	}
+	if err != nil {
+		return false, err
+	}
+	return p.Stock == 0, nil
 }

@@ -41,6 +41,9 @@ type Redeemer struct {
 	// Kick, when set, is told about codes whose Stripe promotion code must
 	// be switched on or off (after NeedsStripeSync recorded it).
 	Kick func(promoCodeID string)
+	// CampaignKick, when set, wakes the campaign worker (a mirrored code's
+	// promotion code to switch off).
+	CampaignKick func()
 	// Plans, when set, expands the plans of a code that refuses the price
 	// (validate's eligible_plans); a PlanCache in the service.
 	Plans PlanReader
@@ -440,6 +443,15 @@ func (r *Redeemer) confirm(ctx context.Context, p *PromoCode, rd *Redemption, su
 	}
 	r.unmarkDue(ctx, p.ID, rd.ID)
 	r.stockChanged(ctx, p.ID, change)
+	if ms, ok := r.Store.(MirrorStore); ok && rd.UniqueCode != "" {
+		// A mirrored campaign code taken here: its Stripe promotion code is
+		// switched off in the background (best effort, as the stock switch).
+		if err := ms.QueueCodeSync(ctx, p.ID, rd.UniqueCode, false); err != nil {
+			r.Log.WarnContext(ctx, "could not queue a campaign code's promotion code switch", "campaign_id", p.ID, "err", err.Error())
+		} else if r.CampaignKick != nil {
+			r.CampaignKick()
+		}
+	}
 	return &ApplyResult{Code: p, Redemption: out, Subscription: sub}, nil
 }
 

@@ -656,16 +656,16 @@ func (s *Store) MirroringCampaigns(ctx context.Context) ([]string, error) {
 	}
 	var out []string
 	for _, id := range ids {
-		n, err := s.rdb.ZCard(ctx, campaignMirrorKey(id)).Result()
+		n, err := s.queued(ctx, id)
 		if err != nil {
-			return nil, unavailable(err)
+			return nil, err
 		}
 		if n == 0 {
 			// A text queued meanwhile re-adds the campaign after its ZADD.
 			if err := s.rdb.SRem(ctx, keyCampaignsMirroring, id).Err(); err != nil {
 				return nil, unavailable(err)
 			}
-			if n, err = s.rdb.ZCard(ctx, campaignMirrorKey(id)).Result(); err != nil || n == 0 {
+			if n, err = s.queued(ctx, id); err != nil || n == 0 {
 				continue
 			}
 			s.rdb.SAdd(ctx, keyCampaignsMirroring, id)
@@ -699,4 +699,62 @@ func (s *Store) AttributeCampaignCode(ctx context.Context, id, redemptionID, pro
 		return nil, nil
 	}
 	return decodeRedemption(id, redemptionID, res[1])
+}
+
+// campaignSyncKey queues mirrored codes whose promotion code's active flag
+// must be checked.
+func campaignSyncKey(id string) string { return "ba:{" + id + "}:psync" } // ZSET texts
+
+var campaignQueueSyncScript = plainScript("campaign_queue_sync")
+
+// QueueCodeSync implements promo.MirrorStore (lua/campaign_queue_sync.lua).
+func (s *Store) QueueCodeSync(ctx context.Context, id, text string, all bool) error {
+	n, err := campaignQueueSyncScript.Run(ctx, s.rdb, []string{campaignKey(id), campaignPTextKey(id), campaignSyncKey(id)},
+		text, boolInt(all)).Int()
+	if err != nil {
+		return unavailable(err)
+	}
+	if n == 0 {
+		return nil
+	}
+	return unavailable(s.rdb.SAdd(ctx, keyCampaignsMirroring, id).Err())
+}
+
+// NextCodeSync implements promo.MirrorStore.
+func (s *Store) NextCodeSync(ctx context.Context, id string, n int) ([]string, []string, int64, error) {
+	texts, err := s.rdb.ZRange(ctx, campaignSyncKey(id), 0, int64(n-1)).Result()
+	if err != nil || len(texts) == 0 {
+		return nil, nil, 0, unavailable(err)
+	}
+	ids, err := s.rdb.HMGet(ctx, campaignPTextKey(id), texts...).Result()
+	if err != nil {
+		return nil, nil, 0, unavailable(err)
+	}
+	gen, err := s.rdb.HGet(ctx, campaignKey(id), "psync_gen").Int64()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, nil, 0, unavailable(err)
+	}
+	pids := make([]string, len(texts))
+	for i := range ids {
+		pids[i], _ = ids[i].(string)
+	}
+	return texts, pids, gen, nil
+}
+
+// CodeSynced implements promo.MirrorStore.
+func (s *Store) CodeSynced(ctx context.Context, id, text string) error {
+	return unavailable(s.rdb.ZRem(ctx, campaignSyncKey(id), text).Err())
+}
+
+// queued counts a campaign's queued Stripe work: codes to mirror, codes
+// whose promotion code to switch.
+func (s *Store) queued(ctx context.Context, id string) (int64, error) {
+	var a, b *redis.IntCmd
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		a, b = p.ZCard(ctx, campaignMirrorKey(id)), p.ZCard(ctx, campaignSyncKey(id))
+		return nil
+	}); err != nil {
+		return 0, unavailable(err)
+	}
+	return a.Val() + b.Val(), nil
 }
