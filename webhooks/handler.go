@@ -94,21 +94,54 @@ func (h *Handler) Receive(w http.ResponseWriter, r *http.Request) error {
 		return &promo.Error{Code: promo.CodeInvalidRequest, Param: "Stripe-Signature",
 			Message: "signature verification failed: " + err.Error()}
 	}
-	ev, err := decodeEnvelope(body)
+	var processed Result
+	processed, err = h.Process(ctx, body)
+	eventType, result, lag = processed.EventType, processed.Outcome, processed.Lag
 	if err != nil {
 		return err
 	}
+	switch result {
+	case "ignored":
+		answerJSON(w, http.StatusOK, map[string]any{"received": true, "ignored": true})
+	case "duplicate":
+		answerJSON(w, http.StatusOK, map[string]any{"received": true, "duplicate": true})
+	default:
+		answerJSON(w, http.StatusOK, map[string]any{"received": true})
+	}
+	return nil
+}
+
+// Result is what Process did with one event: its type for the metrics
+// ("other" for a type the service ignores, "unknown" when it could not be
+// read), the outcome (processed, duplicate, ignored, in_flight, failed or
+// rejected) and, when processed, the lag from its creation.
+type Result struct {
+	EventType, Outcome string
+	Lag                time.Duration
+}
+
+// Process applies one authenticated event (the body as Stripe sends it):
+// the part of a delivery after its signature, shared by the receiver and by
+// `reconcile -events` (events read back from Stripe's Events API). An event
+// is applied once across every delivery and replay (deduplicated by its ID
+// in Redis); a failure releases its claim so the next delivery applies it.
+// The error is a refusal or failure for the API's error writer.
+func (h *Handler) Process(ctx context.Context, body []byte) (Result, error) {
+	res := Result{EventType: "unknown", Outcome: "rejected", Lag: -1}
+	ev, err := decodeEvent(body)
+	if err != nil {
+		return res, err
+	}
 	log := h.Log.With("event_id", ev.ID, "event_type", ev.Type)
 	handle, known := handlers[ev.Type]
-	eventType = "other"
+	res.EventType = "other"
 	if known {
-		eventType = ev.Type
+		res.EventType = ev.Type
 	}
 	if !known {
-		result = "ignored"
+		res.Outcome = "ignored"
 		log.DebugContext(ctx, "webhook event type ignored")
-		answerJSON(w, http.StatusOK, map[string]any{"received": true, "ignored": true})
-		return nil
+		return res, nil
 	}
 	if ev.APIVersion != APIVersion {
 		log.WarnContext(ctx, "webhook event from another Stripe API version; processing it if its fields parse (create the endpoint with API version "+APIVersion+")",
@@ -116,18 +149,17 @@ func (h *Handler) Receive(w http.ResponseWriter, r *http.Request) error {
 	}
 
 	outcome, token, err := h.Events.BeginEvent(ctx, ev.ID, claimLease)
-	result = "failed"
+	res.Outcome = "failed"
 	switch {
 	case err != nil:
 		log.ErrorContext(ctx, "webhook not processed: cannot record the event", "err", err.Error())
-		return err // Redis unavailable: 503
+		return res, err // Redis unavailable: 503
 	case outcome == promo.EventDone:
-		result = "duplicate"
-		answerJSON(w, http.StatusOK, map[string]any{"received": true, "duplicate": true})
-		return nil
+		res.Outcome = "duplicate"
+		return res, nil
 	case outcome == promo.EventInFlight:
-		result = "in_flight"
-		return promo.Errorf(promo.CodeConflict, "this event is being processed by another delivery; retry later")
+		res.Outcome = "in_flight"
+		return res, promo.Errorf(promo.CodeConflict, "this event is being processed by another delivery; retry later")
 	}
 
 	pctx, cancel := context.WithTimeout(ctx, processTimeout)
@@ -137,10 +169,10 @@ func (h *Handler) Receive(w http.ResponseWriter, r *http.Request) error {
 		var bad errUnprocessable
 		if errors.As(err, &bad) {
 			log.ErrorContext(ctx, "webhook event cannot be read", "err", err.Error())
-			return promo.Invalid(bad.param, "%s event %s cannot be read: %s", ev.Type, ev.ID, bad.msg)
+			return res, promo.Invalid(bad.param, "%s event %s cannot be read: %s", ev.Type, ev.ID, bad.msg)
 		}
 		log.ErrorContext(ctx, "webhook processing failed; Stripe will retry", "err", err.Error())
-		return err
+		return res, err
 	}
 	if err := h.Events.FinishEvent(context.WithoutCancel(ctx), ev.ID, token, promo.EventKeep); err != nil {
 		// The effect is in place and idempotent: a redelivery changes nothing.
@@ -149,9 +181,8 @@ func (h *Handler) Receive(w http.ResponseWriter, r *http.Request) error {
 	log.InfoContext(ctx, "webhook processed")
 	// A clock skew (or a Stripe test clock ahead of ours) makes a negative
 	// lag: counted as 0.
-	result, lag = "processed", max(0, h.Clock.Now().Sub(created(ev)))
-	answerJSON(w, http.StatusOK, map[string]any{"received": true})
-	return nil
+	res.Outcome, res.Lag = "processed", max(0, h.Clock.Now().Sub(created(ev)))
+	return res, nil
 }
 
 func errTooLarge() error {

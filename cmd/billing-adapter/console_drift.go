@@ -19,12 +19,14 @@ func consoleDrift(gw promo.StripeReader, store *redisstore.Store) func(context.C
 		if err != nil {
 			return nil, fmt.Errorf("reading Stripe: %w", err)
 		}
-		rebuilt := promo.Rebuild(snap, time.Now().UTC())
-		current, err := store.LoadState(ctx)
+		now := time.Now().UTC()
+		rebuilt := promo.Rebuild(snap, now)
+		paid := promo.PaidMarks(snap.PaidCustomers, now) // customers whose paid mark is not over
+		current, err := store.LoadState(ctx, paid)
 		if err != nil {
 			return nil, fmt.Errorf("reading Redis: %w", err)
 		}
-		drift := promo.Diff(current, rebuilt, snap.PaidCustomers)
+		drift := promo.Diff(current, rebuilt, paid)
 		lines := 0
 		for _, l := range rebuilt.Ledgers {
 			lines += len(l)

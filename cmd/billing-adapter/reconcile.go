@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/billing-adapter/billing-adapter/config"
@@ -13,6 +15,8 @@ import (
 	"github.com/billing-adapter/billing-adapter/internal/redisstore"
 	"github.com/billing-adapter/billing-adapter/internal/stripegw"
 	"github.com/billing-adapter/billing-adapter/internal/telemetry"
+	"github.com/billing-adapter/billing-adapter/webhooks"
+	"github.com/oklog/ulid/v2"
 )
 
 // errDrift makes reconcile exit non-zero when Redis and Stripe differ.
@@ -24,6 +28,11 @@ var errDrift = errors.New("Redis differs from Stripe; run with -fix to repair Re
 func reconcile(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("reconcile", flag.ContinueOnError)
 	fix := fs.Bool("fix", false, "repair Redis with Stripe as the truth (refused while reservations are in flight)")
+	rate := fs.Float64("rate", 0, "Stripe list requests per second, all walks together (default 80 with a live key, 20 with a test key:\n"+
+		"below Stripe's 100/s live and 25/s test mode limits)")
+	events := fs.Duration("events", 0, "incremental mode for daily runs: replay Stripe's events of this last period (at most 720h:\n"+
+		"Stripe keeps events 30 days) through the webhook handlers, skipping events already processed, instead of a full comparison")
+	partitions := fs.Int("partitions", 8, "created-time ranges of the subscription and invoice lists read at once (1 = one walk)")
 	sinceText := fs.String("since", "", "read only paid invoices created on or after this date (2026-01-02 or RFC 3339);\n"+
 		"cycles, uses and discounted totals are complete only without it")
 	if err := parseFlags(fs, args, "usage: billing-adapter reconcile [-fix] [-since DATE]  (Stripe and Redis from the environment; see 'help config')", stdout, stderr); err != nil {
@@ -57,11 +66,37 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 	gw := stripegw.New(stripegw.Options{SecretKey: cfg.StripeSecretKey, APIBase: cfg.StripeAPIBase,
 		MaxRetries: cfg.StripeMaxRetries, Timeout: cfg.StripeTimeout, Logger: log})
 
-	progress := func(list string, read, kept int) {
-		fmt.Fprintf(stderr, "reconcile: %s: %d read, %d of ours\n", list, read, kept)
+	if *rate <= 0 {
+		*rate = defaultReadRate(cfg.StripeSecretKey)
 	}
-	fmt.Fprintln(stderr, "reconcile: reading Stripe")
-	snap, err := promo.ReadStripe(ctx, gw, since, progress)
+	if *events != 0 {
+		if *events < 0 || *events > 720*time.Hour {
+			return usageError{fmt.Sprintf("-events %s: use a period up to 720h (Stripe keeps events 30 days)", *events)}
+		}
+		if *fix || !since.IsZero() {
+			return usageError{"-events replays events; it takes neither -fix nor -since"}
+		}
+		return replayEvents(ctx, cfg, log, store, gw, time.Now().Add(-*events), stdout, stderr)
+	}
+	if *partitions < 1 || *partitions > 64 {
+		return usageError{fmt.Sprintf("-partitions %d: use 1 to 64", *partitions)}
+	}
+	reader := stripegw.NewReader(gw, stripegw.ReadOptions{Rate: *rate, Partitions: *partitions})
+	started := map[string]time.Time{}
+	progress := func(list string, read, kept int) {
+		if _, ok := started[list]; !ok {
+			started[list] = time.Now()
+		}
+		line := fmt.Sprintf("reconcile: %s: %d read, %d of ours", list, read, kept)
+		if f := reader.Covered(list); f > 0 && f < 1 {
+			elapsed := time.Since(started[list])
+			left := time.Duration(float64(elapsed) * (1 - f) / f)
+			line += fmt.Sprintf(", %.0f%% of the created range, about %s left", 100*f, left.Round(time.Second))
+		}
+		fmt.Fprintln(stderr, line)
+	}
+	fmt.Fprintf(stderr, "reconcile: reading Stripe (%g list requests/s, %d ranges at once)\n", *rate, *partitions)
+	snap, err := promo.ReadStripe(ctx, reader, since, progress)
 	if err != nil {
 		return fmt.Errorf("reading Stripe: %w", err)
 	}
@@ -71,11 +106,12 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 		fmt.Fprintf(stdout, "PROBLEM   %s\n", p)
 	}
 	fmt.Fprintln(stderr, "reconcile: reading Redis")
-	current, err := store.LoadState(ctx)
+	paid := promo.PaidMarks(snap.PaidCustomers, now) // customers whose paid mark is not over
+	current, err := store.LoadState(ctx, paid)
 	if err != nil {
 		return fmt.Errorf("reading Redis: %w", err)
 	}
-	drift := promo.Diff(current, rebuilt, snap.PaidCustomers)
+	drift := promo.Diff(current, rebuilt, paid)
 	for _, d := range drift {
 		fmt.Fprintln(stdout, d)
 	}
@@ -94,13 +130,23 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 	if n := current.InFlight(); n > 0 {
 		return fmt.Errorf("%d reservations are in flight: wait until they settle (the service's sweeper resolves them within RESERVATION_LEASE) and run again", n)
 	}
-	counts, err := store.ApplyRebuild(ctx, rebuilt, current, snap.PaidCustomers, promo.Drifting(drift), now)
+	counts, err := store.ApplyRebuild(ctx, rebuilt, current, paid, promo.Drifting(drift), now)
 	if err != nil {
 		return fmt.Errorf("repairing Redis: %w", err)
 	}
 	fmt.Fprintf(stdout, "reconcile: fixed: wrote %d codes with %d redemptions, made %d codes Stripe no longer has inactive, recorded %d paid customers\n",
 		counts.Codes, counts.Redemptions, counts.Deactivated, counts.Paid)
 	return nil
+}
+
+// defaultReadRate is reconcile's Stripe request rate without -rate: below
+// Stripe's read limits (100 requests/s in live mode, 25 in test mode), with
+// room for the service's own calls.
+func defaultReadRate(secretKey string) float64 {
+	if strings.HasPrefix(secretKey, "sk_live_") || strings.HasPrefix(secretKey, "rk_live_") {
+		return 80
+	}
+	return 20
 }
 
 func parseSince(s string) (time.Time, error) {
@@ -113,4 +159,45 @@ func parseSince(s string) (time.Time, error) {
 		}
 	}
 	return time.Time{}, fmt.Errorf("-since %q: use a date such as 2026-01-02 or an RFC 3339 time", s)
+}
+
+// replayEvents is reconcile's incremental mode: Stripe's events since the
+// given time, of the types the receiver handles, go through the same
+// processing as a webhook delivery (webhooks.Handler.Process: deduplicated
+// by event ID, so what the webhooks already applied is skipped, and every
+// handler is order independent). It repairs what missed webhooks left out
+// (an endpoint down longer than Stripe's 3 days of retries, a deleted
+// endpoint) for the cost of reading the events, not every object.
+func replayEvents(ctx context.Context, cfg config.Config, log *slog.Logger, store *redisstore.Store, gw *stripegw.Gateway,
+	since time.Time, stdout, stderr io.Writer) error {
+	catalog := &promo.Catalog{Store: store, Gateway: gw, Clock: promo.SystemClock{}, Log: log,
+		NewID: func() string { return "pc_" + ulid.Make().String() },
+		Audit: store, NewAuditID: func() string { return "ev_" + ulid.Make().String() }}
+	h := &webhooks.Handler{Events: store, Clock: promo.SystemClock{}, Log: log.With("component", "webhooks"),
+		Observer: &promo.Observer{Store: store, Catalog: catalog, Log: log.With("component", "webhooks"), Billing: gw}}
+	fmt.Fprintf(stderr, "reconcile: replaying Stripe's events since %s\n", since.UTC().Format(time.RFC3339))
+	counts := map[string]int{}
+	read, failed := 0, 0
+	err := gw.EachEvent(ctx, since, webhooks.HandledTypes(), func(body []byte) error {
+		read++
+		res, err := h.Process(ctx, body)
+		counts[res.Outcome]++
+		if err != nil {
+			failed++
+			fmt.Fprintf(stdout, "FAILED    %s\n", err)
+		}
+		if read%1000 == 0 {
+			fmt.Fprintf(stderr, "reconcile: events: %d read\n", read)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("reading Stripe's events: %w", err)
+	}
+	fmt.Fprintf(stdout, "reconcile: %d events replayed: %d applied now, %d already applied, %d ignored, %d failed\n",
+		read, counts["processed"], counts["duplicate"], counts["ignored"], failed)
+	if failed > 0 {
+		return fmt.Errorf("%d events could not be applied; run again (each is applied once)", failed)
+	}
+	return nil
 }

@@ -19,7 +19,7 @@ func (s *service) runReconcile(t *testing.T, args ...string) (stdout, stderr str
 	vars := map[string]string{"REDIS_URL": s.RedisURL, "STRIPE_SECRET_KEY": stripeKey, "STRIPE_API_BASE": s.SimURL,
 		"STRIPE_MAX_NETWORK_RETRIES": "0", "LOG_FORMAT": "text"}
 	var out, errOut bytes.Buffer
-	err = run(context.Background(), append([]string{"reconcile"}, args...), func(k string) string { return vars[k] }, &out, &errOut)
+	err = run(context.Background(), append([]string{"reconcile", "-rate", "1000"}, args...), func(k string) string { return vars[k] }, &out, &errOut)
 	return out.String(), errOut.String(), err
 }
 

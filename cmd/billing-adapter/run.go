@@ -32,6 +32,8 @@ commands:
   serve                 run the HTTP API (flags: -addr, -redis-url; see 'billing-adapter help config')
   reconcile [-fix] [-since DATE]
                         compare Redis with Stripe, print the drift (exit 1 if any); -fix repairs Redis from Stripe
+  migrate-keys          move data from the former fixed-slot keys (code text index, claims, paid customers,
+                        sweeper marks, counted invoices) to the per-object layout; once, safe to repeat
   webhooks send FILE    sign a Stripe event (JSON file, - for stdin) with STRIPE_WEBHOOK_SECRETS and post it to
                         the service (flags: -url, default http://BILLING_ADDR/webhooks/stripe)
   version               the build's version
@@ -51,6 +53,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, args[1:], getenv, stdout, stderr)
 	case "reconcile":
 		return reconcile(ctx, args[1:], getenv, stdout, stderr)
+	case "migrate-keys":
+		return migrateKeys(ctx, args[1:], getenv, stdout, stderr)
 	case "webhooks":
 		if len(args) == 2 && isHelpFlag(args[1]) {
 			fmt.Fprint(stdout, webhooksUsage)

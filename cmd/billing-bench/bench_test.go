@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/billing-adapter/billing-adapter/internal/testutil/redistest"
 	"strings"
 	"testing"
 	"time"
@@ -163,14 +164,17 @@ func sampleReport() *Report {
 		Scenarios: []ScenarioReport{
 			{Scenario: "validate", N: 100, Concurrency: 64, RPS: 6000, Latency: LatencyMS{P50: 10, P90: 15, P99: 20, Max: 30},
 				RedisCmdsPerOp: 4, RedisCommands: []CommandCount{{"hget", 2}, {"evalsha", 1}, {"hgetall", 1}},
-				Handler:  &HandlerCost{AllocsPerOp: 125, BytesPerOp: 8200, RedisRoundTripsPerOp: 2, Benchmarks: "BenchmarkValidate"},
-				Baseline: &Baseline{Kind: "validate", Trips: 2, RPS: 9000, Latency: LatencyMS{P99: 11}, PercentOfB: 66.7}},
+				Handler:   &HandlerCost{AllocsPerOp: 125, BytesPerOp: 8200, RedisRoundTripsPerOp: 2, Benchmarks: "BenchmarkValidate"},
+				CPUPerReq: 130,
+				Baseline:  &Baseline{Kind: "validate", Trips: 2, RPS: 9000, Latency: LatencyMS{P99: 11}, PercentOfB: 66.7, CPUPerReq: 80}},
 			{Scenario: "apply", N: 100, Concurrency: 64, RPS: 400, StripeCallsPerOp: 2, StripeTarget: 2,
 				StripeCalls: map[string]float64{"GET /v1/subscriptions/{id}": 1, "POST /v1/subscriptions/{id}": 1},
 				Errors:      1, ErrorStatuses: map[string]int{"409": 1}},
-			{Scenario: "webhook", N: 100, Concurrency: 64, RPS: 3000},
+			{Scenario: "webhook", N: 100, Concurrency: 64, RPS: 3000, CPUPerReq: 200,
+				Baseline: &Baseline{Kind: "webhook", RPS: 3900, PercentOfB: 76.9, CPUPerReq: 160}},
 		},
-		Memory: &Memory{Codes: 10, Redemptions: 10, RedemptionCodes: 1, CodeKeyBytes: 900, RedemptionKeyBytes: 600},
+		Cluster: clusterSample(),
+		Memory:  &Memory{Codes: 10, Redemptions: 10, RedemptionCodes: 1, CodeKeyBytes: 900, RedemptionKeyBytes: 600},
 	}
 	r.Targets = evaluate(r)
 	return r
@@ -182,7 +186,10 @@ func TestEvaluateTargets(t *testing.T) {
 		got[tg.Name] = tg.Met
 	}
 	want := map[string]bool{
-		"validate Stripe calls per op": true, "validate errors": true, "validate throughput vs baseline": true,
+		"validate Stripe calls per op": true, "validate errors": true, "validate throughput vs baseline": false,
+		"webhook throughput vs baseline": true, "validate service CPU per request vs baseline": false,
+		"webhook service CPU per request vs baseline":  true,
+		"cluster: busiest slot's share of round trips": false, "cluster: busiest master's share of round trips": false,
 		"validate p99 at 64 concurrent": false, "apply Stripe calls per op": true, "apply errors": false,
 		"webhook events/s": false, "Redis memory per promo code (MEMORY USAGE)": true,
 		"Redis memory per redemption (MEMORY USAGE)": false,
@@ -207,7 +214,9 @@ func TestWriteTable(t *testing.T) {
 		"GET /v1/subscriptions/{id} 1.00, POST /v1/subscriptions/{id} 1.00",
 		"apply: 1 answers with status 409",
 		"per promo code", "900 B", "<= 1024 B",
-		"[MISSED] validate p99 at 64 concurrent", "[met   ] validate throughput vs baseline",
+		"[MISSED] validate p99 at 64 concurrent", "[MISSED] validate throughput vs baseline",
+		"validate      service 130 µs, baseline 80 µs (1.62x)",
+		"50.0% (ba:{pc_hot}:code)", "whole run", "127.0.0.1:7001 50.0%",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
@@ -250,5 +259,43 @@ func TestToMS(t *testing.T) {
 	l := toMS(Latency{P50: 1500 * time.Microsecond, P99: 2*time.Millisecond + 345678*time.Nanosecond})
 	if l.P50 != 1.5 || l.P99 != 2.346 {
 		t.Fatalf("%+v", l)
+	}
+}
+
+// clusterSample is what a monitor counted: the lines MONITOR prints, Lua's
+// own commands and keyless commands left out of the shares.
+func clusterSample() *ClusterShares {
+	m := &monitor{byNode: map[string]int64{}, bySlot: map[int]int64{}, sample: map[int]string{}}
+	for _, l := range []string{
+		`1700000000.1 [0 127.0.0.1:5000] "EVALSHA" "abc" "3" "ba:{pc_hot}:code" "ba:{pc_hot}:rd" "ba:{pc_hot}:cust" "cus_1"`,
+		`1700000000.1 [0 lua] "HGETALL" "ba:{pc_hot}:code"`,
+		`1700000000.2 [0 127.0.0.1:5000] "GET" "ba:{sub_1}:claim"`,
+		`1700000000.3 [0 127.0.0.1:5000] "WAIT" "1" "250"`,
+	} {
+		m.count("127.0.0.1:7001", l)
+	}
+	m.count("127.0.0.1:7002", `1700000000.4 [0 127.0.0.1:5001] "SET" "ba:evt:evt_1" "d" "PX" "1000"`)
+	m.count("127.0.0.1:7002", `1700000000.5 [0 127.0.0.1:5001] "EVALSHA" "abc" "3" "ba:{pc_hot}:code" "x" "y"`)
+	c := &ClusterShares{}
+	c.add(m.shares(nil))
+	c.masterOrder = []string{"127.0.0.1:7001", "127.0.0.1:7002"}
+	c.finish()
+	return c
+}
+
+func TestMonitorShares(t *testing.T) {
+	c := clusterSample()
+	if c.RoundTrips != 4 || c.NoKey != 1 {
+		t.Fatalf("round trips %d (want 4: Lua's own command is not one), without key %d (want 1: WAIT)", c.RoundTrips, c.NoKey)
+	}
+	hot := redistest.KeySlot("ba:{pc_hot}:code")
+	if c.TopSlots[0].Slot != hot || c.TopSlots[0].Share != 0.5 || c.MaxSlot != 0.5 {
+		t.Fatalf("top slot %+v, want %d at 50%%", c.TopSlots[0], hot)
+	}
+	if c.MaxMaster != 0.5 || len(c.Masters) != 2 {
+		t.Fatalf("masters %+v", c.Masters)
+	}
+	if got := quotedArgs(` "SET" "a\"b" "c"`); len(got) != 3 || got[1] != `a"b` {
+		t.Fatalf("quotedArgs: %q", got)
 	}
 }

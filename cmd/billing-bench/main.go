@@ -45,6 +45,12 @@ type options struct {
 	memRedis    string
 	workDir     string
 	keep        bool
+	cluster     bool
+	simArgs     []string
+	// -reconcile: subscription counts to reconcile, the rate and ranges.
+	reconcileSizes      []int
+	reconcileRate       float64
+	reconcilePartitions int
 }
 
 func main() {
@@ -68,7 +74,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("billing-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.scenario, "scenario", "all", "validate, apply, create-promo, webhook, memory, or all (comma-separated list allowed)")
+	fs.StringVar(&o.scenario, "scenario", "all", "validate, apply, create-promo, webhook, memory, all, or none (comma-separated list allowed)")
 	fs.IntVar(&o.n, "n", 10000, "measured requests per scenario")
 	fs.IntVar(&o.stripeN, "stripe-n", 2000, "measured requests for the scenarios that call Stripe (apply, create-promo): the simulator slows as its state grows (docs/BENCHMARKS.md); 0 = -n")
 	fs.IntVar(&o.conc, "c", 64, "concurrent requests (workers, one keep-alive connection each)")
@@ -83,6 +89,12 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.memRedis, "mem-redis-args", "", "extra redis-server arguments for the memory measurement, e.g. \"--hash-max-listpack-value 1024\"")
 	fs.StringVar(&o.workDir, "dir", "", "directory for logs and Redis files (default: a new temporary one)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (logs) after the run")
+	sizes := fs.String("reconcile", "", "also measure reconcile -fix against the simulator holding this many subscriptions with a year of\n"+
+		"invoices each, comma-separated (e.g. 1000,10000)")
+	fs.Float64Var(&o.reconcileRate, "reconcile-rate", 200, "reconcile's -rate (Stripe list requests per second)")
+	fs.IntVar(&o.reconcilePartitions, "reconcile-partitions", 8, "reconcile's -partitions")
+	fs.BoolVar(&o.cluster, "cluster", false, "run the service on a real Redis Cluster (3 masters + 3 replicas, redis-cli needed) and print\n"+
+		"the share of round trips (MONITOR), keys and memory per master and per slot; no baselines")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: billing-bench [flags]\n       billing-bench baseline-server -kind validate|webhook -addr ADDR -redis-url URL -trips N\nflags:")
 		fs.PrintDefaults()
@@ -97,6 +109,14 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if o.stripeN <= 0 {
 		o.stripeN = o.n
 	}
+	if o.cluster {
+		o.baseline = false // the baseline servers speak to one Redis
+	}
+	var err error
+	if o.reconcileSizes, err = parseSizes(*sizes); err != nil {
+		fmt.Fprintln(stderr, err)
+		return o, errUsage
+	}
 	return o, nil
 }
 
@@ -104,6 +124,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 func selected(spec string) ([]scenario, bool, error) {
 	if spec == "all" {
 		return scenarios, true, nil
+	}
+	if spec == "none" { // e.g. -scenario none -reconcile 1000
+		return nil, false, nil
 	}
 	var out []scenario
 	memory := false
@@ -176,7 +199,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				return fmt.Errorf("%s: %w", sc.name, err)
 			}
 			rep.Scenarios = append(rep.Scenarios, *sr)
+			if sr.Cluster != nil {
+				if rep.Cluster == nil {
+					rep.Cluster = &ClusterShares{}
+				}
+				rep.Cluster.add(sr.Cluster)
+			}
 		}
+		if rep.Cluster != nil {
+			if rep.Cluster.KeysMemory, err = keysAndMemory(ctx, st.masters); err != nil {
+				return err
+			}
+		}
+	}
+	for _, n := range o.reconcileSizes {
+		r, err := measureReconcile(ctx, o, n, stderr)
+		if err != nil {
+			return fmt.Errorf("reconcile %d: %w", n, err)
+		}
+		rep.Reconcile = append(rep.Reconcile, *r)
 	}
 	if withMemory {
 		if rep.Memory, err = runMemory(ctx, o, stderr); err != nil {
@@ -246,7 +287,20 @@ func (e *env) measure(ctx context.Context, sc scenario, gb map[string]GoBench, s
 	if err != nil {
 		return nil, err
 	}
+	cpu0 := procCPU(e.st.service)
+	var mon *monitor
+	if e.st.masters != nil {
+		if mon, err = startMonitor(e.st.masters); err != nil {
+			return nil, err
+		}
+	}
 	res := runLoad(ctx, client, e.st.URL, measured, o.conc)
+	cpu1 := procCPU(e.st.service)
+	var shares *ClusterShares
+	if mon != nil {
+		mon.stop()
+		shares = mon.shares(e.st.masters)
+	}
 	csAfter, err := e.st.commandStats(ctx)
 	if err != nil {
 		return nil, err
@@ -282,6 +336,13 @@ func (e *env) measure(ctx context.Context, sc scenario, gb map[string]GoBench, s
 	sr.RedisCmdsPerOp = float64(delta.Total()) / float64(n)
 	sr.RedisCommands = delta.top(n, 8)
 	sr.Handler = handlerCost(gb, sc.gobench)
+	sr.Cluster = shares
+	if cpu0 >= 0 && cpu1 >= 0 {
+		sr.CPUPerReq = math.Round(float64(cpu1-cpu0) / float64(time.Microsecond) / float64(n))
+	}
+	if sr.IdempotencyRecordBytes, sr.IdempotencyRecords, err = idempotencyRecordBytes(ctx, e.st.nodes()); err != nil {
+		return nil, err
+	}
 
 	if sc.baseline != "" && o.baseline {
 		trips, dupTrips := baselineTrips(sc.baseline, gb)
@@ -292,13 +353,18 @@ func (e *env) measure(ctx context.Context, sc scenario, gb map[string]GoBench, s
 		}
 		bclient := newClient(o.conc)
 		runLoad(ctx, bclient, url, warm, o.conc)
+		bcpu0 := procCPU(p)
 		b := runLoad(ctx, bclient, url, measured, o.conc)
+		bcpu1 := procCPU(p)
 		bclient.CloseIdleConnections()
 		p.stop()
 		sr.Baseline = &Baseline{Kind: sc.baseline, Trips: trips, RPS: math.Round(b.RPS()), Latency: toMS(b.Latency),
 			Errors: b.Errors}
 		if sc.baseline == "webhook" {
 			sr.Baseline.DupTrips = dupTrips
+		}
+		if bcpu0 >= 0 && bcpu1 >= 0 {
+			sr.Baseline.CPUPerReq = math.Round(float64(bcpu1-bcpu0) / float64(time.Microsecond) / float64(n))
 		}
 		if b.RPS() > 0 {
 			sr.Baseline.PercentOfB = math.Round(1000*res.RPS()/b.RPS()) / 10

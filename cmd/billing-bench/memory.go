@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -146,6 +147,32 @@ func memoryUsage(ctx context.Context, rdb *redis.Client, keys []string) (int64, 
 	return total, nil
 }
 
+// idempotencyRecordBytes is the mean MEMORY USAGE of the idempotency
+// records in Redis (ba:{idem:H}), over at most 2,000 of them.
+func idempotencyRecordBytes(ctx context.Context, nodes []*redis.Client) (float64, int, error) {
+	var total int64
+	n := 0
+	for _, rdb := range nodes {
+		var keys []string
+		iter := rdb.Scan(ctx, 0, "ba:{idem:*", 1000).Iterator()
+		for iter.Next(ctx) && len(keys) < 2000 {
+			keys = append(keys, iter.Val())
+		}
+		if err := iter.Err(); err != nil {
+			return 0, 0, err
+		}
+		sum, err := memoryUsage(ctx, rdb, keys)
+		if err != nil {
+			return 0, 0, err
+		}
+		total, n = total+sum, n+len(keys)
+	}
+	if n == 0 {
+		return 0, 0, nil
+	}
+	return float64(total) / float64(n), n, nil
+}
+
 // measureMemory runs on its own fresh redis-server at url.
 func measureMemory(ctx context.Context, url string, codes, redemptions, conc int, progress io.Writer) (*Memory, error) {
 	start := time.Now()
@@ -169,8 +196,7 @@ func measureMemory(ctx context.Context, url string, codes, redemptions, conc int
 		NewID: func() string { return "rd_" + ulid.Make().String() }, Lease: 2 * time.Minute, LockTTL: time.Minute}
 	reconciler := &promo.Observer{Store: store, Catalog: catalog, Log: log}
 	m := &Memory{Codes: codes, Redemptions: redemptions, RedemptionCodes: min(100, codes)}
-	catalogKeys := []string{"ba:{catalog}:codes", "ba:{catalog}:prov", "ba:{catalog}:list:active",
-		"ba:{catalog}:list:inactive", "ba:{catalog}:list:archived"}
+	catalogKeys := []string{"ba:{catalog}:list:active", "ba:{catalog}:list:inactive", "ba:{catalog}:list:archived"}
 
 	// Codes: as POST /v1/promo_codes makes them (10% off forever, a stock,
 	// one metadata key), each with its own request key.
@@ -196,16 +222,19 @@ func measureMemory(ctx context.Context, url string, codes, redemptions, conc int
 	if err != nil {
 		return nil, err
 	}
-	codeKeys := make([]string, 0, codes+len(catalogKeys))
-	for _, id := range ids {
+	codeKeys := make([]string, 0, codes)
+	textKeys := make([]string, 0, codes)
+	for i, id := range ids {
 		codeKeys = append(codeKeys, "ba:{"+id+"}:code")
+		textKeys = append(textKeys, fmt.Sprintf("ba:{ct:MEM%07d}", i))
 	}
-	usage, err := memoryUsage(ctx, rdb, append(codeKeys, catalogKeys...))
+	usage, err := memoryUsage(ctx, rdb, slices.Concat(codeKeys, textKeys, catalogKeys))
 	if err != nil {
 		return nil, err
 	}
 	m.CodeKeyBytes, m.CodeUsedBytes = float64(usage)/float64(codes), float64(m1-m0)/float64(codes)
-	if m.CodeBreakdown, err = breakdown(ctx, rdb, map[string][]string{"code hash": codeKeys, "catalog indexes": catalogKeys}, codes); err != nil {
+	if m.CodeBreakdown, err = breakdown(ctx, rdb, map[string][]string{"code hash": codeKeys, "code text key": textKeys,
+		"catalog lists": catalogKeys}, codes); err != nil {
 		return nil, err
 	}
 
@@ -213,13 +242,16 @@ func measureMemory(ctx context.Context, url string, codes, redemptions, conc int
 	// spread evenly over the first RedemptionCodes codes.
 	perCode := func(id string) []string {
 		return []string{"ba:{" + id + "}:code", "ba:{" + id + "}:rd", "ba:{" + id + "}:cust", "ba:{" + id + "}:subs",
-			"ba:{" + id + "}:ledger", "ba:{" + id + "}:disc", "ba:{" + id + "}:inv"}
+			"ba:{" + id + "}:ledger", "ba:{" + id + "}:disc"}
 	}
 	var rdKeysBefore []string
 	for _, id := range ids[:m.RedemptionCodes] {
 		rdKeysBefore = append(rdKeysBefore, perCode(id)...)
 	}
-	globalKeys := []string{"ba:{sweep}:due", "ba:{customers}:paid", "ba:{catalog}:stripe_sync", "ba:{claims}"}
+	globalKeys := []string{"ba:{catalog}:stripe_sync"}
+	for shard := 0; shard < 16; shard++ {
+		globalKeys = append(globalKeys, fmt.Sprintf("ba:{sweep:%02d}:due", shard))
+	}
 	beforeKeys, err := memoryUsage(ctx, rdb, append(rdKeysBefore, globalKeys...))
 	if err != nil {
 		return nil, err
@@ -241,13 +273,17 @@ func measureMemory(ctx context.Context, url string, codes, redemptions, conc int
 	if err != nil {
 		return nil, err
 	}
-	afterKeys, err := memoryUsage(ctx, rdb, append(rdKeysBefore, globalKeys...))
+	claimKeys := make([]string, redemptions)
+	for i, sub := range subs {
+		claimKeys[i] = "ba:{" + sub + "}:claim"
+	}
+	afterKeys, err := memoryUsage(ctx, rdb, slices.Concat(rdKeysBefore, globalKeys, claimKeys))
 	if err != nil {
 		return nil, err
 	}
 	m.RedemptionKeyBytes = float64(afterKeys-beforeKeys) / float64(redemptions)
 	m.RedemptionUsedBytes = float64(m2-m1) / float64(redemptions)
-	kinds := map[string][]string{"subscription claims": {"ba:{claims}"}}
+	kinds := map[string][]string{"subscription claims": claimKeys}
 	for _, id := range ids[:m.RedemptionCodes] {
 		for kind, suffix := range map[string]string{"ledger records": "rd", "ledger order": "ledger",
 			"customer index": "cust", "subscription index": "subs", "discount index": "disc"} {
@@ -260,11 +296,17 @@ func measureMemory(ctx context.Context, url string, codes, redemptions, conc int
 
 	// First paid invoice of each (invoice.paid with the discount).
 	fmt.Fprintf(progress, "memory: counting %d first paid invoices...\n", redemptions)
+	invoiceKeys := make([]string, 0, 2*redemptions)
+	invoiceIDs := make([]string, redemptions)
+	for i, r := range results {
+		invoiceIDs[i] = stripeID("in_", 24)
+		invoiceKeys = append(invoiceKeys, "ba:{"+r.Code.ID+"}:inv:"+invoiceIDs[i], "ba:{"+r.Subscription.Customer+"}:paid")
+	}
 	if err := benchkit.Parallel(redemptions, conc, func(i int) error {
 		r := results[i]
 		d := r.Subscription.Discount
 		at := now.AddDate(0, 1, 0)
-		return reconciler.InvoicePaid(ctx, promo.InvoicePaidEvent{InvoiceID: stripeID("in_", 24),
+		return reconciler.InvoicePaid(ctx, promo.InvoicePaidEvent{InvoiceID: invoiceIDs[i],
 			Customer: r.Subscription.Customer, Subscription: r.Subscription.ID, Currency: "usd", AmountPaid: 1800,
 			DiscountAmount: 200, At: at, Discount: &promo.DiscountEvent{DiscountID: d.ID, CouponID: d.CouponID,
 				CouponDuration: promo.Forever, PromotionCodeID: d.PromotionCodeID, Customer: r.Subscription.Customer,
@@ -276,7 +318,7 @@ func measureMemory(ctx context.Context, url string, codes, redemptions, conc int
 	if err != nil {
 		return nil, err
 	}
-	invKeys, err := memoryUsage(ctx, rdb, append(rdKeysBefore, globalKeys...))
+	invKeys, err := memoryUsage(ctx, rdb, slices.Concat(rdKeysBefore, globalKeys, claimKeys, invoiceKeys))
 	if err != nil {
 		return nil, err
 	}

@@ -21,7 +21,11 @@ type Report struct {
 	Started   time.Time        `json:"started"`
 	Scenarios []ScenarioReport `json:"scenarios"`
 	Memory    *Memory          `json:"memory,omitempty"`
-	Targets   []Target         `json:"targets"`
+	// Cluster: the whole run's spread over the cluster (-cluster only).
+	Cluster *ClusterShares `json:"cluster,omitempty"`
+	// Reconcile: reconcile -fix at each size of -reconcile.
+	Reconcile []ReconcileRun `json:"reconcile,omitempty"`
+	Targets   []Target       `json:"targets"`
 }
 
 // Machine says where the numbers come from.
@@ -90,6 +94,16 @@ type ScenarioReport struct {
 	// the scenario's mix; nil without -gobench.
 	Handler  *HandlerCost `json:"handler,omitempty"`
 	Baseline *Baseline    `json:"baseline,omitempty"`
+	// IdempotencyRecordBytes is the mean MEMORY USAGE of the idempotency
+	// records in Redis after the scenario (IdempotencyRecords of them; kept
+	// IDEMPOTENCY_TTL, one per mutating request); 0 when it made none.
+	IdempotencyRecordBytes float64 `json:"idempotency_record_bytes,omitempty"`
+	IdempotencyRecords     int     `json:"idempotency_records,omitempty"`
+	// CPUPerReq is the service's CPU time per request in the measured run
+	// (µs, /proc/<pid>/stat utime+stime delta / n).
+	CPUPerReq float64 `json:"cpu_us_per_request,omitempty"`
+	// Cluster: how the measured run's round trips spread (-cluster only).
+	Cluster *ClusterShares `json:"cluster,omitempty"`
 }
 
 // HandlerCost is the in-process cost of one request of the scenario.
@@ -103,7 +117,10 @@ type HandlerCost struct {
 
 // Baseline is the bare server measured with the same requests and settings.
 type Baseline struct {
-	Kind       string    `json:"kind"`
+	Kind string `json:"kind"`
+	// CPUPerReq is the baseline server's CPU time per request (µs,
+	// /proc/<pid>/stat utime+stime delta / n).
+	CPUPerReq  float64   `json:"cpu_us_per_request,omitempty"`
 	Trips      int       `json:"redis_round_trips"`
 	DupTrips   int       `json:"redis_round_trips_duplicate,omitempty"`
 	RPS        float64   `json:"requests_per_second"`
@@ -156,15 +173,36 @@ func evaluate(r *Report) []Target {
 		switch s.Scenario {
 		case "validate":
 			if s.Baseline != nil {
-				out = append(out, Target{Name: "validate throughput vs baseline", Want: ">= 60%",
-					Got: fmt.Sprintf("%.0f%%", s.Baseline.PercentOfB), Met: s.Baseline.PercentOfB >= 60})
+				out = append(out, Target{Name: "validate throughput vs baseline", Want: ">= 85%",
+					Got: fmt.Sprintf("%.0f%%", s.Baseline.PercentOfB), Met: s.Baseline.PercentOfB >= 85})
 			}
 			out = append(out, Target{Name: fmt.Sprintf("validate p99 at %d concurrent", s.Concurrency), Want: "< 5 ms",
 				Got: fmt.Sprintf("%.2f ms", s.Latency.P99), Met: s.Latency.P99 < 5})
 		case "webhook":
 			out = append(out, Target{Name: "webhook events/s", Want: ">= 5000", Got: fmt.Sprintf("%.0f", s.RPS),
 				Met: s.RPS >= 5000})
+			if s.Baseline != nil {
+				out = append(out, Target{Name: "webhook throughput vs baseline", Want: ">= 75%",
+					Got: fmt.Sprintf("%.0f%%", s.Baseline.PercentOfB), Met: s.Baseline.PercentOfB >= 75})
+			}
 		}
+		if b := s.Baseline; b != nil && b.CPUPerReq > 0 && s.CPUPerReq > 0 {
+			ratio := s.CPUPerReq / b.CPUPerReq
+			out = append(out, Target{Name: s.Scenario + " service CPU per request vs baseline", Want: "<= 1.3x",
+				Got: fmt.Sprintf("%.2fx", ratio), Met: ratio <= 1.3})
+		}
+	}
+	for _, rc := range r.Reconcile {
+		if rc.Subscriptions >= 100_000 {
+			out = append(out, Target{Name: fmt.Sprintf("reconcile of %d subscriptions: peak memory", rc.Subscriptions),
+				Want: "<= 300 MB", Got: fmt.Sprintf("%.0f MB", rc.MaxRSSMB), Met: rc.MaxRSSMB <= 300})
+		}
+	}
+	if c := r.Cluster; c != nil && c.RoundTrips > 0 {
+		out = append(out, Target{Name: "cluster: busiest slot's share of round trips", Want: "<= 10%",
+			Got: fmt.Sprintf("%.1f%%", 100*c.MaxSlot), Met: c.MaxSlot <= 0.10})
+		out = append(out, Target{Name: "cluster: busiest master's share of round trips", Want: "<= 40%",
+			Got: fmt.Sprintf("%.1f%%", 100*c.MaxMaster), Met: c.MaxMaster <= 0.40})
 	}
 	if m := r.Memory; m != nil {
 		out = append(out, Target{Name: "Redis memory per promo code (MEMORY USAGE)", Want: "<= 1024 B",
@@ -220,6 +258,12 @@ func writeTable(w io.Writer, r *Report) {
 			}
 		}
 		tw.Flush()
+		for _, s := range r.Scenarios {
+			if s.IdempotencyRecords > 0 {
+				fmt.Fprintf(w, "Redis memory per idempotency record after %s: %.0f B (MEMORY USAGE, mean of %d records, kept IDEMPOTENCY_TTL)\n",
+					s.Scenario, s.IdempotencyRecordBytes, s.IdempotencyRecords)
+			}
+		}
 		fmt.Fprintln(w, "\nRedis commands per op (INFO commandstats delta / n, Lua-internal calls included):")
 		for _, s := range r.Scenarios {
 			var parts []string
@@ -286,6 +330,9 @@ func writeTable(w io.Writer, r *Report) {
 			fmt.Fprintln(w)
 		}
 	}
+	writeCPU(w, r)
+	writeCluster(w, r)
+	writeReconcile(w, r)
 	if len(r.Targets) > 0 {
 		fmt.Fprintln(w, "\nTargets:")
 		for _, t := range r.Targets {
@@ -296,4 +343,71 @@ func writeTable(w io.Writer, r *Report) {
 			fmt.Fprintf(w, "  [%s] %-46s want %-10s got %s\n", mark, t.Name, t.Want, t.Got)
 		}
 	}
+}
+
+// writeCPU prints the service's and the baselines' CPU per request.
+func writeCPU(w io.Writer, r *Report) {
+	var lines []string
+	for _, s := range r.Scenarios {
+		if s.CPUPerReq == 0 {
+			continue
+		}
+		line := fmt.Sprintf("  %-13s service %.0f µs", s.Scenario, s.CPUPerReq)
+		if b := s.Baseline; b != nil && b.CPUPerReq > 0 {
+			line += fmt.Sprintf(", baseline %.0f µs (%.2fx)", b.CPUPerReq, s.CPUPerReq/b.CPUPerReq)
+		}
+		lines = append(lines, line)
+	}
+	if len(lines) > 0 {
+		fmt.Fprintln(w, "\nCPU per request (/proc/<pid>/stat utime+stime over the measured run / n):")
+		fmt.Fprintln(w, strings.Join(lines, "\n"))
+	}
+}
+
+// writeCluster prints the spread over the cluster (-cluster).
+func writeCluster(w io.Writer, r *Report) {
+	shares := func(name string, c *ClusterShares) {
+		if c == nil || c.RoundTrips == 0 {
+			return
+		}
+		var ms []string
+		for _, m := range c.Masters {
+			ms = append(ms, fmt.Sprintf("%s %.1f%%", m.Addr, 100*m.RoundTrips))
+		}
+		var ss []string
+		for _, s := range c.TopSlots {
+			ss = append(ss, fmt.Sprintf("%d %.1f%% (%s)", s.Slot, 100*s.Share, s.Key))
+		}
+		fmt.Fprintf(w, "  %-13s %d round trips; masters: %s\n                busiest slots: %s\n", name, c.RoundTrips,
+			strings.Join(ms, ", "), strings.Join(ss, ", "))
+	}
+	if r.Cluster == nil {
+		return
+	}
+	fmt.Fprintln(w, "\nRedis Cluster (3 masters + 3 replicas): client commands with a key per master and per slot (MONITOR):")
+	for _, s := range r.Scenarios {
+		shares(s.Scenario, s.Cluster)
+	}
+	shares("whole run", r.Cluster)
+	var km []string
+	for _, n := range r.Cluster.KeysMemory {
+		km = append(km, fmt.Sprintf("%s %d keys (%.1f%%), %.1f MB (%.1f%%)", n.Addr, n.Keys, 100*n.KeysShare,
+			float64(n.Memory)/1e6, 100*n.MemShare))
+	}
+	fmt.Fprintf(w, "  keys and memory at the end: %s\n", strings.Join(km, "; "))
+}
+
+// writeReconcile prints the reconcile curve (-reconcile).
+func writeReconcile(w io.Writer, r *Report) {
+	if len(r.Reconcile) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nreconcile -fix against the simulator (each subscription with 13 paid invoices; Redis empty before):")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "subscriptions\tpaid invoices\twall time\tpeak RSS\tlist requests\trate\tranges\trequests/rate\tsetup\t")
+	for _, rc := range r.Reconcile {
+		fmt.Fprintf(tw, "%d\t%d\t%.1fs\t%.0f MB\t%d\t%g/s\t%d\t%.1fs\t%.0fs\t\n", rc.Subscriptions, rc.Invoices, rc.Seconds,
+			rc.MaxRSSMB, rc.Requests, rc.Rate, rc.Partitions, rc.RateBound, rc.SetupSeconds)
+	}
+	tw.Flush()
 }

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -126,6 +127,17 @@ type stack struct {
 	SimURL   string
 	URL      string
 	rdb      *redis.Client
+	// -cluster: the cluster's masters (rdb is nil) and its stop func.
+	masters     []*redis.Client
+	stopCluster func()
+}
+
+// nodes are the Redis servers holding data: the masters, or the one server.
+func (s *stack) nodes() []*redis.Client {
+	if s.masters != nil {
+		return s.masters
+	}
+	return []*redis.Client{s.rdb}
 }
 
 // startStack starts redis-server (no persistence), bin/stripe-sim (no
@@ -139,20 +151,31 @@ func startStack(ctx context.Context, o options) (*stack, error) {
 			s.stop()
 		}
 	}()
-	redisPort, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	if s.redis, err = startProc(s.dir, "redis", o.redisServer, []string{
-		"--port", strconv.Itoa(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", s.dir, "--protected-mode", "yes", "--maxmemory", "0"}, nil); err != nil {
-		return nil, err
-	}
-	s.RedisURL = fmt.Sprintf("redis://127.0.0.1:%d/0", redisPort)
-	opt, _ := redis.ParseURL(s.RedisURL)
-	s.rdb = redis.NewClient(opt)
-	if err := s.redis.waitFor(func() error { return s.rdb.Ping(ctx).Err() }); err != nil {
-		return nil, err
+	redisEnv := []string{}
+	if o.cluster {
+		c, stop, masters, err := startClusterRedis(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s.masters, s.stopCluster = masters, stop
+		redisEnv = append(redisEnv, "REDIS_URL=", "REDIS_ADDRS="+strings.Join(c.Addrs(), ","))
+	} else {
+		redisPort, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		if s.redis, err = startProc(s.dir, "redis", o.redisServer, []string{
+			"--port", strconv.Itoa(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+			"--dir", s.dir, "--protected-mode", "yes", "--maxmemory", "0"}, nil); err != nil {
+			return nil, err
+		}
+		s.RedisURL = fmt.Sprintf("redis://127.0.0.1:%d/0", redisPort)
+		opt, _ := redis.ParseURL(s.RedisURL)
+		s.rdb = redis.NewClient(opt)
+		if err := s.redis.waitFor(func() error { return s.rdb.Ping(ctx).Err() }); err != nil {
+			return nil, err
+		}
+		redisEnv = append(redisEnv, "REDIS_URL="+s.RedisURL, "REDIS_ADDRS=")
 	}
 
 	simPort, err := freePort()
@@ -161,7 +184,7 @@ func startStack(ctx context.Context, o options) (*stack, error) {
 	}
 	s.SimURL = fmt.Sprintf("http://127.0.0.1:%d", simPort)
 	if s.sim, err = startProc(s.dir, "stripe-sim", filepath.Join(o.binDir, "stripe-sim"),
-		[]string{"-addr", fmt.Sprintf("127.0.0.1:%d", simPort)}, nil); err != nil {
+		append([]string{"-addr", fmt.Sprintf("127.0.0.1:%d", simPort)}, o.simArgs...), nil); err != nil {
 		return nil, err
 	}
 	if err := s.sim.waitFor(func() error {
@@ -184,12 +207,13 @@ func startStack(ctx context.Context, o options) (*stack, error) {
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	s.URL = "http://" + addr
 	env := []string{
-		"BILLING_ADDR=" + addr, "REDIS_URL=" + s.RedisURL, "REDIS_ADDRS=",
+		"BILLING_ADDR=" + addr,
 		"STRIPE_SECRET_KEY=" + stripeKey, "STRIPE_API_BASE=" + s.SimURL, "STRIPE_MAX_NETWORK_RETRIES=0",
 		"STRIPE_WEBHOOK_SECRETS=" + webhookSecret,
 		"BILLING_API_KEYS=bench-admin:admin:" + adminSecret + ",bench-checkout:checkout:" + checkoutSecret,
 		"LOG_FORMAT=json", "LOG_LEVEL=info",
 	}
+	env = append(env, redisEnv...)
 	if s.service, err = startProc(s.dir, "billing-adapter", filepath.Join(o.binDir, "billing-adapter"),
 		[]string{"serve"}, env); err != nil {
 		return nil, err
@@ -211,15 +235,27 @@ func (s *stack) stop() {
 		s.rdb.Close()
 	}
 	s.redis.stop()
+	for _, m := range s.masters {
+		m.Close()
+	}
+	if s.stopCluster != nil {
+		s.stopCluster()
+	}
 }
 
 // commandStats reads INFO commandstats.
 func (s *stack) commandStats(ctx context.Context) (CommandStats, error) {
-	info, err := s.rdb.Info(ctx, "commandstats").Result()
-	if err != nil {
-		return nil, err
+	sum := CommandStats{}
+	for _, rdb := range s.nodes() {
+		info, err := rdb.Info(ctx, "commandstats").Result()
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range parseCommandStats(info) {
+			sum[k] += v
+		}
 	}
-	return parseCommandStats(info), nil
+	return sum, nil
 }
 
 // startBaseline runs this tool's baseline-server of kind as its own process.
@@ -256,4 +292,30 @@ func pingURL(ctx context.Context, url string) error {
 	c := redis.NewClient(opt)
 	defer c.Close()
 	return c.Ping(ctx).Err()
+}
+
+// procCPU is the CPU time (user + system) the process has used so far,
+// from /proc/<pid>/stat; -1 when it cannot be read (not Linux).
+func procCPU(p *proc) time.Duration {
+	if p == nil || p.cmd.Process == nil {
+		return -1
+	}
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return -1
+	}
+	// The command name (field 2) is in parentheses and may hold spaces:
+	// fields 14 and 15 (utime, stime) count from after its ')'.
+	s := string(raw)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return -1
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return -1
+	}
+	const ticks = 100 // USER_HZ on Linux
+	return time.Duration(ut+st) * time.Second / ticks
 }

@@ -46,6 +46,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	verbose := fs.Bool("v", false, "debug logging")
 	statePath := fs.String("state", "", "JSON file to load the whole state from and save it to after every change (empty: in memory)")
 	cliSecret := fs.String("cli-webhook-secret", "", "signing secret of every Stripe CLI session (stripe listen); default: one random whsec_ per device name")
+	maxEvents := fs.Int("max-events", 0, "keep only about the newest N events (0: all); for load runs that bill years of invoices")
 	fs.Usage = func() {
 		out := fs.Output()
 		fmt.Fprintf(out, "Usage of stripe-sim:\n")
@@ -84,7 +85,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	sim, err := stripesim.Open(stripesim.Options{WebhookURL: *webhookURL, WebhookSecret: secret, Logger: logger,
-		RewordErrors: *reword, CLIWebhookSecret: *cliSecret, StatePath: *statePath})
+		RewordErrors: *reword, CLIWebhookSecret: *cliSecret, StatePath: *statePath, MaxEvents: *maxEvents})
 	if err != nil {
 		ln.Close()
 		return err

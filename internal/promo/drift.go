@@ -12,7 +12,7 @@ import (
 type LedgerState struct {
 	Codes   []*PromoCode
 	Ledgers map[string][]*Redemption // by promo code ID
-	Paid    map[string]bool          // customers recorded as having paid
+	Paid    map[string]bool          // of the customers Stripe shows paying, those recorded as having paid
 }
 
 // InFlight counts reservations not yet confirmed or released.
@@ -44,7 +44,7 @@ func (d Drift) String() string {
 // being created and reservations in flight are not drift; released
 // redemptions and ones that ended before a paid invoice are Redis' own
 // history, which Stripe cannot show.
-func Diff(current *LedgerState, rebuilt *Rebuilt, paid map[string]bool) []Drift {
+func Diff(current *LedgerState, rebuilt *Rebuilt, paid map[string]time.Time) []Drift {
 	var out []Drift
 	have := map[string]*PromoCode{}
 	for _, p := range current.Codes {

@@ -189,8 +189,12 @@ func (r *Observer) discountEnded(ctx context.Context, d DiscountEvent, reason st
 // In the common case (a known redemption) that is two round trips: the paid
 // customer and one script.
 func (r *Observer) InvoicePaid(ctx context.Context, e InvoicePaidEvent) error {
+	paidAt := e.PaidAt
+	if paidAt.IsZero() {
+		paidAt = e.At
+	}
 	if e.AmountPaid > 0 && e.Customer != "" {
-		if err := r.Store.MarkCustomerPaid(ctx, e.Customer); err != nil {
+		if err := r.Store.MarkCustomerPaid(ctx, e.Customer, paidAt.Add(PaidKeep)); err != nil {
 			return err
 		}
 	}

@@ -147,8 +147,10 @@ type ObserveStore interface {
 	FlagRedemption(ctx context.Context, promoCodeID, redemptionID, flag string) (*Redemption, error)
 	// SubscriptionRedemption returns the code's live redemption on sub.
 	SubscriptionRedemption(ctx context.Context, promoCodeID, sub string) (*Redemption, error)
-	// MarkCustomerPaid records a customer with a paid invoice (new_users_only).
-	MarkCustomerPaid(ctx context.Context, customer string) error
+	// MarkCustomerPaid records a customer with a paid invoice
+	// (new_users_only) until until (its paid_at + PaidKeep); an earlier call
+	// with a later until wins.
+	MarkCustomerPaid(ctx context.Context, customer string, until time.Time) error
 }
 
 // EventOutcome says what BeginEvent found for an event ID.
@@ -168,6 +170,26 @@ type EventStore interface {
 	FinishEvent(ctx context.Context, id, token string, keep time.Duration) error
 	// AbortEvent forgets a failed attempt so the next delivery processes it.
 	AbortEvent(ctx context.Context, id, token string) error
+}
+
+// PaidKeep is how long a paid invoice keeps its customer from counting as
+// new (new_users_only) when no later invoice is paid: about 13 months, so a
+// customer who pays monthly or yearly never counts as new, while customers
+// who stopped paying more than PaidKeep ago no longer take Redis memory.
+// It bounds the paid-customer marks, which otherwise grow with every
+// customer forever.
+const PaidKeep = 400 * 24 * time.Hour
+
+// PaidMarks are the paid-customer marks the latest paid invoices (customer
+// -> paid_at) call for at now: customer -> until, for the marks not yet over.
+func PaidMarks(paid map[string]time.Time, now time.Time) map[string]time.Time {
+	out := make(map[string]time.Time, len(paid))
+	for c, at := range paid {
+		if until := at.Add(PaidKeep); until.After(now) {
+			out[c] = until
+		}
+	}
+	return out
 }
 
 // EventKeep is how long processed event IDs are remembered: longer than the

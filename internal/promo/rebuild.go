@@ -15,16 +15,50 @@ type StripeSnapshot struct {
 	Coupons        map[string]StripeCoupon          // ours, by ID (= promo code ID)
 	PromotionCodes map[string][]StripePromotionCode // by coupon ID
 	Subscriptions  map[string]StripeSubscription    // with one of our discounts or our metadata, by ID
-	Invoices       []StripeInvoice                  // paid, carrying one of our discounts
-	PaidCustomers  map[string]bool                  // customers with a paid invoice above zero
-	Since          time.Time
+	// Paid adds up the paid invoices carrying one of our discounts, by
+	// coupon ID and discount ID: a sum per discount, not every invoice, so
+	// a year of invoices costs what its discounts do.
+	Paid          map[string]map[string]*PaidDiscount
+	PaidCustomers map[string]time.Time // customers with a paid invoice above zero: the latest paid_at
+	Since         time.Time
+	ReadAt        time.Time // when the read started
+}
+
+// PaidDiscount is what the paid invoices that carried one discount add up to.
+type PaidDiscount struct {
+	Discount            StripeDiscount // as the first of its invoices read showed it
+	Cycles              int
+	Discounted          map[string]int64 // by currency, minor units
+	FirstPaid, LastPaid time.Time
+	// Recent are the IDs of its invoices paid within EventKeep before the
+	// read: the only ones a redelivered event can still bring, so the only
+	// counted marks a rebuild writes (older marks have expired anyway).
+	Recent []string
+}
+
+// add counts one paid invoice carrying the discount.
+func (a *PaidDiscount) add(in StripeInvoice, recentSince time.Time) {
+	a.Cycles++
+	if a.Discounted == nil {
+		a.Discounted = map[string]int64{}
+	}
+	a.Discounted[in.Currency] += in.DiscountAmount
+	if a.FirstPaid.IsZero() || in.PaidAt.Before(a.FirstPaid) {
+		a.FirstPaid = in.PaidAt
+	}
+	a.LastPaid = maxTime(a.LastPaid, in.PaidAt)
+	if !in.PaidAt.Before(recentSince) {
+		a.Recent = append(a.Recent, in.ID)
+	}
 }
 
 // ReadStripe walks Stripe's lists into a snapshot. progress (may be nil) is
 // told every 100 objects read and at the end of each list.
 func ReadStripe(ctx context.Context, rd StripeReader, since time.Time, progress func(list string, read, kept int)) (*StripeSnapshot, error) {
 	s := &StripeSnapshot{Coupons: map[string]StripeCoupon{}, PromotionCodes: map[string][]StripePromotionCode{},
-		Subscriptions: map[string]StripeSubscription{}, PaidCustomers: map[string]bool{}, Since: since}
+		Subscriptions: map[string]StripeSubscription{}, Paid: map[string]map[string]*PaidDiscount{},
+		PaidCustomers: map[string]time.Time{}, Since: since, ReadAt: time.Now().UTC()}
+	recentSince := s.ReadAt.Add(-EventKeep)
 	var list string
 	var read, kept int
 	start := func(name string) { list, read, kept = name, 0, 0 }
@@ -80,12 +114,23 @@ func ReadStripe(ctx context.Context, rd StripeReader, since time.Time, progress 
 	}
 	start("paid invoices")
 	if err := done(rd.EachPaidInvoice(ctx, since, func(in StripeInvoice) error {
-		if in.AmountPaid > 0 && in.Customer != "" {
-			s.PaidCustomers[in.Customer] = true
+		if in.AmountPaid > 0 && in.Customer != "" && in.PaidAt.After(s.PaidCustomers[in.Customer]) {
+			s.PaidCustomers[in.Customer] = in.PaidAt
 		}
-		_, ours := s.Coupons[couponOf(in.Discount)]
+		coupon := couponOf(in.Discount)
+		_, ours := s.Coupons[coupon]
 		if ours {
-			s.Invoices = append(s.Invoices, in)
+			byDiscount := s.Paid[coupon]
+			if byDiscount == nil {
+				byDiscount = map[string]*PaidDiscount{}
+				s.Paid[coupon] = byDiscount
+			}
+			a := byDiscount[in.Discount.ID]
+			if a == nil {
+				a = &PaidDiscount{Discount: *in.Discount}
+				byDiscount[in.Discount.ID] = a
+			}
+			a.add(in, recentSince)
 		}
 		step(ours)
 		return nil
@@ -112,7 +157,8 @@ type Rebuilt struct {
 	Problems []string
 }
 
-// RebuiltRedemption is one ledger line with the invoices it counted.
+// RebuiltRedemption is one ledger line with the invoices it counted that
+// were paid within EventKeep before the read (PaidDiscount.Recent).
 type RebuiltRedemption struct {
 	*Redemption
 	Invoices []string
@@ -231,21 +277,20 @@ func rebuildLedger(s *StripeSnapshot, p *PromoCode) []RebuiltRedemption {
 		byDiscount[d.ID] = l
 		return l
 	}
-	for _, in := range s.Invoices {
-		if in.Discount == nil || in.Discount.CouponID != p.ID {
-			continue
-		}
-		l := line(in.Discount)
-		l.Cycles++
+	for _, a := range s.Paid[p.ID] {
+		l := line(&a.Discount)
+		l.Cycles += a.Cycles
 		if l.Discounted == nil {
 			l.Discounted = map[string]int64{}
 		}
-		l.Discounted[in.Currency] += in.DiscountAmount
-		l.Invoices = append(l.Invoices, in.ID)
-		if l.ActivatedAt.IsZero() || in.PaidAt.Before(l.ActivatedAt) {
-			l.ActivatedAt = in.PaidAt
+		for cur, v := range a.Discounted {
+			l.Discounted[cur] += v
 		}
-		lastPaid[l.DiscountID] = maxTime(lastPaid[l.DiscountID], in.PaidAt)
+		l.Invoices = append(l.Invoices, a.Recent...)
+		if l.ActivatedAt.IsZero() || a.FirstPaid.Before(l.ActivatedAt) {
+			l.ActivatedAt = a.FirstPaid
+		}
+		lastPaid[l.DiscountID] = maxTime(lastPaid[l.DiscountID], a.LastPaid)
 	}
 	live := map[string]bool{}
 	for _, sub := range s.Subscriptions {

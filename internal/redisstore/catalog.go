@@ -20,6 +20,9 @@ var releaseScript = plainScript("release_provision")
 // indexScript: lua/index_code.lua.
 var indexScript = plainScript("index_code")
 
+// indexTextScript: lua/index_text.lua.
+var indexTextScript = plainScript("index_text")
+
 func statusLists(status promo.Status) []string {
 	switch status {
 	case "":
@@ -33,7 +36,7 @@ func statusLists(status promo.Status) []string {
 // BeginCreate implements promo.Store.
 func (s *Store) BeginCreate(ctx context.Context, draft *promo.PromoCode, owner string, now time.Time, lease time.Duration) (*promo.PromoCode, promo.ClaimResult, error) {
 	terms := sha256.Sum256([]byte(draft.TermsKey()))
-	res, err := beginCreateScript.Run(ctx, s.rdb, []string{keyCodes, keyProvisional},
+	res, err := beginCreateScript.Run(ctx, s.rdb, []string{codeTextKey(draft.Code)},
 		draft.Code, draft.ID, owner, now.UnixMilli(), lease.Milliseconds(), hex.EncodeToString(terms[:])).StringSlice()
 	if err != nil {
 		return nil, 0, unavailable(err)
@@ -88,7 +91,7 @@ func (s *Store) SaveStripeRefs(ctx context.Context, id string, refs promo.Stripe
 
 // ReleaseProvision implements promo.Store.
 func (s *Store) ReleaseProvision(ctx context.Context, code, owner string) error {
-	return unavailable(releaseScript.Run(ctx, s.rdb, []string{keyProvisional}, code, owner).Err())
+	return unavailable(releaseScript.Run(ctx, s.rdb, []string{codeTextKey(code)}, code, owner).Err())
 }
 
 // FinishCreate implements promo.Store.
@@ -99,8 +102,28 @@ func (s *Store) FinishCreate(ctx context.Context, p *promo.PromoCode) error {
 	return s.index(ctx, p)
 }
 
+// index puts a ready code in its status list ({catalog}) and settles its
+// text's entry (its own slot): two scripts, each idempotent.
 func (s *Store) index(ctx context.Context, p *promo.PromoCode) error {
-	return unavailable(indexScript.Run(ctx, s.rdb, indexKeys, p.ID, p.Code, string(p.Status)).Err())
+	if err := indexTextScript.Run(ctx, s.rdb, []string{codeTextKey(p.Code)}, p.ID, string(p.Status)).Err(); err != nil {
+		return unavailable(err)
+	}
+	if p.Status == promo.StatusArchived {
+		s.texts.forget(p.Code)
+	}
+	return unavailable(indexScript.Run(ctx, s.rdb, listKeys, p.ID, string(p.Status)).Err())
+}
+
+// codeID returns the ID of the non-archived code with this text.
+func (s *Store) codeID(ctx context.Context, code string) (string, error) {
+	id, err := s.rdb.HGet(ctx, codeTextKey(code), "id").Result()
+	if errors.Is(err, redis.Nil) {
+		return "", promo.ErrNotFound
+	}
+	if err != nil {
+		return "", unavailable(err)
+	}
+	return id, nil
 }
 
 // Get implements promo.Store.
@@ -114,12 +137,9 @@ func (s *Store) Get(ctx context.Context, id string) (*promo.PromoCode, error) {
 
 // GetByCode implements promo.Store.
 func (s *Store) GetByCode(ctx context.Context, code string) (*promo.PromoCode, error) {
-	id, err := s.rdb.HGet(ctx, keyCodes, code).Result()
-	if errors.Is(err, redis.Nil) {
-		return nil, promo.ErrNotFound
-	}
+	id, err := s.codeID(ctx, code)
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, err
 	}
 	return s.Get(ctx, id)
 }

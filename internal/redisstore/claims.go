@@ -1,8 +1,10 @@
 package redisstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,7 +18,7 @@ var clearClaimScript = plainScript("clear_claim")
 
 // Claim implements promo.RedemptionStore.
 func (s *Store) Claim(ctx context.Context, sub string) (promo.Claim, error) {
-	v, err := s.rdb.HGet(ctx, keyClaims, sub).Result()
+	v, err := s.rdb.Get(ctx, claimKey(sub)).Result()
 	if errors.Is(err, redis.Nil) {
 		return promo.Claim{}, promo.ErrNotFound
 	}
@@ -33,12 +35,12 @@ func (s *Store) Claim(ctx context.Context, sub string) (promo.Claim, error) {
 // SetClaim implements promo.RedemptionStore. The value is
 // "promo code ID|redemption ID".
 func (s *Store) SetClaim(ctx context.Context, sub string, c promo.Claim) error {
-	return unavailable(s.rdb.HSet(ctx, keyClaims, sub, c.PromoCodeID+"|"+c.RedemptionID).Err())
+	return unavailable(s.rdb.Set(ctx, claimKey(sub), c.PromoCodeID+"|"+c.RedemptionID, 0).Err())
 }
 
 // ClearClaim implements promo.RedemptionStore.
 func (s *Store) ClearClaim(ctx context.Context, sub, redemptionID string) error {
-	return unavailable(clearClaimScript.Run(ctx, s.rdb, []string{keyClaims}, sub, redemptionID).Err())
+	return unavailable(clearClaimScript.Run(ctx, s.rdb, []string{claimKey(sub)}, redemptionID).Err())
 }
 
 // LockSubscription implements promo.RedemptionStore.
@@ -50,27 +52,46 @@ func dueMember(codeID, rdID string) string { return codeID + "/" + rdID }
 
 // MarkDue implements promo.RedemptionStore.
 func (s *Store) MarkDue(ctx context.Context, d promo.DueReservation) error {
-	return unavailable(s.rdb.ZAdd(ctx, keyDue, redis.Z{Score: float64(d.LeaseUntil.UnixMilli()),
+	return unavailable(s.rdb.ZAdd(ctx, dueKey(dueShard(d.RedemptionID)), redis.Z{Score: float64(d.LeaseUntil.UnixMilli()),
 		Member: dueMember(d.PromoCodeID, d.RedemptionID)}).Err())
 }
 
 // UnmarkDue implements promo.RedemptionStore.
 func (s *Store) UnmarkDue(ctx context.Context, codeID, rdID string) error {
-	return unavailable(s.rdb.ZRem(ctx, keyDue, dueMember(codeID, rdID)).Err())
+	return unavailable(s.rdb.ZRem(ctx, dueKey(dueShard(rdID)), dueMember(codeID, rdID)).Err())
 }
 
-// Due implements promo.RedemptionStore.
+// Due implements promo.RedemptionStore: the earliest marks of every shard
+// (one pipelined read per shard), merged by lease end.
 func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]promo.DueReservation, error) {
-	zs, err := s.rdb.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{Key: keyDue, Start: "-inf",
-		Stop: strconv.FormatInt(now.UnixMilli(), 10), ByScore: true, Count: int64(limit)}).Result()
-	if err != nil {
+	cmds := make([]*redis.ZSliceCmd, dueShards)
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i := range cmds {
+			cmds[i] = p.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{Key: dueKey(i), Start: "-inf",
+				Stop: strconv.FormatInt(now.UnixMilli(), 10), ByScore: true, Count: int64(limit)})
+		}
+		return nil
+	}); err != nil {
 		return nil, unavailable(err)
 	}
-	out := make([]promo.DueReservation, 0, len(zs))
+	var zs []redis.Z
+	for _, c := range cmds {
+		zs = append(zs, c.Val()...)
+	}
+	slices.SortFunc(zs, func(a, b redis.Z) int {
+		if c := cmp.Compare(a.Score, b.Score); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Member.(string), b.Member.(string))
+	})
+	out := make([]promo.DueReservation, 0, min(len(zs), limit))
 	for _, z := range zs {
 		codeID, rdID, ok := strings.Cut(z.Member.(string), "/")
 		if !ok {
 			continue
+		}
+		if len(out) == limit {
+			break
 		}
 		out = append(out, promo.DueReservation{PromoCodeID: codeID, RedemptionID: rdID, LeaseUntil: fromMS(int64(z.Score))})
 	}
@@ -79,8 +100,8 @@ func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]promo.DueR
 
 // CustomerHasPaid implements promo.RedemptionStore.
 func (s *Store) CustomerHasPaid(ctx context.Context, customer string) (bool, error) {
-	ok, err := s.rdb.SIsMember(ctx, keyPaid, customer).Result()
-	return ok, unavailable(err)
+	n, err := s.rdb.Exists(ctx, paidKey(customer)).Result()
+	return n == 1, unavailable(err)
 }
 
 // NeedsStripeSync implements promo.RedemptionStore.

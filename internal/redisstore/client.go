@@ -233,7 +233,9 @@ func (h *clusterNodeHook) ProcessPipelineHook(next redis.ProcessPipelineHook) re
 
 // Store is the Redis implementation of the domain's stores.
 type Store struct {
-	rdb redis.UniversalClient
+	rdb   redis.UniversalClient
+	texts *textCache // code text -> promo code ID hints (textcache.go)
+	docs  *docCache  // decoded code documents of the request paths (codec.go)
 }
 
 // New wraps a client. Metrics (may be nil) counts failed commands.
@@ -247,7 +249,7 @@ func New(rdb redis.UniversalClient, m *telemetry.Metrics) *Store {
 	if c, ok := rdb.(*redis.ClusterClient); ok {
 		followCluster(c, m)
 	}
-	return &Store{rdb: rdb}
+	return &Store{rdb: rdb, texts: newTextCache(), docs: newDocCache()}
 }
 
 // Client returns the underlying client.

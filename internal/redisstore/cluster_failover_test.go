@@ -22,7 +22,7 @@ import (
 const failoverWindow = 5 * time.Second
 
 // clusterWorkload is a steady stream of store calls, through one Store, that touch the catalog's slot ({catalog}:
-// code creation and lookup by code text) and many others (each code's {pc_ID}, each idempotency record's {idem:H}).
+// the status lists a code creation indexes), each code text's own slot (creation, lookup by code text) and many others (each code's {pc_ID}, each idempotency record's {idem:H}).
 // It remembers every acknowledged write (a call that returned nil) and the time of every failed round.
 type clusterWorkload struct {
 	s    *Store
@@ -229,13 +229,13 @@ func testClusterFailover(t *testing.T, takeDown func(*redistest.Server) error) {
 		return okAfter >= 50
 	})
 
-	old := c.MasterOf(t, keyCodes)
+	old := c.MasterOf(t, activeList)
 	killed := time.Now()
 	if err := takeDown(old); err != nil {
 		t.Fatal(err)
 	}
 	promoted, promotedAt := c.WaitFailover(t, old, 30*time.Second)
-	t.Logf("took down master %s of %s; replica %s promoted %v later", old.Addr, keyCodes, promoted.Addr,
+	t.Logf("took down master %s of %s; replica %s promoted %v later", old.Addr, activeList, promoted.Addr,
 		promotedAt.Sub(killed).Round(time.Millisecond))
 
 	// Recovered: one second of clean rounds after the last error, or give up well after the window.
@@ -322,13 +322,14 @@ func TestClusterAcknowledgesWritesOnceReplicated(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	master := c.MasterOf(t, keyCodes)
+	p := failoverDraft("REPLICATED", 1)
+	// FinishCreate's first write is the code's record: no earlier write of it can wait on the paused replica.
+	master := c.MasterOf(t, codeKey(p.ID))
 	replicas := c.ReplicasOf(t, master)
 	if len(replicas) != 1 {
 		t.Fatalf("%d replicas of %s, want 1", len(replicas), master.Addr)
 	}
 	replica := replicas[0]
-	p := failoverDraft("REPLICATED", 1)
 	if _, _, err := s.BeginCreate(ctx, p, "replicated", now, time.Minute); err != nil {
 		t.Fatal(err)
 	}
@@ -346,19 +347,19 @@ func TestClusterAcknowledgesWritesOnceReplicated(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- s.FinishCreate(ctx, p) }()
 
-	// The master applies the index entry (FinishCreate's last write) ...
+	// The master applies the record (FinishCreate's first write) ...
 	appliedBy := time.Now().Add(20 * time.Second)
 	for {
-		if id, _ := c.Client(master).HGet(ctx, keyCodes, p.Code).Result(); id == p.ID {
+		if st, _ := c.Client(master).HGet(ctx, codeKey(p.ID), "state").Result(); st == string(promo.SyncReady) {
 			break
 		}
 		select {
 		case err := <-done:
-			t.Fatalf("FinishCreate returned %v before the master had the index entry", err)
+			t.Fatalf("FinishCreate returned %v before the master had the record", err)
 		default:
 		}
 		if time.Now().After(appliedBy) {
-			t.Fatal("the master never got the index entry")
+			t.Fatal("the master never got the record")
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
@@ -385,8 +386,8 @@ func TestClusterAcknowledgesWritesOnceReplicated(t *testing.T) {
 	if err := c.Client(replica).ReadOnly(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if id, err := c.Client(replica).HGet(ctx, keyCodes, p.Code).Result(); err != nil || id != p.ID {
-		t.Fatalf("acknowledged, but the replica has %q, %v", id, err)
+	if st, err := c.Client(replica).HGet(ctx, codeKey(p.ID), "state").Result(); err != nil || st != string(promo.SyncReady) {
+		t.Fatalf("acknowledged, but the replica has state %q, %v", st, err)
 	}
 
 	// The master dies at once: the promoted replica serves the acknowledged write.
@@ -414,7 +415,7 @@ func TestClusterWritesWithoutReplica(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	master := c.MasterOf(t, keyCodes)
+	master := c.MasterOf(t, codeTextKey("NOREPLICA"))
 	for _, r := range c.ReplicasOf(t, master) {
 		if err := r.Kill(); err != nil {
 			t.Fatal(err)
@@ -428,7 +429,7 @@ func TestClusterWritesWithoutReplica(t *testing.T) {
 	const writes = 10
 	start := time.Now()
 	for i := 0; i < writes; i++ {
-		if err := s.ReleaseProvision(ctx, fmt.Sprintf("NOREPLICA%d", i), "owner"); err != nil {
+		if err := s.ReleaseProvision(ctx, "NOREPLICA", "owner"); err != nil { // one text: one slot, of that master
 			t.Fatalf("write %d: %v", i, err)
 		}
 	}

@@ -3,18 +3,25 @@ package redisstore
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 )
 
 // Key schema. Every key starts with "ba:". Keys that one Lua script or
 // transaction touches together share a hash tag ({...}) so that it runs on
-// one Redis Cluster slot: the catalog's indexes share {catalog}, everything
-// of one code shares {pc_ID}, everything of one subscription {sub_ID}.
+// one Redis Cluster slot. No request path touches a fixed slot: a code text,
+// a code, a subscription and a customer each have their own slot, and the
+// sweeper's due marks are spread over dueShards slots. Only admin paths
+// (create, update, list) touch {catalog}.
 //
-// Catalog
+// Code texts (slot {ct:CODE}, one per text; CODE is upper-case)
 //
-//	ba:{catalog}:codes               HASH   CODE -> promo code ID, for every non-archived code
-//	                                        (the case-insensitive uniqueness index; CODE is upper-case)
-//	ba:{catalog}:prov                HASH   CODE -> JSON {id, owner, lease, terms} while a create is unfinished
+//	ba:{ct:CODE}                     HASH   id -> the promo code ID holding the text, for a non-archived
+//	                                        code (the case-insensitive uniqueness index: claimed
+//	                                        atomically on this one key); prov -> JSON {id, owner, lease,
+//	                                        terms} while a create is unfinished
+//
+// Catalog (admin paths only)
+//
 //	ba:{catalog}:list:<status>       ZSET   score 0, member promo code ID: the ready codes with that status
 //	                                        (active, inactive, archived; each code is in exactly one).
 //	                                        Members are ULID-based IDs, so lexical order is creation order:
@@ -35,7 +42,9 @@ import (
 //	ba:{pc_ID}:cust                  HASH   customer -> redemption ID holding the customer's one use
 //	ba:{pc_ID}:subs                  HASH   subscription -> the code's live redemption on it
 //	ba:{pc_ID}:disc                  HASH   Stripe discount ID -> redemption ID (webhooks, rebuilds)
-//	ba:{pc_ID}:inv                   SET    invoice IDs already counted (each paid invoice counts once)
+//	ba:{pc_ID}:inv:<invoice ID>      STRING "1": the paid invoice was counted (each counts once); expires
+//	                                        InvoiceKeep (7 days, beyond Stripe's 3-day retries) after it
+//	                                        was counted, so counted invoices do not pile up
 //	ba:{pc_ID}:held                  ZSET   score 0, member redemption ID: the lines holding a unit of stock
 //	ba:{pc_ID}:wait                  ZSET   score 0, member redemption ID: lines that need a unit and have
 //	                                        none (flagged stock_exhausted); units go to lines in ID order
@@ -47,44 +56,79 @@ import (
 // One subscription (slot {sub_ID})
 //
 //	ba:{sub_ID}:lock                 STRING apply lock token, with a lease (PX)
+//	ba:{sub_ID}:claim                STRING "promo code ID|redemption ID": the subscription's live
+//	                                        adapter redemption (one promo code per subscription; written
+//	                                        under the subscription's lock)
 //
-// Across codes
+// One customer (slot {cus_ID})
 //
-//	ba:{sweep}:due                   ZSET   "pc_ID/rd_ID" scored by lease end (ms): reservations the
-//	                                        sweeper settles if their request does not; written before
-//	                                        the reservation, removed once it is confirmed or released
-//	ba:{customers}:paid              SET    customers with a paid invoice above zero (new_users_only)
-//	ba:{claims}                      HASH   subscription ID -> "promo code ID|redemption ID": the
-//	                                        subscription's live adapter redemption (one promo code per
-//	                                        subscription; written under the subscription's lock)
+//	ba:{cus_ID}:paid                 STRING "1" while the customer counts as having paid (new_users_only):
+//	                                        expires PaidKeep after the customer's latest paid invoice
+//	                                        above zero (Stripe's paid_at); a later invoice moves it on
+//
+// Sweeper (dueShards slots)
+//
+//	ba:{sweep:NN}:due                ZSET   "pc_ID/rd_ID" scored by lease end (ms), NN = dueShard(rd_ID)
+//	                                        (00..15): reservations the sweeper settles if their request
+//	                                        does not; written before the reservation, removed once it is
+//	                                        confirmed or released. The sweeper reads every shard.
+//
+// Anywhere (each key its own slot)
+//
 //	ba:console:out:<session ID>      STRING "1" while a signed-out console session's cookie would still be
 //	                                        valid (one key per session: no hot slot)
 //	ba:evt:<event ID>                STRING "p:<token>" while a webhook event is processed (lease TTL),
 //	                                        then "d" for 7 days (deduplication)
-//	ba:{idem:H}                      HASH   one idempotency record, H = hex SHA-256 of (API key name,
-//	                                        Idempotency-Key): state (running|done), fp (request
-//	                                        fingerprint), token (attempt), status, ctype, body. Expires
-//	                                        after the lease while running and after the TTL once done.
+//	ba:{idem:H}:r                    STRING one idempotency record, H = hex SHA-256 of (API key name,
+//	                                        Idempotency-Key): "r\n<fingerprint>\n<attempt token>" while
+//	                                        its request runs (expires after the lease), then
+//	                                        "d\n<fingerprint>\n<status>\n<encoding>\n<content type>\n<body>"
+//	                                        (expires after the TTL; a body of 256 B or more DEFLATE-compressed)
+//	ba:{idem:H}                      HASH   the same record in the previous layout (state, fp, token,
+//	                                        status, ctype, body): read, never written, until it expires
+//
+// Before this layout (migrated by MigrateLegacyKeys, `billing-adapter migrate-keys`): ba:{catalog}:codes
+// and ba:{catalog}:prov (HASHes by code text), ba:{claims} (HASH by subscription), ba:{customers}:paid
+// (SET), ba:{sweep}:due (ZSET), ba:{pc_ID}:inv (SET of invoice IDs).
 
-// The fixed keys.
+// The fixed keys (admin paths only).
 const (
-	keyCodes       = "ba:{catalog}:codes"
-	keyProvisional = "ba:{catalog}:prov"
-	keyListPrefix  = "ba:{catalog}:list:"
-	keyStripeSync  = "ba:{catalog}:stripe_sync"
-	keyDue         = "ba:{sweep}:due"
-	keyPaid        = "ba:{customers}:paid"
-	// keyClaims holds every subscription's claim as a field (a field costs
-	// about half of a key of its own).
-	keyClaims = "ba:{claims}"
+	keyListPrefix = "ba:{catalog}:list:"
+	keyStripeSync = "ba:{catalog}:stripe_sync"
 )
 
 // Each ready code is in exactly one status list; listing without a status
 // merges the active and inactive lists, "all" the three.
 var (
 	activeList, inactiveList, archivedList = keyListPrefix + "active", keyListPrefix + "inactive", keyListPrefix + "archived"
-	indexKeys                              = []string{keyCodes, keyProvisional, activeList, inactiveList, archivedList}
+	listKeys                               = []string{activeList, inactiveList, archivedList}
 )
+
+// codeTextKey is the uniqueness index entry of one code text (upper-case).
+func codeTextKey(code string) string { return "ba:{ct:" + code + "}" }
+
+// claimKey is a subscription's claim (the slot of its lock).
+func claimKey(sub string) string { return "ba:{" + sub + "}:claim" }
+
+// paidKey marks a customer with a paid invoice.
+func paidKey(customer string) string { return "ba:{" + customer + "}:paid" }
+
+// dueShards is how many sorted sets hold the sweeper's due marks. It is
+// part of the key schema: changing it strands the marks of the old shards.
+const dueShards = 16
+
+// dueShard picks a redemption's shard (FNV-1a of its ID).
+func dueShard(rdID string) int {
+	h := uint32(2166136261)
+	for i := 0; i < len(rdID); i++ {
+		h ^= uint32(rdID[i])
+		h *= 16777619
+	}
+	return int(h % dueShards)
+}
+
+// dueKey is one shard of the sweeper's marks.
+func dueKey(shard int) string { return fmt.Sprintf("ba:{sweep:%02d}:due", shard) }
 
 // One code's keys share its hash tag, so each ledger script runs on one
 // Cluster slot.
@@ -94,17 +138,23 @@ func ledgerKey(codeID string) string { return "ba:{" + codeID + "}:ledger" }
 func custKey(codeID string) string   { return "ba:{" + codeID + "}:cust" }
 func subsKey(codeID string) string   { return "ba:{" + codeID + "}:subs" }
 func discKey(codeID string) string   { return "ba:{" + codeID + "}:disc" }
-func invKey(codeID string) string    { return "ba:{" + codeID + "}:inv" }
 func heldKey(codeID string) string   { return "ba:{" + codeID + "}:held" }
 func waitKey(codeID string) string   { return "ba:{" + codeID + "}:wait" }
 func cwaitKey(codeID string) string  { return "ba:{" + codeID + "}:cwait" }
 
+// invKey is the mark of one counted invoice of a code.
+func invKey(codeID, invoiceID string) string { return "ba:{" + codeID + "}:inv:" + invoiceID }
+
 // redemptionKeys are the KEYS of every ledger script, in the order the Lua
-// headers name them: 1 code, 2 rd, 3 cust, 4 subs, 5 ledger, 6 disc, 7 inv,
-// 8 held, 9 wait, 10 cwait.
-func redemptionKeys(codeID string) []string {
+// headers name them: 1 code, 2 rd, 3 cust, 4 subs, 5 ledger, 6 disc, 7 inv
+// (the counted mark of the invoice the script is about; "" names none, for
+// the scripts that count no invoice), 8 held, 9 wait, 10 cwait.
+func redemptionKeys(codeID string) []string { return redemptionKeysFor(codeID, "") }
+
+// redemptionKeysFor is redemptionKeys for a script about one invoice.
+func redemptionKeysFor(codeID, invoiceID string) []string {
 	return []string{codeKey(codeID), rdKey(codeID), custKey(codeID), subsKey(codeID), ledgerKey(codeID),
-		discKey(codeID), invKey(codeID), heldKey(codeID), waitKey(codeID), cwaitKey(codeID)}
+		discKey(codeID), invKey(codeID, invoiceID), heldKey(codeID), waitKey(codeID), cwaitKey(codeID)}
 }
 
 // lockKey is the lease lock of a code or of a subscription (its own slot).
@@ -122,7 +172,11 @@ func signedOutKey(id string) string { return "ba:console:out:" + id }
 func eventKey(id string) string { return "ba:evt:" + id }
 
 // idemKey is an idempotency record; key is (API key name, Idempotency-Key).
-func idemKey(key string) string {
+func idemKey(key string) string { return legacyIdemKey(key) + ":r" }
+
+// legacyIdemKey is the record in the previous layout (a hash), in the same
+// slot: read until it expires.
+func legacyIdemKey(key string) string {
 	h := sha256.Sum256([]byte(key))
 	return "ba:{idem:" + hex.EncodeToString(h[:]) + "}"
 }

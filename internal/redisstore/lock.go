@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/billing-adapter/billing-adapter/internal/promo"
+	"github.com/redis/go-redis/v9"
 )
 
 // lockWait is how long Lock waits for a busy lock before answering 409.
@@ -26,6 +27,15 @@ func (s *Store) Lock(ctx context.Context, id string, ttl time.Duration) (func(),
 		ok, err := s.rdb.SetNX(ctx, key, token, ttl).Result()
 		if err != nil {
 			return nil, unavailable(err)
+		}
+		if !ok {
+			// A SET the client sent again (its first answer was lost: a
+			// slow node, a failover) finds the lock its first attempt took.
+			held, err := s.rdb.Get(ctx, key).Result()
+			if err != nil && !errors.Is(err, redis.Nil) {
+				return nil, unavailable(err)
+			}
+			ok = held == token
 		}
 		if ok {
 			return func() {

@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/billing-adapter/billing-adapter/internal/promo"
 	"github.com/redis/go-redis/v9"
@@ -12,6 +13,12 @@ import (
 // idempotent and order-safe: discounts and invoices are looked up by their
 // Stripe IDs, states only move forward, and a discount first seen ending is
 // remembered.
+
+// InvoiceKeep is how long a counted invoice's mark (invKey) is kept: as long
+// as processed event IDs (promo.EventKeep), beyond Stripe's 3 days of
+// retries, so a redelivery never counts twice and counted invoices do not
+// pile up.
+const InvoiceKeep = promo.EventKeep
 
 // observedArgs are the ARGV shared by the scripts about a Stripe discount
 // (lua/discount_args.lua).
@@ -61,8 +68,8 @@ func (s *Store) EndDiscount(ctx context.Context, codeID string, d promo.Observed
 
 // CountInvoice implements promo.ObserveStore.
 func (s *Store) CountInvoice(ctx context.Context, codeID string, inv promo.PaidInvoice) (promo.Counted, error) {
-	res, err := s.runLedger(ctx, countInvoiceScript, codeID,
-		append(observedArgs(codeID, inv.Discount), inv.InvoiceID, inv.Currency, inv.Amount)...)
+	res, err := s.runLedgerKeys(ctx, countInvoiceScript, codeID, redemptionKeysFor(codeID, inv.InvoiceID),
+		append(observedArgs(codeID, inv.Discount), inv.InvoiceID, inv.Currency, inv.Amount, InvoiceKeep.Milliseconds())...)
 	if err != nil {
 		return promo.Counted{}, err
 	}
@@ -86,9 +93,14 @@ func (s *Store) redemptionBy(ctx context.Context, codeID, index, field string) (
 	return s.GetRedemption(ctx, codeID, id)
 }
 
-// MarkCustomerPaid implements promo.ObserveStore.
-func (s *Store) MarkCustomerPaid(ctx context.Context, customer string) error {
-	return unavailable(s.rdb.SAdd(ctx, keyPaid, customer).Err())
+// markPaidScript: lua/mark_paid.lua.
+var markPaidScript = plainScript("mark_paid")
+
+// MarkCustomerPaid implements promo.ObserveStore: the customer's mark lasts
+// until until (the latest paid invoice's paid_at + promo.PaidKeep), or
+// longer if an earlier call set it so; an until already past writes nothing.
+func (s *Store) MarkCustomerPaid(ctx context.Context, customer string, until time.Time) error {
+	return unavailable(markPaidScript.Run(ctx, s.rdb, []string{paidKey(customer)}, until.UnixMilli(), time.Now().UnixMilli()).Err())
 }
 
 // FlagRedemption implements promo.ObserveStore.
@@ -110,7 +122,11 @@ var observeOutcomes = map[string]promo.ObserveOutcome{"known": promo.ObservedKno
 	"confirmed": promo.ObservedConfirmed, "adopted": promo.ObservedAdopted}
 
 func (s *Store) runLedger(ctx context.Context, script *redis.Script, codeID string, args ...any) (ledgerResult, error) {
-	res, err := script.Run(ctx, s.rdb, redemptionKeys(codeID), args...).Slice()
+	return s.runLedgerKeys(ctx, script, codeID, redemptionKeys(codeID), args...)
+}
+
+func (s *Store) runLedgerKeys(ctx context.Context, script *redis.Script, codeID string, keys []string, args ...any) (ledgerResult, error) {
+	res, err := script.Run(ctx, s.rdb, keys, args...).Slice()
 	if err != nil {
 		return ledgerResult{}, unavailable(err)
 	}

@@ -740,8 +740,11 @@ func TestReconcileEventOrderIndependence(t *testing.T) {
 					if _, err := s.SubscriptionRedemption(ctx, p.ID, "sub_a"); !errors.Is(err, promo.ErrNotFound) {
 						t.Fatalf("ended line still live on sub_a: %v", err)
 					}
-					if n := s.rdb.SCard(ctx, invKey(p.ID)).Val(); n != 3 {
-						t.Fatalf("%d invoices recorded", n)
+					for _, inv := range invoices {
+						ttl := s.rdb.PTTL(ctx, invKey(p.ID, inv.InvoiceID)).Val()
+						if ttl <= 0 || ttl > InvoiceKeep {
+							t.Fatalf("invoice %s: counted mark kept %v, want up to %v", inv.InvoiceID, ttl, InvoiceKeep)
+						}
 					}
 				})
 			}
@@ -1139,16 +1142,33 @@ func TestFlagRedemption(t *testing.T) {
 
 func TestMarkCustomerPaid(t *testing.T) {
 	s, ctx := newStore(t), context.Background()
+	wall := time.Now()
+	later, sooner := wall.Add(48*time.Hour), wall.Add(24*time.Hour)
 	for i := 0; i < 2; i++ { // twice: still paid
-		if err := s.MarkCustomerPaid(ctx, "cus_a"); err != nil {
+		if err := s.MarkCustomerPaid(ctx, "cus_a", later); err != nil {
 			t.Fatal(err)
 		}
 		if paid, err := s.CustomerHasPaid(ctx, "cus_a"); err != nil || !paid {
 			t.Fatalf("marked customer: %v %v", paid, err)
 		}
 	}
+	// An older invoice seen later does not shorten the mark: the latest
+	// paid invoice decides, whatever the order.
+	if err := s.MarkCustomerPaid(ctx, "cus_a", sooner); err != nil {
+		t.Fatal(err)
+	}
+	if at := s.rdb.PExpireTime(ctx, paidKey("cus_a")).Val(); at != time.Duration(later.UnixMilli())*time.Millisecond {
+		t.Fatalf("mark expires at %v, want the later %v", at, later.UnixMilli())
+	}
+	// A mark already over writes nothing.
+	if err := s.MarkCustomerPaid(ctx, "cus_b", wall.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
 	if paid, err := s.CustomerHasPaid(ctx, "cus_b"); err != nil || paid {
 		t.Fatalf("other customer: %v %v", paid, err)
+	}
+	if got, err := s.PaidAmong(ctx, []string{"cus_a", "cus_b", "cus_c"}); err != nil || !reflect.DeepEqual(got, map[string]bool{"cus_a": true}) {
+		t.Fatalf("PaidAmong: %v %v", got, err)
 	}
 }
 

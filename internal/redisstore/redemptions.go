@@ -251,17 +251,36 @@ func (s *Store) pageIDs(ctx context.Context, keys []string, limit int, startingA
 // codeForCustomerScript: lua/code_for_customer.lua.
 var codeForCustomerScript = plainScript("code_for_customer")
 
-// GetByCodeForCustomer implements promo.RedemptionStore: GetByCode and
-// CustomerRedemption in two round trips instead of three (validate's path).
-// The redemption is nil when the customer has none.
+// GetByCodeForCustomer implements promo.RedemptionStore: the code's hash
+// and the customer's redemption in one script on the code's slot, after the
+// text is resolved to the code's ID from the in-process cache (textcache.go)
+// or, on a miss, from the text's key: one round trip when cached, two
+// otherwise. The redemption is nil when the customer has none.
 func (s *Store) GetByCodeForCustomer(ctx context.Context, code, customer string) (*promo.PromoCode, *promo.Redemption, error) {
-	id, err := s.rdb.HGet(ctx, keyCodes, code).Result()
-	if errors.Is(err, redis.Nil) {
-		return nil, nil, promo.ErrNotFound
+	if id, ok := s.texts.get(code); ok {
+		p, rd, err := s.codeForCustomer(ctx, id, customer)
+		if err == nil && p.Code == code && p.Status != promo.StatusArchived {
+			return p, rd, nil
+		}
+		if err != nil && !errors.Is(err, promo.ErrNotFound) {
+			return nil, nil, err
+		}
+		s.texts.forget(code) // archived, or not this text's code: ask Redis
 	}
+	id, err := s.codeID(ctx, code)
 	if err != nil {
-		return nil, nil, unavailable(err)
+		return nil, nil, err
 	}
+	p, rd, err := s.codeForCustomer(ctx, id, customer)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.texts.put(code, id)
+	return p, rd, nil
+}
+
+// codeForCustomer reads code id's hash and the customer's redemption of it.
+func (s *Store) codeForCustomer(ctx context.Context, id, customer string) (*promo.PromoCode, *promo.Redemption, error) {
 	res, err := codeForCustomerScript.Run(ctx, s.rdb, []string{codeKey(id), rdKey(id), custKey(id)}, customer).Slice()
 	if err != nil {
 		return nil, nil, unavailable(err)
@@ -274,7 +293,7 @@ func (s *Store) GetByCodeForCustomer(ctx context.Context, code, customer string)
 	for i := 0; i+1 < len(flat); i += 2 {
 		h[str(flat[i])] = str(flat[i+1])
 	}
-	p, err := decodeCode(id, h)
+	p, err := s.docs.decode(id, h)
 	if err != nil {
 		return nil, nil, err
 	}

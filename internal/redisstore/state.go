@@ -2,15 +2,20 @@ package redisstore
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/billing-adapter/billing-adapter/internal/promo"
 	"github.com/redis/go-redis/v9"
 )
 
-// LoadState reads every ready code with its ledger, and the paid customers,
-// for reconcile.
-func (s *Store) LoadState(ctx context.Context) (*promo.LedgerState, error) {
+// LoadState reads every ready code with its ledger for reconcile, and which
+// of the customers Stripe shows paying (paid: customer -> until, from
+// promo.PaidMarks) are recorded as paid. Ledgers are read with HSCAN, a
+// thousand lines a call, so no single command blocks Redis on a large
+// ledger.
+func (s *Store) LoadState(ctx context.Context, paid map[string]time.Time) (*promo.LedgerState, error) {
 	st := &promo.LedgerState{Ledgers: map[string][]*promo.Redemption{}, Paid: map[string]bool{}}
 	var ids []string
 	for _, key := range statusLists(promo.StatusAll) {
@@ -24,10 +29,9 @@ func (s *Store) LoadState(ctx context.Context) (*promo.LedgerState, error) {
 	for start := 0; start < len(ids); start += batch {
 		part := ids[start:min(start+batch, len(ids))]
 		codes := make([]*redis.MapStringStringCmd, len(part))
-		ledgers := make([]*redis.MapStringStringCmd, len(part))
 		if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i, id := range part {
-				codes[i], ledgers[i] = p.HGetAll(ctx, codeKey(id)), p.HGetAll(ctx, rdKey(id))
+				codes[i] = p.HGetAll(ctx, codeKey(id))
 			}
 			return nil
 		}); err != nil {
@@ -39,23 +43,69 @@ func (s *Store) LoadState(ctx context.Context) (*promo.LedgerState, error) {
 				continue // listed but gone: not a code any more
 			}
 			st.Codes = append(st.Codes, p)
-			for rdID, raw := range ledgers[i].Val() {
-				r, err := decodeRedemption(p.ID, rdID, raw)
-				if err != nil {
-					return nil, err
-				}
+			if err := s.EachRedemption(ctx, p.ID, func(r *promo.Redemption) error {
 				st.Ledgers[p.ID] = append(st.Ledgers[p.ID], r)
+				return nil
+			}); err != nil {
+				return nil, err
 			}
 		}
 	}
-	paid, err := s.rdb.SMembers(ctx, keyPaid).Result()
+	recorded, err := s.PaidAmong(ctx, slices.Collect(maps.Keys(paid)))
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, err
 	}
-	for _, c := range paid {
-		st.Paid[c] = true
-	}
+	st.Paid = recorded
 	return st, nil
+}
+
+// EachRedemption calls fn for every ledger line of a code, read with HSCAN
+// (a thousand lines a call), in no particular order.
+func (s *Store) EachRedemption(ctx context.Context, codeID string, fn func(*promo.Redemption) error) error {
+	var cursor uint64
+	for {
+		kv, next, err := s.rdb.HScan(ctx, rdKey(codeID), cursor, "", 1000).Result()
+		if err != nil {
+			return unavailable(err)
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			r, err := decodeRedemption(codeID, kv[i], kv[i+1])
+			if err != nil {
+				return err
+			}
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		if cursor = next; cursor == 0 {
+			return nil
+		}
+	}
+}
+
+// PaidAmong reports which of the customers are recorded as paid, checking
+// a thousand per pipelined round trip.
+func (s *Store) PaidAmong(ctx context.Context, customers []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	const batch = 1000
+	for start := 0; start < len(customers); start += batch {
+		part := customers[start:min(start+batch, len(customers))]
+		cmds := make([]*redis.IntCmd, len(part))
+		if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, c := range part {
+				cmds[i] = p.Exists(ctx, paidKey(c))
+			}
+			return nil
+		}); err != nil {
+			return nil, unavailable(err)
+		}
+		for i, c := range cmds {
+			if c.Val() == 1 {
+				out[part[i]] = true
+			}
+		}
+	}
+	return out, nil
 }
 
 // FixCounts says what ApplyRebuild wrote.
@@ -67,7 +117,7 @@ type FixCounts struct{ Codes, Redemptions, Deactivated, Paid int }
 // indexes and subscription claims; codes Stripe no longer has are made
 // inactive; paid customers are recorded. The caller must make sure no
 // reservation is in flight (LedgerState.InFlight).
-func (s *Store) ApplyRebuild(ctx context.Context, rb *promo.Rebuilt, current *promo.LedgerState, paid map[string]bool,
+func (s *Store) ApplyRebuild(ctx context.Context, rb *promo.Rebuilt, current *promo.LedgerState, paid map[string]time.Time,
 	drifting map[string]bool, now time.Time) (FixCounts, error) {
 	var n FixCounts
 	inStripe := map[string]bool{}
@@ -105,17 +155,14 @@ func (s *Store) ApplyRebuild(ctx context.Context, rb *promo.Rebuilt, current *pr
 		}
 		n.Deactivated++
 	}
-	var members []any
-	for c := range paid {
-		if !current.Paid[c] {
-			members = append(members, c)
+	for c, until := range paid {
+		if current.Paid[c] {
+			continue
 		}
-	}
-	if len(members) > 0 {
-		if err := s.rdb.SAdd(ctx, keyPaid, members...).Err(); err != nil {
-			return n, unavailable(err)
+		if err := s.MarkCustomerPaid(ctx, c, until); err != nil {
+			return n, err
 		}
-		n.Paid = len(members)
+		n.Paid++
 	}
 	return n, nil
 }
@@ -133,7 +180,7 @@ func (s *Store) writeRebuiltCode(ctx context.Context, p *promo.PromoCode, lines 
 	}
 	_, err = s.rdb.TxPipelined(ctx, func(tx redis.Pipeliner) error {
 		tx.Del(ctx, codeKey(p.ID), rdKey(p.ID), custKey(p.ID), subsKey(p.ID), ledgerKey(p.ID), discKey(p.ID),
-			heldKey(p.ID), waitKey(p.ID), cwaitKey(p.ID))
+			heldKey(p.ID), waitKey(p.ID), cwaitKey(p.ID), legacyInvKey(p.ID))
 		tx.HSet(ctx, codeKey(p.ID), fields...)
 		holder := map[string]bool{}
 		for _, r := range lines { // in ID order: units and customers go to the first lines that need them
@@ -165,12 +212,8 @@ func (s *Store) writeRebuiltCode(ctx context.Context, p *promo.PromoCode, lines 
 				tx.HSet(ctx, custKey(p.ID), r.Customer, r.ID)
 			}
 		}
-		if len(invoices) > 0 {
-			members := make([]any, len(invoices))
-			for i, id := range invoices {
-				members[i] = id
-			}
-			tx.SAdd(ctx, invKey(p.ID), members...)
+		for _, id := range invoices {
+			tx.Set(ctx, invKey(p.ID, id), "1", InvoiceKeep)
 		}
 		return nil
 	})
@@ -178,7 +221,7 @@ func (s *Store) writeRebuiltCode(ctx context.Context, p *promo.PromoCode, lines 
 		return unavailable(err)
 	}
 	if p.Status != promo.StatusArchived {
-		if err := s.rdb.HSet(ctx, keyCodes, p.Code, p.ID).Err(); err != nil {
+		if err := s.rdb.HSet(ctx, codeTextKey(p.Code), "id", p.ID).Err(); err != nil {
 			return unavailable(err)
 		}
 	}

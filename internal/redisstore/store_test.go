@@ -1,10 +1,12 @@
 package redisstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -404,5 +406,56 @@ func TestCodeRecordOfAnotherVersionIsRefused(t *testing.T) {
 		if p, err := s.Get(ctx, "pc_old"); err == nil || errors.Is(err, promo.ErrNotFound) {
 			t.Fatalf("%s read as %+v, %v", doc, p, err)
 		}
+	}
+}
+
+// A large answer is stored compressed and replayed byte for byte; the
+// record keeps no attempt token once done.
+func TestIdempotencyRecordStoresLargeBodiesCompressed(t *testing.T) {
+	s, ctx := newStore(t), context.Background()
+	b, err := s.BeginRequest(ctx, "checkout\x00big", "fp", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(`{"id":"sub_1","object":"subscription","items":[` +
+		strings.Repeat(`{"price":"price_1Pmonthly","quantity":1,"metadata":{"campaign":"spring"}},`, 20) + `{}]}`)
+	resp := promo.StoredResponse{Status: 200, ContentType: "application/json", Body: body}
+	if err := s.CompleteRequest(ctx, "checkout\x00big", b.Token, resp, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	stored := s.rdb.Get(ctx, idemKey("checkout\x00big")).Val()
+	if len(stored) >= len(body)/2 {
+		t.Fatalf("stored %d bytes of a %d-byte answer, want it compressed", len(stored), len(body))
+	}
+	if strings.Contains(stored, b.Token) {
+		t.Fatal("the done record keeps the attempt token")
+	}
+	r, err := s.BeginRequest(ctx, "checkout\x00big", "fp", time.Minute)
+	if err != nil || r.Outcome != promo.IdempotencyReplay || !bytes.Equal(r.Response.Body, body) || r.Response.Status != 200 {
+		t.Fatalf("replay: %+v %v", r, err)
+	}
+}
+
+// A record of the previous layout (a hash) is still read until it expires:
+// replayed, refused for another body, in flight while running.
+func TestIdempotencyReadsThePreviousLayout(t *testing.T) {
+	s, ctx := newStore(t), context.Background()
+	old := legacyIdemKey("admin\x00old")
+	s.rdb.HSet(ctx, old, "state", "done", "fp", "fp1", "status", 201, "ctype", "application/json", "body", `{"id":"pc_old"}`)
+	r, err := s.BeginRequest(ctx, "admin\x00old", "fp1", time.Minute)
+	if err != nil || r.Outcome != promo.IdempotencyReplay || r.Response.Status != 201 || string(r.Response.Body) != `{"id":"pc_old"}` ||
+		r.Response.ContentType != "application/json" {
+		t.Fatalf("replay of the previous layout: %+v %v", r, err)
+	}
+	if r, _ := s.BeginRequest(ctx, "admin\x00old", "fp2", time.Minute); r.Outcome != promo.IdempotencyMismatch {
+		t.Fatalf("other body: %+v", r)
+	}
+	running := legacyIdemKey("admin\x00running")
+	s.rdb.HSet(ctx, running, "state", "running", "fp", "fp1", "token", "t")
+	if r, _ := s.BeginRequest(ctx, "admin\x00running", "fp1", time.Minute); r.Outcome != promo.IdempotencyInFlight {
+		t.Fatalf("running in the previous layout: %+v", r)
+	}
+	if s.rdb.Exists(ctx, idemKey("admin\x00old"), idemKey("admin\x00running")).Val() != 0 {
+		t.Fatal("a record of the previous layout was copied into the new one")
 	}
 }

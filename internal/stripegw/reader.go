@@ -2,12 +2,14 @@ package stripegw
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/stripe/stripe-go/v76"
+	"golang.org/x/time/rate"
 
 	"github.com/billing-adapter/billing-adapter/internal/promo"
 )
@@ -20,6 +22,7 @@ import (
 const (
 	opCouponList  = "coupon.list"
 	opInvoiceList = "invoice.list"
+	opEventList   = "event.list"
 )
 
 // listPageSize is the page size of every walk: Stripe's maximum.
@@ -31,7 +34,7 @@ var _ promo.StripeReader = (*Gateway)(nil)
 func (g *Gateway) EachCoupon(ctx context.Context, fn func(promo.StripeCoupon) error) error {
 	params := &stripe.CouponListParams{}
 	params.AddExpand("data.applies_to") // applies_to is only sent when expanded
-	return eachPage(ctx, g, opCouponList, &params.ListParams,
+	return eachPage(ctx, g, nil, opCouponList, &params.ListParams,
 		func() *stripe.Iter { return g.api.Coupons.List(params).Iter },
 		func(c *stripe.Coupon) string { return c.ID },
 		func(c *stripe.Coupon) error { return fn(toStripeCoupon(c)) })
@@ -40,7 +43,7 @@ func (g *Gateway) EachCoupon(ctx context.Context, fn func(promo.StripeCoupon) er
 // EachPromotionCode walks every promotion code, active or not.
 func (g *Gateway) EachPromotionCode(ctx context.Context, fn func(promo.StripePromotionCode) error) error {
 	params := &stripe.PromotionCodeListParams{}
-	return eachPage(ctx, g, opPromotionCodeList, &params.ListParams,
+	return eachPage(ctx, g, nil, opPromotionCodeList, &params.ListParams,
 		func() *stripe.Iter { return g.api.PromotionCodes.List(params).Iter },
 		func(pc *stripe.PromotionCode) string { return pc.ID },
 		func(pc *stripe.PromotionCode) error { return fn(toStripePromotionCode(pc)) })
@@ -50,7 +53,7 @@ func (g *Gateway) EachPromotionCode(ctx context.Context, fn func(promo.StripePro
 // included.
 func (g *Gateway) EachSubscription(ctx context.Context, fn func(promo.StripeSubscription) error) error {
 	params := &stripe.SubscriptionListParams{Status: stripe.String("all")}
-	return eachPage(ctx, g, opSubscriptionList, &params.ListParams,
+	return eachPage(ctx, g, nil, opSubscriptionList, &params.ListParams,
 		func() *stripe.Iter { return g.api.Subscriptions.List(params).Iter },
 		func(s *stripe.Subscription) string { return s.ID },
 		func(s *stripe.Subscription) error { return fn(toStripeSubscription(s)) })
@@ -65,10 +68,49 @@ func (g *Gateway) EachPaidInvoice(ctx context.Context, since time.Time, fn func(
 			params.CreatedRange = &stripe.RangeQueryParams{GreaterThanOrEqual: gte}
 		}
 	}
-	return eachPage(ctx, g, opInvoiceList, &params.ListParams,
+	return eachPage(ctx, g, nil, opInvoiceList, &params.ListParams,
 		func() *stripe.Iter { return g.api.Invoices.List(params).Iter },
 		func(in *stripe.Invoice) string { return in.ID },
 		func(in *stripe.Invoice) error { return fn(toStripeInvoice(in)) })
+}
+
+// EachEvent walks the events of the given types created at or after since
+// (Stripe keeps events 30 days), newest first, each as the JSON body Stripe
+// delivers to a webhook endpoint (id, type, api_version, created, data with
+// object and previous_attributes), for `reconcile -events`.
+func (g *Gateway) EachEvent(ctx context.Context, since time.Time, types []string, fn func([]byte) error) error {
+	params := &stripe.EventListParams{}
+	for _, t := range types {
+		params.Types = append(params.Types, stripe.String(t))
+	}
+	if gte := ceilUnix(since); !since.IsZero() && gte > 0 {
+		params.CreatedRange = &stripe.RangeQueryParams{GreaterThanOrEqual: gte}
+	}
+	return eachPage(ctx, g, nil, opEventList, &params.ListParams,
+		func() *stripe.Iter { return g.api.Events.List(params).Iter },
+		func(e *stripe.Event) string { return e.ID },
+		func(e *stripe.Event) error {
+			body, err := eventBody(e)
+			if err != nil {
+				return err
+			}
+			return fn(body)
+		})
+}
+
+// eventBody renders an event as Stripe delivers it.
+func eventBody(e *stripe.Event) ([]byte, error) {
+	data := map[string]any{"object": json.RawMessage("null")}
+	if e.Data != nil {
+		if len(e.Data.Raw) > 0 {
+			data["object"] = e.Data.Raw
+		}
+		if e.Data.PreviousAttributes != nil {
+			data["previous_attributes"] = e.Data.PreviousAttributes
+		}
+	}
+	return json.Marshal(map[string]any{"id": e.ID, "object": "event", "api_version": e.APIVersion,
+		"created": e.Created, "type": e.Type, "livemode": e.Livemode, "data": data})
 }
 
 // eachPage walks a Stripe list (newest first, as Stripe orders it) one page
@@ -78,15 +120,22 @@ func (g *Gateway) EachPaidInvoice(ctx context.Context, since time.Time, fn func(
 // outside g.call, so its time is not counted as Stripe's and its error comes
 // back as is; it stops the walk before another page is requested.
 //
+// lim (nil: none) paces the page requests.
+//
 // lp is the ListParams embedded in the params that list sends; list builds a
 // fresh single-page iterator from them (stripe-go reads the params when the
 // iterator is created).
-func eachPage[T any](ctx context.Context, g *Gateway, operation string, lp *stripe.ListParams,
+func eachPage[T any](ctx context.Context, g *Gateway, lim *rate.Limiter, operation string, lp *stripe.ListParams,
 	list func() *stripe.Iter, id func(T) string, fn func(T) error) error {
 	lp.Context = ctx
 	lp.Limit = stripe.Int64(listPageSize)
 	lp.Single = true
 	for {
+		if lim != nil {
+			if err := lim.Wait(ctx); err != nil {
+				return err
+			}
+		}
 		var page []T
 		more := false
 		err := g.call(ctx, operation, func() error {

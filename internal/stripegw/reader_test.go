@@ -66,6 +66,14 @@ func TestReaderStripeMock(t *testing.T) {
 		{"EachPaidInvoice", "/v1/invoices", opInvoiceList,
 			func(t *testing.T) int { return len(collect(t, "EachPaidInvoice", paidSince(b.gw, time.Time{}))) },
 			url.Values{"limit": {"100"}, "status": {"paid"}}},
+		{"EachEvent", "/v1/events", opEventList,
+			func(t *testing.T) int {
+				return len(collect(t, "EachEvent", func(ctx context.Context, fn func([]byte) error) error {
+					return b.gw.EachEvent(ctx, since, []string{"invoice.paid", "customer.discount.created"}, fn)
+				}))
+			},
+			url.Values{"limit": {"100"}, "types[0]": {"invoice.paid"}, "types[1]": {"customer.discount.created"},
+				"created[gte]": {strconv.FormatInt(since.Unix(), 10)}}},
 		{"EachPaidInvoice since", "/v1/invoices", opInvoiceList,
 			func(t *testing.T) int { return len(collect(t, "EachPaidInvoice", paidSince(b.gw, since))) },
 			url.Values{"limit": {"100"}, "status": {"paid"}, "created[gte]": {strconv.FormatInt(since.Unix(), 10)}}},

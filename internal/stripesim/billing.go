@@ -138,6 +138,8 @@ func (s *Server) recordInvoice(in *invoice, at int64) []pendingEvent {
 	cu := s.customers[in.customer]
 	in.seq = s.nextSeq()
 	s.invoices[in.ID] = in
+	s.idx.invoices.add(in)
+	s.indexInvoice(in)
 	evs := []pendingEvent{{typ: "invoice.created", obj: s.renderInvoice(in), created: at}}
 	in.status = "open"
 	in.finalizedAt = at
@@ -270,9 +272,10 @@ func (s *Server) advanceSubs(subs []*subscription, target int64, setTime func(in
 func (s *Server) catchUpRealTime() {
 	now := s.realNow()
 	var due []*subscription
-	for _, sub := range s.subs {
-		cu := s.customers[sub.customer]
-		if cu == nil || cu.clock != "" {
+	for id, sub := range s.realTimeSubs() {
+		switch sub.status {
+		case "canceled", "incomplete_expired": // for good: never billed again
+			delete(s.idx.realSubs, id)
 			continue
 		}
 		if t, ok := s.nextEventTime(sub); ok && t <= now {

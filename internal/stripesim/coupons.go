@@ -234,6 +234,7 @@ func hCouponCreate(c *reqCtx) (map[string]any, *apiError) {
 	cp.seq = s.nextSeq()
 	cp.created = s.realNow()
 	s.coupons[cp.ID] = cp
+	s.idx.coupons.add(cp)
 	s.emit("coupon.created", s.renderCoupon(cp), nil, c.origin(), cp.created)
 	return s.renderCoupon(cp), nil
 }
@@ -316,13 +317,12 @@ func hCouponList(c *reqCtx) (map[string]any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	var items []*coupon
-	for _, cp := range s.coupons {
+	return paginate(c, "/v1/coupons", s.idx.coupons.view(s.coupons, func(x *coupon) int64 { return x.seq }), func(cp *coupon) bool {
 		if created.match(cp.created) {
-			items = append(items, cp)
+			return true
 		}
-	}
-	return paginate(c, "/v1/coupons", items, func(x *coupon) int64 { return x.seq },
+		return false
+	}, func(x *coupon) int64 { return x.seq },
 		func(id string) (int64, bool) {
 			if x := s.coupons[id]; x != nil {
 				return x.seq, true

@@ -36,8 +36,8 @@ func (s *Server) customerNow(cu *customer) int64 {
 
 func (s *Server) renderCustomer(cu *customer) map[string]any {
 	delinquent := false
-	for _, in := range s.invoices {
-		if in.customer == cu.ID && in.status == "open" {
+	for _, in := range s.customerInvoices(cu.ID) {
+		if in.status == "open" {
 			delinquent = true
 		}
 	}
@@ -134,6 +134,7 @@ func hCustomerCreate(c *reqCtx) (map[string]any, *apiError) {
 	cu.seq = s.nextSeq()
 	cu.created = s.customerNow(cu)
 	s.customers[cu.ID] = cu
+	s.idx.customers.add(cu)
 	discEvent := apply()
 	obj := s.renderCustomer(cu)
 	s.emit("customer.created", s.renderCustomer(cu), nil, c.origin(), cu.created)
@@ -208,20 +209,18 @@ func hCustomerList(c *reqCtx) (map[string]any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	var items []*customer
-	for _, cu := range s.customers {
+	return paginate(c, "/v1/customers", s.idx.customers.view(s.customers, func(x *customer) int64 { return x.seq }), func(cu *customer) bool {
 		if hasEmail && cu.email != email {
-			continue
+			return false
 		}
 		if hasClock && cu.clock != clock {
-			continue
+			return false
 		}
 		if !created.match(cu.created) {
-			continue
+			return false
 		}
-		items = append(items, cu)
-	}
-	return paginate(c, "/v1/customers", items, func(x *customer) int64 { return x.seq },
+		return true
+	}, func(x *customer) int64 { return x.seq },
 		func(id string) (int64, bool) {
 			if x := s.customers[id]; x != nil {
 				return x.seq, true

@@ -141,8 +141,8 @@ func ruleError(param, format string, args ...any) *apiError {
 // customerHasPaid reports whether the customer has a paid invoice with
 // amount_paid > 0 (what first_time_transaction looks at).
 func (s *Server) customerHasPaid(cu *customer) bool {
-	for _, in := range s.invoices {
-		if in.customer == cu.ID && in.status == "paid" && in.amountPaid > 0 {
+	for _, in := range s.customerInvoices(cu.ID) {
+		if in.status == "paid" && in.amountPaid > 0 {
 			return true
 		}
 	}

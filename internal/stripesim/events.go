@@ -73,6 +73,14 @@ func (s *Server) emit(typ string, obj map[string]any, prev map[string]any, o eve
 	}
 	s.events = append(s.events, ev)
 	s.eventByID[ev.ID] = ev
+	if max := s.opts.MaxEvents; max > 0 && len(s.events) >= 2*max {
+		// Keep the newest max (trimmed in batches: each event is dropped once).
+		drop := len(s.events) - max
+		for _, old := range s.events[:drop] {
+			delete(s.eventByID, old.ID)
+		}
+		s.events = append([]*event(nil), s.events[drop:]...)
+	}
 	s.log.Debug("stripesim: event", "id", ev.ID, "type", typ)
 	if pending > 0 {
 		s.hooks.enqueue(ev)
@@ -208,10 +216,9 @@ func hEventList(c *reqCtx) (map[string]any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	var items []*event
-	for _, ev := range s.events {
+	return paginate(c, "/v1/events", s.events, func(ev *event) bool {
 		if hasType && !typeMatches(typ, ev.typ) {
-			continue
+			return false
 		}
 		if len(types) > 0 {
 			ok := false
@@ -221,15 +228,14 @@ func hEventList(c *reqCtx) (map[string]any, *apiError) {
 				}
 			}
 			if !ok {
-				continue
+				return false
 			}
 		}
 		if !created.match(ev.created) {
-			continue
+			return false
 		}
-		items = append(items, ev)
-	}
-	return paginate(c, "/v1/events", items, func(e *event) int64 { return e.seq },
+		return true
+	}, func(e *event) int64 { return e.seq },
 		func(id string) (int64, bool) {
 			if e := s.eventByID[id]; e != nil {
 				return e.seq, true

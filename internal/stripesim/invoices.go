@@ -253,18 +253,16 @@ func hInvoiceList(c *reqCtx) (map[string]any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	var items []*invoice
-	for _, in := range s.invoices {
+	return paginate(c, "/v1/invoices", s.idx.invoices.view(s.invoices, func(x *invoice) int64 { return x.seq }), func(in *invoice) bool {
 		switch {
 		case hasCust && in.customer != cust,
 			hasSub && in.subscription != subID,
 			hasStatus && in.status != status,
 			!created.match(in.created):
-			continue
+			return false
 		}
-		items = append(items, in)
-	}
-	return paginate(c, "/v1/invoices", items, func(x *invoice) int64 { return x.seq },
+		return true
+	}, func(x *invoice) int64 { return x.seq },
 		func(id string) (int64, bool) {
 			if x := s.invoices[id]; x != nil {
 				return x.seq, true

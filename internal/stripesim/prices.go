@@ -77,6 +77,7 @@ func (s *Server) addPrice(p *price, o eventOrigin) *price {
 		p.metadata = map[string]string{}
 	}
 	s.prices[p.ID] = p
+	s.idx.prices.add(p)
 	s.emit("price.created", s.renderPrice(p), nil, o, p.created)
 	return p
 }
@@ -308,8 +309,7 @@ func hPriceList(c *reqCtx) (map[string]any, *apiError) {
 		return nil, err
 	}
 	iv, hasIV := c.p.str("recurring", "interval")
-	var items []*price
-	for _, p := range s.prices {
+	return paginate(c, "/v1/prices", s.idx.prices.view(s.prices, func(x *price) int64 { return x.seq }), func(p *price) bool {
 		r := s.renderPrice(p)
 		switch {
 		case hasActive && p.active != active,
@@ -318,7 +318,7 @@ func hPriceList(c *reqCtx) (map[string]any, *apiError) {
 			hasType && r["type"] != typ,
 			hasIV && (!p.recurring || iv != "month"),
 			!created.match(p.created):
-			continue
+			return false
 		}
 		if len(keys) > 0 {
 			found := false
@@ -328,12 +328,11 @@ func hPriceList(c *reqCtx) (map[string]any, *apiError) {
 				}
 			}
 			if !found {
-				continue
+				return false
 			}
 		}
-		items = append(items, p)
-	}
-	return paginate(c, "/v1/prices", items, func(x *price) int64 { return x.seq },
+		return true
+	}, func(x *price) int64 { return x.seq },
 		func(id string) (int64, bool) {
 			if x := s.prices[id]; x != nil {
 				return x.seq, true

@@ -61,6 +61,7 @@ func (s *Server) addProduct(p *product, o eventOrigin) *product {
 		p.metadata = map[string]string{}
 	}
 	s.products[p.ID] = p
+	s.idx.products.add(p)
 	s.emit("product.created", s.renderProduct(p), nil, o, now)
 	return p
 }
@@ -187,20 +188,18 @@ func hProductList(c *reqCtx) (map[string]any, *apiError) {
 	for _, id := range ids {
 		idSet[id] = true
 	}
-	var items []*product
-	for _, p := range s.products {
+	return paginate(c, "/v1/products", s.idx.products.view(s.products, func(x *product) int64 { return x.seq }), func(p *product) bool {
 		if hasActive && p.active != active {
-			continue
+			return false
 		}
 		if len(idSet) > 0 && !idSet[p.ID] {
-			continue
+			return false
 		}
 		if !created.match(p.created) {
-			continue
+			return false
 		}
-		items = append(items, p)
-	}
-	return paginate(c, "/v1/products", items, func(x *product) int64 { return x.seq },
+		return true
+	}, func(x *product) int64 { return x.seq },
 		func(id string) (int64, bool) {
 			if x := s.products[id]; x != nil {
 				return x.seq, true

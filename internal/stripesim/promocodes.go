@@ -68,7 +68,7 @@ var promoUpdateSchema = newSchema(
 // (case-insensitive) that could be redeemed by the same customers: codes
 // must be unique among active codes for each customer.
 func (s *Server) codeConflict(code, customer string, except *promoCode) *promoCode {
-	for _, o := range s.promos {
+	for _, o := range s.promosWithCode(code) {
 		if o == except || !o.active || !strings.EqualFold(o.code, code) {
 			continue
 		}
@@ -209,6 +209,8 @@ func hPromoCreate(c *reqCtx) (map[string]any, *apiError) {
 	pc.seq = s.nextSeq()
 	pc.created = s.realNow()
 	s.promos[pc.ID] = pc
+	s.idx.promos.add(pc)
+	s.indexPromoCode(pc)
 	s.emit("promotion_code.created", s.renderPromo(pc), nil, c.origin(), pc.created)
 	return s.renderPromo(pc), nil
 }
@@ -326,19 +328,17 @@ func hPromoList(c *reqCtx) (map[string]any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	var items []*promoCode
-	for _, pc := range s.promos {
+	return paginate(c, "/v1/promotion_codes", s.idx.promos.view(s.promos, func(x *promoCode) int64 { return x.seq }), func(pc *promoCode) bool {
 		switch {
 		case hasCode && !strings.EqualFold(pc.code, code),
 			hasActive && pc.active != active,
 			hasCoupon && pc.coupon.ID != couponID,
 			hasCust && pc.customer != cust,
 			!created.match(pc.created):
-			continue
+			return false
 		}
-		items = append(items, pc)
-	}
-	return paginate(c, "/v1/promotion_codes", items, func(x *promoCode) int64 { return x.seq },
+		return true
+	}, func(x *promoCode) int64 { return x.seq },
 		func(id string) (int64, bool) {
 			if x := s.promos[id]; x != nil {
 				return x.seq, true

@@ -48,6 +48,11 @@ type Options struct {
 	// StatePath, with Open, is the JSON file the whole state is loaded from
 	// and saved to after every change (persist.go); empty keeps it in memory.
 	StatePath string
+	// MaxEvents, when positive, keeps only about the newest MaxEvents events
+	// (between MaxEvents and twice that): Stripe keeps events 30 days, and a
+	// load run that bills a year of invoices would otherwise hold every
+	// event's body. Webhook delivery is not affected.
+	MaxEvents int
 }
 
 // SeedData holds the IDs created by Seed.
@@ -81,6 +86,7 @@ type Server struct {
 	invoiceItems   map[string]*invoiceItem
 	events         []*event
 	eventByID      map[string]*event
+	idx            seqIndexes // list and lookup indexes (list.go)
 
 	counters counters
 	reworded atomic.Int64 // messages replaced under Options.RewordErrors

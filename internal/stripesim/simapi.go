@@ -141,6 +141,7 @@ func (s *Server) Seed() (SeedData, error) {
 	cu.seq = s.nextSeq()
 	cu.created = s.realNow()
 	s.customers[cu.ID] = cu
+	s.idx.customers.add(cu)
 	s.emit("customer.created", s.renderCustomer(cu), nil, o, cu.created)
 	p := s.addProduct(&product{name: "Demo Plan", active: true, metadata: map[string]string{"seeded_by": "stripe-sim"}}, o)
 	pr := s.addPrice(&price{currency: "usd", unitAmount: 2000, recurring: true, product: p.ID, active: true,

@@ -291,6 +291,8 @@ func hSubCreate(c *reqCtx) (map[string]any, *apiError) {
 
 	sub.seq = s.nextSeq()
 	s.subs[sub.ID] = sub
+	s.idx.subs.add(sub)
+	s.indexRealTime(sub)
 	cu.currency = sub.currency
 	var d *discount
 	if cp != nil {
@@ -516,24 +518,23 @@ func hSubList(c *reqCtx) (map[string]any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	var items []*subscription
-	for _, sub := range s.subs {
+	return paginate(c, "/v1/subscriptions", s.idx.subs.view(s.subs, func(x *subscription) int64 { return x.seq }), func(sub *subscription) bool {
 		if hasCust && sub.customer != cust {
-			continue
+			return false
 		}
 		switch {
 		case !hasStatus:
 			if sub.status == "canceled" || sub.status == "incomplete_expired" {
-				continue
+				return false
 			}
 		case status == "all":
 		case status == "ended":
 			if sub.status != "canceled" && sub.status != "incomplete_expired" {
-				continue
+				return false
 			}
 		default:
 			if sub.status != status {
-				continue
+				return false
 			}
 		}
 		if hasPrice {
@@ -542,21 +543,20 @@ func hSubList(c *reqCtx) (map[string]any, *apiError) {
 				found = found || it.price == priceID
 			}
 			if !found {
-				continue
+				return false
 			}
 		}
 		if hasClock {
 			cu := s.customers[sub.customer]
 			if cu == nil || cu.clock != clock {
-				continue
+				return false
 			}
 		}
 		if !created.match(sub.created) {
-			continue
+			return false
 		}
-		items = append(items, sub)
-	}
-	return paginate(c, "/v1/subscriptions", items, func(x *subscription) int64 { return x.seq },
+		return true
+	}, func(x *subscription) int64 { return x.seq },
 		func(id string) (int64, bool) {
 			if x := s.subs[id]; x != nil {
 				return x.seq, true

@@ -49,6 +49,7 @@ func hClockCreate(c *reqCtx) (map[string]any, *apiError) {
 	name, _ := c.p.str("name")
 	tc := &testClock{ID: newID("clock"), seq: s.nextSeq(), created: s.realNow(), frozen: ft, name: name, status: "ready"}
 	s.clocks[tc.ID] = tc
+	s.idx.clocks.add(tc)
 	s.emit("test_helpers.test_clock.created", s.renderClock(tc), nil, c.origin(), tc.created)
 	return s.renderClock(tc), nil
 }
@@ -79,11 +80,9 @@ func hClockList(c *reqCtx) (map[string]any, *apiError) {
 		return nil, err
 	}
 	s := c.s
-	var items []*testClock
-	for _, tc := range s.clocks {
-		items = append(items, tc)
-	}
-	return paginate(c, "/v1/test_helpers/test_clocks", items, func(x *testClock) int64 { return x.seq },
+	return paginate(c, "/v1/test_helpers/test_clocks", s.idx.clocks.view(s.clocks, func(x *testClock) int64 { return x.seq }), func(tc *testClock) bool {
+		return true
+	}, func(x *testClock) int64 { return x.seq },
 		func(id string) (int64, bool) {
 			if x := s.clocks[id]; x != nil {
 				return x.seq, true

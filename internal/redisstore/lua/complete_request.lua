@@ -1,5 +1,14 @@
--- complete_request.lua: KEYS record; ARGV token, status, content type, body, ttl ms.
-if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'state', 'done', 'status', ARGV[2], 'ctype', ARGV[3], 'body', ARGV[4])
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
+-- complete_request.lua: stores a request's answer if its attempt (token)
+-- still holds the record; the attempt's token goes (only a running attempt
+-- needs it).
+-- KEYS: the record (idemKey). ARGV: token, status, content type, body, ttl
+-- ms, body encoding ('' = as is, 'z' = DEFLATE).
+-- Record formats: begin_request.lua.
+local v = redis.call('GET', KEYS[1])
+if not v or string.sub(v, 1, 2) ~= 'r\n' then return 0 end
+local fpEnd = string.find(v, '\n', 3, true)
+if not fpEnd or string.sub(v, fpEnd + 1) ~= ARGV[1] then return 0 end
+local fp = string.sub(v, 3, fpEnd - 1)
+redis.call('SET', KEYS[1], 'd\n' .. fp .. '\n' .. ARGV[2] .. '\n' .. ARGV[6] .. '\n' .. ARGV[3] .. '\n' .. ARGV[4],
+  'PX', ARGV[5])
 return 1

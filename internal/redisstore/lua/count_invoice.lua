@@ -2,13 +2,15 @@
 -- invoice once (by ID) on its line, which it may confirm or adopt first.
 -- activated_at is the earliest paid_at of the line's invoices, whichever
 -- arrives first.
--- KEYS (redemptionKeys): 1 code, 2 rd, 3 cust, 4 subs, 5 ledger, 6 disc, 7 inv, 8 held, 9 wait, 10 cwait.
+-- KEYS (redemptionKeysFor): 1 code, 2 rd, 3 cust, 4 subs, 5 ledger, 6 disc,
+-- 7 inv (this invoice's counted mark), 8 held, 9 wait, 10 cwait.
 -- ARGV 1-10: discount_args.lua (at: the invoice's paid_at); 11 invoice ID,
--- 12 currency, 13 discounted amount (minor units).
+-- 12 currency, 13 discounted amount (minor units), 14 how long the counted
+-- mark is kept (ms: beyond Stripe's retries of the event).
 -- Returns {outcome, record, stripe_active_changed, how}: counted | duplicate
 -- | ask.
 -- Runs after ledger_prelude.lua and discount_args.lua.
-if redis.call('SISMEMBER', KEYS[7], ARGV[11]) == 1 then
+if redis.call('EXISTS', KEYS[7]) == 1 then
   local id = redis.call('HGET', KEYS[6], d.di)
   local r = id and load(id)
   return {'duplicate', (r and cjson.encode(r)) or '', 0, 'known'}
@@ -16,7 +18,7 @@ end
 local before = want()
 local r, own, ask = find(d)
 if ask then return {'ask', '', 0, ''} end
-redis.call('SADD', KEYS[7], ARGV[11])
+redis.call('SET', KEYS[7], '1', 'PX', ARGV[14])
 local how = 'known'
 if own then
   confirm(r, d.di, d.sub, d.start)
