@@ -44,9 +44,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	seed := fs.Bool("seed", false, "create a demo customer, product and monthly price and print their IDs")
 	reword := fs.Bool("reword-errors", false, "replace every error message with a neutral numbered sentence (type, code and param stay), so a client test proves it never reads the wording")
 	verbose := fs.Bool("v", false, "debug logging")
-	maxEvents := fs.Int("max-events", 0, "keep only about the newest N events (0: all); for load runs that bill years of invoices")
 	statePath := fs.String("state", "", "JSON file to load the whole state from and save it to after every change (empty: in memory)")
 	cliSecret := fs.String("cli-webhook-secret", "", "signing secret of every Stripe CLI session (stripe listen); default: one random whsec_ per device name")
+	maxEvents := fs.Int("max-events", 0, "keep only about the newest N events (0: all); for load runs that bill years of invoices")
 	fs.Usage = func() {
 		out := fs.Output()
 		fmt.Fprintf(out, "Usage of stripe-sim:\n")

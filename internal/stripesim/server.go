@@ -38,11 +38,6 @@ type Options struct {
 	// it on to prove that no client logic reads the simulator's (or Stripe's)
 	// wording.
 	RewordErrors bool
-	// MaxEvents, when positive, keeps only about the newest MaxEvents events
-	// (between MaxEvents and twice that): Stripe keeps events 30 days, and a
-	// load run that bills a year of invoices would otherwise hold every
-	// event's body. Webhook delivery is not affected.
-	MaxEvents int
 	// CLIWebhookSecret, when set, is the signing secret of every Stripe CLI
 	// session (`stripe listen`); otherwise each device name gets its own
 	// random whsec_, kept with the state (see cli.go).
@@ -53,6 +48,11 @@ type Options struct {
 	// StatePath, with Open, is the JSON file the whole state is loaded from
 	// and saved to after every change (persist.go); empty keeps it in memory.
 	StatePath string
+	// MaxEvents, when positive, keeps only about the newest MaxEvents events
+	// (between MaxEvents and twice that): Stripe keeps events 30 days, and a
+	// load run that bills a year of invoices would otherwise hold every
+	// event's body. Webhook delivery is not affected.
+	MaxEvents int
 }
 
 // SeedData holds the IDs created by Seed.
