@@ -229,7 +229,7 @@ func TestCampaignGenerationResumesAfterReplicaCrash(t *testing.T) {
 	st := newStack(t, "", stripesim.Options{})
 	env := map[string]string{"CAMPAIGN_GENERATION_LEASE": "1s"}
 	a := st.startChild(t, env)
-	const count = 40_000
+	const count = 100_000 // the most a campaign may have: the longest window for the kill
 	r := a.call(t, "POST", "/v1/campaigns", adminSecret, newKey(), campaignBody(count, nil))
 	mustStatus(t, r, 202)
 	id := r.json(t)["id"].(string)
