@@ -6,7 +6,6 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/billing-adapter/billing-adapter/internal/promo"
 	"github.com/labstack/echo/v4"
@@ -169,28 +168,12 @@ func (s *server) updateCampaign(c echo.Context) error {
 		var err error
 		switch field {
 		case "status":
-			var st promo.Status
-			err = strictField(field, v, &st)
-			u.Status = &st
+			u.Status, err = statusField(field, v)
 		case "expiration_datetime":
 			u.ExpirationSet = true
-			var ts *string
-			if err = strictField(field, v, &ts); err == nil && ts != nil {
-				var t time.Time
-				t, err = parseTime(field, *ts)
-				u.Expiration = &t
-			}
+			u.Expiration, err = expirationField(field, v)
 		case "metadata":
-			var md map[string]*string
-			err = strictField(field, v, &md)
-			u.Metadata = map[string]string{}
-			for k, val := range md {
-				if val != nil {
-					u.Metadata[k] = *val
-				} else {
-					u.Metadata[k] = ""
-				}
-			}
+			u.Metadata, err = metadataPatchField(field, v)
 		default:
 			if !campaignImmutable[field] {
 				return promo.Invalid(field, "unknown field %q", field)

@@ -286,17 +286,10 @@ func parseUpdate(raw map[string]json.RawMessage) (promo.UpdateInput, error) {
 		var err error
 		switch field {
 		case "status":
-			var st promo.Status
-			err = strictField(field, v, &st)
-			in.Status = &st
+			in.Status, err = statusField(field, v)
 		case "expiration_datetime":
 			in.ExpirationSet = true
-			var ts *string
-			if err = strictField(field, v, &ts); err == nil && ts != nil {
-				var t time.Time
-				t, err = parseTime(field, *ts)
-				in.Expiration = &t
-			}
+			in.Expiration, err = expirationField(field, v)
 		case "stock":
 			var n int64
 			err = strictField(field, v, &n)
@@ -306,16 +299,7 @@ func parseUpdate(raw map[string]json.RawMessage) (promo.UpdateInput, error) {
 			err = strictField(field, v, &b)
 			in.UnlimitedStock = &b
 		case "metadata":
-			var md map[string]*string
-			err = strictField(field, v, &md)
-			in.Metadata = map[string]string{}
-			for k, val := range md {
-				if val == nil {
-					in.Metadata[k] = ""
-				} else {
-					in.Metadata[k] = *val
-				}
-			}
+			in.Metadata, err = metadataPatchField(field, v)
 		default:
 			if !immutableFields[field] {
 				return in, promo.Invalid(field, "unknown field %q", field)
@@ -327,6 +311,40 @@ func parseUpdate(raw map[string]json.RawMessage) (promo.UpdateInput, error) {
 		}
 	}
 	return in, nil
+}
+
+// statusField, expirationField and metadataPatchField read the fields an
+// update of a promo code and of a campaign share.
+func statusField(field string, v json.RawMessage) (*promo.Status, error) {
+	var st promo.Status
+	err := strictField(field, v, &st)
+	return &st, err
+}
+
+// expirationField reads an RFC 3339 time or null (no expiry: nil).
+func expirationField(field string, v json.RawMessage) (*time.Time, error) {
+	var ts *string
+	if err := strictField(field, v, &ts); err != nil || ts == nil {
+		return nil, err
+	}
+	t, err := parseTime(field, *ts)
+	return &t, err
+}
+
+// metadataPatchField reads a metadata patch: a null value (or "") deletes
+// its key.
+func metadataPatchField(field string, v json.RawMessage) (map[string]string, error) {
+	var md map[string]*string
+	err := strictField(field, v, &md)
+	out := map[string]string{}
+	for k, val := range md {
+		if val != nil {
+			out[k] = *val
+		} else {
+			out[k] = ""
+		}
+	}
+	return out, err
 }
 
 // strictField decodes one field's JSON; null is refused except for pointers.
