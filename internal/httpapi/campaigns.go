@@ -34,31 +34,22 @@ type createCampaignRequest struct {
 
 // campaignResponse is the campaign resource.
 type campaignResponse struct {
-	ID                      string            `json:"id"`
-	Object                  string            `json:"object"`
-	Name                    string            `json:"name"`
-	Prefix                  string            `json:"prefix"`
-	Count                   int               `json:"count"`
-	CodeLength              int               `json:"code_length"`
-	EntropyBits             float64           `json:"entropy_bits"`
-	State                   string            `json:"state"`
-	Generated               int               `json:"generated"`
-	Mirrored                int               `json:"mirrored"`
-	PromoType               promo.PromoType   `json:"promo_type"`
-	AmountOff               json.Number       `json:"amount_off"`
-	AmountOffMinor          *int64            `json:"amount_off_minor,omitempty"`
-	Currency                *string           `json:"currency"`
-	Duration                promo.Duration    `json:"duration"`
-	PromoDurationMonths     int               `json:"promo_duration_months"`
-	ExpirationDatetime      *string           `json:"expiration_datetime"`
-	NewUsersOnly            bool              `json:"new_users_only"`
-	ExistingMembershipsOnly bool              `json:"existing_memberships_only"`
-	PlanIDs                 []string          `json:"plan_ids"`
-	Status                  promo.Status      `json:"status"`
-	Metadata                map[string]string `json:"metadata"`
-	CreatedAt               string            `json:"created_at"`
-	UpdatedAt               string            `json:"updated_at"`
-	Stripe                  struct {
+	ID          string  `json:"id"`
+	Object      string  `json:"object"`
+	Name        string  `json:"name"`
+	Prefix      string  `json:"prefix"`
+	Count       int     `json:"count"`
+	CodeLength  int     `json:"code_length"`
+	EntropyBits float64 `json:"entropy_bits"`
+	State       string  `json:"state"`
+	Generated   int     `json:"generated"`
+	Mirrored    int     `json:"mirrored"`
+	termsJSON
+	Status    promo.Status      `json:"status"`
+	Metadata  map[string]string `json:"metadata"`
+	CreatedAt string            `json:"created_at"`
+	UpdatedAt string            `json:"updated_at"`
+	Stripe    struct {
 		CouponID string `json:"coupon_id"`
 	} `json:"stripe"`
 }
@@ -69,23 +60,10 @@ func toCampaignResponse(c *promo.Campaign) campaignResponse {
 		ID: c.ID, Object: "campaign", Name: c.Name, Prefix: c.Prefix, Count: c.Count, CodeLength: c.CodeLength,
 		EntropyBits: math.Round(promo.CodeEntropyBits(c.CodeLength)*10) / 10, State: string(c.State),
 		Generated: c.Generated, Mirrored: c.Mirrored,
-		PromoType: p.PromoType, AmountOff: json.Number(p.AmountOffDecimal()), Duration: p.Duration,
-		PromoDurationMonths: p.DurationMonths, NewUsersOnly: p.NewUsersOnly, ExistingMembershipsOnly: p.ExistingMembershipsOnly,
-		PlanIDs: p.PlanIDs, Status: p.Status, Metadata: p.Metadata,
+		termsJSON: toTermsJSON(p), Status: p.Status, Metadata: p.Metadata,
 		CreatedAt: rfc3339(c.CreatedAt), UpdatedAt: rfc3339(c.UpdatedAt),
 	}
 	r.Stripe.CouponID = p.Stripe.CouponID
-	if p.PromoType == promo.FlatAmount {
-		minor, cur := p.AmountOff, p.Currency
-		r.AmountOffMinor, r.Currency = &minor, &cur
-	}
-	if p.ExpiresAt != nil {
-		s := rfc3339(*p.ExpiresAt)
-		r.ExpirationDatetime = &s
-	}
-	if r.PlanIDs == nil {
-		r.PlanIDs = []string{}
-	}
 	if r.Metadata == nil {
 		r.Metadata = map[string]string{}
 	}

@@ -30,31 +30,55 @@ type createPromoCodeRequest struct {
 
 // promoCodeResponse is the promo code resource.
 type promoCodeResponse struct {
-	ID                      string            `json:"id"`
-	Object                  string            `json:"object"`
-	Code                    string            `json:"code"`
-	PromoType               promo.PromoType   `json:"promo_type"`
-	AmountOff               json.Number       `json:"amount_off"`
-	AmountOffMinor          *int64            `json:"amount_off_minor,omitempty"`
-	Currency                *string           `json:"currency"`
-	Duration                promo.Duration    `json:"duration"`
-	PromoDurationMonths     int               `json:"promo_duration_months"`
-	ExpirationDatetime      *string           `json:"expiration_datetime"`
-	NewUsersOnly            bool              `json:"new_users_only"`
-	ExistingMembershipsOnly bool              `json:"existing_memberships_only"`
-	PlanIDs                 []string          `json:"plan_ids"`
-	Plans                   []planJSON        `json:"plans,omitempty"` // expand[]=plans only
-	Stock                   *int64            `json:"stock"`
-	UnlimitedStock          bool              `json:"unlimited_stock"`
-	Reserved                int64             `json:"reserved"`
-	Uses                    int64             `json:"uses"`
-	DiscountedAmounts       map[string]int64  `json:"discounted_amounts"`
-	Status                  promo.Status      `json:"status"`
-	StatusReason            *string           `json:"status_reason"`
-	Metadata                map[string]string `json:"metadata"`
-	CreatedAt               string            `json:"created_at"`
-	UpdatedAt               string            `json:"updated_at"`
-	Stripe                  stripeRefsJSON    `json:"stripe"`
+	ID     string `json:"id"`
+	Object string `json:"object"`
+	Code   string `json:"code"`
+	termsJSON
+	Plans             []planJSON        `json:"plans,omitempty"` // expand[]=plans only
+	Stock             *int64            `json:"stock"`
+	UnlimitedStock    bool              `json:"unlimited_stock"`
+	Reserved          int64             `json:"reserved"`
+	Uses              int64             `json:"uses"`
+	DiscountedAmounts map[string]int64  `json:"discounted_amounts"`
+	Status            promo.Status      `json:"status"`
+	StatusReason      *string           `json:"status_reason"`
+	Metadata          map[string]string `json:"metadata"`
+	CreatedAt         string            `json:"created_at"`
+	UpdatedAt         string            `json:"updated_at"`
+	Stripe            stripeRefsJSON    `json:"stripe"`
+}
+
+// termsJSON are a code's terms as the API shows them, for a promo code and a
+// campaign alike (embedded: the fields stand at the embedding's place).
+type termsJSON struct {
+	PromoType               promo.PromoType `json:"promo_type"`
+	AmountOff               json.Number     `json:"amount_off"`
+	AmountOffMinor          *int64          `json:"amount_off_minor,omitempty"`
+	Currency                *string         `json:"currency"`
+	Duration                promo.Duration  `json:"duration"`
+	PromoDurationMonths     int             `json:"promo_duration_months"`
+	ExpirationDatetime      *string         `json:"expiration_datetime"`
+	NewUsersOnly            bool            `json:"new_users_only"`
+	ExistingMembershipsOnly bool            `json:"existing_memberships_only"`
+	PlanIDs                 []string        `json:"plan_ids"`
+}
+
+func toTermsJSON(p *promo.PromoCode) termsJSON {
+	t := termsJSON{PromoType: p.PromoType, AmountOff: json.Number(p.AmountOffDecimal()), Duration: p.Duration,
+		PromoDurationMonths: p.DurationMonths, NewUsersOnly: p.NewUsersOnly,
+		ExistingMembershipsOnly: p.ExistingMembershipsOnly, PlanIDs: p.PlanIDs}
+	if p.PromoType == promo.FlatAmount {
+		minor, cur := p.AmountOff, p.Currency
+		t.AmountOffMinor, t.Currency = &minor, &cur
+	}
+	if p.ExpiresAt != nil {
+		s := rfc3339(*p.ExpiresAt)
+		t.ExpirationDatetime = &s
+	}
+	if t.PlanIDs == nil {
+		t.PlanIDs = []string{}
+	}
+	return t
 }
 
 type stripeRefsJSON struct {
@@ -76,10 +100,7 @@ func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 func toPromoCodeResponse(p *promo.PromoCode) promoCodeResponse {
 	r := promoCodeResponse{
-		ID: p.ID, Object: "promo_code", Code: p.Code, PromoType: p.PromoType,
-		AmountOff: json.Number(p.AmountOffDecimal()), Duration: p.Duration, PromoDurationMonths: p.DurationMonths,
-		NewUsersOnly: p.NewUsersOnly, ExistingMembershipsOnly: p.ExistingMembershipsOnly,
-		PlanIDs: p.PlanIDs, UnlimitedStock: p.UnlimitedStock, Reserved: p.Reserved, Uses: p.Uses,
+		ID: p.ID, Object: "promo_code", Code: p.Code, termsJSON: toTermsJSON(p), UnlimitedStock: p.UnlimitedStock, Reserved: p.Reserved, Uses: p.Uses,
 		DiscountedAmounts: p.Discounted, Status: p.Status, StatusReason: optString(p.StatusReason),
 		Metadata: p.Metadata, CreatedAt: rfc3339(p.CreatedAt), UpdatedAt: rfc3339(p.UpdatedAt),
 		Stripe: stripeRefsJSON{CouponID: p.Stripe.CouponID, PromotionCodeID: p.Stripe.PromotionCodeID,
@@ -88,20 +109,9 @@ func toPromoCodeResponse(p *promo.PromoCode) promoCodeResponse {
 	if r.DiscountedAmounts == nil {
 		r.DiscountedAmounts = map[string]int64{}
 	}
-	if p.PromoType == promo.FlatAmount {
-		minor, cur := p.AmountOff, p.Currency
-		r.AmountOffMinor, r.Currency = &minor, &cur
-	}
-	if p.ExpiresAt != nil {
-		s := rfc3339(*p.ExpiresAt)
-		r.ExpirationDatetime = &s
-	}
 	if !p.UnlimitedStock {
 		stock := p.Stock
 		r.Stock = &stock
-	}
-	if r.PlanIDs == nil {
-		r.PlanIDs = []string{}
 	}
 	if r.Metadata == nil {
 		r.Metadata = map[string]string{}
