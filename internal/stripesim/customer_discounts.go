@@ -64,16 +64,7 @@ func (s *Server) customerDiscountChange(cu *customer, dr discountRequest) (func(
 	}
 	return func() *pendingEvent {
 		old := cu.discount
-		d := &discount{ID: newID("di"), coupon: cp, customer: cu.ID, start: at}
-		if pc != nil {
-			d.promo = pc.ID
-			pc.timesRedeemed++
-		}
-		cp.timesRedeemed++
-		if cp.duration == "repeating" {
-			d.end = addMonths(at, int(cp.months))
-		}
-		s.discounts[d.ID] = d
+		d := s.newDiscount(cp, pc, cu.ID, "", at)
 		cu.discount = d
 		if old == nil {
 			return &pendingEvent{typ: "customer.discount.created", obj: s.renderDiscount(d), created: at}

@@ -224,7 +224,16 @@ func (s *Server) checkPromo(pc *promoCode, rc redemptionContext, param string) *
 // attachDiscount creates a discount for sub, counts the redemption and
 // returns it. Caller emits events.
 func (s *Server) attachDiscount(sub *subscription, cp *coupon, pc *promoCode, at int64) *discount {
-	d := &discount{ID: newID("di"), coupon: cp, customer: sub.customer, subscription: sub.ID, start: at}
+	d := s.newDiscount(cp, pc, sub.customer, sub.ID, at)
+	sub.discount = d
+	return d
+}
+
+// newDiscount records a discount of cp (through pc, when set) for the
+// customer (on subscription, or "" for one on the customer) starting at at,
+// and counts the redemption on the coupon and the promotion code.
+func (s *Server) newDiscount(cp *coupon, pc *promoCode, customer, subscription string, at int64) *discount {
+	d := &discount{ID: newID("di"), coupon: cp, customer: customer, subscription: subscription, start: at}
 	if pc != nil {
 		d.promo = pc.ID
 		pc.timesRedeemed++
@@ -234,7 +243,6 @@ func (s *Server) attachDiscount(sub *subscription, cp *coupon, pc *promoCode, at
 		d.end = addMonths(at, int(cp.months))
 	}
 	s.discounts[d.ID] = d
-	sub.discount = d
 	return d
 }
 

@@ -107,13 +107,9 @@ func hPaymentMethodAttach(c *reqCtx) (map[string]any, *apiError) {
 		return nil, err
 	}
 	s := c.s
-	custID, ok := c.p.str("customer")
-	if !ok || custID == "" {
-		return nil, missingParam("customer")
-	}
-	cu := s.customers[custID]
-	if cu == nil {
-		return nil, noSuchParam("customer", "customer", custID)
+	cu, err := c.requiredCustomer()
+	if err != nil {
+		return nil, err
 	}
 	id := c.id()
 	if code, ok := declinedOnAttach[id]; ok {
@@ -185,13 +181,9 @@ func hInvoiceItemCreate(c *reqCtx) (map[string]any, *apiError) {
 		return nil, err
 	}
 	s := c.s
-	custID, ok := c.p.str("customer")
-	if !ok || custID == "" {
-		return nil, missingParam("customer")
-	}
-	cu := s.customers[custID]
-	if cu == nil {
-		return nil, noSuchParam("customer", "customer", custID)
+	cu, err := c.requiredCustomer()
+	if err != nil {
+		return nil, err
 	}
 	amount, ok, err := c.p.int64("amount")
 	if err != nil {
@@ -233,13 +225,9 @@ func hInvoiceCreate(c *reqCtx) (map[string]any, *apiError) {
 		return nil, err
 	}
 	s := c.s
-	custID, ok := c.p.str("customer")
-	if !ok || custID == "" {
-		return nil, missingParam("customer")
-	}
-	cu := s.customers[custID]
-	if cu == nil {
-		return nil, noSuchParam("customer", "customer", custID)
+	cu, err := c.requiredCustomer()
+	if err != nil {
+		return nil, err
 	}
 	behavior := c.p.strOr("exclude", "pending_invoice_items_behavior")
 	if behavior != "include" && behavior != "exclude" {
@@ -334,4 +322,18 @@ func (s *Server) renderItemLine(in *invoice, l *invoiceLine) map[string]any {
 		"tax_rates": []any{}, "type": "invoiceitem",
 		"unit_amount_excluding_tax": fmt.Sprint(l.amount),
 	}
+}
+
+// requiredCustomer is the request's customer parameter: required, and a
+// customer that exists.
+func (c *reqCtx) requiredCustomer() (*customer, *apiError) {
+	id, ok := c.p.str("customer")
+	if !ok || id == "" {
+		return nil, missingParam("customer")
+	}
+	cu := c.s.customers[id]
+	if cu == nil {
+		return nil, noSuchParam("customer", "customer", id)
+	}
+	return cu, nil
 }
