@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/billing-adapter/billing-adapter/internal/promo"
 )
 
 type codePageContent struct {
@@ -167,30 +169,14 @@ func (h *Handler) showCode(w http.ResponseWriter, r *http.Request, s *session, s
 	h.render(w, status, "code", v)
 }
 
-// formatMinor renders minor units in major units of cur (Stripe's exponents).
+// formatMinor renders minor units in major units of cur, with the domain's
+// exponents (2 for a currency it does not know).
 func formatMinor(v int64, cur string) string {
-	exp := 2
-	switch strings.ToLower(cur) {
-	case "bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf":
-		exp = 0
-	case "bhd", "jod", "kwd", "omr", "tnd":
-		exp = 3
+	exp, ok := promo.CurrencyExponent(strings.ToLower(cur))
+	if !ok {
+		exp = 2
 	}
-	neg := v < 0
-	if neg {
-		v = -v
-	}
-	s := strconv.FormatInt(v, 10)
-	if exp > 0 {
-		for len(s) <= exp {
-			s = "0" + s
-		}
-		s = s[:len(s)-exp] + "." + s[len(s)-exp:]
-	}
-	if neg {
-		s = "-" + s
-	}
-	return s
+	return promo.FormatDecimal(v, exp)
 }
 
 var updateFields = []string{"status", "expiration_datetime", "stock", "unlimited_stock", "metadata"}
