@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"github.com/billing-adapter/billing-adapter/internal/testutil/redistest"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -300,5 +303,29 @@ func TestMonitorShares(t *testing.T) {
 	}
 	if got := quotedArgs(` "SET" "a\"b" "c"`); len(got) != 3 || got[1] != `a"b` {
 		t.Fatalf("quotedArgs: %q", got)
+	}
+}
+
+// The benchmark write-up states the round trips its baselines make as the
+// tool makes them (a doc check: the webhook baseline once said 9).
+func TestBenchmarksDocStatesTheBaselineTrips(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/BENCHMARKS.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	trips, dup := baselineTrips("webhook", nil)
+	want := fmt.Sprintf("%d/%d", trips, dup)
+	found := false
+	for _, line := range strings.Split(string(doc), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) > 0 && fields[0] == "baseline-webhook" {
+			found = true
+			if !slices.Contains(fields, want) {
+				t.Errorf("docs/BENCHMARKS.md: %q does not state the tool's %s round trips", line, want)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("docs/BENCHMARKS.md has no baseline-webhook row")
 	}
 }
