@@ -181,22 +181,28 @@ func (s *Store) List(ctx context.Context, f promo.ListFilter) (promo.Page[*promo
 
 // SaveUpdate implements promo.Store.
 func (s *Store) SaveUpdate(ctx context.Context, prev, p *promo.PromoCode, stockChanged bool) error {
-	if err := s.writeCode(ctx, p, stockChanged); err != nil {
-		return err
-	}
+	var err error
 	if stockChanged || (prev != nil && prev.UnlimitedStock != p.UnlimitedStock) {
-		if err := s.restock(ctx, p); err != nil {
-			return err
-		}
+		err = s.restock(ctx, p, stockChanged)
+	} else {
+		err = s.writeCode(ctx, p, false)
+	}
+	if err != nil {
+		return err
 	}
 	return s.index(ctx, p)
 }
 
-// restock serves the lines waiting for a unit from the code's new stock
-// (lua/restock.lua); p's counters then say what is left, and the worker is
-// asked to check the Stripe promotion code's active flag.
-func (s *Store) restock(ctx context.Context, p *promo.PromoCode) error {
-	served, err := restockScript.Run(ctx, s.rdb, redemptionKeys(p.ID)).Int()
+// restock writes p and, in the same script, serves the lines waiting for a
+// unit from its new stock (lua/restock.lua); p's counters then say what is
+// left, and the worker is asked to check the Stripe promotion code's active
+// flag.
+func (s *Store) restock(ctx context.Context, p *promo.PromoCode, withStock bool) error {
+	f, err := codeFields(p, withStock)
+	if err != nil {
+		return err
+	}
+	served, err := restockScript.Run(ctx, s.rdb, redemptionKeys(p.ID), f...).Int()
 	if err != nil || served == 0 {
 		return unavailable(err)
 	}

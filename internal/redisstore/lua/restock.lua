@@ -1,10 +1,13 @@
--- restock.lua: after the admin changed a code's stock (or made it
--- unlimited), the lines waiting for a unit get one in ID order while stock
--- lasts, as had the stock been there when they came (the rebuild's order);
--- on an unlimited code no line waits.
+-- restock.lua: the admin changed a code's stock (or made it unlimited):
+-- the code's fields are written and, in the same step, the lines waiting
+-- for a unit get one in ID order while stock lasts, as had the stock been
+-- there when they came (the rebuild's order); on an unlimited code no line
+-- waits.
 -- KEYS (redemptionKeys): 1 code, 2 rd, 3 cust, 4 subs, 5 ledger, 6 disc, 7 inv, 8 held, 9 wait, 10 cwait.
--- ARGV: none. Returns the number of lines served.
+-- ARGV: the code hash's field/value pairs to write first (codeFields).
+-- Returns the number of lines served.
 -- Runs after ledger_prelude.lua.
+if #ARGV > 0 then redis.call('HSET', KEYS[1], unpack(ARGV)) end
 local served = 0
 while true do
   local first = redis.call('ZRANGEBYLEX', KEYS[9], '-', '+', 'LIMIT', 0, 1)[1]
