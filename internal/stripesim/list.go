@@ -54,6 +54,37 @@ type seqIndexes struct {
 	// subscriptions were sorted into it (rebuilt when s.subs differs).
 	realSubs map[string]*subscription
 	realSeen int
+	// clockSubs holds each test clock's subscriptions (those of its
+	// customers), so advancing a clock does not walk every subscription;
+	// clockSeen is how many subscriptions were sorted into it (rebuilt
+	// when s.subs differs).
+	clockSubs map[string][]*subscription
+	clockSeen int
+}
+
+// subsOnClock returns the subscriptions of the test clock's customers, in
+// no particular order.
+func (s *Server) subsOnClock(clock string) []*subscription {
+	x := &s.idx
+	if x.clockSubs == nil || x.clockSeen != len(s.subs) {
+		x.clockSubs, x.clockSeen = map[string][]*subscription{}, 0
+		for _, sub := range s.subs {
+			s.indexClockSub(sub)
+		}
+	}
+	return x.clockSubs[clock]
+}
+
+// indexClockSub sorts a new subscription into clockSubs.
+func (s *Server) indexClockSub(sub *subscription) {
+	x := &s.idx
+	if x.clockSubs == nil {
+		return // built on first use
+	}
+	x.clockSeen++
+	if cu := s.customers[sub.customer]; cu != nil && cu.clock != "" {
+		x.clockSubs[cu.clock] = append(x.clockSubs[cu.clock], sub)
+	}
 }
 
 // realTimeSubs returns the subscriptions catchUpRealTime looks at.

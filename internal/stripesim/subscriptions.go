@@ -293,6 +293,7 @@ func hSubCreate(c *reqCtx) (map[string]any, *apiError) {
 	s.subs[sub.ID] = sub
 	s.idx.subs.add(sub)
 	s.indexRealTime(sub)
+	s.indexClockSub(sub)
 	cu.currency = sub.currency
 	var d *discount
 	if cp != nil {
