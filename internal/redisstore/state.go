@@ -116,7 +116,8 @@ type FixCounts struct{ Codes, Redemptions, Deactivated, Paid int }
 // its counters (promo.MergeCode), its ledger (promo.MergeLedger), the
 // indexes and subscription claims; codes Stripe no longer has are made
 // inactive; paid customers are recorded. The caller must make sure no
-// reservation is in flight (LedgerState.InFlight).
+// reservation is in flight (LedgerState.InFlight). It consumes the ledgers
+// of rb and current: each code's are dropped once written.
 func (s *Store) ApplyRebuild(ctx context.Context, rb *promo.Rebuilt, current *promo.LedgerState, paid map[string]time.Time,
 	drifting map[string]bool, now time.Time) (FixCounts, error) {
 	var n FixCounts
@@ -140,6 +141,10 @@ func (s *Store) ApplyRebuild(ctx context.Context, rb *promo.Rebuilt, current *pr
 		}
 		n.Codes++
 		n.Redemptions += len(lines)
+		// Written: its ledgers are not needed any more (a large account's
+		// are not all held until the end).
+		delete(rb.Ledgers, p.ID)
+		delete(current.Ledgers, p.ID)
 	}
 	for _, p := range current.Codes {
 		if inStripe[p.ID] || p.Stripe.State != promo.SyncReady || p.StatusReason == promo.ReasonCouponDeleted {
@@ -170,6 +175,9 @@ func (s *Store) ApplyRebuild(ctx context.Context, rb *promo.Rebuilt, current *pr
 // writeRebuiltCode replaces one code's hash and ledger keys in one
 // transaction on the code's slot, then indexes the code.
 func (s *Store) writeRebuiltCode(ctx context.Context, p *promo.PromoCode, lines []*promo.Redemption, invoices []string) error {
+	if len(lines) > rebuildBatch {
+		return s.writeRebuiltCodeBatched(ctx, p, lines, invoices) // rebuild_batched.go
+	}
 	fields, err := codeFields(p, true)
 	if err != nil {
 		return err
