@@ -17,13 +17,20 @@ var listSchemaBase = []string{"limit", "starting_after", "ending_before", "expan
 // (add, under s.mu, right after their seq is drawn); when the map's size
 // says otherwise (deletions, state restored without add), view rebuilds it
 // once from the map.
-type seqIndex[T any] struct{ items []T }
+type seqIndex[T any] struct {
+	items []T
+	gen   int // bumped when items is rebuilt (createdRanges start over)
+	// ranges are the objects of a few created ranges (createdRanges).
+	ranges []*createdRange[T]
+	tick   int64
+}
 
 func (x *seqIndex[T]) add(v T) { x.items = append(x.items, v) }
 
 func (x *seqIndex[T]) view(m map[string]T, seq func(T) int64) []T {
 	if len(x.items) != len(m) {
 		x.items = slices.SortedFunc(maps.Values(m), func(a, b T) int { return cmp.Compare(seq(a), seq(b)) })
+		x.gen++
 	}
 	return x.items
 }
