@@ -6,9 +6,12 @@
 -- 11 used.
 -- A campaign code (the record's uc: its text; the campaign is the code) is
 -- single-use: exhausted while the redemption that took it holds its use
--- (holds_use: live, or a paid invoice carried it), else taken over.
+-- (holds_use: live, or a paid invoice carried it), else taken over. A code
+-- with many = '1' (a campaign with once_per_customer false) has no customer
+-- rule: cust is neither read nor written.
 -- Runs after ledger_prelude.lua.
-local existing = redis.call('HGET', KEYS[3], ARGV[3])
+local multi = many()
+local existing = (not multi) and redis.call('HGET', KEYS[3], ARGV[3])
 if existing then
   local e = load(existing)
   if e then
@@ -29,12 +32,17 @@ r.id = ARGV[2]
 if r.uc then
   local holder = redis.call('HGET', KEYS[11], r.uc)
   local o = holder and holder ~= r.id and load(holder)
-  if o and holds_use(o) then return {'exhausted', ''} end
+  if o and holds_use(o) then
+    -- Without the customer index (many), the request's own reservation
+    -- is found by the code it took.
+    if multi and o.own == ARGV[5] and o.cus == ARGV[3] then return {'resumed', cjson.encode(o)} end
+    return {'exhausted', ''}
+  end
   redis.call('HSET', KEYS[11], r.uc, r.id)
 end
 take(r)
 redis.call('HINCRBY', KEYS[1], 'reserved', 1)
 redis.call('ZADD', KEYS[5], 0, r.id)
-redis.call('HSET', KEYS[3], r.cus, r.id)
+if not multi then redis.call('HSET', KEYS[3], r.cus, r.id) end
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[4], ARGV[4], r.id) end
 return {'reserved', save(r)}
