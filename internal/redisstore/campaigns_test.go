@@ -590,6 +590,17 @@ func TestCampaignManyPerCustomer(t *testing.T) {
 	if err != nil || outcome != promo.Resumed || again.ID != b.ID {
 		t.Fatalf("retry of the request: %+v %v %v", again, outcome, err)
 	}
+	// An apply's retry resumes under the reservation's own ID (the
+	// Redeemer found it as the customer's redemption of the code).
+	retry := newRD(c.ID, "cus_a", "o2")
+	retry.ID, retry.UniqueCode, retry.Subscription = b.ID, codes[1], "sub_2"
+	again, outcome, err = s.Reserve(ctx, retry, now)
+	if err != nil || outcome != promo.Resumed || again.ID != b.ID || again.State != promo.RedemptionReserved {
+		t.Fatalf("retry under the reservation's ID: %+v %v %v", again, outcome, err)
+	}
+	if p := getCode(t, s, c.ID); p.Reserved != 1 {
+		t.Fatalf("a resumed reservation counted again: reserved %d", p.Reserved)
+	}
 	if _, rd, err := s.GetByCodeForCustomer(ctx, codes[1], "cus_a"); err != nil || rd == nil || rd.ID != b.ID {
 		t.Fatalf("the customer's redemption of the code: %+v %v", rd, err)
 	}

@@ -31,13 +31,14 @@ local r = cjson.decode(ARGV[1])
 r.id = ARGV[2]
 if r.uc then
   local holder = redis.call('HGET', KEYS[11], r.uc)
-  local o = holder and holder ~= r.id and load(holder)
-  if o and holds_use(o) then
+  if multi and holder then
     -- Without the customer index (many), the request's own reservation
-    -- is found by the code it took.
-    if multi and o.own == ARGV[5] and o.cus == ARGV[3] then return {'resumed', cjson.encode(o)} end
-    return {'exhausted', ''}
+    -- is found by the code it took (an apply's retry names its ID too).
+    local e = load(holder)
+    if e and holds_use(e) and e.own == ARGV[5] and e.cus == ARGV[3] then return {'resumed', cjson.encode(e)} end
   end
+  local o = holder and holder ~= r.id and load(holder)
+  if o and holds_use(o) then return {'exhausted', ''} end
   redis.call('HSET', KEYS[11], r.uc, r.id)
 end
 take(r)
