@@ -23,10 +23,10 @@ import (
 //
 // The rule of one use per customer is the hash field "many" (as unlimited,
 // the scripts read it): "1" for a campaign created with once_per_customer:
-// false, "0" otherwise. A record without the field (written before the
-// option existed) is once per customer, what it was written under; a build
-// that does not know the field enforces once per customer on every code,
-// stricter, never looser.
+// false, absent otherwise, so every other record (and every record written
+// before the option existed) is once per customer, as it was written; a
+// build that does not know the field enforces once per customer on every
+// code, stricter, never looser.
 type codeDoc struct {
 	V        int               `json:"v"`
 	Code     string            `json:"c"`
@@ -71,7 +71,11 @@ func codeFields(p *promo.PromoCode, withStock bool) ([]any, error) {
 		return nil, err
 	}
 	f := []any{"doc", doc, "status", string(p.Status), "state", string(p.Stripe.State),
-		"unlimited", boolInt(p.UnlimitedStock), "expires_ms", msPtr(p.ExpiresAt), "many", boolInt(p.ManyPerCustomer)}
+		"unlimited", boolInt(p.UnlimitedStock), "expires_ms", msPtr(p.ExpiresAt)}
+	if p.ManyPerCustomer {
+		// Only ever set, at a campaign's create: a term, it never changes.
+		f = append(f, "many", 1)
+	}
 	if withStock {
 		f = append(f, "stock", p.Stock)
 	}

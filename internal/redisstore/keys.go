@@ -54,8 +54,8 @@ import (
 //	ba:{pc_ID}:code                  HASH   doc (JSON of the admin-set fields and Stripe refs) and the
 //	                                        fields scripts read or count atomically: status, state,
 //	                                        unlimited, expires_ms, many ("1": a campaign with
-//	                                        once_per_customer false; absent or "0": the customer's one
-//	                                        use is enforced), stock (units left), reserved (applies
+//	                                        once_per_customer false; absent: the customer's one use is
+//	                                        enforced), stock (units left), reserved (applies
 //	                                        in flight), held (units held by redemptions; stock + held is
 //	                                        the limit), uses, stripe_redeemed (Stripe's times_redeemed),
 //	                                        amt:<currency> (discount on paid invoices, minor units);
