@@ -182,12 +182,14 @@ func (s *Store) ListCampaigns(ctx context.Context, f promo.ListFilter) (promo.Pa
 	}
 	page.HasMore = hasMore
 	cmds := make([]*redis.MapStringStringCmd, len(ids))
+	counts := make([]*redis.StringCmd, len(ids))
 	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
 			cmds[i] = p.HGetAll(ctx, campaignKey(id))
+			counts[i] = p.HGet(ctx, codeKey(id), "redeemed")
 		}
 		return nil
-	}); err != nil {
+	}); err != nil && !errors.Is(err, redis.Nil) {
 		return page, unavailable(err)
 	}
 	for i, cmd := range cmds {
@@ -198,7 +200,9 @@ func (s *Store) ListCampaigns(ctx context.Context, f promo.ListFilter) (promo.Pa
 		if err != nil {
 			return page, err
 		}
-		if err := s.withRedeemed(ctx, c); err != nil {
+		if n, err := counts[i].Int(); err == nil {
+			c.Redeemed = n
+		} else if err := s.withRedeemed(ctx, c); err != nil { // no counter yet: counted once
 			return page, err
 		}
 		page.Data = append(page.Data, c)

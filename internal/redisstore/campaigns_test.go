@@ -769,3 +769,31 @@ func reserveCode(t *testing.T, s *Store, c *promo.Campaign, text string) *promo.
 	}
 	return got
 }
+
+// The list reads each campaign's count as the campaign's page does, one
+// counted once when it has no counter yet.
+func TestCampaignListRedeemed(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	a, b := newCampaign(t, s, 2, "LA"), newCampaign(t, s, 2, "LB")
+	for _, c := range []*promo.Campaign{a, b} {
+		generateAll(t, s, c, "w", promo.CodeGenerator{Prefix: c.Prefix, Length: c.CodeLength}.Generate)
+		rd := newRD(c.ID, "cus_a", "o"+c.ID)
+		rd.UniqueCode = allCodes(t, s, c)[0]
+		if _, _, err := s.Reserve(ctx, rd, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.rdb.HDel(ctx, codeKey(b.ID), "redeemed").Err(); err != nil {
+		t.Fatal(err)
+	}
+	page, err := s.ListCampaigns(ctx, promo.ListFilter{Limit: 10})
+	if err != nil || len(page.Data) != 2 {
+		t.Fatalf("list %+v %v", page, err)
+	}
+	for _, c := range page.Data {
+		if c.Redeemed != 1 {
+			t.Errorf("%s: redeemed %d, want 1", c.ID, c.Redeemed)
+		}
+	}
+}
