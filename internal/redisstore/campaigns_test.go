@@ -601,6 +601,28 @@ func TestCampaignManyPerCustomer(t *testing.T) {
 	if p := getCode(t, s, c.ID); p.Reserved != 1 {
 		t.Fatalf("a resumed reservation counted again: reserved %d", p.Reserved)
 	}
+	// Its rules were decided when it was made: a retry resumes it even
+	// after the campaign was switched off meanwhile (as the customer index
+	// resumes a promo code's).
+	setCampaignStatus := func(st promo.Status) {
+		t.Helper()
+		cur, err := s.GetCampaign(ctx, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		next, err := promo.ApplyCampaignUpdate(cur, promo.CampaignUpdate{Status: &st}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SaveCampaign(ctx, next); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setCampaignStatus(promo.StatusInactive)
+	if again, outcome, err = s.Reserve(ctx, retry, now); err != nil || outcome != promo.Resumed || again.ID != b.ID {
+		t.Fatalf("retry after the campaign was switched off: %+v %v %v", again, outcome, err)
+	}
+	setCampaignStatus(promo.StatusActive)
 	if _, rd, err := s.GetByCodeForCustomer(ctx, codes[1], "cus_a"); err != nil || rd == nil || rd.ID != b.ID {
 		t.Fatalf("the customer's redemption of the code: %+v %v", rd, err)
 	}
