@@ -572,3 +572,131 @@ func TestCampaignPromotionCodesFollowTheAdapter(t *testing.T) {
 		t.Fatal("the redeemed code's promotion code came back with the campaign")
 	}
 }
+
+// once_per_customer: false lets one customer redeem several codes of a
+// campaign, each on its own subscription, each still single-use; the
+// default (true) refuses a customer's second code. Validate answers what
+// subscribe and apply do, on either replica; redeemed counts the codes held.
+func TestCampaignOncePerCustomerOption(t *testing.T) {
+	st := newStack(t, "", stripesim.Options{})
+	a, b := st.start(t, nil), st.start(t, nil)
+	pl := st.newPlan(t, "usd", 2000)
+
+	// Bad requests name the field; the option cannot change later.
+	r := a.call(t, "POST", "/v1/campaigns", adminSecret, newKey(), campaignBody(2, map[string]any{"once_per_customer": "no"}))
+	if code, param := r.errorCode(t); r.Status != 400 || code != "invalid_request" || param != "once_per_customer" {
+		t.Fatalf("once_per_customer \"no\": %d %s", r.Status, r.Body)
+	}
+	r = a.call(t, "POST", "/v1/campaigns", adminSecret, newKey(), campaignBody(2, map[string]any{"metadata": map[string]string{"once_per_customer": "x"}}))
+	if _, param := r.errorCode(t); r.Status != 400 || param != "metadata" {
+		t.Fatalf("metadata naming the rule: %d %s", r.Status, r.Body)
+	}
+	r = a.call(t, "POST", "/v1/campaigns", adminSecret, newKey(), campaignBody(4, map[string]any{"once_per_customer": false, "plan_ids": []string{pl.Price}}))
+	mustStatus(t, r, 202)
+	if m := r.json(t); m["once_per_customer"] != false || m["redeemed"] != 0.0 {
+		t.Fatalf("create answered %s", r.Body)
+	}
+	many, codes := newReadyCampaign(t, a, 4, map[string]any{"once_per_customer": false, "plan_ids": []string{pl.Price}})
+	if r := a.call(t, "POST", "/v1/campaigns/"+many, adminSecret, newKey(), map[string]any{"once_per_customer": true}); r.Status != 400 {
+		t.Fatalf("changing once_per_customer: %d %s", r.Status, r.Body)
+	} else if _, param := r.errorCode(t); param != "once_per_customer" {
+		t.Fatalf("changing once_per_customer names %q", param)
+	}
+	if cm := a.code(t, many); cm["once_per_customer"] != false {
+		t.Fatalf("the campaign's code record %v", cm)
+	}
+	if coupon, err := st.Stripe.Coupons.Get(many, nil); err != nil || coupon.Metadata["once_per_customer"] != "false" {
+		t.Fatalf("coupon %+v %v", coupon, err)
+	}
+	once, onceCodes := newReadyCampaign(t, a, 3, nil)
+	if m := waitCampaign(t, a, once, ready); m["once_per_customer"] != true {
+		t.Fatalf("default campaign %v", m)
+	}
+
+	cus := st.newCustomer(t, "")
+	// First code: a new subscription, on replica a.
+	r = a.call(t, "POST", "/v1/subscriptions", checkoutSecret, newKey(), map[string]any{
+		"customer": cus, "price": pl.Price, "promo_code": codes[0]})
+	mustStatus(t, r, 201)
+	sub1 := r.json(t)["id"].(string)
+	// Second code: validate, then apply on another subscription of the same
+	// customer, on replica b.
+	sub2 := st.newSubscription(t, cus, pl.Price).ID
+	if v := b.validateCode(t, map[string]any{"code": codes[1], "customer": cus, "subscription": sub2}); v["valid"] != true {
+		t.Fatalf("validate of the customer's second code: %v", v)
+	}
+	mustStatus(t, b.apply(t, sub2, codes[1], cus, newKey()), 200)
+	for sub, code := range map[string]string{sub1: codes[0], sub2: codes[1]} {
+		s := st.subscription(t, sub)
+		if s.Discount == nil || s.Discount.Coupon.ID != many || s.Metadata["promo_code"] != code {
+			t.Fatalf("subscription %s: discount %+v metadata %v", sub, s.Discount, s.Metadata)
+		}
+		got := a.call(t, "GET", "/v1/subscriptions/"+sub+"/promo_code?customer="+cus, checkoutSecret, "", nil)
+		mustStatus(t, got, 200)
+		if m := got.json(t); m["promo_code"] != code || m["promo_code_id"] != many || m["customer"] != cus {
+			t.Fatalf("the redemption of %s: %s", sub, got.Body)
+		}
+	}
+	// Each code is still single-use (for the same customer too), and a
+	// subscription still takes one code; validate agrees with apply.
+	sub3 := st.newSubscription(t, cus, pl.Price).ID
+	other := st.newCustomer(t, "")
+	otherSub := st.newSubscription(t, other, pl.Price).ID
+	for _, tc := range []struct {
+		name, code, customer, sub, want string
+		status                          int
+	}{
+		{"a code the customer holds, another subscription", codes[0], cus, sub3, "code_exhausted", 422},
+		{"a code another customer holds", codes[1], other, otherSub, "code_exhausted", 422},
+		{"a third code on a subscription that has one", codes[2], cus, sub2, "subscription_has_promo_code", 409},
+		{"the default campaign: the customer's second code", onceCodes[1], cus, sub3, "already_redeemed_by_customer", 409},
+	} {
+		if tc.code == onceCodes[1] {
+			// The customer's first code of the default campaign.
+			mustStatus(t, a.call(t, "POST", "/v1/subscriptions", checkoutSecret, newKey(), map[string]any{
+				"customer": cus, "price": pl.Price, "promo_code": onceCodes[0]}), 201)
+		}
+		v := a.validateCode(t, map[string]any{"code": tc.code, "customer": tc.customer, "subscription": tc.sub})
+		ap := b.apply(t, tc.sub, tc.code, tc.customer, newKey())
+		if code, _ := ap.errorCode(t); v["reason"] != tc.want || code != tc.want || ap.Status != tc.status {
+			t.Errorf("%s: validate %v, apply %d %s; want %d %s", tc.name, v["reason"], ap.Status, code, tc.status, tc.want)
+		}
+	}
+	if r := b.call(t, "POST", "/v1/subscriptions", checkoutSecret, newKey(), map[string]any{
+		"customer": cus, "price": pl.Price, "promo_code": onceCodes[2]}); r.Status != 409 {
+		t.Fatalf("the default campaign's second code, subscribing: %d %s", r.Status, r.Body)
+	}
+	if m := waitCampaign(t, b, many, ready); m["redeemed"] != 2.0 {
+		t.Fatalf("redeemed %v, want 2", m["redeemed"])
+	}
+	if m := waitCampaign(t, b, once, ready); m["redeemed"] != 1.0 {
+		t.Fatalf("default campaign redeemed %v, want 1", m["redeemed"])
+	}
+
+	// Stripe's events: both lines on the campaign's ledger, neither flagged.
+	a.deliverRecordedEvents(t)
+	led := a.redemptions(t, many)
+	if len(led) != 2 {
+		t.Fatalf("ledger %v", led)
+	}
+	for _, l := range led {
+		if l["customer"] != cus || len(l["flags"].([]any)) != 0 || (l["state"] != "pending" && l["state"] != "active") {
+			t.Fatalf("ledger line %v", l)
+		}
+	}
+	// Removed before a discounted invoice: the code is given back.
+	mustStatus(t, a.call(t, "DELETE", "/v1/subscriptions/"+sub2+"/promo_code", checkoutSecret, newKey(), nil), 200)
+	if m := waitCampaign(t, a, many, ready); m["redeemed"] != 1.0 {
+		t.Fatalf("redeemed %v after a give-back, want 1", m["redeemed"])
+	}
+	if v := b.validateCode(t, map[string]any{"code": codes[1], "customer": other, "subscription": otherSub}); v["valid"] != true {
+		t.Fatalf("a given-back code: %v", v)
+	}
+	list := a.call(t, "GET", "/v1/campaigns?limit=10", adminSecret, "", nil).json(t)["data"].([]any)
+	for _, c := range list {
+		if m := c.(map[string]any); m["id"] == many && m["redeemed"] != 1.0 {
+			t.Fatalf("listed campaign %v", m)
+		}
+	}
+	assertReconcileClean(t, a)
+}

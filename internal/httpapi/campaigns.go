@@ -15,21 +15,25 @@ import (
 // promo code (same names and rules) without code and stock, plus the
 // campaign's own fields.
 type createCampaignRequest struct {
-	Name                    string            `json:"name"`
-	Prefix                  string            `json:"prefix"`
-	Count                   *int64            `json:"count"`
-	CodeLength              *int64            `json:"code_length"`
-	PromoType               string            `json:"promo_type"`
-	AmountOff               decimalText       `json:"amount_off"`
-	Currency                string            `json:"currency"`
-	Duration                string            `json:"duration"`
-	PromoDurationMonths     *int64            `json:"promo_duration_months"`
-	ExpirationDatetime      *string           `json:"expiration_datetime"`
-	NewUsersOnly            bool              `json:"new_users_only"`
-	ExistingMembershipsOnly bool              `json:"existing_memberships_only"`
-	PlanIDs                 []string          `json:"plan_ids"`
-	Status                  string            `json:"status"`
-	Metadata                map[string]string `json:"metadata"`
+	Name                    string      `json:"name"`
+	Prefix                  string      `json:"prefix"`
+	Count                   *int64      `json:"count"`
+	CodeLength              *int64      `json:"code_length"`
+	PromoType               string      `json:"promo_type"`
+	AmountOff               decimalText `json:"amount_off"`
+	Currency                string      `json:"currency"`
+	Duration                string      `json:"duration"`
+	PromoDurationMonths     *int64      `json:"promo_duration_months"`
+	ExpirationDatetime      *string     `json:"expiration_datetime"`
+	NewUsersOnly            bool        `json:"new_users_only"`
+	ExistingMembershipsOnly bool        `json:"existing_memberships_only"`
+	// OncePerCustomer: nil (absent or null) = true, one code of the
+	// campaign per customer; false lets a customer redeem several codes
+	// (each single-use, each on its own subscription).
+	OncePerCustomer *bool             `json:"once_per_customer"`
+	PlanIDs         []string          `json:"plan_ids"`
+	Status          string            `json:"status"`
+	Metadata        map[string]string `json:"metadata"`
 }
 
 // campaignResponse is the campaign resource.
@@ -44,6 +48,8 @@ type campaignResponse struct {
 	State       string  `json:"state"`
 	Generated   int     `json:"generated"`
 	Mirrored    int     `json:"mirrored"`
+	// Redeemed counts the codes whose single use a redemption holds now.
+	Redeemed int `json:"redeemed"`
 	termsJSON
 	Status    promo.Status      `json:"status"`
 	Metadata  map[string]string `json:"metadata"`
@@ -59,7 +65,7 @@ func toCampaignResponse(c *promo.Campaign) campaignResponse {
 	r := campaignResponse{
 		ID: c.ID, Object: "campaign", Name: c.Name, Prefix: c.Prefix, Count: c.Count, CodeLength: c.CodeLength,
 		EntropyBits: math.Round(promo.CodeEntropyBits(c.CodeLength)*10) / 10, State: string(c.State),
-		Generated: c.Generated, Mirrored: c.Mirrored,
+		Generated: c.Generated, Mirrored: c.Mirrored, Redeemed: c.Redeemed,
 		termsJSON: toTermsJSON(p), Status: p.Status, Metadata: p.Metadata,
 		CreatedAt: rfc3339(c.CreatedAt), UpdatedAt: rfc3339(c.UpdatedAt),
 	}
@@ -79,7 +85,7 @@ func (s *server) createCampaign(c echo.Context) error {
 		return promo.Invalid("count", "count is required: how many codes to generate (1 to %d)", promo.MaxCampaignCodes)
 	}
 	in := promo.CampaignInput{
-		Name: req.Name, Prefix: req.Prefix, Count: *req.Count, CodeLength: req.CodeLength,
+		Name: req.Name, Prefix: req.Prefix, Count: *req.Count, CodeLength: req.CodeLength, OncePerCustomer: req.OncePerCustomer,
 		Terms: promo.CreateInput{
 			PromoType: promo.PromoType(req.PromoType), AmountOff: string(req.AmountOff), Currency: req.Currency,
 			Duration: promo.Duration(req.Duration), PromoDurationMonths: req.PromoDurationMonths,
@@ -133,7 +139,7 @@ func (s *server) listCampaigns(c echo.Context) error {
 var campaignImmutable = map[string]bool{
 	"name": true, "prefix": true, "count": true, "code_length": true,
 	"promo_type": true, "amount_off": true, "currency": true, "duration": true, "promo_duration_months": true,
-	"new_users_only": true, "existing_memberships_only": true, "plan_ids": true,
+	"new_users_only": true, "existing_memberships_only": true, "plan_ids": true, "once_per_customer": true,
 }
 
 func (s *server) updateCampaign(c echo.Context) error {

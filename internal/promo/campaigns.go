@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 )
 
@@ -115,9 +116,15 @@ func (cs *Campaigns) Create(ctx context.Context, in CampaignInput, requestKey st
 // MetaPromoCode, on the subscriptions its codes are applied to).
 const MetaCampaignID = "campaign_id"
 
+// MetaOncePerCustomer records the campaign's once_per_customer ("true" or
+// "false") on its Stripe coupon, beside the terms the coupon itself
+// carries, so that Stripe holds every rule of the campaign.
+const MetaOncePerCustomer = "once_per_customer"
+
 func campaignCouponSpec(c *Campaign) CouponSpec {
 	md := copyMetadata(c.Terms.Metadata)
 	md[MetaCampaignID] = c.ID
+	md[MetaOncePerCustomer] = strconv.FormatBool(c.Terms.OncePerCustomer())
 	s := CouponSpec{ID: c.ID, PromoCodeID: c.ID, Name: c.Name, Duration: c.Terms.Duration,
 		Months: c.Terms.DurationMonths, ProductIDs: c.Terms.PlanProducts, Metadata: md}
 	if c.Terms.PromoType == Percentage {

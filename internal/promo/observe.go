@@ -27,7 +27,10 @@ type Observer struct {
 	Kick    func(promoCodeID string)
 	// Billing reads a subscription's metadata when a discount may belong to
 	// a new subscription's reservation (ErrSubscriptionUnread). Without it a
-	// reservation is matched by customer alone.
+	// reservation is matched by customer alone, except on a campaign that is
+	// not once per customer (no customer index): there a discount the event
+	// does not tie to its line is recorded as made outside the adapter.
+	// The service always sets it.
 	Billing BillingGateway
 }
 

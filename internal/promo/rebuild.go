@@ -333,7 +333,8 @@ func rebuildLedger(s *StripeSnapshot, p *PromoCode) []RebuiltRedemption {
 // countLedger sets the code's counters from its rebuilt ledger: uses, the
 // discounted totals, and stock (the limit less the units held, oldest
 // redemptions first; one beyond the limit is flagged). A customer's first
-// redemption holds their use of the code; a later one is flagged. Only a
+// redemption holds their use of the code; a later one is flagged (not on a
+// code without the rule: ManyPerCustomer). Only a
 // line that holds a use (Redemption.HoldsUse, the webhook path's rule) holds
 // a unit and the customer: one canceled before its first discounted
 // invoice gave both back.
@@ -354,10 +355,12 @@ func countLedger(p *PromoCode, ledger []RebuiltRedemption) {
 			l.StockReturned = !p.UnlimitedStock
 			continue
 		}
-		if customers[l.Customer] {
-			l.Flags = append(l.Flags, "customer_already_redeemed")
+		if p.OncePerCustomer() {
+			if customers[l.Customer] {
+				l.Flags = append(l.Flags, "customer_already_redeemed")
+			}
+			customers[l.Customer] = true
 		}
-		customers[l.Customer] = true
 		if p.UnlimitedStock {
 			continue
 		}

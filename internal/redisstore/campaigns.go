@@ -35,6 +35,7 @@ type campaignDoc struct {
 	Expires  int64             `json:"x,omitempty"`
 	NewUsers bool              `json:"nu,omitempty"`
 	Members  bool              `json:"em,omitempty"`
+	Many     bool              `json:"mpc,omitempty"` // once_per_customer false (absent: true, as before the option)
 	Plans    []string          `json:"pl,omitempty"`
 	Products []string          `json:"pp,omitempty"`
 	Metadata map[string]string `json:"md,omitempty"`
@@ -47,7 +48,7 @@ func campaignDocOf(c *promo.Campaign) campaignDoc {
 	t := &c.Terms
 	return campaignDoc{V: 1, Name: c.Name, Prefix: c.Prefix, CodeLen: c.CodeLength,
 		Type: t.PromoType, Amount: t.AmountOff, Currency: t.Currency, Duration: t.Duration, Months: t.DurationMonths,
-		Expires: msPtr(t.ExpiresAt), NewUsers: t.NewUsersOnly, Members: t.ExistingMembershipsOnly, Plans: t.PlanIDs,
+		Expires: msPtr(t.ExpiresAt), NewUsers: t.NewUsersOnly, Members: t.ExistingMembershipsOnly, Many: t.ManyPerCustomer, Plans: t.PlanIDs,
 		Products: t.PlanProducts, Metadata: t.Metadata, Coupon: t.Stripe.CouponID,
 		Created: ms(c.CreatedAt), Updated: ms(c.UpdatedAt)}
 }
@@ -69,7 +70,7 @@ func decodeCampaign(id string, h map[string]string) (*promo.Campaign, error) {
 		Terms: promo.PromoCode{
 			ID: id, PromoType: d.Type, AmountOff: d.Amount, Currency: d.Currency, Duration: d.Duration,
 			DurationMonths: d.Months, ExpiresAt: timePtr(d.Expires), NewUsersOnly: d.NewUsers,
-			ExistingMembershipsOnly: d.Members, PlanIDs: d.Plans, PlanProducts: d.Products, UnlimitedStock: true,
+			ExistingMembershipsOnly: d.Members, ManyPerCustomer: d.Many, PlanIDs: d.Plans, PlanProducts: d.Products, UnlimitedStock: true,
 			Status: promo.Status(h["status"]), Metadata: d.Metadata, CreatedAt: created, UpdatedAt: updated,
 			Stripe: promo.StripeRefs{CouponID: d.Coupon, State: promo.SyncReady},
 		},
@@ -111,6 +112,10 @@ func (s *Store) CreateCampaign(ctx context.Context, c *promo.Campaign) error {
 	if err := s.writeCampaignCode(ctx, c); err != nil {
 		return err
 	}
+	// No code is redeemed yet; the ledger scripts keep the count from here.
+	if err := s.rdb.HSetNX(ctx, codeKey(c.ID), "redeemed", 0).Err(); err != nil {
+		return unavailable(err)
+	}
 	if err := s.rdb.SAdd(ctx, keyCampaignsGenerating, c.ID).Err(); err != nil {
 		return unavailable(err)
 	}
@@ -137,7 +142,26 @@ func (s *Store) GetCampaign(ctx context.Context, id string) (*promo.Campaign, er
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	return decodeCampaign(id, h)
+	c, err := decodeCampaign(id, h)
+	if err != nil {
+		return nil, err
+	}
+	return c, s.withRedeemed(ctx, c)
+}
+
+// campaignRedeemedScript: lua/campaign_redeemed.lua.
+var campaignRedeemedScript = ledgerScript("campaign_redeemed")
+
+// withRedeemed reads the campaign's count of redeemed codes: one field of
+// its code record, kept by the ledger scripts (counted once, on the first
+// read, for a campaign made before the counter).
+func (s *Store) withRedeemed(ctx context.Context, c *promo.Campaign) error {
+	n, err := campaignRedeemedScript.Run(ctx, s.rdb, redemptionKeys(c.ID)).Int()
+	if err != nil {
+		return unavailable(err)
+	}
+	c.Redeemed = n
+	return nil
 }
 
 // ListCampaigns implements promo.CampaignStore.
@@ -158,12 +182,14 @@ func (s *Store) ListCampaigns(ctx context.Context, f promo.ListFilter) (promo.Pa
 	}
 	page.HasMore = hasMore
 	cmds := make([]*redis.MapStringStringCmd, len(ids))
+	counts := make([]*redis.StringCmd, len(ids))
 	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
 			cmds[i] = p.HGetAll(ctx, campaignKey(id))
+			counts[i] = p.HGet(ctx, codeKey(id), "redeemed")
 		}
 		return nil
-	}); err != nil {
+	}); err != nil && !errors.Is(err, redis.Nil) {
 		return page, unavailable(err)
 	}
 	for i, cmd := range cmds {
@@ -172,6 +198,11 @@ func (s *Store) ListCampaigns(ctx context.Context, f promo.ListFilter) (promo.Pa
 			continue
 		}
 		if err != nil {
+			return page, err
+		}
+		if n, err := counts[i].Int(); err == nil {
+			c.Redeemed = n
+		} else if err := s.withRedeemed(ctx, c); err != nil { // no counter yet: counted once
 			return page, err
 		}
 		page.Data = append(page.Data, c)
@@ -549,7 +580,9 @@ func (s *Store) campaignID(ctx context.Context, num int64) (string, error) {
 // campaignCodeForCustomer is GetByCodeForCustomer for a campaign code: the
 // campaign's code record seen as this code (promo.PromoCode.IsCampaignCode:
 // Code the text, Stock 1 while no redemption holds the text, else 0) and
-// the customer's redemption of the campaign.
+// the customer's redemption of the campaign (for a campaign without the
+// customer rule, ManyPerCustomer: the customer's redemption holding this
+// code).
 func (s *Store) campaignCodeForCustomer(ctx context.Context, cmpID, text, customer string) (*promo.PromoCode, *promo.Redemption, error) {
 	res, err := campaignCodeForCustomerScript.Run(ctx, s.rdb,
 		[]string{codeKey(cmpID), rdKey(cmpID), custKey(cmpID), campaignUsedKey(cmpID)}, customer, text).Slice()
@@ -573,14 +606,23 @@ func (s *Store) campaignCodeForCustomer(ctx context.Context, cmpID, text, custom
 	}
 	p := *base // decodeCode may share a cached document: copy before changing
 	p.Code, p.UnlimitedStock, p.Stock = text, false, 1
+	var holder *promo.Redemption
 	if raw := str(res[3]); raw != "" {
-		holder, err := decodeRedemption(cmpID, str(res[4]), raw)
-		if err != nil {
+		if holder, err = decodeRedemption(cmpID, str(res[4]), raw); err != nil {
 			return nil, nil, err
 		}
 		if holder.HoldsUse() {
 			p.Stock = 0
 		}
+	}
+	if p.ManyPerCustomer {
+		// No one use of the campaign per customer: the customer's
+		// redemption that matters is the one holding this code, if any
+		// (a retry of the request that took it resumes it).
+		if holder != nil && holder.Customer == customer && holder.HoldsUse() {
+			return &p, holder, nil
+		}
+		return &p, nil, nil
 	}
 	var rd *promo.Redemption
 	if raw := str(res[1]); raw != "" {
@@ -690,7 +732,7 @@ func (s *Store) RecordMirrored(ctx context.Context, id, text, promotionCodeID st
 // AttributeCampaignCode implements promo.MirrorStore
 // (lua/campaign_attribute.lua).
 func (s *Store) AttributeCampaignCode(ctx context.Context, id, redemptionID, promotionCodeID string) (*promo.Redemption, error) {
-	res, err := campaignAttributeScript.Run(ctx, s.rdb, []string{rdKey(id), campaignUsedKey(id), campaignPCodesKey(id)},
+	res, err := campaignAttributeScript.Run(ctx, s.rdb, []string{rdKey(id), campaignUsedKey(id), campaignPCodesKey(id), codeKey(id)},
 		redemptionID, promotionCodeID).StringSlice()
 	if err != nil {
 		return nil, unavailable(err)

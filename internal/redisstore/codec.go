@@ -20,6 +20,13 @@ import (
 // coupon and the promotion code once they exist and are "" until then, so
 // an unfinished create knows what it still has to make. No other version is
 // read.
+//
+// The rule of one use per customer is the hash field "many" (as unlimited,
+// the scripts read it): "1" for a campaign created with once_per_customer:
+// false, absent otherwise, so every other record (and every record written
+// before the option existed) is once per customer, as it was written; a
+// build that does not know the field enforces once per customer on every
+// code, stricter, never looser.
 type codeDoc struct {
 	V        int               `json:"v"`
 	Code     string            `json:"c"`
@@ -65,6 +72,10 @@ func codeFields(p *promo.PromoCode, withStock bool) ([]any, error) {
 	}
 	f := []any{"doc", doc, "status", string(p.Status), "state", string(p.Stripe.State),
 		"unlimited", boolInt(p.UnlimitedStock), "expires_ms", msPtr(p.ExpiresAt)}
+	if p.ManyPerCustomer {
+		// Only ever set, at a campaign's create: a term, it never changes.
+		f = append(f, "many", 1)
+	}
 	if withStock {
 		f = append(f, "stock", p.Stock)
 	}
@@ -104,7 +115,7 @@ func buildCode(id string, d *codeDoc, h map[string]string) *promo.PromoCode {
 		ID: id, Code: d.Code, PromoType: d.Type, AmountOff: d.Amount, Currency: d.Currency, Duration: d.Duration,
 		DurationMonths: d.Months, ExpiresAt: timePtr(atoi(h["expires_ms"])), NewUsersOnly: d.NewUsers,
 		ExistingMembershipsOnly: d.Members, PlanIDs: slices.Clone(d.Plans), PlanProducts: slices.Clone(d.Products),
-		UnlimitedStock: h["unlimited"] == "1", Status: promo.Status(h["status"]), StatusReason: d.Reason,
+		UnlimitedStock: h["unlimited"] == "1", ManyPerCustomer: h["many"] == "1", Status: promo.Status(h["status"]), StatusReason: d.Reason,
 		Metadata: maps.Clone(d.Metadata), CreatedAt: fromMS(d.Created), UpdatedAt: fromMS(d.Updated),
 		Stripe: promo.StripeRefs{CouponID: d.Coupon, PromotionCodeID: d.Promo, Active: d.Active, ExpiresAt: timePtr(d.Expires),
 			State: promo.SyncState(h["state"]), Owner: d.Owner, LeaseUntil: fromMS(d.Lease), ActiveSwitches: d.Switches},

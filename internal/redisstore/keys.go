@@ -53,14 +53,21 @@ import (
 //
 //	ba:{pc_ID}:code                  HASH   doc (JSON of the admin-set fields and Stripe refs) and the
 //	                                        fields scripts read or count atomically: status, state,
-//	                                        unlimited, expires_ms, stock (units left), reserved (applies
+//	                                        unlimited, expires_ms, many ("1": a campaign with
+//	                                        once_per_customer false; absent: the customer's one use is
+//	                                        enforced), stock (units left), reserved (applies
 //	                                        in flight), held (units held by redemptions; stock + held is
 //	                                        the limit), uses, stripe_redeemed (Stripe's times_redeemed),
-//	                                        amt:<currency> (discount on paid invoices, minor units)
+//	                                        amt:<currency> (discount on paid invoices, minor units);
+//	                                        for a campaign, redeemed (its codes whose single use is held:
+//	                                        ba:{cmp_ID}:used names a line that holds_use; kept by the
+//	                                        ledger scripts' save, counted once by campaign_redeemed.lua
+//	                                        for a campaign made before the counter)
 //	ba:{pc_ID}:lock                  STRING update lock token, with a lease (PX)
 //	ba:{pc_ID}:rd                    HASH   redemption ID -> JSON ledger line (short field names)
 //	ba:{pc_ID}:ledger                ZSET   score 0, member redemption ID (ULID: lexical = creation order)
 //	ba:{pc_ID}:cust                  HASH   customer -> redemption ID holding the customer's one use
+//	                                        (never written for a code with many = "1": no such use)
 //	ba:{pc_ID}:subs                  HASH   subscription -> the code's live redemption on it
 //	ba:{pc_ID}:disc                  HASH   Stripe discount ID -> redemption ID (webhooks, rebuilds)
 //	ba:{pc_ID}:inv:<invoice ID>      STRING "1": the paid invoice was counted (each counts once); expires

@@ -205,6 +205,9 @@ func (s *Store) writeRebuiltCode(ctx context.Context, p *promo.PromoCode, lines 
 			case !p.UnlimitedStock:
 				tx.ZAdd(ctx, waitKey(p.ID), redis.Z{Member: r.ID})
 			}
+			if p.ManyPerCustomer {
+				continue // no customer rule, no customer index
+			}
 			if holder[r.Customer] {
 				tx.ZAdd(ctx, cwaitKey(p.ID), redis.Z{Member: r.Customer + "|" + r.ID})
 			} else {

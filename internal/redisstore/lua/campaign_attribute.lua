@@ -4,8 +4,9 @@
 -- the lower ID keeps it (IDs follow the discounts' starts), unless the
 -- holder is an apply still in flight (it keeps what it took); the other is
 -- flagged code_already_used, whichever event came first. Idempotent.
--- KEYS: 1 rd, 2 used, 3 pcodes (promotion code ID -> text). ARGV: redemption
--- ID, promotion code ID.
+-- KEYS: 1 rd, 2 used, 3 pcodes (promotion code ID -> text), 4 the
+-- campaign's code record (its redeemed count follows the text's holder, as
+-- ledger_prelude.lua's count_code). ARGV: redemption ID, promotion code ID.
 -- Returns {outcome, record JSON or ''}: none | known | attributed.
 local text = redis.call('HGET', KEYS[3], ARGV[2])
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
@@ -35,6 +36,11 @@ else
     redis.call('HSET', KEYS[1], holder, cjson.encode(o))
   end
   redis.call('HSET', KEYS[2], text, ARGV[1])
+  -- The text was held (by o) before and is held (by r) after, or not.
+  local was, now = (o and holds(o)) and 1 or 0, holds(r) and 1 or 0
+  if was ~= now and redis.call('HEXISTS', KEYS[4], 'redeemed') == 1 then
+    redis.call('HINCRBY', KEYS[4], 'redeemed', now - was)
+  end
 end
 raw = cjson.encode(r)
 redis.call('HSET', KEYS[1], ARGV[1], raw)

@@ -3,7 +3,8 @@
 -- predicate, flags, the stock and index moves a redemption makes, and how a
 -- Stripe discount finds its ledger line.
 -- KEYS (redemptionKeys): 1 code, 2 rd, 3 cust, 4 subs, 5 ledger, 6 disc, 7 inv,
--- 8 held, 9 wait, 10 cwait.
+-- 8 held, 9 wait, 10 cwait, 11 used (a campaign's: code text -> the line
+-- that took it).
 -- ARGV: the including script's.
 local function want()
   local h = redis.call('HMGET', KEYS[1], 'status', 'unlimited', 'stock', 'reserved')
@@ -31,11 +32,32 @@ local function observed(n)
   end
   return true
 end
+-- holds_use: r holds a unit of the code's stock and its customer's one use
+-- of the code: while live (reserved, pending, active), and for good once a
+-- paid invoice carried it. promo.Redemption.HoldsUse is the same rule for
+-- the rebuild from Stripe (TestHoldsUseAgrees checks the two agree).
+local function holds_use(r)
+  return r.st == 'reserved' or r.st == 'pending' or r.st == 'active' or r.act ~= nil
+end
+-- count_code: a campaign's count of redeemed codes (the code hash's
+-- redeemed: texts whose line in used, KEYS[11], holds_use) follows r, about
+-- to be saved, when r is the line holding its code's text: +1 when r starts
+-- holding its use, -1 when it stops. A campaign made before the counter has
+-- no field yet; campaign_redeemed.lua counts it once.
+local function count_code(id, r)
+  if redis.call('HGET', KEYS[11], r.uc) ~= id then return end
+  if redis.call('HEXISTS', KEYS[1], 'redeemed') == 0 then return end
+  local raw = redis.call('HGET', KEYS[2], id)
+  local was = raw and holds_use(cjson.decode(raw)) or false
+  local now = holds_use(r)
+  if was ~= now then redis.call('HINCRBY', KEYS[1], 'redeemed', now and 1 or -1) end
+end
 -- save stores r without what its place gives (its ID is the hash field,
 -- the code ID the key) and returns it whole, for the caller.
 local function save(r)
   local id, pc = r.id, r.pc
   r.id, r.pc = nil, nil
+  if r.uc then count_code(id, r) end
   redis.call('HSET', KEYS[2], id, cjson.encode(r))
   r.id, r.pc = id, pc
   return cjson.encode(r)
@@ -46,13 +68,6 @@ local function load(id)
   local r = cjson.decode(raw)
   r.id = id
   return r
-end
--- holds_use: r holds a unit of the code's stock and its customer's one use
--- of the code: while live (reserved, pending, active), and for good once a
--- paid invoice carried it. promo.Redemption.HoldsUse is the same rule for
--- the rebuild from Stripe (TestHoldsUseAgrees checks the two agree).
-local function holds_use(r)
-  return r.st == 'reserved' or r.st == 'pending' or r.st == 'active' or r.act ~= nil
 end
 local function dropflag(r, f)
   if not r.flags then return end
@@ -121,10 +136,15 @@ local function give(r)
   redis.call('HINCRBY', KEYS[1], 'stock', 1)
   redis.call('HINCRBY', KEYS[1], 'held', -1)
 end
+-- many: the code does not limit a customer to one use (a campaign with
+-- once_per_customer false: hash field many = '1'): no line holds or waits
+-- for a customer's use and cust (KEYS[3]) is not written.
+local function many() return redis.call('HGET', KEYS[1], 'many') == '1' end
 -- holdCustomer: r needs its customer's one use of the code: it holds it
 -- unless a line before it (not an apply in flight) does; a later holder
 -- gives it up and waits.
 local function holdCustomer(r)
+  if many() then return end
   local me = r.cus .. '|' .. r.id
   local holder = redis.call('HGET', KEYS[3], r.cus)
   if holder and holder ~= r.id then
@@ -234,7 +254,8 @@ end
 -- own unconfirmed redemption on d.sub; else the customer's unconfirmed
 -- reservation of a new subscription (which has no subscription ID until the
 -- apply's answer), but only when d.sub is the subscription it made: the
--- subscription's promo_redemption_id metadata (d.srd) names it. When d.srd
+-- subscription's promo_redemption_id metadata (d.srd) names it (on a code
+-- without the customer rule, many(), only that metadata does). When d.srd
 -- is not known yet, find answers 'ask' and the caller reads the
 -- subscription from Stripe and runs the script again. Returns the record,
 -- whether it was matched that way (and so needs confirming), and 'ask'.
@@ -245,6 +266,15 @@ local function find(d)
     id = redis.call('HGET', KEYS[4], d.sub)
     local r = id and load(id)
     if unconfirmed(r) then return r, true end
+  end
+  if many() then
+    -- No customer index: the subscription's promo_redemption_id names the
+    -- reservation of a new subscription (read from Stripe when not known).
+    if d.sub == '' or d.srd == '-' or d.srd == '*' then return nil, false end
+    if d.srd == '' then return nil, false, 'ask' end
+    local r = load(d.srd)
+    if unconfirmed(r) and r.cus == d.cus and (not r.sub or r.sub == d.sub) then return r, true end
+    return nil, false
   end
   id = redis.call('HGET', KEYS[3], d.cus)
   local r = id and load(id)
