@@ -21,6 +21,7 @@ import (
 	"github.com/billing-adapter/billing-adapter/internal/redisstore"
 	"github.com/billing-adapter/billing-adapter/internal/stripesim"
 	"github.com/billing-adapter/billing-adapter/internal/telemetry"
+	"github.com/billing-adapter/billing-adapter/internal/testutil/redistest"
 	"github.com/billing-adapter/billing-adapter/webhooks"
 	"github.com/redis/go-redis/v9"
 )
@@ -72,17 +73,6 @@ type benchApp struct {
 	events []byte // an invoice.paid template
 }
 
-// tripCounter counts Redis round trips: one per command or pipeline sent.
-type tripCounter struct{ n *atomic.Int64 }
-
-func (h tripCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (h tripCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error { h.n.Add(1); return next(ctx, cmd) }
-}
-func (h tripCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error { h.n.Add(1); return next(ctx, cmds) }
-}
-
 func newBenchApp(b *testing.B) *benchApp {
 	b.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -127,9 +117,10 @@ func newBenchApp(b *testing.B) *benchApp {
 		b.Fatal(err)
 	}
 	trips := &atomic.Int64{}
-	rdb.AddHook(tripCounter{trips})
+	rdb.AddHook(redistest.TripCounter{N: trips})
 	metrics := telemetry.New()
 	store := redisstore.New(rdb, metrics)
+	store.SetCampaignIndex(cfg.CampaignIndex)
 	// The access log is real (JSON, info level: one line per request), as in
 	// production, written to io.Discard instead of a file.
 	log := newLogger(cfg, io.Discard)

@@ -511,23 +511,25 @@ func (s *Store) EachCampaignCode(ctx context.Context, c *promo.Campaign, fn func
 // campaignCodeForCustomerScript: lua/campaign_code_for_customer.lua.
 var campaignCodeForCustomerScript = plainScript("campaign_code_for_customer")
 
-// textOwner is the promo code ID or campaign ID holding a code text.
-func (s *Store) textOwner(ctx context.Context, text string) (string, error) {
+// textOwner is the promo code ID or campaign ID holding a code text, and
+// for a campaign's text the batch it was generated in (-1 for a promo code).
+func (s *Store) textOwner(ctx context.Context, text string) (string, int, error) {
 	ref, err := s.rdb.HGet(ctx, codeTextKey(text), "id").Result()
 	if errors.Is(err, redis.Nil) {
-		return "", promo.ErrNotFound
+		return "", 0, promo.ErrNotFound
 	}
 	if err != nil {
-		return "", unavailable(err)
+		return "", 0, unavailable(err)
 	}
 	if strings.HasPrefix(ref, "pc_") {
-		return ref, nil
+		return ref, -1, nil
 	}
-	num, _, ok := parseCampaignTextRef(ref)
+	num, batch, ok := parseCampaignTextRef(ref)
 	if !ok {
-		return "", promo.ErrNotFound
+		return "", 0, promo.ErrNotFound
 	}
-	return s.campaignID(ctx, num)
+	id, err := s.campaignID(ctx, num)
+	return id, batch, err
 }
 
 // campaignID resolves a campaign number (cached: it never changes).
