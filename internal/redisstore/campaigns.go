@@ -566,14 +566,14 @@ func (s *Store) campaignCodeForCustomer(ctx context.Context, cmpID, text, custom
 	for i := 0; i+1 < len(flat); i += 2 {
 		h[str(flat[i])] = str(flat[i+1])
 	}
-	base, err := decodeCode(cmpID, h)
+	base, err := s.docs.decode(cmpID, h) // the terms' JSON parsed once per change, as a promo code's
 	if err != nil {
 		return nil, nil, err
 	}
 	if base.Status == promo.StatusArchived {
 		return nil, nil, promo.ErrNotFound // as an archived promo code's text: no such code
 	}
-	p := *base // decodeCode may share a cached document: copy before changing
+	p := *base
 	p.Code, p.UnlimitedStock, p.Stock = text, false, 1
 	if raw := str(res[3]); raw != "" {
 		holder, err := decodeRedemption(cmpID, str(res[4]), raw)
