@@ -543,3 +543,40 @@ func TestCampaignCodeIndexOffTwoRoundTrips(t *testing.T) {
 		}
 	}
 }
+
+// On a real Redis Cluster: the load reads the campaign's record and chunks
+// (one slot, {cmp_ID}) and a held campaign's code is then one command, the
+// script on the campaign's slot.
+func TestCampaignCodeIndexOnCluster(t *testing.T) {
+	c := redistest.StartCluster(t, 3, 1)
+	rdb, err := Connect("", c.Addrs(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rdb.Close() })
+	trips := &atomic.Int64{}
+	rdb.AddHook(redistest.TripCounter{N: trips})
+	s := New(rdb, nil)
+	s.SetCampaignIndex(100_000)
+	ctx := context.Background()
+	cmp := newCampaign(t, s, 2500, "CL")
+	generateAll(t, s, cmp, "w", promo.CodeGenerator{Prefix: "CL", Length: cmp.CodeLength}.Generate)
+	codes := allCodes(t, s, cmp)
+	if _, _, err := s.GetByCodeForCustomer(ctx, codes[0], "cus_a"); err != nil {
+		t.Fatal(err)
+	}
+	s.cidx.wait()
+	if _, n := s.cidx.stats(); n != 2500 {
+		t.Fatalf("index holds %d texts of 2500", n)
+	}
+	for _, text := range []string{codes[1], codes[1234], codes[2499]} {
+		before := trips.Load()
+		p, _, err := s.GetByCodeForCustomer(ctx, text, "cus_a")
+		if err != nil || p.ID != cmp.ID || p.Code != text {
+			t.Fatalf("%s: %v %v", text, p, err)
+		}
+		if n := trips.Load() - before; n != 1 {
+			t.Fatalf("%s: %d commands, want 1", text, n)
+		}
+	}
+}
