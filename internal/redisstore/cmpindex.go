@@ -71,7 +71,7 @@ type campaignIndex struct {
 }
 
 // campaignTexts is one campaign's committed texts. Immutable once
-// published, except used.
+// published, except the atomics loadedAt and used.
 type campaignTexts struct {
 	id       string
 	prefix   string // the campaign's prefix: every text starts with it
