@@ -700,3 +700,102 @@ func TestCampaignOncePerCustomerOption(t *testing.T) {
 	}
 	assertReconcileClean(t, a)
 }
+
+// The campaign code index (CAMPAIGN_CODE_INDEX) on two replicas: replica b
+// meets a campaign while replica a generates it, so b's index is loaded
+// with the codes committed so far; every code committed after that still
+// validates on b (through its text key, which refreshes b's index), and
+// once b's index has caught up b answers from it (lookup hits).
+func TestCampaignCodeIndexDuringGeneration(t *testing.T) {
+	st := newStack(t, "", stripesim.Options{})
+	a, b := st.start(t, nil), st.start(t, nil)
+	ctx := context.Background()
+	const count = 100_000 // the longest generation: the widest window
+	r := a.call(t, "POST", "/v1/campaigns", adminSecret, newKey(), campaignBody(count, nil))
+	mustStatus(t, r, 202)
+	id := r.json(t)["id"].(string)
+	width := len("SPR") + 12
+	batch := func() int {
+		n, _ := st.Redis.HGet(ctx, "ba:{"+id+"}:campaign", "batch").Int()
+		return n
+	}
+	chunk := func(n int) []string {
+		raw := st.Redis.Get(ctx, fmt.Sprintf("ba:{%s}:codes:%d", id, n)).Val()
+		var out []string
+		for i := 0; i+width <= len(raw); i += width {
+			out = append(out, raw[i:i+width])
+		}
+		return out
+	}
+	metric := func(name string, labels map[string]string) float64 {
+		v, _ := metricValue(string(b.call(t, "GET", "/metrics", "", "", nil).Body), name, labels)
+		return v
+	}
+	cus := st.newCustomer(t, "")
+	validate := func(code string) {
+		t.Helper()
+		v := b.call(t, "POST", "/v1/promo_codes/validate", checkoutSecret, "", map[string]any{"code": code, "customer": cus})
+		mustStatus(t, v, 200)
+		if m := v.json(t); m["valid"] != true {
+			t.Fatalf("code %s on replica b: %s", code, v.Body)
+		}
+	}
+	for deadline := time.Now().Add(30 * time.Second); batch() < 1; time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no batch generated")
+		}
+	}
+	validate(chunk(0)[0]) // b meets the campaign: its index loads what is committed now
+	var held float64
+	for deadline := time.Now().Add(10 * time.Second); held == 0; time.Sleep(5 * time.Millisecond) {
+		if held = metric("billing_campaign_index_codes", nil); time.Now().After(deadline) {
+			t.Fatal("replica b's index never loaded the campaign")
+		}
+	}
+	if held >= count {
+		t.Fatalf("generation ended before b's index was loaded (%v codes): nothing to test", held)
+	}
+	// While a generates: the newest committed codes validate on b.
+	during, seen := 0, 0
+	for {
+		n := batch()
+		if n > seen {
+			codes := chunk(n - 1)
+			validate(codes[len(codes)-1])
+			validate(strings.ToLower(codes[0]))
+			seen = n
+			if n < count/promo.GenerationBatch {
+				during++
+			}
+		}
+		if n >= count/promo.GenerationBatch {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if during == 0 {
+		t.Fatal("no code validated while the campaign was generating")
+	}
+	// Codes of batches b has not loaded still validate, and the misses
+	// refresh its index until it holds the whole campaign.
+	last := chunk(count/promo.GenerationBatch - 1)
+	for deadline := time.Now().Add(20 * time.Second); metric("billing_campaign_index_codes", nil) < count; time.Sleep(300 * time.Millisecond) {
+		validate(last[0])
+		if time.Now().After(deadline) {
+			t.Fatalf("b's index holds %v codes of %d", metric("billing_campaign_index_codes", nil), count)
+		}
+	}
+	hits := metric("billing_campaign_index_lookups_total", map[string]string{"result": "hit"})
+	for _, code := range last[1:21] {
+		validate(code)
+	}
+	if got := metric("billing_campaign_index_lookups_total", map[string]string{"result": "hit"}) - hits; got != 20 {
+		t.Fatalf("%v of 20 codes answered from b's index", got)
+	}
+	// A guess of the campaign's shape is still unknown.
+	v := b.call(t, "POST", "/v1/promo_codes/validate", checkoutSecret, "", map[string]any{"code": "SPR222222222222", "customer": cus})
+	if v.json(t)["reason"] != "code_not_found" {
+		t.Fatalf("a guess: %s", v.Body)
+	}
+	t.Logf("b's index loaded %v of %d codes; %d batches validated on b while a generated", held, count, during)
+}

@@ -100,6 +100,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	store := redisstore.New(rdb, metrics)
+	store.SetCampaignIndex(cfg.CampaignIndex)
 	defer rdb.Close()
 	pingCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	if err := store.Ping(pingCtx); err != nil {

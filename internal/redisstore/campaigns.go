@@ -542,23 +542,25 @@ func (s *Store) EachCampaignCode(ctx context.Context, c *promo.Campaign, fn func
 // campaignCodeForCustomerScript: lua/campaign_code_for_customer.lua.
 var campaignCodeForCustomerScript = plainScript("campaign_code_for_customer")
 
-// textOwner is the promo code ID or campaign ID holding a code text.
-func (s *Store) textOwner(ctx context.Context, text string) (string, error) {
+// textOwner is the promo code ID or campaign ID holding a code text, and
+// for a campaign's text the batch it was generated in (-1 for a promo code).
+func (s *Store) textOwner(ctx context.Context, text string) (string, int, error) {
 	ref, err := s.rdb.HGet(ctx, codeTextKey(text), "id").Result()
 	if errors.Is(err, redis.Nil) {
-		return "", promo.ErrNotFound
+		return "", 0, promo.ErrNotFound
 	}
 	if err != nil {
-		return "", unavailable(err)
+		return "", 0, unavailable(err)
 	}
 	if strings.HasPrefix(ref, "pc_") {
-		return ref, nil
+		return ref, -1, nil
 	}
-	num, _, ok := parseCampaignTextRef(ref)
+	num, batch, ok := parseCampaignTextRef(ref)
 	if !ok {
-		return "", promo.ErrNotFound
+		return "", 0, promo.ErrNotFound
 	}
-	return s.campaignID(ctx, num)
+	id, err := s.campaignID(ctx, num)
+	return id, batch, err
 }
 
 // campaignID resolves a campaign number (cached: it never changes).
@@ -597,14 +599,14 @@ func (s *Store) campaignCodeForCustomer(ctx context.Context, cmpID, text, custom
 	for i := 0; i+1 < len(flat); i += 2 {
 		h[str(flat[i])] = str(flat[i+1])
 	}
-	base, err := decodeCode(cmpID, h)
+	base, err := s.docs.decode(cmpID, h) // the terms' JSON parsed once per change, as a promo code's
 	if err != nil {
 		return nil, nil, err
 	}
 	if base.Status == promo.StatusArchived {
 		return nil, nil, promo.ErrNotFound // as an archived promo code's text: no such code
 	}
-	p := *base // decodeCode may share a cached document: copy before changing
+	p := *base
 	p.Code, p.UnlimitedStock, p.Stock = text, false, 1
 	var holder *promo.Redemption
 	if raw := str(res[3]); raw != "" {

@@ -23,7 +23,9 @@ import (
 //	                                        terms} while a create is unfinished. For a campaign code,
 //	                                        id -> "c<N>.<B>": campaign number N (ba:{cmpn:N}), generated
 //	                                        in batch B (claimed with HSETNX; never freed, so a printed
-//	                                        code never comes to mean another discount)
+//	                                        code never comes to mean another discount). Read only when
+//	                                        the process does not know the text: the promo code hint
+//	                                        (textcache.go), the campaign code index (cmpindex.go)
 //
 // Campaigns (slot {cmp_ID}; ~125 B of Redis per unredeemed code: its text key + 12 B in a chunk)
 //

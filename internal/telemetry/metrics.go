@@ -22,6 +22,7 @@ type Metrics struct {
 	stripeTime   *prometheus.HistogramVec
 	redisErrors  *prometheus.CounterVec
 	business
+	cidx campaignIndex
 }
 
 // New registers the collectors (plus Go and process collectors).
@@ -49,6 +50,7 @@ func New() *Metrics {
 	m.registry.MustRegister(m.httpRequests, m.httpLatency, m.stripeCalls, m.stripeTime, m.redisErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.business = newBusiness(m.registry)
+	m.cidx = newCampaignIndex(m.registry)
 	return m
 }
 
