@@ -108,8 +108,19 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 	fmt.Fprintln(stderr, "reconcile: reading Redis")
 	paid := promo.PaidMarks(snap.PaidCustomers, now) // customers whose paid mark is not over
 	current, err := store.LoadState(ctx, paid)
+	if err == nil { // campaigns Stripe has that Redis does not list (a create cut short), if Redis has their record
+		ids := make([]string, len(rebuilt.Campaigns))
+		for i, c := range rebuilt.Campaigns {
+			ids[i] = c.ID
+		}
+		err = store.LoadCampaigns(ctx, current, ids)
+	}
 	if err != nil {
 		return fmt.Errorf("reading Redis: %w", err)
+	}
+	for _, id := range promo.OrphanCampaignCoupons(current, rebuilt) {
+		fmt.Fprintf(stdout, "NOTE      %s: a campaign coupon no campaign in Redis names and nothing in Stripe uses "+
+			"(left by a campaign create cut short; its retry made a new campaign): not drift\n", id)
 	}
 	drift := promo.Diff(current, rebuilt, paid)
 	for _, d := range drift {
@@ -119,8 +130,8 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 	for _, l := range rebuilt.Ledgers {
 		lines += len(l)
 	}
-	fmt.Fprintf(stdout, "reconcile: Stripe has %d codes and %d redemptions of ours; Redis has %d codes; %d differences\n",
-		len(rebuilt.Codes), lines, len(current.Codes), len(drift))
+	fmt.Fprintf(stdout, "reconcile: Stripe has %d codes, %d campaigns and %d redemptions of ours; Redis has %d codes and %d campaigns; %d differences\n",
+		len(rebuilt.Codes), len(rebuilt.Campaigns), lines, len(current.Codes), len(current.Campaigns), len(drift))
 	if !*fix {
 		if len(drift) > 0 {
 			return errDrift
@@ -134,8 +145,11 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return fmt.Errorf("repairing Redis: %w", err)
 	}
-	fmt.Fprintf(stdout, "reconcile: fixed: wrote %d codes with %d redemptions, made %d codes Stripe no longer has inactive, recorded %d paid customers\n",
-		counts.Codes, counts.Redemptions, counts.Deactivated, counts.Paid)
+	fmt.Fprintf(stdout, "reconcile: fixed: wrote %d codes and %d campaigns with %d redemptions, made %d codes Stripe no longer has inactive, recorded %d paid customers\n",
+		counts.Codes, counts.Campaigns, counts.Redemptions, counts.Deactivated, counts.Paid)
+	if left := promo.Unrepairable(drift); len(left) > 0 {
+		return fmt.Errorf("%d differences cannot be repaired from Stripe (see the lines above): %s", len(left), strings.Join(left, "; "))
+	}
 	return nil
 }
 
