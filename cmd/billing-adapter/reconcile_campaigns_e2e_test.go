@@ -65,7 +65,7 @@ func campaignFlows(t *testing.T, st *stack, s *service, deliver func()) (id stri
 // chunks of codes or its queues).
 func campaignKeys(id string) []string {
 	var out []string
-	for _, k := range []string{"code", "rd", "ledger", "cust", "subs", "disc", "held", "wait", "cwait", "used", "ptext", "pcodes"} {
+	for _, k := range []string{"code", "rd", "ledger", "cust", "subs", "disc", "held", "wait", "cwait", "used", "uwait", "ptext", "pcodes"} {
 		out = append(out, "ba:{"+id+"}:"+k)
 	}
 	return out

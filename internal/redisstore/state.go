@@ -220,18 +220,23 @@ func (s *Store) writeRebuiltCode(ctx context.Context, p *promo.PromoCode, lines 
 }
 
 // writeRebuiltCampaign replaces one campaign's code record, ledger keys,
-// used codes and promotion code records in one transaction on the
+// used codes (with the lines waiting for one) and promotion code records in one transaction on the
 // campaign's slot, and sets its mirrored count. The campaign record, its
 // chunks of codes and its queues stay.
 func (s *Store) writeRebuiltCampaign(ctx context.Context, p *promo.PromoCode, lines []*promo.Redemption, invoices []string,
 	used map[string]string, c *promo.RebuiltCampaign) error {
 	_, err := s.rdb.TxPipelined(ctx, func(tx redis.Pipeliner) error {
-		tx.Del(ctx, campaignUsedKey(c.ID), campaignPTextKey(c.ID), campaignPCodesKey(c.ID))
+		tx.Del(ctx, campaignUsedKey(c.ID), campaignUWaitKey(c.ID), campaignPTextKey(c.ID), campaignPCodesKey(c.ID))
 		if err := writeLedger(ctx, tx, p, lines, invoices, false); err != nil {
 			return err
 		}
 		if len(used) > 0 {
 			tx.HSet(ctx, campaignUsedKey(c.ID), flatten(used)...)
+		}
+		for _, r := range lines { // the lines that need a code another line holds wait for it
+			if r.UniqueCode != "" && r.HoldsUse() && used[r.UniqueCode] != r.ID {
+				tx.ZAdd(ctx, campaignUWaitKey(c.ID), redis.Z{Member: r.UniqueCode + "|" + r.ID})
+			}
 		}
 		if len(c.PromotionCodes) > 0 {
 			tx.HSet(ctx, campaignPTextKey(c.ID), flatten(c.PromotionCodes)...)
