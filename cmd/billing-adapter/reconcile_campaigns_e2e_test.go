@@ -102,6 +102,27 @@ func TestReconcileRebuildsACampaign(t *testing.T) {
 	}
 	beforeLedger := s.redemptions(t, id)
 	beforeMirrored := redisHash(t, s, "ba:{"+id+"}:campaign")["mirrored"]
+
+	// A drifting counter: reported naming the campaign; -fix rewrites the
+	// campaign and keeps every line, used code and promotion code record
+	// that agrees byte for byte.
+	if err := s.Redis.HSet(ctx, "ba:{"+id+"}:code", "uses", 99).Err(); err != nil {
+		t.Fatal(err)
+	}
+	stdout, _, err := s.runReconcile(t)
+	if !errors.Is(err, errDrift) || !strings.Contains(stdout, "DIFFERENT "+id+" : uses: redis=99 stripe=2") {
+		t.Fatalf("a tampered campaign counter: %v\n%s", err, stdout)
+	}
+	if stdout, _, err = s.runReconcile(t, "-fix"); err != nil || !strings.Contains(stdout, "1 campaigns") {
+		t.Fatalf("reconcile -fix: %v\n%s", err, stdout)
+	}
+	for k, want := range before {
+		if got := redisHash(t, s, k); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s after fixing the counter:\n got %v\nwant %v", k, got, want)
+		}
+	}
+	assertReconcileClean(t, s)
+
 	if err := s.Redis.Del(ctx, campaignKeys(id)...).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +130,7 @@ func TestReconcileRebuildsACampaign(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	stdout, _, err := s.runReconcile(t)
+	stdout, _, err = s.runReconcile(t)
 	if !errors.Is(err, errDrift) {
 		t.Fatalf("reconcile after deleting the campaign's ledger: %v\n%s", err, stdout)
 	}

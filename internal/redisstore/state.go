@@ -150,7 +150,7 @@ func (s *Store) ApplyRebuild(ctx context.Context, rb *promo.Rebuilt, current *pr
 		}
 		p = promo.MergeCode(have[p.ID], p)
 		lines, invoices := promo.MergeLedger(rb.Ledgers[p.ID], current.Ledgers[p.ID], now)
-		if err := s.writeRebuiltCode(ctx, p, lines, invoices); err != nil {
+		if err := s.writeRebuiltCode(ctx, p, lines, current.Ledgers[p.ID], invoices); err != nil {
 			return n, err
 		}
 		if err := s.rebuildClaims(ctx, p.ID, lines, current.Ledgers[p.ID]); err != nil {
@@ -167,7 +167,7 @@ func (s *Store) ApplyRebuild(ctx context.Context, rb *promo.Rebuilt, current *pr
 		p := promo.MergeCampaignCode(cur.Campaign, c.Code)
 		lines, invoices := promo.MergeLedger(rb.Ledgers[c.ID], current.Ledgers[c.ID], now)
 		used := promo.MergeCampaignUsed(lines, cur.Used)
-		if err := s.writeRebuiltCampaign(ctx, p, lines, invoices, used, c); err != nil {
+		if err := s.writeRebuiltCampaign(ctx, p, lines, current.Ledgers[c.ID], invoices, used, c); err != nil {
 			return n, err
 		}
 		if err := s.rebuildClaims(ctx, c.ID, lines, current.Ledgers[c.ID]); err != nil {
@@ -204,9 +204,9 @@ func (s *Store) ApplyRebuild(ctx context.Context, rb *promo.Rebuilt, current *pr
 
 // writeRebuiltCode replaces one code's hash and ledger keys in one
 // transaction on the code's slot, then indexes the code.
-func (s *Store) writeRebuiltCode(ctx context.Context, p *promo.PromoCode, lines []*promo.Redemption, invoices []string) error {
+func (s *Store) writeRebuiltCode(ctx context.Context, p *promo.PromoCode, lines, before []*promo.Redemption, invoices []string) error {
 	_, err := s.rdb.TxPipelined(ctx, func(tx redis.Pipeliner) error {
-		return writeLedger(ctx, tx, p, lines, invoices, true)
+		return writeLedger(ctx, tx, p, lines, before, invoices, true)
 	})
 	if err != nil {
 		return unavailable(err)
@@ -223,11 +223,11 @@ func (s *Store) writeRebuiltCode(ctx context.Context, p *promo.PromoCode, lines 
 // used codes (with the lines waiting for one) and promotion code records in one transaction on the
 // campaign's slot, and sets its mirrored count. The campaign record, its
 // chunks of codes and its queues stay.
-func (s *Store) writeRebuiltCampaign(ctx context.Context, p *promo.PromoCode, lines []*promo.Redemption, invoices []string,
+func (s *Store) writeRebuiltCampaign(ctx context.Context, p *promo.PromoCode, lines, before []*promo.Redemption, invoices []string,
 	used map[string]string, c *promo.RebuiltCampaign) error {
 	_, err := s.rdb.TxPipelined(ctx, func(tx redis.Pipeliner) error {
 		tx.Del(ctx, campaignUsedKey(c.ID), campaignUWaitKey(c.ID), campaignPTextKey(c.ID), campaignPCodesKey(c.ID))
-		if err := writeLedger(ctx, tx, p, lines, invoices, false); err != nil {
+		if err := writeLedger(ctx, tx, p, lines, before, invoices, false); err != nil {
 			return err
 		}
 		if len(used) > 0 {
@@ -260,8 +260,10 @@ func flatten(m map[string]string) []any {
 
 // writeLedger queues, in tx, the replacement of a code's hash (with its
 // counters; withStock: the stock field too) and of its ledger keys by
-// lines (in ID order) and the counted marks of invoices.
-func writeLedger(ctx context.Context, tx redis.Pipeliner, p *promo.PromoCode, lines []*promo.Redemption, invoices []string, withStock bool) error {
+// lines (in ID order) and the counted marks of invoices. A line of before
+// (Redis' lines as read) that lines holds unchanged (the same record,
+// promo.MergeLedger keeps it) is not written again: it stays byte for byte.
+func writeLedger(ctx context.Context, tx redis.Pipeliner, p *promo.PromoCode, lines, before []*promo.Redemption, invoices []string, withStock bool) error {
 	fields, err := codeFields(p, withStock)
 	if err != nil {
 		return err
@@ -273,16 +275,30 @@ func writeLedger(ctx context.Context, tx redis.Pipeliner, p *promo.PromoCode, li
 	for cur, v := range p.Discounted {
 		fields = append(fields, amountPrefix+cur, v)
 	}
-	tx.Del(ctx, codeKey(p.ID), rdKey(p.ID), custKey(p.ID), subsKey(p.ID), ledgerKey(p.ID), discKey(p.ID),
+	tx.Del(ctx, codeKey(p.ID), custKey(p.ID), subsKey(p.ID), ledgerKey(p.ID), discKey(p.ID),
 		heldKey(p.ID), waitKey(p.ID), cwaitKey(p.ID), legacyInvKey(p.ID))
 	tx.HSet(ctx, codeKey(p.ID), fields...)
+	kept, ids := map[*promo.Redemption]bool{}, map[string]bool{}
+	for _, r := range before {
+		kept[r] = true
+	}
+	for _, r := range lines {
+		ids[r.ID] = true
+	}
+	for _, r := range before {
+		if !ids[r.ID] {
+			tx.HDel(ctx, rdKey(p.ID), r.ID)
+		}
+	}
 	holder := map[string]bool{}
 	for _, r := range lines { // in ID order: units and customers go to the first lines that need them
-		raw, err := encodeRedemption(r)
-		if err != nil {
-			return err
+		if !kept[r] {
+			raw, err := encodeRedemption(r)
+			if err != nil {
+				return err
+			}
+			tx.HSet(ctx, rdKey(p.ID), r.ID, raw)
 		}
-		tx.HSet(ctx, rdKey(p.ID), r.ID, raw)
 		tx.ZAdd(ctx, ledgerKey(p.ID), redis.Z{Member: r.ID})
 		if r.DiscountID != "" {
 			tx.HSet(ctx, discKey(p.ID), r.DiscountID, r.ID)
