@@ -55,8 +55,8 @@ type RebuiltCampaign struct {
 // Mirrored is the campaign's count of codes with a Stripe promotion code.
 func (c *RebuiltCampaign) Mirrored() int { return len(c.PromotionCodes) }
 
-// Shows reports whether Stripe shows anything of the campaign besides its
-// coupon: a redemption or a promotion code.
+// shows reports whether Stripe shows anything of the campaign besides its
+// coupon (ledger: its rebuilt lines): a redemption or a promotion code.
 func (c *RebuiltCampaign) shows(ledger []RebuiltRedemption) bool {
 	return len(ledger) > 0 || len(c.PromotionCodeTexts) > 0
 }

@@ -43,10 +43,12 @@ func (d Drift) String() string {
 	return fmt.Sprintf("%-9s %s %s: %s", strings.ToUpper(d.Kind), d.PromoCodeID, d.Code, d.What)
 }
 
-// Diff compares Redis (current) with Stripe's truth (rebuilt). Codes still
-// being created and reservations in flight are not drift; released
-// redemptions and ones that ended before a paid invoice are Redis' own
-// history, which Stripe cannot show.
+// Diff compares Redis (current) with Stripe's truth (rebuilt): codes and
+// campaigns (campaignDrift; a campaign's drift names the campaign ID).
+// Codes still being created and reservations in flight are not drift;
+// released redemptions and ones that ended before a paid invoice are Redis'
+// own history, which Stripe cannot show; an unused campaign coupon no
+// campaign names is not drift (OrphanCampaignCoupons).
 func Diff(current *LedgerState, rebuilt *Rebuilt, paid map[string]time.Time) []Drift {
 	var out []Drift
 	have := map[string]*PromoCode{}

@@ -189,7 +189,9 @@ type RebuiltRedemption struct {
 	IDKnown bool
 }
 
-// Rebuild derives the catalog, the ledger and the counters from Stripe.
+// Rebuild derives the catalog, the ledger and the counters from Stripe, and
+// each campaign's ledger, used codes, counters and promotion codes
+// (rebuildCampaign; see campaign_rebuild.go).
 //
 // Codes: the coupon gives the amount and duration, its promotion code (the
 // active one, else the newest) the text, expiry and new_users_only, and the
