@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -558,5 +559,15 @@ func TestCampaignCodeGivenBackGoesToTheWaitingLine(t *testing.T) {
 	}
 	if w, err := s.GetRedemption(ctx, c.ID, outside.NewID); err != nil || slices.Contains(w.Flags, promo.FlagCodeAlreadyUsed) {
 		t.Fatalf("the line that took the code is still flagged: %+v %v", w, err)
+	}
+	// The scripts and reconcile's rule agree on the holder.
+	var lines []*promo.Redemption
+	if err := s.EachRedemption(ctx, c.ID, func(r *promo.Redemption) error { lines = append(lines, r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(lines, func(a, b *promo.Redemption) int { return strings.Compare(a.ID, b.ID) })
+	used, err := s.rdb.HGetAll(ctx, campaignUsedKey(c.ID)).Result()
+	if want := promo.CampaignCodeHolders(lines); err != nil || !maps.Equal(used, want) {
+		t.Fatalf("used %v, reconcile's rule gives %v (%v)", used, want, err)
 	}
 }
