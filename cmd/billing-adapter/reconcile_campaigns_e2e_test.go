@@ -166,7 +166,7 @@ func TestReconcileRebuildsACampaign(t *testing.T) {
 			continue
 		}
 		got := map[string]string{}
-		if ok && s.Redis.Type(ctx, k).Val() == "hash" {
+		if s.Redis.Type(ctx, k).Val() == "hash" {
 			got = redisHash(t, s, k)
 		}
 		for f, v := range want {
