@@ -734,7 +734,8 @@ func (s *Store) RecordMirrored(ctx context.Context, id, text, promotionCodeID st
 // AttributeCampaignCode implements promo.MirrorStore
 // (lua/campaign_attribute.lua).
 func (s *Store) AttributeCampaignCode(ctx context.Context, id, redemptionID, promotionCodeID string) (*promo.Redemption, error) {
-	res, err := campaignAttributeScript.Run(ctx, s.rdb, []string{rdKey(id), campaignUsedKey(id), campaignPCodesKey(id), codeKey(id)},
+	res, err := campaignAttributeScript.Run(ctx, s.rdb, []string{rdKey(id), campaignUsedKey(id), campaignPCodesKey(id),
+		campaignUWaitKey(id), codeKey(id)},
 		redemptionID, promotionCodeID).StringSlice()
 	if err != nil {
 		return nil, unavailable(err)

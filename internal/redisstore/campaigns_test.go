@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -817,5 +818,64 @@ func TestCampaignListRedeemed(t *testing.T) {
 		if c.Redeemed != 1 {
 			t.Errorf("%s: redeemed %d, want 1", c.ID, c.Redeemed)
 		}
+	}
+}
+
+// The code's single use goes to the lines naming it in ID order, as stock
+// does: when the line holding a code gives it back (it ended before any
+// paid invoice), the first line flagged code_already_used for that code
+// takes it, so which line holds a code does not depend on the events'
+// order (the rebuild from Stripe, promo.CampaignCodeHolders, picks it), and
+// the adapter cannot hand the code to a third customer while that line is
+// live.
+func TestCampaignCodeGivenBackGoesToTheWaitingLine(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	c := newCampaign(t, s, 1, "A")
+	generateAll(t, s, c, "w", promo.CodeGenerator{Prefix: "A", Length: c.CodeLength}.Generate)
+	code := allCodes(t, s, c)[0]
+	if err := s.RecordMirrored(ctx, c.ID, code, "promo_1"); err != nil {
+		t.Fatal(err)
+	}
+	own := newRD(c.ID, "cus_own", "own")
+	own.UniqueCode = code
+	if _, _, err := s.Reserve(ctx, own, now); err != nil {
+		t.Fatal(err)
+	}
+	mustConfirm(t, s, c.ID, own.ID, "sub_own")
+	outside := disc("di_out", "cus_out", "sub_out", 2*time.Second)
+	outside.NewID = "rd_9999999999"
+	if _, _, _, err := s.ObserveDiscount(ctx, c.ID, outside); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.AttributeCampaignCode(ctx, c.ID, outside.NewID, "promo_1"); err != nil || !slices.Contains(got.Flags, promo.FlagCodeAlreadyUsed) {
+		t.Fatalf("outside line %+v %v", got, err)
+	}
+	// The adapter's line is removed before any paid invoice.
+	if _, _, err := s.Finish(ctx, c.ID, own.ID, promo.ReasonRemoved, now.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	c, _ = s.GetCampaign(ctx, c.ID)
+	page, _ := s.CampaignCodes(ctx, c, promo.CampaignCodesFilter{Limit: 1})
+	if r := page.Data[0].Redemption; r == nil || r.ID != outside.NewID {
+		t.Fatalf("after the holder gave the code back, holder %+v, want the waiting line %s", page.Data[0].Redemption, outside.NewID)
+	}
+	third := newRD(c.ID, "cus_third", "third")
+	third.UniqueCode = code
+	if _, _, err := s.Reserve(ctx, third, now.Add(time.Hour)); promo.CodeOf(err) != promo.CodeCodeExhausted {
+		t.Fatalf("a third customer took a code a live line waits for: %v", err)
+	}
+	if w, err := s.GetRedemption(ctx, c.ID, outside.NewID); err != nil || slices.Contains(w.Flags, promo.FlagCodeAlreadyUsed) {
+		t.Fatalf("the line that took the code is still flagged: %+v %v", w, err)
+	}
+	// The scripts and reconcile's rule agree on the holder.
+	var lines []*promo.Redemption
+	if err := s.EachRedemption(ctx, c.ID, func(r *promo.Redemption) error { lines = append(lines, r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(lines, func(a, b *promo.Redemption) int { return strings.Compare(a.ID, b.ID) })
+	used, err := s.rdb.HGetAll(ctx, campaignUsedKey(c.ID)).Result()
+	if want := promo.CampaignCodeHolders(lines); err != nil || !maps.Equal(used, want) {
+		t.Fatalf("used %v, reconcile's rule gives %v (%v)", used, want, err)
 	}
 }

@@ -4,7 +4,7 @@
 -- Stripe discount finds its ledger line.
 -- KEYS (redemptionKeys): 1 code, 2 rd, 3 cust, 4 subs, 5 ledger, 6 disc, 7 inv,
 -- 8 held, 9 wait, 10 cwait, 11 used (a campaign's: code text -> the line
--- that took it).
+-- that took it), 12 uwait (a campaign's: "text|ID" of lines waiting for it).
 -- ARGV: the including script's.
 local function want()
   local h = redis.call('HMGET', KEYS[1], 'status', 'unlimited', 'stock', 'reserved')
@@ -179,6 +179,30 @@ local function freeCustomer(r)
   end
   redis.call('HDEL', KEYS[3], r.cus)
 end
+-- freeCode: r (a campaign's line naming code r.uc) no longer needs the
+-- code's single use: if it held the code (used, KEYS[11]), the first line
+-- waiting for it (uwait, KEYS[12]: "text|ID", flagged code_already_used by
+-- campaign_attribute.lua) takes it, in ID order as units of stock go, so
+-- the holder does not depend on the events' order (the rebuild's rule,
+-- promo.CampaignCodeHolders). No waiting line: the code is free (used
+-- still names r, which no longer holds it).
+local function freeCode(r)
+  if not r.uc then return end
+  redis.call('ZREM', KEYS[12], r.uc .. '|' .. r.id)
+  if redis.call('HGET', KEYS[11], r.uc) ~= r.id then return end
+  while true do
+    local first = redis.call('ZRANGEBYLEX', KEYS[12], '[' .. r.uc .. '|', '[' .. r.uc .. '|\255', 'LIMIT', 0, 1)[1]
+    if not first then return end
+    redis.call('ZREM', KEYS[12], first)
+    local w = load(string.sub(first, #r.uc + 2))
+    if w and holds_use(w) then
+      redis.call('HSET', KEYS[11], r.uc, w.id)
+      dropflag(w, 'code_already_used')
+      save(w)
+      return
+    end
+  end
+end
 -- Stripe's reasons for an end, in precedence order for ends at the same
 -- Stripe time (a cancellation also deletes the discount: canceled wins).
 local stripe_end = {duration_over = 1, discount_replaced = 2, subscription_canceled = 3, discount_deleted = 4}
@@ -218,6 +242,7 @@ local function finish(r, reason, at, fromStripe)
     -- use any more (stock_returned: the unit is not kept).
     give(r)
     freeCustomer(r)
+    freeCode(r)
     if not unlimited() then r.ret = true end
   end
   if r.sub and redis.call('HGET', KEYS[4], r.sub) == r.id then redis.call('HDEL', KEYS[4], r.sub) end
