@@ -275,6 +275,9 @@ func writeLedger(ctx context.Context, tx redis.Pipeliner, p *promo.PromoCode, li
 	for cur, v := range p.Discounted {
 		fields = append(fields, amountPrefix+cur, v)
 	}
+	if p.IsCampaignCode() {
+		fields = append(fields, "redeemed", campaignRedeemed(lines))
+	}
 	tx.Del(ctx, codeKey(p.ID), custKey(p.ID), subsKey(p.ID), ledgerKey(p.ID), discKey(p.ID),
 		heldKey(p.ID), waitKey(p.ID), cwaitKey(p.ID), legacyInvKey(p.ID))
 	tx.HSet(ctx, codeKey(p.ID), fields...)
@@ -329,6 +332,20 @@ func writeLedger(ctx context.Context, tx redis.Pipeliner, p *promo.PromoCode, li
 		tx.Set(ctx, invKey(p.ID, id), "1", InvoiceKeep)
 	}
 	return nil
+}
+
+// campaignRedeemed is a campaign's redeemed count (ledger_prelude.lua's
+// count_code keeps it) for its ledger lines: the codes some line holds the
+// use of (the first such line in ID order holds the code, the others wait
+// for it, so each held code counts once).
+func campaignRedeemed(lines []*promo.Redemption) int {
+	held := map[string]bool{}
+	for _, r := range lines {
+		if r.UniqueCode != "" && r.HoldsUse() {
+			held[r.UniqueCode] = true
+		}
+	}
+	return len(held)
 }
 
 // rebuildClaims points each live line's subscription at it and clears the
