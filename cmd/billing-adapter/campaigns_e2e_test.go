@@ -572,3 +572,56 @@ func TestCampaignPromotionCodesFollowTheAdapter(t *testing.T) {
 		t.Fatal("the redeemed code's promotion code came back with the campaign")
 	}
 }
+
+// A code given back (its redemption ended before any paid invoice: the text
+// is free again) gets its Stripe promotion code switched on again while the
+// campaign is active, and off again when the next redemption takes it:
+// every switch is a new Stripe call (its idempotency key names the code's
+// switch count), whether the end came from the adapter (remove) or from
+// Stripe (customer.discount.deleted).
+func TestCampaignGivenBackCodeSwitchesItsPromotionCodeOn(t *testing.T) {
+	st, s := webhookStack(t, "", nil)
+	pl := st.newPlan(t, "usd", 2000)
+	id, codes := newReadyCampaign(t, s, 2, nil)
+	mustStatus(t, s.call(t, "POST", "/v1/campaigns/"+id+"/promotion_codes", adminSecret, newKey(), map[string]any{"codes": codes[:1]}), 202)
+	waitCampaign(t, s, id, func(m map[string]any) bool { return m["mirrored"] == 1.0 })
+	promo := s.call(t, "GET", "/v1/campaigns/"+id+"/codes", adminSecret, "", nil).json(t)["data"].([]any)[0].(map[string]any)["stripe_promotion_code_id"].(string)
+	active := func() bool {
+		pc, err := st.Stripe.PromotionCodes.Get(promo, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pc.Active
+	}
+	for round := 0; round < 2; round++ {
+		// Applied to an existing subscription: the discount waits for the
+		// next debit, so removing it gives the code back.
+		sub := st.newSubscription(t, st.newCustomer(t, ""), pl.Price)
+		mustStatus(t, s.apply(t, sub.ID, codes[0], "", newKey()), 200)
+		eventually(t, fmt.Sprintf("round %d: the redeemed code's promotion code off", round), func() bool { return !active() })
+		if round == 0 {
+			mustStatus(t, s.call(t, "DELETE", "/v1/subscriptions/"+sub.ID+"/promo_code", checkoutSecret, newKey(), nil), 200)
+		} else { // removed in Stripe (the Dashboard): the webhook ends the line
+			if _, err := st.Stripe.Subscriptions.DeleteDiscount(sub.ID, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		st.settle(t)
+		v := s.call(t, "POST", "/v1/promo_codes/validate", checkoutSecret, "", map[string]any{"code": codes[0], "customer": st.newCustomer(t, "")})
+		if v.json(t)["valid"] != true {
+			t.Fatalf("round %d: the code was given back: %s", round, v.Body)
+		}
+		eventually(t, fmt.Sprintf("round %d: the given-back code's promotion code on again", round), active)
+	}
+	// An inactive campaign's given-back code stays off.
+	sub := st.newSubscription(t, st.newCustomer(t, ""), pl.Price)
+	mustStatus(t, s.apply(t, sub.ID, codes[0], "", newKey()), 200)
+	eventually(t, "the redeemed code's promotion code off", func() bool { return !active() })
+	mustStatus(t, s.call(t, "POST", "/v1/campaigns/"+id, adminSecret, newKey(), map[string]any{"status": "inactive"}), 200)
+	mustStatus(t, s.call(t, "DELETE", "/v1/subscriptions/"+sub.ID+"/promo_code", checkoutSecret, newKey(), nil), 200)
+	st.settle(t)
+	time.Sleep(300 * time.Millisecond)
+	if active() {
+		t.Fatal("an inactive campaign's given-back code was switched on")
+	}
+}

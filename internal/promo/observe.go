@@ -29,6 +29,9 @@ type Observer struct {
 	// a new subscription's reservation (ErrSubscriptionUnread). Without it a
 	// reservation is matched by customer alone.
 	Billing BillingGateway
+	// CampaignKick, when set, wakes the campaign worker (a mirrored
+	// campaign code's promotion code to switch).
+	CampaignKick func()
 }
 
 // ours reports whether a Stripe coupon can mirror one of our codes (coupon
@@ -193,10 +196,24 @@ func (r *Observer) discountEnded(ctx context.Context, d DiscountEvent, reason st
 		return r.unknown(ctx, d.CouponID, err)
 	}
 	r.stockChanged(ctx, d.CouponID, change)
+	if err := r.codeGivenBack(ctx, rd); err != nil {
+		return err
+	}
 	if rd.Subscription != "" {
 		return r.Store.ClearClaim(ctx, rd.Subscription, rd.ID)
 	}
 	return r.flagCustomerDiscount(ctx, d, rd)
+}
+
+// codeGivenBack queues the promotion code switch of a campaign code that
+// rd's end gave back (giveBackCode); an error fails the event, so Stripe's
+// retry queues it.
+func (r *Observer) codeGivenBack(ctx context.Context, rd *Redemption) error {
+	queued, err := giveBackCode(ctx, r.Store, rd)
+	if queued && err == nil && r.CampaignKick != nil {
+		r.CampaignKick()
+	}
+	return err
 }
 
 // InvoicePaid counts a paid invoice: the customer is no longer new, and an
@@ -231,6 +248,19 @@ func (r *Observer) InvoicePaid(ctx context.Context, e InvoicePaidEvent) error {
 		return r.unknown(ctx, e.Discount.CouponID, err)
 	}
 	r.stockChanged(ctx, e.Discount.CouponID, c.Change)
+	if rd := c.Redemption; c.New && rd != nil && rd.UniqueCode != "" && !rd.State.Live() {
+		// A paid invoice seen after its line ended: the line used the code
+		// after all and holds it for good; a promotion code switched on when
+		// the code seemed given back is switched off again.
+		if ms, ok := r.Store.(MirrorStore); ok {
+			if err := ms.QueueCodeSync(ctx, e.Discount.CouponID, rd.UniqueCode, false); err != nil {
+				return err
+			}
+			if r.CampaignKick != nil {
+				r.CampaignKick()
+			}
+		}
+	}
 	return r.afterObserve(ctx, e.Discount.CouponID, c.Redemption, c.How)
 }
 
@@ -278,6 +308,9 @@ func (r *Observer) SubscriptionDeleted(ctx context.Context, e SubscriptionDelete
 		}
 		rd, change, err := r.Store.EndFromStripe(ctx, id, rd.ID, ReasonCanceled, at)
 		if err != nil {
+			return err
+		}
+		if err := r.codeGivenBack(ctx, rd); err != nil {
 			return err
 		}
 		if err := r.Store.ClearClaim(ctx, e.Subscription, rd.ID); err != nil {

@@ -461,7 +461,7 @@ func TestCampaignCodeAttributionConflict(t *testing.T) {
 			c := newCampaign(t, s, 1, "A")
 			generateAll(t, s, c, "w", promo.CodeGenerator{Prefix: "A", Length: c.CodeLength}.Generate)
 			code := allCodes(t, s, c)[0]
-			if err := s.RecordMirrored(ctx, c.ID, code, "promo_1"); err != nil {
+			if err := s.RecordMirrored(ctx, c.ID, code, "promo_1", true); err != nil {
 				t.Fatal(err)
 			}
 			// The adapter's line (lower ID), confirmed; the outside line adopted.
@@ -509,5 +509,84 @@ func TestCampaignCodeAttributionConflict(t *testing.T) {
 				t.Fatalf("adapter redemption of a code Checkout took: %v", err)
 			}
 		})
+	}
+}
+
+// The promotion code switch queue: a given-back code is queued only when it
+// is mirrored and its campaign active; a code queued again while the worker
+// switched it stays queued; each switch is recorded with the code's switch
+// count; a promotion_code.updated read back before the adapter's last
+// switch does not overwrite it.
+func TestCampaignPromotionCodeSwitchQueue(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	c := newCampaign(t, s, 2, "Q")
+	generateAll(t, s, c, "w", promo.CodeGenerator{Prefix: "Q", Length: c.CodeLength}.Generate)
+	codes := allCodes(t, s, c)
+	next := func() []promo.CodeSync {
+		t.Helper()
+		got, _, err := s.NextCodeSync(ctx, c.ID, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if err := s.QueueGivenBack(ctx, c.ID, codes[0]); err != nil || len(next()) != 0 {
+		t.Fatalf("a code without promotion code was queued: %v", err)
+	}
+	if err := s.RecordMirrored(ctx, c.ID, codes[0], "promo_q", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.QueueGivenBack(ctx, c.ID, codes[0]); err != nil {
+		t.Fatal(err)
+	}
+	q := next()
+	if len(q) != 1 || q[0].Text != codes[0] || q[0].PromotionCodeID != "promo_q" || !q[0].Known || q[0].Active || q[0].Switches != 0 {
+		t.Fatalf("queue %+v", q)
+	}
+	// Queued again while the worker switches it: it stays for another look.
+	if err := s.QueueCodeSync(ctx, c.ID, codes[0], false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CodeSynced(ctx, c.ID, q[0], true, true); err != nil {
+		t.Fatal(err)
+	}
+	q2 := next()
+	if len(q2) != 1 || !q2[0].Active || q2[0].Switches != 1 || q2[0].Score == q[0].Score {
+		t.Fatalf("re-queued code %+v", q2)
+	}
+	if err := s.CodeSynced(ctx, c.ID, q2[0], false, true); err != nil || len(next()) != 0 {
+		t.Fatalf("checked code still queued: %v", err)
+	}
+	// A read of Stripe older than the adapter's last switch is dropped.
+	seen, err := s.CampaignPromotionCode(ctx, c.ID, "promo_q")
+	if err != nil || seen.Text != codes[0] || seen.Switches != 1 {
+		t.Fatalf("promotion code %+v %v", seen, err)
+	}
+	stale := seen
+	stale.Switches = 0
+	if ok, err := s.ObservePromotionCodeActive(ctx, c.ID, stale, false); ok || err != nil {
+		t.Fatalf("stale read recorded: %v %v", ok, err)
+	}
+	if ok, err := s.ObservePromotionCodeActive(ctx, c.ID, seen, false); !ok || err != nil {
+		t.Fatalf("read recorded: %v %v", ok, err)
+	}
+	if got, _ := s.CampaignPromotionCode(ctx, c.ID, "promo_q"); got.Active || got.Switches != 1 {
+		t.Fatalf("recorded %+v", got)
+	}
+	if _, err := s.CampaignPromotionCode(ctx, c.ID, "promo_none"); !errors.Is(err, promo.ErrNotFound) {
+		t.Fatalf("unknown promotion code: %v", err)
+	}
+	// An inactive campaign's given-back code is not queued.
+	inactive := promo.StatusInactive
+	off, err := promo.ApplyCampaignUpdate(c, promo.CampaignUpdate{Status: &inactive}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveCampaign(ctx, off); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.QueueGivenBack(ctx, c.ID, codes[0]); err != nil || len(next()) != 0 {
+		t.Fatalf("an inactive campaign's code was queued: %v", err)
 	}
 }
