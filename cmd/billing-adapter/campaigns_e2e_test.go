@@ -625,3 +625,59 @@ func TestCampaignGivenBackCodeSwitchesItsPromotionCodeOn(t *testing.T) {
 		t.Fatal("an inactive campaign's given-back code was switched on")
 	}
 }
+
+// A campaign's coupon deleted in Stripe (coupon.deleted) makes the campaign
+// inactive for good, as a promo code: every code refused with the answer an
+// inactive promo code gets, status active refused, no more promotion codes;
+// a discount already running keeps running and its line ends by the usual
+// rules.
+func TestCampaignCouponDeletedInStripe(t *testing.T) {
+	st, s := webhookStack(t, "", nil)
+	pl := st.newPlan(t, "usd", 2000)
+	id, codes := newReadyCampaign(t, s, 3, nil)
+	sub := st.newSubscription(t, st.newCustomer(t, ""), pl.Price)
+	mustStatus(t, s.apply(t, sub.ID, codes[0], "", newKey()), 200)
+	if _, err := st.Stripe.Coupons.Del(id, nil); err != nil {
+		t.Fatal(err)
+	}
+	st.settle(t)
+	got := s.call(t, "GET", "/v1/campaigns/"+id, adminSecret, "", nil).json(t)
+	if got["status"] != "inactive" || got["status_reason"] != "stripe_coupon_deleted" {
+		t.Fatalf("campaign after coupon.deleted: %v", got)
+	}
+	if c := s.code(t, id); c["status"] != "inactive" || c["status_reason"] != "stripe_coupon_deleted" {
+		t.Fatalf("the campaign's code record after coupon.deleted: %v", c)
+	}
+	v := s.call(t, "POST", "/v1/promo_codes/validate", checkoutSecret, "", map[string]any{"code": codes[1], "customer": st.newCustomer(t, "")})
+	if vm := v.json(t); vm["valid"] != false || vm["reason"] != "code_inactive" {
+		t.Fatalf("validate after coupon.deleted: %s", v.Body)
+	}
+	other := st.newSubscription(t, st.newCustomer(t, ""), pl.Price)
+	r := s.apply(t, other.ID, codes[1], "", newKey())
+	if code, _ := r.errorCode(t); r.Status != 422 || code != "code_inactive" {
+		t.Fatalf("apply after coupon.deleted: %d %s", r.Status, r.Body)
+	}
+	r = s.call(t, "POST", "/v1/campaigns/"+id, adminSecret, newKey(), map[string]any{"status": "active"})
+	if code, _ := r.errorCode(t); r.Status != 409 || code != "conflict" {
+		t.Fatalf("re-activating a campaign without coupon: %d %s", r.Status, r.Body)
+	}
+	r = s.call(t, "POST", "/v1/campaigns/"+id+"/promotion_codes", adminSecret, newKey(), map[string]any{"codes": codes[1:2]})
+	if code, _ := r.errorCode(t); r.Status != 409 || code != "conflict" {
+		t.Fatalf("promotion codes for a campaign without coupon: %d %s", r.Status, r.Body)
+	}
+	// The running discount is untouched: its line is live until it ends.
+	led := s.redemptions(t, id)
+	if len(led) != 1 || led[0]["state"] != "pending" || led[0]["promo_code"] != codes[0] {
+		t.Fatalf("ledger after coupon.deleted %v", led)
+	}
+	mustStatus(t, s.call(t, "DELETE", "/v1/subscriptions/"+sub.ID+"/promo_code", checkoutSecret, newKey(), nil), 200)
+	st.settle(t)
+	if led = s.redemptions(t, id); led[0]["state"] != "ended" || led[0]["end_reason"] != "removed" {
+		t.Fatalf("ledger after the removal %v", led)
+	}
+	// Archiving is still allowed; the reason stays.
+	mustStatus(t, s.call(t, "POST", "/v1/campaigns/"+id, adminSecret, newKey(), map[string]any{"status": "archived"}), 200)
+	if got := s.call(t, "GET", "/v1/campaigns/"+id, adminSecret, "", nil).json(t); got["status_reason"] != "stripe_coupon_deleted" {
+		t.Fatalf("archived campaign %v", got)
+	}
+}

@@ -45,11 +45,14 @@ type campaignResponse struct {
 	Generated   int     `json:"generated"`
 	Mirrored    int     `json:"mirrored"`
 	termsJSON
-	Status    promo.Status      `json:"status"`
-	Metadata  map[string]string `json:"metadata"`
-	CreatedAt string            `json:"created_at"`
-	UpdatedAt string            `json:"updated_at"`
-	Stripe    struct {
+	Status promo.Status `json:"status"`
+	// StatusReason is stripe_coupon_deleted once the campaign's coupon was
+	// deleted in Stripe (inactive for good), else null.
+	StatusReason *string           `json:"status_reason"`
+	Metadata     map[string]string `json:"metadata"`
+	CreatedAt    string            `json:"created_at"`
+	UpdatedAt    string            `json:"updated_at"`
+	Stripe       struct {
 		CouponID string `json:"coupon_id"`
 	} `json:"stripe"`
 }
@@ -60,7 +63,7 @@ func toCampaignResponse(c *promo.Campaign) campaignResponse {
 		ID: c.ID, Object: "campaign", Name: c.Name, Prefix: c.Prefix, Count: c.Count, CodeLength: c.CodeLength,
 		EntropyBits: math.Round(promo.CodeEntropyBits(c.CodeLength)*10) / 10, State: string(c.State),
 		Generated: c.Generated, Mirrored: c.Mirrored,
-		termsJSON: toTermsJSON(p), Status: p.Status, Metadata: p.Metadata,
+		termsJSON: toTermsJSON(p), Status: p.Status, StatusReason: optString(p.StatusReason), Metadata: p.Metadata,
 		CreatedAt: rfc3339(c.CreatedAt), UpdatedAt: rfc3339(c.UpdatedAt),
 	}
 	r.Stripe.CouponID = p.Stripe.CouponID

@@ -23,6 +23,11 @@ import (
 //   - Status, expiry and metadata are the campaign's, for all its codes at
 //     once; the terms of the discount cannot change (a new campaign is needed,
 //     as for a promo code's amount).
+//   - Its coupon deleted in Stripe (coupon.deleted), a campaign is inactive
+//     for good, as a promo code is (Terms.StatusReason ReasonCouponDeleted):
+//     every code refused with code_inactive, status active refused (409),
+//     no more promotion codes made. Discounts already running keep running
+//     in Stripe, so their ledger lines end by the usual rules.
 
 // CodeAlphabet is the alphabet of generated codes: digits and upper-case
 // letters without the look-alikes 0/O, 1/I/L, and U (V/U): 30 characters.
@@ -184,6 +189,10 @@ func ApplyCampaignUpdate(c *Campaign, u CampaignUpdate, now time.Time) (*Campaig
 		}
 		if c.Terms.Status == StatusArchived && *u.Status != StatusArchived {
 			return nil, Invalid("status", "an archived campaign cannot be reactivated")
+		}
+		if c.Terms.StatusReason == ReasonCouponDeleted && *u.Status == StatusActive {
+			return nil, &Error{Code: CodeConflict, Param: "status",
+				Message: "campaign " + c.ID + " cannot be activated: its Stripe coupon was deleted; create a new campaign"}
 		}
 		next.Terms.Status = *u.Status
 	}

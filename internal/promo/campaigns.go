@@ -178,6 +178,34 @@ func (cs *Campaigns) Update(ctx context.Context, id string, u CampaignUpdate) (*
 	return next, nil
 }
 
+// CouponDeleted makes a campaign whose Stripe coupon was deleted (the
+// coupon.deleted webhook) inactive for good, as Catalog.CouponDeleted does a
+// promo code: status inactive (an archived one stays archived), StatusReason
+// ReasonCouponDeleted, so every code is refused with code_inactive and the
+// status cannot become active again. Discounts already running on the
+// coupon keep running in Stripe (deleting a coupon does not remove them), so
+// their ledger lines are left to end by the usual rules. The mirrored
+// codes' promotion codes are not switched: Stripe cannot redeem a promotion
+// code of a deleted coupon. Idempotent.
+func (cs *Campaigns) CouponDeleted(ctx context.Context, id string) error {
+	unlock, err := cs.Store.Lock(ctx, id, UpdateLockTTL)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	c, err := cs.Get(ctx, id)
+	if err != nil || c.Terms.StatusReason == ReasonCouponDeleted {
+		return err
+	}
+	next := *c
+	if next.Terms.Status == StatusActive {
+		next.Terms.Status = StatusInactive
+	}
+	next.Terms.StatusReason, next.UpdatedAt = ReasonCouponDeleted, cs.Clock.Now()
+	cs.Log.WarnContext(ctx, "the Stripe coupon of a campaign was deleted; its codes are inactive for good", "campaign_id", id)
+	return cs.Store.SaveCampaign(ctx, &next)
+}
+
 // Codes pages a campaign's codes.
 func (cs *Campaigns) Codes(ctx context.Context, id string, f CampaignCodesFilter) (*Campaign, Page[CampaignCode], error) {
 	c, err := cs.Get(ctx, id)
@@ -288,6 +316,9 @@ type MirrorStore interface {
 	QueueMirror(ctx context.Context, c *Campaign, texts []string) error
 	// MirroringCampaigns lists the campaigns with queued texts.
 	MirroringCampaigns(ctx context.Context) ([]string, error)
+	// DropMirrorQueue forgets the campaign's queued texts (its coupon is
+	// gone: no promotion code can be made on it any more).
+	DropMirrorQueue(ctx context.Context, id string) error
 	// NextMirror returns up to n queued texts of the campaign, in order.
 	NextMirror(ctx context.Context, id string, n int) ([]string, error)
 	// RecordMirrored records text's promotion code, made with the active
@@ -358,6 +389,10 @@ func (cs *Campaigns) Mirror(ctx context.Context, id string, texts []string) (*Ca
 	if err != nil {
 		return nil, err
 	}
+	if c.Terms.StatusReason == ReasonCouponDeleted {
+		return nil, &Error{Code: CodeConflict, Param: "id",
+			Message: "campaign " + c.ID + " has no Stripe coupon any more (deleted in Stripe): no promotion code can be made for its codes"}
+	}
 	norm := make([]string, len(texts))
 	for i, t := range texts {
 		norm[i] = NormalizeCode(t)
@@ -407,6 +442,12 @@ func (cs *Campaigns) mirrorOne(ctx context.Context, ms MirrorStore, id, owner st
 		ok, err := cs.Store.LeaseGeneration(ctx, id, owner, lease)
 		if err != nil || !ok {
 			return err
+		}
+		if c.Terms.StatusReason == ReasonCouponDeleted {
+			cs.Log.WarnContext(ctx, "the campaign's Stripe coupon was deleted: its queued promotion codes are not made", "campaign_id", id)
+			if err := ms.DropMirrorQueue(ctx, id); err != nil {
+				return err
+			}
 		}
 		texts, err := ms.NextMirror(ctx, id, 100)
 		if err != nil {

@@ -29,6 +29,9 @@ type Observer struct {
 	// a new subscription's reservation (ErrSubscriptionUnread). Without it a
 	// reservation is matched by customer alone.
 	Billing BillingGateway
+	// Campaigns follows a campaign's coupon deleted in Stripe; without it
+	// the event is ignored.
+	Campaigns *Campaigns
 	// CampaignKick, when set, wakes the campaign worker (a mirrored
 	// campaign code's promotion code to switch).
 	CampaignKick func()
@@ -330,12 +333,17 @@ func (r *Observer) PromotionCodeUpdated(ctx context.Context, promotionCodeID, co
 	return r.unknown(ctx, couponID, r.Catalog.ObservePromotionCode(ctx, couponID, promotionCodeID))
 }
 
-// CouponDeleted makes the code inactive: Stripe can no longer apply it.
+// CouponDeleted makes the code, or the campaign and every code of it,
+// inactive for good: Stripe can no longer apply it (Catalog.CouponDeleted,
+// Campaigns.CouponDeleted).
 func (r *Observer) CouponDeleted(ctx context.Context, couponID string) error {
-	if !strings.HasPrefix(couponID, "pc_") { // a campaign's coupon deleted in Stripe is not followed yet
-		return nil
+	switch {
+	case strings.HasPrefix(couponID, "pc_"):
+		return r.unknown(ctx, couponID, r.Catalog.CouponDeleted(ctx, couponID))
+	case strings.HasPrefix(couponID, "cmp_") && r.Campaigns != nil:
+		return r.unknown(ctx, couponID, r.Campaigns.CouponDeleted(ctx, couponID))
 	}
-	return r.unknown(ctx, couponID, r.Catalog.CouponDeleted(ctx, couponID))
+	return nil
 }
 
 // afterObserve follows up a line that became live just now: the sweeper's

@@ -39,6 +39,7 @@ type campaignDoc struct {
 	Products []string          `json:"pp,omitempty"`
 	Metadata map[string]string `json:"md,omitempty"`
 	Coupon   string            `json:"sc"`
+	Reason   string            `json:"why,omitempty"` // StatusReason (stripe_coupon_deleted)
 	Created  int64             `json:"ct"`
 	Updated  int64             `json:"ut"`
 }
@@ -48,7 +49,7 @@ func campaignDocOf(c *promo.Campaign) campaignDoc {
 	return campaignDoc{V: 1, Name: c.Name, Prefix: c.Prefix, CodeLen: c.CodeLength,
 		Type: t.PromoType, Amount: t.AmountOff, Currency: t.Currency, Duration: t.Duration, Months: t.DurationMonths,
 		Expires: msPtr(t.ExpiresAt), NewUsers: t.NewUsersOnly, Members: t.ExistingMembershipsOnly, Plans: t.PlanIDs,
-		Products: t.PlanProducts, Metadata: t.Metadata, Coupon: t.Stripe.CouponID,
+		Products: t.PlanProducts, Metadata: t.Metadata, Coupon: t.Stripe.CouponID, Reason: t.StatusReason,
 		Created: ms(c.CreatedAt), Updated: ms(c.UpdatedAt)}
 }
 
@@ -70,7 +71,7 @@ func decodeCampaign(id string, h map[string]string) (*promo.Campaign, error) {
 			ID: id, PromoType: d.Type, AmountOff: d.Amount, Currency: d.Currency, Duration: d.Duration,
 			DurationMonths: d.Months, ExpiresAt: timePtr(d.Expires), NewUsersOnly: d.NewUsers,
 			ExistingMembershipsOnly: d.Members, PlanIDs: d.Plans, PlanProducts: d.Products, UnlimitedStock: true,
-			Status: promo.Status(h["status"]), Metadata: d.Metadata, CreatedAt: created, UpdatedAt: updated,
+			Status: promo.Status(h["status"]), StatusReason: d.Reason, Metadata: d.Metadata, CreatedAt: created, UpdatedAt: updated,
 			Stripe: promo.StripeRefs{CouponID: d.Coupon, State: promo.SyncReady},
 		},
 	}
@@ -675,6 +676,11 @@ func (s *Store) MirroringCampaigns(ctx context.Context) ([]string, error) {
 		out = append(out, id)
 	}
 	return out, nil
+}
+
+// DropMirrorQueue implements promo.MirrorStore.
+func (s *Store) DropMirrorQueue(ctx context.Context, id string) error {
+	return unavailable(s.rdb.Del(ctx, campaignMirrorKey(id)).Err())
 }
 
 // NextMirror implements promo.MirrorStore.
