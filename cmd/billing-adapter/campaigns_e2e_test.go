@@ -681,3 +681,49 @@ func TestCampaignCouponDeletedInStripe(t *testing.T) {
 		t.Fatalf("archived campaign %v", got)
 	}
 }
+
+// A mirrored code's promotion code switched off in Stripe (the Dashboard)
+// is followed as a promo code's: the adapter reads it back and records the
+// flag (stripe_promotion_code_active), warns, and otherwise keeps its own
+// answers: the code is refused by Stripe Checkout only and still redeemed
+// through the adapter (applied with the campaign's coupon).
+func TestCampaignPromotionCodeSwitchedInStripe(t *testing.T) {
+	st, s := webhookStack(t, "", nil)
+	pl := st.newPlan(t, "usd", 2000)
+	id, codes := newReadyCampaign(t, s, 2, nil)
+	mustStatus(t, s.call(t, "POST", "/v1/campaigns/"+id+"/promotion_codes", adminSecret, newKey(), map[string]any{"codes": codes[:1]}), 202)
+	waitCampaign(t, s, id, func(m map[string]any) bool { return m["mirrored"] == 1.0 })
+	first := func() map[string]any {
+		return s.call(t, "GET", "/v1/campaigns/"+id+"/codes", adminSecret, "", nil).json(t)["data"].([]any)[0].(map[string]any)
+	}
+	code := first()
+	if code["code"] != codes[0] || code["stripe_promotion_code_active"] != true {
+		t.Fatalf("mirrored code %v", code)
+	}
+	promo := code["stripe_promotion_code_id"].(string)
+	if _, err := st.Stripe.PromotionCodes.Update(promo, &stripe.PromotionCodeParams{Active: stripe.Bool(false)}); err != nil {
+		t.Fatal(err)
+	}
+	st.settle(t)
+	if code = first(); code["stripe_promotion_code_active"] != false {
+		t.Fatalf("code after promotion_code.updated: %v", code)
+	}
+	if !strings.Contains(s.logs.String(), "switched outside the adapter") {
+		t.Error("no warning about the promotion code switched in Stripe")
+	}
+	if c := s.call(t, "GET", "/v1/campaigns/"+id, adminSecret, "", nil).json(t); c["status"] != "active" {
+		t.Fatalf("campaign after promotion_code.updated: %v", c)
+	}
+	// Stripe Checkout refuses it ...
+	if _, err := st.Stripe.Subscriptions.New(&stripe.SubscriptionParams{Customer: stripe.String(st.newCustomer(t, "")),
+		Items: []*stripe.SubscriptionItemsParams{{Price: stripe.String(pl.Price)}}, PromotionCode: stripe.String(promo)}); err == nil {
+		t.Fatal("Stripe redeemed a promotion code switched off")
+	}
+	// ... the adapter still redeems it.
+	sub := st.newSubscription(t, st.newCustomer(t, ""), pl.Price)
+	mustStatus(t, s.apply(t, sub.ID, codes[0], "", newKey()), 200)
+	st.settle(t)
+	if led := s.redemptions(t, id); len(led) != 1 || led[0]["promo_code"] != codes[0] || led[0]["source"] != "existing_subscription" {
+		t.Fatalf("ledger %v", led)
+	}
+}

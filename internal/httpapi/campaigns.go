@@ -182,11 +182,14 @@ type campaignCodeResponse struct {
 	Subscription          *string `json:"subscription"`
 	RedeemedAt            *string `json:"redeemed_at"`
 	StripePromotionCodeID *string `json:"stripe_promotion_code_id"`
+	// StripePromotionCodeActive is the active flag the promotion code is
+	// known to carry in Stripe (null: no promotion code, or not known).
+	StripePromotionCodeActive *bool `json:"stripe_promotion_code_active"`
 }
 
 func toCampaignCode(cc promo.CampaignCode) campaignCodeResponse {
 	r := campaignCodeResponse{Object: "campaign_code", Code: cc.Code, Redeemed: cc.Redeemed,
-		StripePromotionCodeID: optString(cc.PromotionCodeID)}
+		StripePromotionCodeID: optString(cc.PromotionCodeID), StripePromotionCodeActive: cc.PromotionCodeActive}
 	if rd := cc.Redemption; rd != nil {
 		at := rfc3339(rd.At)
 		r.RedemptionID, r.Customer, r.Subscription, r.RedeemedAt = optString(rd.ID), optString(rd.Customer),

@@ -287,6 +287,10 @@ type CampaignCode struct {
 	Redemption *CodeRedemption // when redeemed
 	// PromotionCodeID is the Stripe promotion code made on demand, if any.
 	PromotionCodeID string
+	// PromotionCodeActive is the active flag that promotion code is known
+	// to carry (its create, the adapter's last switch, or the last
+	// promotion_code.updated read back from Stripe); nil when not known.
+	PromotionCodeActive *bool
 }
 
 // CodeRedemption is who holds a campaign code.

@@ -325,12 +325,64 @@ func (r *Observer) SubscriptionDeleted(ctx context.Context, e SubscriptionDelete
 }
 
 // PromotionCodeUpdated keeps the code's record of its Stripe promotion code
-// in step (read back from Stripe, so an old event cannot win).
+// in step (read back from Stripe, so an old event cannot win): a promo
+// code's (Catalog.ObservePromotionCode) or a mirrored campaign code's.
 func (r *Observer) PromotionCodeUpdated(ctx context.Context, promotionCodeID, couponID string) error {
-	if !strings.HasPrefix(couponID, "pc_") { // a campaign's promotion codes are its codes' (not followed yet)
+	switch {
+	case strings.HasPrefix(couponID, "pc_"):
+		return r.unknown(ctx, couponID, r.Catalog.ObservePromotionCode(ctx, couponID, promotionCodeID))
+	case strings.HasPrefix(couponID, "cmp_"):
+		return r.campaignPromotionCodeUpdated(ctx, couponID, promotionCodeID)
+	}
+	return nil
+}
+
+// campaignPromotionCodeUpdated follows a mirrored campaign code's promotion
+// code switched in Stripe (the Dashboard) as a promo code's is followed: the
+// adapter reads the promotion code back and records the active flag Stripe
+// shows (stripe_promotion_code_active in the codes list), unless the
+// adapter switched the code since the read (its own record is newer), and
+// logs a warning when the flag is not what the adapter wants. It changes
+// nothing else: the adapter applies campaign codes with the campaign's
+// coupon, so a code switched off in Stripe refuses Stripe Checkout only and
+// is still redeemed through the adapter; the adapter does not switch it
+// back by itself, but its next switch of the code (a redemption, a code
+// given back, a status change of the campaign) sets the flag it wants.
+func (r *Observer) campaignPromotionCodeUpdated(ctx context.Context, campaignID, promotionCodeID string) error {
+	ms, ok := r.Store.(MirrorStore)
+	if !ok || r.Catalog == nil {
 		return nil
 	}
-	return r.unknown(ctx, couponID, r.Catalog.ObservePromotionCode(ctx, couponID, promotionCodeID))
+	code, err := ms.CampaignPromotionCode(ctx, campaignID, promotionCodeID)
+	if errors.Is(err, ErrNotFound) {
+		r.Log.WarnContext(ctx, "a promotion code on a campaign's coupon that this service did not make (or not yet recorded); ignored",
+			"campaign_id", campaignID, "promotion_code_id", promotionCodeID)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	active, err := r.Catalog.Gateway.GetPromotionCode(ctx, promotionCodeID)
+	if err != nil {
+		return err
+	}
+	recorded, err := ms.ObservePromotionCodeActive(ctx, campaignID, code, active)
+	if err != nil || !recorded || (code.Known && code.Active == active) || r.Campaigns == nil {
+		return err
+	}
+	c, err := r.Campaigns.Get(ctx, campaignID)
+	if err != nil {
+		return r.unknown(ctx, campaignID, err)
+	}
+	want, err := r.Campaigns.wantActive(ctx, c, code.Text)
+	if err != nil {
+		return err
+	}
+	if want != active {
+		r.Log.WarnContext(ctx, "a campaign code's Stripe promotion code was switched outside the adapter", "campaign_id", campaignID,
+			"code", code.Text, "promotion_code_id", promotionCodeID, "stripe_active", active, "adapter_wants", want)
+	}
+	return nil
 }
 
 // CouponDeleted makes the code, or the campaign and every code of it,

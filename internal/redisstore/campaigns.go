@@ -378,9 +378,12 @@ func (s *Store) chunkCodes(ctx context.Context, c *promo.Campaign, b int) ([]pro
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	var promos []any
+	var promos, states []any
 	if c.Mirrored > 0 {
 		if promos, err = s.rdb.HMGet(ctx, campaignPTextKey(c.ID), texts...).Result(); err != nil {
+			return nil, unavailable(err)
+		}
+		if states, err = s.rdb.HMGet(ctx, campaignPStateKey(c.ID), texts...).Result(); err != nil {
 			return nil, unavailable(err)
 		}
 	}
@@ -391,6 +394,10 @@ func (s *Store) chunkCodes(ctx context.Context, c *promo.Campaign, b int) ([]pro
 		out[i] = promo.CampaignCode{Code: t}
 		if promos != nil {
 			out[i].PromotionCodeID, _ = promos[i].(string)
+			var st promo.CodeSync
+			if parsePState(&st, states[i]); st.Known && out[i].PromotionCodeID != "" {
+				out[i].PromotionCodeActive = &st.Active
+			}
 		}
 		if id, ok := used[i].(string); ok && id != "" {
 			ids, at = append(ids, id), append(at, i)
