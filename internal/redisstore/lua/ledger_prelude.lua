@@ -207,8 +207,13 @@ local function finish(r, reason, at, fromStripe)
 end
 -- once_over: a once coupon's discount deleted after a paid invoice carried
 -- it ended because its duration was over, whichever event came first.
+-- The deletion seen (dd) is such an end at its time even when another end
+-- (a cancellation at the same time) replaced discount_deleted meanwhile: the
+-- precedence of reend decides, as if the events had come in order.
 local function once_over(r, once)
-  if once and r.why == 'discount_deleted' and (r.cy or 0) >= 1 then r.why = 'duration_over' end
+  if not once or (r.cy or 0) < 1 then return end
+  if r.why == 'discount_deleted' then r.why = 'duration_over' end
+  if r.dd and r.es then reend(r, 'duration_over', r.dd) end
 end
 -- confirm: the discount di is on the reservation's subscription sub; at is
 -- the discount's start (Stripe's time). One clock per line: once confirmed,
