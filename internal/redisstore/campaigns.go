@@ -609,7 +609,7 @@ func campaignPStateKey(id string) string { return "ba:{" + id + "}:pstate" }
 const keyCampaignsMirroring = "ba:{catalog}:campaigns:mirroring"
 
 var (
-	campaignAttributeScript = plainScript("campaign_attribute")
+	campaignAttributeScript = ledgerScript("campaign_attribute")
 	campaignMirroredScript  = plainScript("campaign_mirrored")
 )
 
@@ -706,7 +706,7 @@ func (s *Store) RecordMirrored(ctx context.Context, id, text, promotionCodeID st
 // AttributeCampaignCode implements promo.MirrorStore
 // (lua/campaign_attribute.lua).
 func (s *Store) AttributeCampaignCode(ctx context.Context, id, redemptionID, promotionCodeID string) (*promo.Redemption, error) {
-	res, err := campaignAttributeScript.Run(ctx, s.rdb, []string{rdKey(id), campaignUsedKey(id), campaignPCodesKey(id)},
+	res, err := campaignAttributeScript.Run(ctx, s.rdb, append(redemptionKeys(id), campaignPCodesKey(id)),
 		redemptionID, promotionCodeID).StringSlice()
 	if err != nil {
 		return nil, unavailable(err)

@@ -590,3 +590,62 @@ func TestCampaignPromotionCodeSwitchQueue(t *testing.T) {
 		t.Fatalf("an inactive campaign's code was queued: %v", err)
 	}
 }
+
+// A campaign code redeemed by the adapter and, before its webhooks came,
+// through its Stripe promotion code (Checkout): the line with the lower ID
+// keeps the code and the other is flagged code_already_used in every order
+// of the events, also when the adapter's line is seen ending before its
+// paid invoice is seen (it needs the code after all, and takes it back).
+func TestCampaignCodeHolderDoesNotDependOnOrder(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	for n, perm := range permutations(4) {
+		c := newCampaign(t, s, 1, fmt.Sprintf("P%d", n))
+		generateAll(t, s, c, "w", promo.CodeGenerator{Prefix: c.Prefix, Length: c.CodeLength}.Generate)
+		code := allCodes(t, s, c)[0]
+		pid := fmt.Sprintf("promo_%d", n)
+		if err := s.RecordMirrored(ctx, c.ID, code, pid, true); err != nil {
+			t.Fatal(err)
+		}
+		own := newRD(c.ID, "cus_own", "own")
+		own.UniqueCode = code
+		if _, _, err := s.Reserve(ctx, own, now); err != nil {
+			t.Fatal(err)
+		}
+		mustConfirm(t, s, c.ID, own.ID, "sub_own")
+		ownDisc := disc("di_"+own.ID, "cus_own", "sub_own", time.Second)
+		ownEnd := ownDisc
+		ownEnd.At = now.Add(time.Hour)
+		outside := disc("di_out", "cus_out", "sub_out", 2*time.Second)
+		steps := []func(){
+			func() { mustCount(t, s, c.ID, paid("in_own", ownDisc, "usd", 100)) },
+			func() { mustEnd(t, s, c.ID, ownEnd, promo.ReasonDeleted) },
+			func() {
+				mustObserve(t, s, c.ID, outside)
+				if _, err := s.AttributeCampaignCode(ctx, c.ID, outside.NewID, pid); err != nil {
+					t.Fatal(err)
+				}
+			},
+			func() { mustCount(t, s, c.ID, paid("in_out", outside, "usd", 100)) },
+		}
+		for _, i := range perm {
+			steps[i]()
+		}
+		c, _ = s.GetCampaign(ctx, c.ID)
+		page, err := s.CampaignCodes(ctx, c, promo.CampaignCodesFilter{Limit: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := page.Data[0].Redemption; r == nil || r.ID != own.ID {
+			t.Fatalf("order %v: holder %+v, want the adapter's line %s", perm, page.Data[0].Redemption, own.ID)
+		}
+		out, err := s.GetRedemption(ctx, c.ID, outside.NewID)
+		if err != nil || out.UniqueCode != code || !slices.Equal(out.Flags, []string{"code_already_used"}) {
+			t.Fatalf("order %v: Checkout line %+v %v", perm, out, err)
+		}
+		mine, _ := s.GetRedemption(ctx, c.ID, own.ID)
+		if len(mine.Flags) != 0 {
+			t.Fatalf("order %v: adapter line flagged %v", perm, mine.Flags)
+		}
+	}
+}

@@ -159,6 +159,74 @@ local function freeCustomer(r)
   end
   redis.call('HDEL', KEYS[3], r.cus)
 end
+-- A campaign code's single use (r.uc: the text; used, KEYS[11]: text -> the
+-- line holding it) goes, like the customer's use, to the lines that need it
+-- (holds_use) in ID order, whatever order the events come in: a line seen
+-- late that comes first takes it from a later one (flagged
+-- code_already_used, waiting), and a line that no longer needs it (ended
+-- before any paid invoice) gives it to the first line waiting. A line still
+-- reserved (an apply in flight) keeps what it took. The waiting lines of a
+-- text are listed in used too, under 'w|' .. text (IDs, sorted, commas).
+local function codeWaiters(text)
+  local out = {}
+  local raw = redis.call('HGET', KEYS[11], 'w|' .. text)
+  if raw then
+    for id in string.gmatch(raw, '[^,]+') do table.insert(out, id) end
+  end
+  return out
+end
+local function setCodeWaiter(text, id, waiting)
+  local ws, keep = codeWaiters(text), {}
+  for _, x in ipairs(ws) do
+    if x ~= id then table.insert(keep, x) end
+  end
+  if waiting then table.insert(keep, id) end
+  table.sort(keep)
+  if #keep == 0 then
+    redis.call('HDEL', KEYS[11], 'w|' .. text)
+  else
+    redis.call('HSET', KEYS[11], 'w|' .. text, table.concat(keep, ','))
+  end
+end
+-- holdCode: r needs its code: it holds it unless a line before it (or an
+-- apply in flight) does; a later holder gives it up and waits.
+local function holdCode(r)
+  if not r.uc then return end
+  local holder = redis.call('HGET', KEYS[11], r.uc)
+  if holder and holder ~= r.id then
+    local o = load(holder)
+    if o and holds_use(o) then
+      if holder < r.id or o.st == 'reserved' then
+        addflag(r, 'code_already_used')
+        setCodeWaiter(r.uc, r.id, true)
+        return
+      end
+      addflag(o, 'code_already_used')
+      setCodeWaiter(o.uc, o.id, true)
+      save(o)
+    end
+  end
+  redis.call('HSET', KEYS[11], r.uc, r.id)
+  setCodeWaiter(r.uc, r.id, false)
+  dropflag(r, 'code_already_used')
+end
+-- freeCode: r no longer needs its code: the first waiting line takes it.
+local function freeCode(r)
+  if not r.uc then return end
+  setCodeWaiter(r.uc, r.id, false)
+  dropflag(r, 'code_already_used')
+  if redis.call('HGET', KEYS[11], r.uc) ~= r.id then return end
+  for _, id in ipairs(codeWaiters(r.uc)) do
+    local w = load(id)
+    setCodeWaiter(r.uc, id, false)
+    if w and holds_use(w) then
+      redis.call('HSET', KEYS[11], r.uc, w.id)
+      dropflag(w, 'code_already_used')
+      save(w)
+      return
+    end
+  end
+end
 -- Stripe's reasons for an end, in precedence order for ends at the same
 -- Stripe time (a cancellation also deletes the discount: canceled wins).
 local stripe_end = {duration_over = 1, discount_replaced = 2, subscription_canceled = 3, discount_deleted = 4}
@@ -198,6 +266,7 @@ local function finish(r, reason, at, fromStripe)
     -- use any more (stock_returned: the unit is not kept).
     give(r)
     freeCustomer(r)
+    freeCode(r)
     if not unlimited() then r.ret = true end
   end
   if r.sub and redis.call('HGET', KEYS[4], r.sub) == r.id then redis.call('HDEL', KEYS[4], r.sub) end
