@@ -635,6 +635,8 @@ func TestCampaignCouponDeletedInStripe(t *testing.T) {
 	st, s := webhookStack(t, "", nil)
 	pl := st.newPlan(t, "usd", 2000)
 	id, codes := newReadyCampaign(t, s, 3, nil)
+	mustStatus(t, s.call(t, "POST", "/v1/campaigns/"+id+"/promotion_codes", adminSecret, newKey(), map[string]any{"codes": codes[2:]}), 202)
+	waitCampaign(t, s, id, func(m map[string]any) bool { return m["mirrored"] == 1.0 })
 	sub := st.newSubscription(t, st.newCustomer(t, ""), pl.Price)
 	mustStatus(t, s.apply(t, sub.ID, codes[0], "", newKey()), 200)
 	if _, err := st.Stripe.Coupons.Del(id, nil); err != nil {
@@ -675,10 +677,19 @@ func TestCampaignCouponDeletedInStripe(t *testing.T) {
 	if led = s.redemptions(t, id); led[0]["state"] != "ended" || led[0]["end_reason"] != "removed" {
 		t.Fatalf("ledger after the removal %v", led)
 	}
-	// Archiving is still allowed; the reason stays.
+	// Archiving is still allowed; the reason stays, and the mirrored code's
+	// promotion code is left as it is (Stripe cannot redeem it any more).
+	st.Sim.ResetCounts()
 	mustStatus(t, s.call(t, "POST", "/v1/campaigns/"+id, adminSecret, newKey(), map[string]any{"status": "archived"}), 200)
 	if got := s.call(t, "GET", "/v1/campaigns/"+id, adminSecret, "", nil).json(t); got["status_reason"] != "stripe_coupon_deleted" {
 		t.Fatalf("archived campaign %v", got)
+	}
+	eventually(t, "the switch queue worked", func() bool {
+		n, err := st.Redis.ZCard(context.Background(), "ba:{"+id+"}:psync").Result()
+		return err == nil && n == 0
+	})
+	if n := st.Sim.Count("POST /v1/promotion_codes/{id}"); n != 0 {
+		t.Fatalf("%d promotion code switches for a campaign without coupon", n)
 	}
 }
 

@@ -538,7 +538,10 @@ func (cs *Campaigns) syncCodes(ctx context.Context, ms MirrorStore, c *Campaign,
 			if err != nil {
 				return err
 			}
-			switched := code.PromotionCodeID != "" && (!code.Known || code.Active != want)
+			// A campaign whose coupon was deleted leaves its promotion codes
+			// as they are: Stripe cannot redeem them any more.
+			gone := now.Terms.StatusReason == ReasonCouponDeleted
+			switched := !gone && code.PromotionCodeID != "" && (!code.Known || code.Active != want)
 			if switched {
 				if cs.Throttle != nil {
 					if err := cs.Throttle(ctx); err != nil {
