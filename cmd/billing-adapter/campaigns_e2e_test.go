@@ -804,3 +804,170 @@ func TestCampaignCodeIndexDuringGeneration(t *testing.T) {
 	}
 	t.Logf("b's index loaded %v of %d codes; %d batches validated on b while a generated", held, count, during)
 }
+
+// A code given back (its redemption ended before any paid invoice: the text
+// is free again) gets its Stripe promotion code switched on again while the
+// campaign is active, and off again when the next redemption takes it:
+// every switch is a new Stripe call (its idempotency key names the code's
+// switch count), whether the end came from the adapter (remove) or from
+// Stripe (customer.discount.deleted).
+func TestCampaignGivenBackCodeSwitchesItsPromotionCodeOn(t *testing.T) {
+	st, s := webhookStack(t, "", nil)
+	pl := st.newPlan(t, "usd", 2000)
+	id, codes := newReadyCampaign(t, s, 2, nil)
+	mustStatus(t, s.call(t, "POST", "/v1/campaigns/"+id+"/promotion_codes", adminSecret, newKey(), map[string]any{"codes": codes[:1]}), 202)
+	waitCampaign(t, s, id, func(m map[string]any) bool { return m["mirrored"] == 1.0 })
+	promo := s.call(t, "GET", "/v1/campaigns/"+id+"/codes", adminSecret, "", nil).json(t)["data"].([]any)[0].(map[string]any)["stripe_promotion_code_id"].(string)
+	active := func() bool {
+		pc, err := st.Stripe.PromotionCodes.Get(promo, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pc.Active
+	}
+	for round := 0; round < 2; round++ {
+		// Applied to an existing subscription: the discount waits for the
+		// next debit, so removing it gives the code back.
+		sub := st.newSubscription(t, st.newCustomer(t, ""), pl.Price)
+		mustStatus(t, s.apply(t, sub.ID, codes[0], "", newKey()), 200)
+		eventually(t, fmt.Sprintf("round %d: the redeemed code's promotion code off", round), func() bool { return !active() })
+		if round == 0 {
+			mustStatus(t, s.call(t, "DELETE", "/v1/subscriptions/"+sub.ID+"/promo_code", checkoutSecret, newKey(), nil), 200)
+		} else { // removed in Stripe (the Dashboard): the webhook ends the line
+			if _, err := st.Stripe.Subscriptions.DeleteDiscount(sub.ID, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		st.settle(t)
+		v := s.call(t, "POST", "/v1/promo_codes/validate", checkoutSecret, "", map[string]any{"code": codes[0], "customer": st.newCustomer(t, "")})
+		if v.json(t)["valid"] != true {
+			t.Fatalf("round %d: the code was given back: %s", round, v.Body)
+		}
+		eventually(t, fmt.Sprintf("round %d: the given-back code's promotion code on again", round), active)
+	}
+	// An inactive campaign's given-back code stays off.
+	sub := st.newSubscription(t, st.newCustomer(t, ""), pl.Price)
+	mustStatus(t, s.apply(t, sub.ID, codes[0], "", newKey()), 200)
+	eventually(t, "the redeemed code's promotion code off", func() bool { return !active() })
+	mustStatus(t, s.call(t, "POST", "/v1/campaigns/"+id, adminSecret, newKey(), map[string]any{"status": "inactive"}), 200)
+	mustStatus(t, s.call(t, "DELETE", "/v1/subscriptions/"+sub.ID+"/promo_code", checkoutSecret, newKey(), nil), 200)
+	st.settle(t)
+	time.Sleep(300 * time.Millisecond)
+	if active() {
+		t.Fatal("an inactive campaign's given-back code was switched on")
+	}
+}
+
+// A campaign's coupon deleted in Stripe (coupon.deleted) makes the campaign
+// inactive for good, as a promo code: every code refused with the answer an
+// inactive promo code gets, status active refused, no more promotion codes;
+// a discount already running keeps running and its line ends by the usual
+// rules.
+func TestCampaignCouponDeletedInStripe(t *testing.T) {
+	st, s := webhookStack(t, "", nil)
+	pl := st.newPlan(t, "usd", 2000)
+	id, codes := newReadyCampaign(t, s, 3, nil)
+	mustStatus(t, s.call(t, "POST", "/v1/campaigns/"+id+"/promotion_codes", adminSecret, newKey(), map[string]any{"codes": codes[2:]}), 202)
+	waitCampaign(t, s, id, func(m map[string]any) bool { return m["mirrored"] == 1.0 })
+	sub := st.newSubscription(t, st.newCustomer(t, ""), pl.Price)
+	mustStatus(t, s.apply(t, sub.ID, codes[0], "", newKey()), 200)
+	if _, err := st.Stripe.Coupons.Del(id, nil); err != nil {
+		t.Fatal(err)
+	}
+	st.settle(t)
+	got := s.call(t, "GET", "/v1/campaigns/"+id, adminSecret, "", nil).json(t)
+	if got["status"] != "inactive" || got["status_reason"] != "stripe_coupon_deleted" {
+		t.Fatalf("campaign after coupon.deleted: %v", got)
+	}
+	if c := s.code(t, id); c["status"] != "inactive" || c["status_reason"] != "stripe_coupon_deleted" {
+		t.Fatalf("the campaign's code record after coupon.deleted: %v", c)
+	}
+	v := s.call(t, "POST", "/v1/promo_codes/validate", checkoutSecret, "", map[string]any{"code": codes[1], "customer": st.newCustomer(t, "")})
+	if vm := v.json(t); vm["valid"] != false || vm["reason"] != "code_inactive" {
+		t.Fatalf("validate after coupon.deleted: %s", v.Body)
+	}
+	other := st.newSubscription(t, st.newCustomer(t, ""), pl.Price)
+	r := s.apply(t, other.ID, codes[1], "", newKey())
+	if code, _ := r.errorCode(t); r.Status != 422 || code != "code_inactive" {
+		t.Fatalf("apply after coupon.deleted: %d %s", r.Status, r.Body)
+	}
+	r = s.call(t, "POST", "/v1/campaigns/"+id, adminSecret, newKey(), map[string]any{"status": "active"})
+	if code, _ := r.errorCode(t); r.Status != 409 || code != "conflict" {
+		t.Fatalf("re-activating a campaign without coupon: %d %s", r.Status, r.Body)
+	}
+	r = s.call(t, "POST", "/v1/campaigns/"+id+"/promotion_codes", adminSecret, newKey(), map[string]any{"codes": codes[1:2]})
+	if code, _ := r.errorCode(t); r.Status != 409 || code != "conflict" {
+		t.Fatalf("promotion codes for a campaign without coupon: %d %s", r.Status, r.Body)
+	}
+	// The running discount is untouched: its line is live until it ends.
+	led := s.redemptions(t, id)
+	if len(led) != 1 || led[0]["state"] != "pending" || led[0]["promo_code"] != codes[0] {
+		t.Fatalf("ledger after coupon.deleted %v", led)
+	}
+	mustStatus(t, s.call(t, "DELETE", "/v1/subscriptions/"+sub.ID+"/promo_code", checkoutSecret, newKey(), nil), 200)
+	st.settle(t)
+	if led = s.redemptions(t, id); led[0]["state"] != "ended" || led[0]["end_reason"] != "removed" {
+		t.Fatalf("ledger after the removal %v", led)
+	}
+	// Archiving is still allowed; the reason stays, and the mirrored code's
+	// promotion code is left as it is (Stripe cannot redeem it any more).
+	st.Sim.ResetCounts()
+	mustStatus(t, s.call(t, "POST", "/v1/campaigns/"+id, adminSecret, newKey(), map[string]any{"status": "archived"}), 200)
+	if got := s.call(t, "GET", "/v1/campaigns/"+id, adminSecret, "", nil).json(t); got["status_reason"] != "stripe_coupon_deleted" {
+		t.Fatalf("archived campaign %v", got)
+	}
+	eventually(t, "the switch queue worked", func() bool {
+		n, err := st.Redis.ZCard(context.Background(), "ba:{"+id+"}:psync").Result()
+		return err == nil && n == 0
+	})
+	if n := st.Sim.Count("POST /v1/promotion_codes/{id}"); n != 0 {
+		t.Fatalf("%d promotion code switches for a campaign without coupon", n)
+	}	// What the webhook did is what Stripe shows: no drift.
+	assertReconcileClean(t, s)
+}
+
+// A mirrored code's promotion code switched off in Stripe (the Dashboard)
+// is followed as a promo code's: the adapter reads it back and records the
+// flag (stripe_promotion_code_active), warns, and otherwise keeps its own
+// answers: the code is refused by Stripe Checkout only and still redeemed
+// through the adapter (applied with the campaign's coupon).
+func TestCampaignPromotionCodeSwitchedInStripe(t *testing.T) {
+	st, s := webhookStack(t, "", nil)
+	pl := st.newPlan(t, "usd", 2000)
+	id, codes := newReadyCampaign(t, s, 2, nil)
+	mustStatus(t, s.call(t, "POST", "/v1/campaigns/"+id+"/promotion_codes", adminSecret, newKey(), map[string]any{"codes": codes[:1]}), 202)
+	waitCampaign(t, s, id, func(m map[string]any) bool { return m["mirrored"] == 1.0 })
+	first := func() map[string]any {
+		return s.call(t, "GET", "/v1/campaigns/"+id+"/codes", adminSecret, "", nil).json(t)["data"].([]any)[0].(map[string]any)
+	}
+	code := first()
+	if code["code"] != codes[0] || code["stripe_promotion_code_active"] != true {
+		t.Fatalf("mirrored code %v", code)
+	}
+	promo := code["stripe_promotion_code_id"].(string)
+	if _, err := st.Stripe.PromotionCodes.Update(promo, &stripe.PromotionCodeParams{Active: stripe.Bool(false)}); err != nil {
+		t.Fatal(err)
+	}
+	st.settle(t)
+	if code = first(); code["stripe_promotion_code_active"] != false {
+		t.Fatalf("code after promotion_code.updated: %v", code)
+	}
+	if !strings.Contains(s.logs.String(), "switched outside the adapter") {
+		t.Error("no warning about the promotion code switched in Stripe")
+	}
+	if c := s.call(t, "GET", "/v1/campaigns/"+id, adminSecret, "", nil).json(t); c["status"] != "active" {
+		t.Fatalf("campaign after promotion_code.updated: %v", c)
+	}
+	// Stripe Checkout refuses it ...
+	if _, err := st.Stripe.Subscriptions.New(&stripe.SubscriptionParams{Customer: stripe.String(st.newCustomer(t, "")),
+		Items: []*stripe.SubscriptionItemsParams{{Price: stripe.String(pl.Price)}}, PromotionCode: stripe.String(promo)}); err == nil {
+		t.Fatal("Stripe redeemed a promotion code switched off")
+	}
+	// ... the adapter still redeems it.
+	sub := st.newSubscription(t, st.newCustomer(t, ""), pl.Price)
+	mustStatus(t, s.apply(t, sub.ID, codes[0], "", newKey()), 200)
+	st.settle(t)
+	if led := s.redemptions(t, id); len(led) != 1 || led[0]["promo_code"] != codes[0] || led[0]["source"] != "existing_subscription" {
+		t.Fatalf("ledger %v", led)
+	}
+}

@@ -65,7 +65,7 @@ func campaignFlows(t *testing.T, st *stack, s *service, deliver func()) (id stri
 // chunks of codes or its queues).
 func campaignKeys(id string) []string {
 	var out []string
-	for _, k := range []string{"code", "rd", "ledger", "cust", "subs", "disc", "held", "wait", "cwait", "used", "uwait", "ptext", "pcodes"} {
+	for _, k := range []string{"code", "rd", "ledger", "cust", "subs", "disc", "held", "wait", "cwait", "used", "ptext", "pcodes"} {
 		out = append(out, "ba:{"+id+"}:"+k)
 	}
 	return out
@@ -280,6 +280,35 @@ func TestReconcileEventsReplaysCampaignEvents(t *testing.T) {
 	}
 	if line == nil || line["promo_code"] != codes[1] || line["source"] != "stripe" {
 		t.Fatalf("the Checkout redemption after the replay: %v", line)
+	}
+	assertReconcileClean(t, s)
+}
+
+// A campaign whose coupon was deleted in Stripe while the adapter heard no
+// webhook: reconcile reports it, and -fix makes it inactive for good as the
+// coupon.deleted webhook does (status_reason stripe_coupon_deleted, every
+// code refused); from then on reconcile is clean.
+func TestReconcileDeactivatesACampaignWhoseCouponIsGone(t *testing.T) {
+	st := newStack(t, "", stripesim.Options{}) // no webhook endpoint: Redis hears nothing
+	s := st.start(t, nil)
+	id, codes := newReadyCampaign(t, s, 2, nil)
+	if _, err := st.Stripe.Coupons.Del(id, nil); err != nil {
+		t.Fatal(err)
+	}
+	stdout, _, err := s.runReconcile(t)
+	if !errors.Is(err, errDrift) || !strings.Contains(stdout, id) || !strings.Contains(stdout, "its coupon is not in Stripe") {
+		t.Fatalf("reconcile of a campaign whose coupon is gone: %v\n%s", err, stdout)
+	}
+	if stdout, _, err = s.runReconcile(t, "-fix"); err != nil {
+		t.Fatalf("reconcile -fix: %v\n%s", err, stdout)
+	}
+	got := s.call(t, "GET", "/v1/campaigns/"+id, adminSecret, "", nil).json(t)
+	if got["status"] != "inactive" || got["status_reason"] != "stripe_coupon_deleted" {
+		t.Fatalf("campaign after reconcile -fix: %v", got)
+	}
+	v := s.call(t, "POST", "/v1/promo_codes/validate", checkoutSecret, "", map[string]any{"code": codes[0], "customer": st.newCustomer(t, "")})
+	if vm := v.json(t); vm["valid"] != false || vm["reason"] != "code_inactive" {
+		t.Fatalf("validate after reconcile -fix: %s", v.Body)
 	}
 	assertReconcileClean(t, s)
 }

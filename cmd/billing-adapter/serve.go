@@ -195,7 +195,7 @@ func newApp(cfg config.Config, log *slog.Logger, metrics *telemetry.Metrics, sto
 		Secrets: webhookSecrets, Events: store, Clock: promo.SystemClock{}, Log: log.With("component", "webhooks"),
 		Metrics: metrics,
 		Observer: &promo.Observer{Store: store, Catalog: catalog, Log: log.With("component", "webhooks"),
-			Kick: worker.Kick, Billing: redeemer.Stripe},
+			Kick: worker.Kick, Billing: redeemer.Stripe, CampaignKick: generator.Wake, Campaigns: campaigns},
 	}
 	if cfg.MetricsCodeStock {
 		metrics.EnableCodeStock(codeStockLister(catalog))

@@ -51,11 +51,14 @@ type campaignResponse struct {
 	// Redeemed counts the codes whose single use a redemption holds now.
 	Redeemed int `json:"redeemed"`
 	termsJSON
-	Status    promo.Status      `json:"status"`
-	Metadata  map[string]string `json:"metadata"`
-	CreatedAt string            `json:"created_at"`
-	UpdatedAt string            `json:"updated_at"`
-	Stripe    struct {
+	Status promo.Status `json:"status"`
+	// StatusReason is stripe_coupon_deleted once the campaign's coupon was
+	// deleted in Stripe (inactive for good), else null.
+	StatusReason *string           `json:"status_reason"`
+	Metadata     map[string]string `json:"metadata"`
+	CreatedAt    string            `json:"created_at"`
+	UpdatedAt    string            `json:"updated_at"`
+	Stripe       struct {
 		CouponID string `json:"coupon_id"`
 	} `json:"stripe"`
 }
@@ -66,7 +69,7 @@ func toCampaignResponse(c *promo.Campaign) campaignResponse {
 		ID: c.ID, Object: "campaign", Name: c.Name, Prefix: c.Prefix, Count: c.Count, CodeLength: c.CodeLength,
 		EntropyBits: math.Round(promo.CodeEntropyBits(c.CodeLength)*10) / 10, State: string(c.State),
 		Generated: c.Generated, Mirrored: c.Mirrored, Redeemed: c.Redeemed,
-		termsJSON: toTermsJSON(p), Status: p.Status, Metadata: p.Metadata,
+		termsJSON: toTermsJSON(p), Status: p.Status, StatusReason: optString(p.StatusReason), Metadata: p.Metadata,
 		CreatedAt: rfc3339(c.CreatedAt), UpdatedAt: rfc3339(c.UpdatedAt),
 	}
 	r.Stripe.CouponID = p.Stripe.CouponID
@@ -185,11 +188,14 @@ type campaignCodeResponse struct {
 	Subscription          *string `json:"subscription"`
 	RedeemedAt            *string `json:"redeemed_at"`
 	StripePromotionCodeID *string `json:"stripe_promotion_code_id"`
+	// StripePromotionCodeActive is the active flag the promotion code is
+	// known to carry in Stripe (null: no promotion code, or not known).
+	StripePromotionCodeActive *bool `json:"stripe_promotion_code_active"`
 }
 
 func toCampaignCode(cc promo.CampaignCode) campaignCodeResponse {
 	r := campaignCodeResponse{Object: "campaign_code", Code: cc.Code, Redeemed: cc.Redeemed,
-		StripePromotionCodeID: optString(cc.PromotionCodeID)}
+		StripePromotionCodeID: optString(cc.PromotionCodeID), StripePromotionCodeActive: cc.PromotionCodeActive}
 	if rd := cc.Redemption; rd != nil {
 		at := rfc3339(rd.At)
 		r.RedemptionID, r.Customer, r.Subscription, r.RedeemedAt = optString(rd.ID), optString(rd.Customer),

@@ -30,6 +30,11 @@ import (
 //     redeem several of its codes, each still single-use and each on its
 //     own subscription (one code per subscription). It is a term: it cannot
 //     change after create (customers may already hold codes under it).
+//   - Its coupon deleted in Stripe (coupon.deleted), a campaign is inactive
+//     for good, as a promo code is (Terms.StatusReason ReasonCouponDeleted):
+//     every code refused with code_inactive, status active refused (409),
+//     no more promotion codes made. Discounts already running keep running
+//     in Stripe, so their ledger lines end by the usual rules.
 
 // CodeAlphabet is the alphabet of generated codes: digits and upper-case
 // letters without the look-alikes 0/O, 1/I/L, and U (V/U): 30 characters.
@@ -85,6 +90,12 @@ type Campaign struct {
 	Redeemed  int
 	CreatedAt time.Time
 	UpdatedAt time.Time
+}
+
+// CouponGone reports whether the campaign's coupon was deleted in Stripe
+// (Campaigns.CouponDeleted): inactive for good.
+func (c *Campaign) CouponGone() bool {
+	return c.Terms.StatusReason == ReasonCouponDeleted && c.Terms.Status != StatusActive
 }
 
 // IsCampaignCode reports whether p is a campaign code's view: ID the
@@ -215,6 +226,10 @@ func ApplyCampaignUpdate(c *Campaign, u CampaignUpdate, now time.Time) (*Campaig
 		if c.Terms.Status == StatusArchived && *u.Status != StatusArchived {
 			return nil, Invalid("status", "an archived campaign cannot be reactivated")
 		}
+		if c.Terms.StatusReason == ReasonCouponDeleted && *u.Status == StatusActive {
+			return nil, &Error{Code: CodeConflict, Param: "status",
+				Message: "campaign " + c.ID + " cannot be activated: its Stripe coupon was deleted; create a new campaign"}
+		}
 		next.Terms.Status = *u.Status
 	}
 	if u.ExpirationSet {
@@ -311,6 +326,10 @@ type CampaignCode struct {
 	Redemption *CodeRedemption // when redeemed
 	// PromotionCodeID is the Stripe promotion code made on demand, if any.
 	PromotionCodeID string
+	// PromotionCodeActive is the active flag that promotion code is known
+	// to carry (its create, the adapter's last switch, or the last
+	// promotion_code.updated read back from Stripe); nil when not known.
+	PromotionCodeActive *bool
 }
 
 // CodeRedemption is who holds a campaign code.

@@ -82,7 +82,9 @@ func Diff(current *LedgerState, rebuilt *Rebuilt, paid map[string]time.Time) []D
 		out = append(out, campaignDrift(c, current.Campaigns[c.ID], current.Ledgers[c.ID], rebuilt.Ledgers[c.ID])...)
 	}
 	for _, id := range slices.Sorted(maps.Keys(current.Campaigns)) {
-		if c := current.Campaigns[id]; !inStripe[id] && c.Campaign != nil {
+		// A campaign whose coupon.deleted was seen is inactive for good, as
+		// a promo code: what Stripe shows, not drift.
+		if c := current.Campaigns[id]; !inStripe[id] && c.Campaign != nil && !c.Campaign.CouponGone() {
 			out = append(out, Drift{id, "", "extra", campaignCouponGone})
 		}
 	}
@@ -196,19 +198,16 @@ func lineDifferences(g *Redemption, w RebuiltRedemption) []string {
 
 // campaignCouponGone reports a campaign whose coupon Stripe no longer has.
 const campaignCouponGone = "campaign in Redis, its coupon is not in Stripe (deleted there?): " +
-	"reconcile -fix leaves it (a campaign's coupon.deleted is not followed yet)"
+	"reconcile -fix makes it inactive for good, as coupon.deleted does"
 
 // Unrepairable lists the campaigns of a drift list that reconcile -fix
 // cannot repair from Stripe: one Redis does not have (CampaignNotInRedis:
-// restore it from a backup) and one whose coupon Stripe no longer has.
+// restore it from a backup).
 func Unrepairable(drift []Drift) []string {
 	var out []string
 	for _, d := range drift {
 		if strings.HasPrefix(d.What, CampaignNotInRedis) {
 			out = append(out, d.PromoCodeID+": not in Redis, restore it from a backup")
-		}
-		if d.What == campaignCouponGone {
-			out = append(out, d.PromoCodeID+": its coupon is not in Stripe")
 		}
 	}
 	return out

@@ -40,6 +40,7 @@ type campaignDoc struct {
 	Products []string          `json:"pp,omitempty"`
 	Metadata map[string]string `json:"md,omitempty"`
 	Coupon   string            `json:"sc"`
+	Reason   string            `json:"why,omitempty"` // StatusReason (stripe_coupon_deleted)
 	Created  int64             `json:"ct"`
 	Updated  int64             `json:"ut"`
 }
@@ -49,7 +50,7 @@ func campaignDocOf(c *promo.Campaign) campaignDoc {
 	return campaignDoc{V: 1, Name: c.Name, Prefix: c.Prefix, CodeLen: c.CodeLength,
 		Type: t.PromoType, Amount: t.AmountOff, Currency: t.Currency, Duration: t.Duration, Months: t.DurationMonths,
 		Expires: msPtr(t.ExpiresAt), NewUsers: t.NewUsersOnly, Members: t.ExistingMembershipsOnly, Many: t.ManyPerCustomer, Plans: t.PlanIDs,
-		Products: t.PlanProducts, Metadata: t.Metadata, Coupon: t.Stripe.CouponID,
+		Products: t.PlanProducts, Metadata: t.Metadata, Coupon: t.Stripe.CouponID, Reason: t.StatusReason,
 		Created: ms(c.CreatedAt), Updated: ms(c.UpdatedAt)}
 }
 
@@ -71,7 +72,7 @@ func decodeCampaign(id string, h map[string]string) (*promo.Campaign, error) {
 			ID: id, PromoType: d.Type, AmountOff: d.Amount, Currency: d.Currency, Duration: d.Duration,
 			DurationMonths: d.Months, ExpiresAt: timePtr(d.Expires), NewUsersOnly: d.NewUsers,
 			ExistingMembershipsOnly: d.Members, ManyPerCustomer: d.Many, PlanIDs: d.Plans, PlanProducts: d.Products, UnlimitedStock: true,
-			Status: promo.Status(h["status"]), Metadata: d.Metadata, CreatedAt: created, UpdatedAt: updated,
+			Status: promo.Status(h["status"]), StatusReason: d.Reason, Metadata: d.Metadata, CreatedAt: created, UpdatedAt: updated,
 			Stripe: promo.StripeRefs{CouponID: d.Coupon, State: promo.SyncReady},
 		},
 	}
@@ -408,9 +409,12 @@ func (s *Store) chunkCodes(ctx context.Context, c *promo.Campaign, b int) ([]pro
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	var promos []any
+	var promos, states []any
 	if c.Mirrored > 0 {
 		if promos, err = s.rdb.HMGet(ctx, campaignPTextKey(c.ID), texts...).Result(); err != nil {
+			return nil, unavailable(err)
+		}
+		if states, err = s.rdb.HMGet(ctx, campaignPStateKey(c.ID), texts...).Result(); err != nil {
 			return nil, unavailable(err)
 		}
 	}
@@ -421,6 +425,10 @@ func (s *Store) chunkCodes(ctx context.Context, c *promo.Campaign, b int) ([]pro
 		out[i] = promo.CampaignCode{Code: t}
 		if promos != nil {
 			out[i].PromotionCodeID, _ = promos[i].(string)
+			var st promo.CodeSync
+			if parsePState(&st, states[i]); st.Known && out[i].PromotionCodeID != "" {
+				out[i].PromotionCodeActive = &st.Active
+			}
 		}
 		if id, ok := used[i].(string); ok && id != "" {
 			ids, at = append(ids, id), append(at, i)
@@ -639,11 +647,13 @@ func (s *Store) campaignCodeForCustomer(ctx context.Context, cmpID, text, custom
 func campaignMirrorKey(id string) string { return "ba:{" + id + "}:mirror" } // ZSET queued texts
 func campaignPTextKey(id string) string  { return "ba:{" + id + "}:ptext" }  // HASH text -> promotion code ID
 func campaignPCodesKey(id string) string { return "ba:{" + id + "}:pcodes" } // HASH promotion code ID -> text
+// campaignPStateKey: what is known of each promotion code: text -> "<1|0>:<switches>" (1: active in Stripe).
+func campaignPStateKey(id string) string { return "ba:{" + id + "}:pstate" }
 
 const keyCampaignsMirroring = "ba:{catalog}:campaigns:mirroring"
 
 var (
-	campaignAttributeScript = plainScript("campaign_attribute")
+	campaignAttributeScript = ledgerScript("campaign_attribute")
 	campaignMirroredScript  = plainScript("campaign_mirrored")
 )
 
@@ -719,6 +729,11 @@ func (s *Store) MirroringCampaigns(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
+// DropMirrorQueue implements promo.MirrorStore.
+func (s *Store) DropMirrorQueue(ctx context.Context, id string) error {
+	return unavailable(s.rdb.Del(ctx, campaignMirrorKey(id)).Err())
+}
+
 // NextMirror implements promo.MirrorStore.
 func (s *Store) NextMirror(ctx context.Context, id string, n int) ([]string, error) {
 	texts, err := s.rdb.ZRange(ctx, campaignMirrorKey(id), 0, int64(n-1)).Result()
@@ -726,16 +741,16 @@ func (s *Store) NextMirror(ctx context.Context, id string, n int) ([]string, err
 }
 
 // RecordMirrored implements promo.MirrorStore (lua/campaign_mirrored.lua).
-func (s *Store) RecordMirrored(ctx context.Context, id, text, promotionCodeID string) error {
+func (s *Store) RecordMirrored(ctx context.Context, id, text, promotionCodeID string, active bool) error {
 	return unavailable(campaignMirroredScript.Run(ctx, s.rdb,
-		[]string{campaignKey(id), campaignPTextKey(id), campaignPCodesKey(id), campaignMirrorKey(id)}, text, promotionCodeID).Err())
+		[]string{campaignKey(id), campaignPTextKey(id), campaignPCodesKey(id), campaignMirrorKey(id), campaignPStateKey(id)},
+		text, promotionCodeID, boolInt(active)).Err())
 }
 
 // AttributeCampaignCode implements promo.MirrorStore
 // (lua/campaign_attribute.lua).
 func (s *Store) AttributeCampaignCode(ctx context.Context, id, redemptionID, promotionCodeID string) (*promo.Redemption, error) {
-	res, err := campaignAttributeScript.Run(ctx, s.rdb, []string{rdKey(id), campaignUsedKey(id), campaignPCodesKey(id),
-		campaignUWaitKey(id), codeKey(id)},
+	res, err := campaignAttributeScript.Run(ctx, s.rdb, append(redemptionKeys(id), campaignPCodesKey(id)),
 		redemptionID, promotionCodeID).StringSlice()
 	if err != nil {
 		return nil, unavailable(err)
@@ -747,15 +762,32 @@ func (s *Store) AttributeCampaignCode(ctx context.Context, id, redemptionID, pro
 }
 
 // campaignSyncKey queues mirrored codes whose promotion code's active flag
-// must be checked.
+// must be checked (score: the campaign's psync_seq when queued).
 func campaignSyncKey(id string) string { return "ba:{" + id + "}:psync" } // ZSET texts
 
-var campaignQueueSyncScript = plainScript("campaign_queue_sync")
+var (
+	campaignQueueSyncScript     = plainScript("campaign_queue_sync")
+	campaignCodeSyncedScript    = plainScript("campaign_code_synced")
+	campaignPCodeObservedScript = plainScript("campaign_pcode_observed")
+)
 
 // QueueCodeSync implements promo.MirrorStore (lua/campaign_queue_sync.lua).
 func (s *Store) QueueCodeSync(ctx context.Context, id, text string, all bool) error {
+	mode := "one"
+	if all {
+		mode = "all"
+	}
+	return s.queueCodeSync(ctx, id, text, mode)
+}
+
+// QueueGivenBack implements promo.MirrorStore (lua/campaign_queue_sync.lua).
+func (s *Store) QueueGivenBack(ctx context.Context, id, text string) error {
+	return s.queueCodeSync(ctx, id, text, "free")
+}
+
+func (s *Store) queueCodeSync(ctx context.Context, id, text, mode string) error {
 	n, err := campaignQueueSyncScript.Run(ctx, s.rdb, []string{campaignKey(id), campaignPTextKey(id), campaignSyncKey(id)},
-		text, boolInt(all)).Int()
+		text, mode).Int()
 	if err != nil {
 		return unavailable(err)
 	}
@@ -765,30 +797,76 @@ func (s *Store) QueueCodeSync(ctx context.Context, id, text string, all bool) er
 	return unavailable(s.rdb.SAdd(ctx, keyCampaignsMirroring, id).Err())
 }
 
-// NextCodeSync implements promo.MirrorStore.
-func (s *Store) NextCodeSync(ctx context.Context, id string, n int) ([]string, []string, int64, error) {
-	texts, err := s.rdb.ZRange(ctx, campaignSyncKey(id), 0, int64(n-1)).Result()
-	if err != nil || len(texts) == 0 {
-		return nil, nil, 0, unavailable(err)
+// parsePState reads a pstate value ("<1|0>:<switches>"; absent: unknown).
+func parsePState(c *promo.CodeSync, v any) {
+	raw, _ := v.(string)
+	flag, n, ok := strings.Cut(raw, ":")
+	if !ok {
+		return
 	}
-	ids, err := s.rdb.HMGet(ctx, campaignPTextKey(id), texts...).Result()
-	if err != nil {
-		return nil, nil, 0, unavailable(err)
-	}
-	gen, err := s.rdb.HGet(ctx, campaignKey(id), "psync_gen").Int64()
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, nil, 0, unavailable(err)
-	}
-	pids := make([]string, len(texts))
-	for i := range ids {
-		pids[i], _ = ids[i].(string)
-	}
-	return texts, pids, gen, nil
+	c.Known, c.Active = flag == "1" || flag == "0", flag == "1"
+	c.Switches = atoi(n)
 }
 
-// CodeSynced implements promo.MirrorStore.
-func (s *Store) CodeSynced(ctx context.Context, id, text string) error {
-	return unavailable(s.rdb.ZRem(ctx, campaignSyncKey(id), text).Err())
+// NextCodeSync implements promo.MirrorStore.
+func (s *Store) NextCodeSync(ctx context.Context, id string, n int) ([]promo.CodeSync, int64, error) {
+	zs, err := s.rdb.ZRangeWithScores(ctx, campaignSyncKey(id), 0, int64(n-1)).Result()
+	if err != nil || len(zs) == 0 {
+		return nil, 0, unavailable(err)
+	}
+	texts := make([]string, len(zs))
+	for i, z := range zs {
+		texts[i], _ = z.Member.(string)
+	}
+	var pids, states *redis.SliceCmd
+	var gen *redis.StringCmd
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		pids = p.HMGet(ctx, campaignPTextKey(id), texts...)
+		states = p.HMGet(ctx, campaignPStateKey(id), texts...)
+		gen = p.HGet(ctx, campaignKey(id), "psync_gen")
+		return nil
+	}); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, 0, unavailable(err)
+	}
+	out := make([]promo.CodeSync, len(texts))
+	for i, t := range texts {
+		out[i] = promo.CodeSync{Text: t, Score: zs[i].Score}
+		out[i].PromotionCodeID, _ = pids.Val()[i].(string)
+		parsePState(&out[i], states.Val()[i])
+	}
+	return out, atoi(gen.Val()), nil
+}
+
+// CodeSynced implements promo.MirrorStore (lua/campaign_code_synced.lua).
+func (s *Store) CodeSynced(ctx context.Context, id string, c promo.CodeSync, switched, active bool) error {
+	return unavailable(campaignCodeSyncedScript.Run(ctx, s.rdb, []string{campaignSyncKey(id), campaignPStateKey(id)},
+		c.Text, strconv.FormatFloat(c.Score, 'f', -1, 64), boolInt(switched), boolInt(active), c.Switches).Err())
+}
+
+// CampaignPromotionCode implements promo.MirrorStore.
+func (s *Store) CampaignPromotionCode(ctx context.Context, id, promotionCodeID string) (promo.CodeSync, error) {
+	c := promo.CodeSync{PromotionCodeID: promotionCodeID}
+	text, err := s.rdb.HGet(ctx, campaignPCodesKey(id), promotionCodeID).Result()
+	if errors.Is(err, redis.Nil) {
+		return c, promo.ErrNotFound
+	}
+	if err != nil {
+		return c, unavailable(err)
+	}
+	c.Text = text
+	state, err := s.rdb.HGet(ctx, campaignPStateKey(id), text).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return c, unavailable(err)
+	}
+	parsePState(&c, state)
+	return c, nil
+}
+
+// ObservePromotionCodeActive implements promo.MirrorStore
+// (lua/campaign_pcode_observed.lua).
+func (s *Store) ObservePromotionCodeActive(ctx context.Context, id string, c promo.CodeSync, active bool) (bool, error) {
+	n, err := campaignPCodeObservedScript.Run(ctx, s.rdb, []string{campaignPStateKey(id)}, c.Text, boolInt(active), c.Switches).Int()
+	return n == 1, unavailable(err)
 }
 
 // queued counts a campaign's queued Stripe work: codes to mirror, codes

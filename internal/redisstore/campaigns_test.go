@@ -478,7 +478,7 @@ func TestCampaignCodeAttributionConflict(t *testing.T) {
 			c := newCampaign(t, s, 1, "A")
 			generateAll(t, s, c, "w", promo.CodeGenerator{Prefix: "A", Length: c.CodeLength}.Generate)
 			code := allCodes(t, s, c)[0]
-			if err := s.RecordMirrored(ctx, c.ID, code, "promo_1"); err != nil {
+			if err := s.RecordMirrored(ctx, c.ID, code, "promo_1", true); err != nil {
 				t.Fatal(err)
 			}
 			// The adapter's line (lower ID), confirmed; the outside line adopted.
@@ -834,7 +834,7 @@ func TestCampaignCodeGivenBackGoesToTheWaitingLine(t *testing.T) {
 	c := newCampaign(t, s, 1, "A")
 	generateAll(t, s, c, "w", promo.CodeGenerator{Prefix: "A", Length: c.CodeLength}.Generate)
 	code := allCodes(t, s, c)[0]
-	if err := s.RecordMirrored(ctx, c.ID, code, "promo_1"); err != nil {
+	if err := s.RecordMirrored(ctx, c.ID, code, "promo_1", true); err != nil {
 		t.Fatal(err)
 	}
 	own := newRD(c.ID, "cus_own", "own")
@@ -877,5 +877,143 @@ func TestCampaignCodeGivenBackGoesToTheWaitingLine(t *testing.T) {
 	used, err := s.rdb.HGetAll(ctx, campaignUsedKey(c.ID)).Result()
 	if want := promo.CampaignCodeHolders(lines); err != nil || !maps.Equal(used, want) {
 		t.Fatalf("used %v, reconcile's rule gives %v (%v)", used, want, err)
+	}
+}
+
+// The promotion code switch queue: a given-back code is queued only when it
+// is mirrored and its campaign active; a code queued again while the worker
+// switched it stays queued; each switch is recorded with the code's switch
+// count; a promotion_code.updated read back before the adapter's last
+// switch does not overwrite it.
+func TestCampaignPromotionCodeSwitchQueue(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	c := newCampaign(t, s, 2, "Q")
+	generateAll(t, s, c, "w", promo.CodeGenerator{Prefix: "Q", Length: c.CodeLength}.Generate)
+	codes := allCodes(t, s, c)
+	next := func() []promo.CodeSync {
+		t.Helper()
+		got, _, err := s.NextCodeSync(ctx, c.ID, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if err := s.QueueGivenBack(ctx, c.ID, codes[0]); err != nil || len(next()) != 0 {
+		t.Fatalf("a code without promotion code was queued: %v", err)
+	}
+	if err := s.RecordMirrored(ctx, c.ID, codes[0], "promo_q", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.QueueGivenBack(ctx, c.ID, codes[0]); err != nil {
+		t.Fatal(err)
+	}
+	q := next()
+	if len(q) != 1 || q[0].Text != codes[0] || q[0].PromotionCodeID != "promo_q" || !q[0].Known || q[0].Active || q[0].Switches != 0 {
+		t.Fatalf("queue %+v", q)
+	}
+	// Queued again while the worker switches it: it stays for another look.
+	if err := s.QueueCodeSync(ctx, c.ID, codes[0], false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CodeSynced(ctx, c.ID, q[0], true, true); err != nil {
+		t.Fatal(err)
+	}
+	q2 := next()
+	if len(q2) != 1 || !q2[0].Active || q2[0].Switches != 1 || q2[0].Score == q[0].Score {
+		t.Fatalf("re-queued code %+v", q2)
+	}
+	if err := s.CodeSynced(ctx, c.ID, q2[0], false, true); err != nil || len(next()) != 0 {
+		t.Fatalf("checked code still queued: %v", err)
+	}
+	// A read of Stripe older than the adapter's last switch is dropped.
+	seen, err := s.CampaignPromotionCode(ctx, c.ID, "promo_q")
+	if err != nil || seen.Text != codes[0] || seen.Switches != 1 {
+		t.Fatalf("promotion code %+v %v", seen, err)
+	}
+	stale := seen
+	stale.Switches = 0
+	if ok, err := s.ObservePromotionCodeActive(ctx, c.ID, stale, false); ok || err != nil {
+		t.Fatalf("stale read recorded: %v %v", ok, err)
+	}
+	if ok, err := s.ObservePromotionCodeActive(ctx, c.ID, seen, false); !ok || err != nil {
+		t.Fatalf("read recorded: %v %v", ok, err)
+	}
+	if got, _ := s.CampaignPromotionCode(ctx, c.ID, "promo_q"); got.Active || got.Switches != 1 {
+		t.Fatalf("recorded %+v", got)
+	}
+	if _, err := s.CampaignPromotionCode(ctx, c.ID, "promo_none"); !errors.Is(err, promo.ErrNotFound) {
+		t.Fatalf("unknown promotion code: %v", err)
+	}
+	// An inactive campaign's given-back code is not queued.
+	inactive := promo.StatusInactive
+	off, err := promo.ApplyCampaignUpdate(c, promo.CampaignUpdate{Status: &inactive}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveCampaign(ctx, off); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.QueueGivenBack(ctx, c.ID, codes[0]); err != nil || len(next()) != 0 {
+		t.Fatalf("an inactive campaign's code was queued: %v", err)
+	}
+}
+
+// A campaign code redeemed by the adapter and, before its webhooks came,
+// through its Stripe promotion code (Checkout): the line with the lower ID
+// keeps the code and the other is flagged code_already_used in every order
+// of the events, also when the adapter's line is seen ending before its
+// paid invoice is seen (it needs the code after all, and takes it back).
+func TestCampaignCodeHolderDoesNotDependOnOrder(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	for n, perm := range permutations(4) {
+		c := newCampaign(t, s, 1, fmt.Sprintf("P%d", n))
+		generateAll(t, s, c, "w", promo.CodeGenerator{Prefix: c.Prefix, Length: c.CodeLength}.Generate)
+		code := allCodes(t, s, c)[0]
+		pid := fmt.Sprintf("promo_%d", n)
+		if err := s.RecordMirrored(ctx, c.ID, code, pid, true); err != nil {
+			t.Fatal(err)
+		}
+		own := newRD(c.ID, "cus_own", "own")
+		own.UniqueCode = code
+		if _, _, err := s.Reserve(ctx, own, now); err != nil {
+			t.Fatal(err)
+		}
+		mustConfirm(t, s, c.ID, own.ID, "sub_own")
+		ownDisc := disc("di_"+own.ID, "cus_own", "sub_own", time.Second)
+		ownEnd := ownDisc
+		ownEnd.At = now.Add(time.Hour)
+		outside := disc("di_out", "cus_out", "sub_out", 2*time.Second)
+		steps := []func(){
+			func() { mustCount(t, s, c.ID, paid("in_own", ownDisc, "usd", 100)) },
+			func() { mustEnd(t, s, c.ID, ownEnd, promo.ReasonDeleted) },
+			func() {
+				mustObserve(t, s, c.ID, outside)
+				if _, err := s.AttributeCampaignCode(ctx, c.ID, outside.NewID, pid); err != nil {
+					t.Fatal(err)
+				}
+			},
+			func() { mustCount(t, s, c.ID, paid("in_out", outside, "usd", 100)) },
+		}
+		for _, i := range perm {
+			steps[i]()
+		}
+		c, _ = s.GetCampaign(ctx, c.ID)
+		page, err := s.CampaignCodes(ctx, c, promo.CampaignCodesFilter{Limit: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := page.Data[0].Redemption; r == nil || r.ID != own.ID {
+			t.Fatalf("order %v: holder %+v, want the adapter's line %s", perm, page.Data[0].Redemption, own.ID)
+		}
+		out, err := s.GetRedemption(ctx, c.ID, outside.NewID)
+		if err != nil || out.UniqueCode != code || !slices.Equal(out.Flags, []string{"code_already_used"}) {
+			t.Fatalf("order %v: Checkout line %+v %v", perm, out, err)
+		}
+		mine, _ := s.GetRedemption(ctx, c.ID, own.ID)
+		if len(mine.Flags) != 0 {
+			t.Fatalf("order %v: adapter line flagged %v", perm, mine.Flags)
+		}
 	}
 }

@@ -37,10 +37,10 @@ import (
 //	                                        the claims, so a step cut short is finished by the next)
 //	ba:{cmp_ID}:codes:<B>            STRING the texts of batch B, concatenated (each len long), in
 //	                                        generation order; GETRANGE reads one
-//	ba:{cmp_ID}:used                 HASH   code text -> the ID of the redemption that took it, once redeemed
-//	ba:{cmp_ID}:uwait                ZSET   score 0, member "text|redemption ID": lines flagged
-//	                                        code_already_used that hold a use and wait for the code;
-//	                                        the first takes it when its holder gives it back
+//	ba:{cmp_ID}:used                 HASH   code text -> the ID of the redemption that took it, once redeemed;
+//	                                        "w|" + text -> the IDs (sorted, commas) of lines flagged
+//	                                        code_already_used that hold a use and wait for the code
+//	                                        (the first takes it when its holder gives it back)
 //	ba:{cmpn:N}                      STRING the ID of campaign number N (resolves a text key's "c<N>.")
 //	ba:{catalog}:campaigns:<status>  ZSET   score 0, member campaign ID, as the promo code lists
 //	ba:{catalog}:campaigns:generating SET   campaigns whose codes are not all made (the workers' queue)
@@ -150,7 +150,13 @@ func campaignKey(id string) string      { return "ba:{" + id + "}:campaign" }
 func campaignLeaseKey(id string) string { return "ba:{" + id + "}:lease" }
 func campaignCandKey(id string) string  { return "ba:{" + id + "}:cand" }
 func campaignUsedKey(id string) string  { return "ba:{" + id + "}:used" }
-func campaignUWaitKey(id string) string { return "ba:{" + id + "}:uwait" }
+
+// codeWaitersPrefix starts the fields of a campaign's used hash that list
+// the lines waiting for a code (ledger_prelude.lua's codeWaiters).
+const codeWaitersPrefix = "w|"
+
+// codeWaitersField is the used hash's field listing text's waiting lines.
+func codeWaitersField(text string) string { return codeWaitersPrefix + text }
 func campaignChunkKey(id string, batch int) string {
 	return "ba:{" + id + "}:codes:" + strconv.Itoa(batch)
 }
@@ -221,14 +227,14 @@ func invKey(codeID, invoiceID string) string { return "ba:{" + codeID + "}:inv:"
 // (the counted mark of the invoice the script is about; "" names none, for
 // the scripts that count no invoice), 8 held, 9 wait, 10 cwait, 11 used (a
 // campaign's codes: code text -> the redemption that took it; a campaign is
-// a code of the ledger, its ID the code ID), 12 uwait (a campaign's lines
-// waiting for a code another line holds).
+// a code of the ledger, its ID the code ID; "w|" + text fields: the lines
+// waiting for that code).
 func redemptionKeys(codeID string) []string { return redemptionKeysFor(codeID, "") }
 
 // redemptionKeysFor is redemptionKeys for a script about one invoice.
 func redemptionKeysFor(codeID, invoiceID string) []string {
 	return []string{codeKey(codeID), rdKey(codeID), custKey(codeID), subsKey(codeID), ledgerKey(codeID),
-		discKey(codeID), invKey(codeID, invoiceID), heldKey(codeID), waitKey(codeID), cwaitKey(codeID), campaignUsedKey(codeID), campaignUWaitKey(codeID)}
+		discKey(codeID), invKey(codeID, invoiceID), heldKey(codeID), waitKey(codeID), cwaitKey(codeID), campaignUsedKey(codeID)}
 }
 
 // lockKey is the lease lock of a code or of a subscription (its own slot).

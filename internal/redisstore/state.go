@@ -160,6 +160,7 @@ func (s *Store) ApplyRebuild(ctx context.Context, rb *promo.Rebuilt, current *pr
 		n.Redemptions += len(lines)
 	}
 	for _, c := range rb.Campaigns {
+		inStripe[c.ID] = true
 		cur := current.Campaigns[c.ID]
 		if !drifting[c.ID] || cur == nil || cur.Campaign == nil {
 			continue // agreeing; or not in Redis: never invented (promo.CampaignNotInRedis)
@@ -175,6 +176,23 @@ func (s *Store) ApplyRebuild(ctx context.Context, rb *promo.Rebuilt, current *pr
 		}
 		n.Campaigns++
 		n.Redemptions += len(lines)
+	}
+	for _, id := range slices.Sorted(maps.Keys(current.Campaigns)) {
+		// A campaign whose coupon Stripe no longer has: inactive for good,
+		// as the coupon.deleted webhook makes it (promo.Campaigns.CouponDeleted).
+		c := current.Campaigns[id].Campaign
+		if inStripe[id] || c == nil || c.Terms.StatusReason == promo.ReasonCouponDeleted {
+			continue
+		}
+		next := *c
+		if next.Terms.Status == promo.StatusActive {
+			next.Terms.Status = promo.StatusInactive
+		}
+		next.Terms.StatusReason, next.UpdatedAt = promo.ReasonCouponDeleted, now
+		if err := s.SaveCampaign(ctx, &next); err != nil {
+			return n, err
+		}
+		n.Deactivated++
 	}
 	for _, p := range current.Codes {
 		if inStripe[p.ID] || p.Stripe.State != promo.SyncReady || p.StatusReason == promo.ReasonCouponDeleted {
@@ -226,17 +244,23 @@ func (s *Store) writeRebuiltCode(ctx context.Context, p *promo.PromoCode, lines,
 func (s *Store) writeRebuiltCampaign(ctx context.Context, p *promo.PromoCode, lines, before []*promo.Redemption, invoices []string,
 	used map[string]string, c *promo.RebuiltCampaign) error {
 	_, err := s.rdb.TxPipelined(ctx, func(tx redis.Pipeliner) error {
-		tx.Del(ctx, campaignUsedKey(c.ID), campaignUWaitKey(c.ID), campaignPTextKey(c.ID), campaignPCodesKey(c.ID))
+		tx.Del(ctx, campaignUsedKey(c.ID), campaignPTextKey(c.ID), campaignPCodesKey(c.ID))
 		if err := writeLedger(ctx, tx, p, lines, before, invoices, false); err != nil {
 			return err
 		}
 		if len(used) > 0 {
 			tx.HSet(ctx, campaignUsedKey(c.ID), flatten(used)...)
 		}
-		for _, r := range lines { // the lines that need a code another line holds wait for it
+		// The lines that need a code another line holds wait for it, in ID
+		// order (lines is): "w|" + text, as ledger_prelude.lua's holdCode.
+		waiting := map[string][]string{}
+		for _, r := range lines {
 			if r.UniqueCode != "" && r.HoldsUse() && used[r.UniqueCode] != r.ID {
-				tx.ZAdd(ctx, campaignUWaitKey(c.ID), redis.Z{Member: r.UniqueCode + "|" + r.ID})
+				waiting[r.UniqueCode] = append(waiting[r.UniqueCode], r.ID)
 			}
+		}
+		for text, ids := range waiting {
+			tx.HSet(ctx, campaignUsedKey(c.ID), codeWaitersField(text), strings.Join(ids, ","))
 		}
 		if len(c.PromotionCodes) > 0 {
 			tx.HSet(ctx, campaignPTextKey(c.ID), flatten(c.PromotionCodes)...)
@@ -405,6 +429,7 @@ func (s *Store) LoadCampaigns(ctx context.Context, st *promo.LedgerState, ids []
 				return err
 			}
 		}
+		maps.DeleteFunc(cl.Used, func(k, _ string) bool { return strings.HasPrefix(k, codeWaitersPrefix) })
 		st.Campaigns[id] = cl
 		if err := s.EachRedemption(ctx, id, func(r *promo.Redemption) error {
 			st.Ledgers[id] = append(st.Ledgers[id], r)

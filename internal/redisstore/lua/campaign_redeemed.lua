@@ -11,7 +11,8 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local used = redis.call('HGETALL', KEYS[11])
 local c = 0
 for i = 1, #used, 2 do
-  local r = load(used[i + 1])
+  -- 'w|' .. text fields list the lines waiting for a text: skip them.
+  local r = string.sub(used[i], 1, 2) ~= 'w|' and load(used[i + 1])
   if r and holds_use(r) then c = c + 1 end
 end
 redis.call('HSET', KEYS[1], 'redeemed', c)

@@ -4,7 +4,7 @@
 -- Stripe discount finds its ledger line.
 -- KEYS (redemptionKeys): 1 code, 2 rd, 3 cust, 4 subs, 5 ledger, 6 disc, 7 inv,
 -- 8 held, 9 wait, 10 cwait, 11 used (a campaign's: code text -> the line
--- that took it), 12 uwait (a campaign's: "text|ID" of lines waiting for it).
+-- that took it, and "w|" .. text -> the lines waiting for it).
 -- ARGV: the including script's.
 local function want()
   local h = redis.call('HMGET', KEYS[1], 'status', 'unlimited', 'stock', 'reserved')
@@ -68,6 +68,22 @@ local function load(id)
   local r = cjson.decode(raw)
   r.id = id
   return r
+end
+-- set_holder: code text's single use goes to line id (used, KEYS[11]).
+-- A campaign's redeemed count follows whether the text's holder holds_use,
+-- as stored: here for the change of holder, and in count_code (save) for
+-- the holder's own change.
+local function set_holder(text, id)
+  local function held(hid)
+    local raw = hid and redis.call('HGET', KEYS[2], hid)
+    return raw and holds_use(cjson.decode(raw)) or false
+  end
+  local before = held(redis.call('HGET', KEYS[11], text))
+  redis.call('HSET', KEYS[11], text, id)
+  local after = held(id)
+  if before ~= after and redis.call('HEXISTS', KEYS[1], 'redeemed') == 1 then
+    redis.call('HINCRBY', KEYS[1], 'redeemed', after and 1 or -1)
+  end
 end
 local function dropflag(r, f)
   if not r.flags then return end
@@ -179,24 +195,68 @@ local function freeCustomer(r)
   end
   redis.call('HDEL', KEYS[3], r.cus)
 end
--- freeCode: r (a campaign's line naming code r.uc) no longer needs the
--- code's single use: if it held the code (used, KEYS[11]), the first line
--- waiting for it (uwait, KEYS[12]: "text|ID", flagged code_already_used by
--- campaign_attribute.lua) takes it, in ID order as units of stock go, so
--- the holder does not depend on the events' order (the rebuild's rule,
--- promo.CampaignCodeHolders). No waiting line: the code is free (used
--- still names r, which no longer holds it).
+-- A campaign code's single use (r.uc: the text; used, KEYS[11]: text -> the
+-- line holding it) goes, like the customer's use, to the lines that need it
+-- (holds_use) in ID order, whatever order the events come in: a line seen
+-- late that comes first takes it from a later one (flagged
+-- code_already_used, waiting), and a line that no longer needs it (ended
+-- before any paid invoice) gives it to the first line waiting. A line still
+-- reserved (an apply in flight) keeps what it took. The waiting lines of a
+-- text are listed in used too, under 'w|' .. text (IDs, sorted, commas).
+local function codeWaiters(text)
+  local out = {}
+  local raw = redis.call('HGET', KEYS[11], 'w|' .. text)
+  if raw then
+    for id in string.gmatch(raw, '[^,]+') do table.insert(out, id) end
+  end
+  return out
+end
+local function setCodeWaiter(text, id, waiting)
+  local ws, keep = codeWaiters(text), {}
+  for _, x in ipairs(ws) do
+    if x ~= id then table.insert(keep, x) end
+  end
+  if waiting then table.insert(keep, id) end
+  table.sort(keep)
+  if #keep == 0 then
+    redis.call('HDEL', KEYS[11], 'w|' .. text)
+  else
+    redis.call('HSET', KEYS[11], 'w|' .. text, table.concat(keep, ','))
+  end
+end
+-- holdCode: r needs its code: it holds it unless a line before it (or an
+-- apply in flight) does; a later holder gives it up and waits.
+local function holdCode(r)
+  if not r.uc then return end
+  local holder = redis.call('HGET', KEYS[11], r.uc)
+  if holder and holder ~= r.id then
+    local o = load(holder)
+    if o and holds_use(o) then
+      if holder < r.id or o.st == 'reserved' then
+        addflag(r, 'code_already_used')
+        setCodeWaiter(r.uc, r.id, true)
+        return
+      end
+      addflag(o, 'code_already_used')
+      setCodeWaiter(o.uc, o.id, true)
+      save(o)
+    end
+  end
+  set_holder(r.uc, r.id)
+  setCodeWaiter(r.uc, r.id, false)
+  dropflag(r, 'code_already_used')
+end
+-- freeCode: r no longer needs its code: the first waiting line takes it.
 local function freeCode(r)
   if not r.uc then return end
-  redis.call('ZREM', KEYS[12], r.uc .. '|' .. r.id)
+  setCodeWaiter(r.uc, r.id, false)
+  dropflag(r, 'code_already_used')
   if redis.call('HGET', KEYS[11], r.uc) ~= r.id then return end
-  while true do
-    local first = redis.call('ZRANGEBYLEX', KEYS[12], '[' .. r.uc .. '|', '[' .. r.uc .. '|\255', 'LIMIT', 0, 1)[1]
-    if not first then return end
-    redis.call('ZREM', KEYS[12], first)
-    local w = load(string.sub(first, #r.uc + 2))
+  for _, id in ipairs(codeWaiters(r.uc)) do
+    local w = load(id)
+    setCodeWaiter(r.uc, id, false)
     if w and holds_use(w) then
-      redis.call('HSET', KEYS[11], r.uc, w.id)
+      set_holder(r.uc, w.id)
       dropflag(w, 'code_already_used')
       save(w)
       return
@@ -252,8 +312,13 @@ local function finish(r, reason, at, fromStripe)
 end
 -- once_over: a once coupon's discount deleted after a paid invoice carried
 -- it ended because its duration was over, whichever event came first.
+-- The deletion seen (dd) is such an end at its time even when another end
+-- (a cancellation at the same time) replaced discount_deleted meanwhile: the
+-- precedence of reend decides, as if the events had come in order.
 local function once_over(r, once)
-  if once and r.why == 'discount_deleted' and (r.cy or 0) >= 1 then r.why = 'duration_over' end
+  if not once or (r.cy or 0) < 1 then return end
+  if r.why == 'discount_deleted' then r.why = 'duration_over' end
+  if r.dd and r.es then reend(r, 'duration_over', r.dd) end
 end
 -- confirm: the discount di is on the reservation's subscription sub; at is
 -- the discount's start (Stripe's time). One clock per line: once confirmed,

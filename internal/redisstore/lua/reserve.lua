@@ -41,7 +41,7 @@ if r.uc then
   local holder = redis.call('HGET', KEYS[11], r.uc)
   local o = holder and holder ~= r.id and load(holder)
   if o and holds_use(o) then return {'exhausted', ''} end
-  redis.call('HSET', KEYS[11], r.uc, r.id)
+  set_holder(r.uc, r.id)
 end
 take(r)
 redis.call('HINCRBY', KEYS[1], 'reserved', 1)
