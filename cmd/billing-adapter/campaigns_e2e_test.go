@@ -922,7 +922,7 @@ func TestCampaignCouponDeletedInStripe(t *testing.T) {
 	})
 	if n := st.Sim.Count("POST /v1/promotion_codes/{id}"); n != 0 {
 		t.Fatalf("%d promotion code switches for a campaign without coupon", n)
-	}	// What the webhook did is what Stripe shows: no drift.
+	} // What the webhook did is what Stripe shows: no drift.
 	assertReconcileClean(t, s)
 }
 
