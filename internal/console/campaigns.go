@@ -224,18 +224,7 @@ func (h *Handler) updateCampaign(w http.ResponseWriter, r *http.Request, s *sess
 		h.showCampaign(w, r, s, http.StatusBadRequest, f, "")
 		return
 	}
-	patch := map[string]any{}
-	for k, v := range md {
-		if cur.Metadata[k] != v {
-			patch[k] = v
-		}
-	}
-	for k := range cur.Metadata {
-		if _, ok := md[k]; !ok {
-			patch[k] = nil // the API deletes keys sent as null
-		}
-	}
-	if len(patch) > 0 {
+	if patch := metadataPatch(cur.Metadata, md); len(patch) > 0 {
 		body["metadata"] = patch
 	}
 	if len(body) == 0 {
