@@ -934,25 +934,7 @@ func (w *orderWorld) deliver(t *testing.T, name string, order []int, concurrent,
 		mustStatus(t, r, http.StatusOK)
 		got.text[id] = c["code"].(string)
 		got.codes[id] = flattenJSON(r.json(t))
-		after := ""
-		for {
-			path := "/v1/promo_codes/" + id + "/redemptions?limit=100"
-			if after != "" {
-				path += "&starting_after=" + after
-			}
-			r := s.call(t, "GET", path, adminSecret, "", nil)
-			mustStatus(t, r, http.StatusOK)
-			page := r.json(t)
-			data := page["data"].([]any)
-			for _, d := range data {
-				l := d.(map[string]any)
-				got.lines[id+"/"+l["id"].(string)] = flattenJSON(l)
-				after = l["id"].(string)
-			}
-			if page["has_more"] != true || len(data) == 0 {
-				break
-			}
-		}
+		readLines(t, s, id, got)
 	}
 	w.readCampaign(t, s, got)
 	if check {
@@ -961,22 +943,9 @@ func (w *orderWorld) deliver(t *testing.T, name string, order []int, concurrent,
 	return got
 }
 
-// readCampaign adds the campaign to a delivery's state: its resource, its
-// code record (uses, discounted amounts), its ledger lines (each naming its
-// code) and every code with who holds it (the used holders). A code's
-// stripe_promotion_code_active is left out: it is Stripe's flag as the
-// delivery's own worker switched it, not a fact of the events.
-func (w *orderWorld) readCampaign(t *testing.T, s *service, got *deliveryState) {
+// readLines adds code id's ledger lines to a delivery's state, page by page.
+func readLines(t *testing.T, s *service, id string, got *deliveryState) {
 	t.Helper()
-	id := w.campaign
-	r := s.call(t, "GET", "/v1/campaigns/"+id, adminSecret, "", nil)
-	mustStatus(t, r, http.StatusOK)
-	got.text[id+"#campaign"] = "campaign"
-	got.codes[id+"#campaign"] = flattenJSON(r.json(t))
-	r = s.call(t, "GET", "/v1/promo_codes/"+id, adminSecret, "", nil)
-	mustStatus(t, r, http.StatusOK)
-	got.text[id] = "campaign"
-	got.codes[id] = flattenJSON(r.json(t))
 	for after := ""; ; {
 		path := "/v1/promo_codes/" + id + "/redemptions?limit=100"
 		if after != "" {
@@ -995,6 +964,25 @@ func (w *orderWorld) readCampaign(t *testing.T, s *service, got *deliveryState) 
 			break
 		}
 	}
+}
+
+// readCampaign adds the campaign to a delivery's state: its resource, its
+// code record (uses, discounted amounts), its ledger lines (each naming its
+// code) and every code with who holds it (the used holders). A code's
+// stripe_promotion_code_active is left out: it is Stripe's flag as the
+// delivery's own worker switched it, not a fact of the events.
+func (w *orderWorld) readCampaign(t *testing.T, s *service, got *deliveryState) {
+	t.Helper()
+	id := w.campaign
+	r := s.call(t, "GET", "/v1/campaigns/"+id, adminSecret, "", nil)
+	mustStatus(t, r, http.StatusOK)
+	got.text[id+"#campaign"] = "campaign"
+	got.codes[id+"#campaign"] = flattenJSON(r.json(t))
+	r = s.call(t, "GET", "/v1/promo_codes/"+id, adminSecret, "", nil)
+	mustStatus(t, r, http.StatusOK)
+	got.text[id] = "campaign"
+	got.codes[id] = flattenJSON(r.json(t))
+	readLines(t, s, id, got)
 	r = s.call(t, "GET", "/v1/campaigns/"+id+"/codes?limit=100", adminSecret, "", nil)
 	mustStatus(t, r, http.StatusOK)
 	for _, d := range r.json(t)["data"].([]any) {
