@@ -197,6 +197,9 @@ func discounted(h map[string]string) map[string]int64 {
 }
 
 func atoi(s string) int64 {
+	if s == "" {
+		return 0 // an absent field: without the error ParseInt would allocate
+	}
 	n, _ := strconv.ParseInt(s, 10, 64)
 	return n
 }
