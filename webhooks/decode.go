@@ -95,7 +95,7 @@ var handlers = map[string]handler{
 			e.PaidAt = time.Unix(in.StatusTransitions.PaidAt, 0).UTC()
 		}
 		if in.Discount != nil && in.Discount.ID != "" {
-			d := discountEvent(in.Discount, ev)
+			d := in.Discount.event(ev)
 			if d.Subscription == "" {
 				d.Subscription = e.Subscription
 			}
@@ -165,12 +165,12 @@ var handlers = map[string]handler{
 // saved (docs/BENCHMARKS.md); as the package says, an event is processed
 // when the fields it reads parse.
 type paidInvoice struct {
-	ID                   string           `json:"id"`
-	Currency             string           `json:"currency"`
-	AmountPaid           int64            `json:"amount_paid"`
-	Customer             expandableID     `json:"customer"`
-	Subscription         expandableID     `json:"subscription"`
-	Discount             *stripe.Discount `json:"discount"`
+	ID                   string        `json:"id"`
+	Currency             string        `json:"currency"`
+	AmountPaid           int64         `json:"amount_paid"`
+	Customer             expandableID  `json:"customer"`
+	Subscription         expandableID  `json:"subscription"`
+	Discount             *paidDiscount `json:"discount"`
 	TotalDiscountAmounts []struct {
 		Amount   int64        `json:"amount"`
 		Discount expandableID `json:"discount"`
@@ -183,6 +183,65 @@ type paidInvoice struct {
 	SubscriptionDetails *struct {
 		Metadata map[string]string `json:"metadata"`
 	} `json:"subscription_details"`
+}
+
+// paidDiscount is the part of an invoice's discount that invoice.paid reads:
+// what discountEvent reads of a stripe.Discount, decoded without
+// stripe-go's UnmarshalJSON methods (each decodes its object again, and the
+// discount's coupon, customer and promotion code are large structs).
+type paidDiscount struct {
+	ID            string       `json:"id"`
+	Subscription  string       `json:"subscription"`
+	Start         int64        `json:"start"`
+	End           int64        `json:"end"`
+	Coupon        *paidCoupon  `json:"coupon"`
+	Customer      expandableID `json:"customer"`
+	PromotionCode expandableID `json:"promotion_code"`
+}
+
+// UnmarshalJSON reads the discount object, or its ID alone (an unexpanded
+// discount, as stripe.Discount accepts it).
+func (d *paidDiscount) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		*d = paidDiscount{}
+		return json.Unmarshal(b, &d.ID)
+	}
+	type fields paidDiscount
+	return json.Unmarshal(b, (*fields)(d))
+}
+
+// paidCoupon is the part of a discount's coupon that is read.
+type paidCoupon struct {
+	ID            string `json:"id"`
+	Duration      string `json:"duration"`
+	TimesRedeemed int64  `json:"times_redeemed"`
+}
+
+// UnmarshalJSON reads the coupon object, or its ID alone (as stripe.Coupon
+// accepts it).
+func (c *paidCoupon) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		*c = paidCoupon{}
+		return json.Unmarshal(b, &c.ID)
+	}
+	type fields paidCoupon
+	return json.Unmarshal(b, (*fields)(c))
+}
+
+// event is discountEvent of the same discount read as a stripe.Discount.
+func (d *paidDiscount) event(ev *envelope) promo.DiscountEvent {
+	e := promo.DiscountEvent{DiscountID: d.ID, Subscription: d.Subscription, At: created(ev),
+		Customer: d.Customer.ID, PromotionCodeID: d.PromotionCode.ID}
+	if d.Start != 0 {
+		e.Start = time.Unix(d.Start, 0).UTC()
+	}
+	if d.End != 0 {
+		e.End = time.Unix(d.End, 0).UTC()
+	}
+	if d.Coupon != nil {
+		e.CouponID, e.CouponDuration, e.CouponTimesRedeemed = d.Coupon.ID, promo.Duration(d.Coupon.Duration), d.Coupon.TimesRedeemed
+	}
+	return e
 }
 
 // expandableID is a Stripe expandable field: an ID string, or the expanded
