@@ -84,10 +84,11 @@ var handlers = map[string]handler{
 	"invoice.paid": func(ctx context.Context, ob *promo.Observer, ev *envelope) error {
 		in := ev.paid
 		if in == nil {
-			in = &paidInvoice{}
-			if err := decodeObject(ev, in); err != nil {
+			var full stripeInvoice
+			if err := decodeObject(ev, &full); err != nil {
 				return err
 			}
+			in = full.paid()
 		}
 		e := promo.InvoicePaidEvent{InvoiceID: in.ID, Currency: in.Currency, AmountPaid: in.AmountPaid, At: created(ev),
 			Customer: in.Customer.ID, Subscription: in.Subscription.ID}
@@ -185,10 +186,56 @@ type paidInvoice struct {
 	} `json:"subscription_details"`
 }
 
+// stripeInvoice is paidInvoice with the discount read as stripe-go reads
+// it: the general way of reading an invoice.paid (decodeObject), for the
+// events the one pass into paidInvoice cannot read, so that they are
+// accepted or refused, and worded, as before.
+type stripeInvoice struct {
+	ID                   string           `json:"id"`
+	Currency             string           `json:"currency"`
+	AmountPaid           int64            `json:"amount_paid"`
+	Customer             expandableID     `json:"customer"`
+	Subscription         expandableID     `json:"subscription"`
+	Discount             *stripe.Discount `json:"discount"`
+	TotalDiscountAmounts []struct {
+		Amount   int64        `json:"amount"`
+		Discount expandableID `json:"discount"`
+	} `json:"total_discount_amounts"`
+	StatusTransitions struct {
+		PaidAt int64 `json:"paid_at"`
+	} `json:"status_transitions"`
+	SubscriptionDetails *struct {
+		Metadata map[string]string `json:"metadata"`
+	} `json:"subscription_details"`
+}
+
+// paid is the same invoice as a paidInvoice.
+func (in *stripeInvoice) paid() *paidInvoice {
+	out := &paidInvoice{ID: in.ID, Currency: in.Currency, AmountPaid: in.AmountPaid, Customer: in.Customer,
+		Subscription: in.Subscription, TotalDiscountAmounts: in.TotalDiscountAmounts,
+		StatusTransitions: in.StatusTransitions, SubscriptionDetails: in.SubscriptionDetails}
+	if d := in.Discount; d != nil {
+		out.Discount = &paidDiscount{ID: d.ID, Subscription: d.Subscription, Start: d.Start, End: d.End}
+		if d.Coupon != nil {
+			out.Discount.Coupon = &paidCoupon{ID: d.Coupon.ID, Duration: string(d.Coupon.Duration), TimesRedeemed: d.Coupon.TimesRedeemed}
+		}
+		if d.Customer != nil {
+			out.Discount.Customer.ID = d.Customer.ID
+		}
+		if d.PromotionCode != nil {
+			out.Discount.PromotionCode.ID = d.PromotionCode.ID
+		}
+	}
+	return out
+}
+
 // paidDiscount is the part of an invoice's discount that invoice.paid reads:
 // what discountEvent reads of a stripe.Discount, decoded without
 // stripe-go's UnmarshalJSON methods (each decodes its object again, and the
-// discount's coupon, customer and promotion code are large structs).
+// discount's coupon, customer and promotion code are large structs). It
+// reads the discount and coupon objects only: a discount or coupon sent as
+// an ID alone (which stripe.Discount accepts) fails the one-pass decode, and
+// the event is read the general way (stripeInvoice), as before.
 type paidDiscount struct {
 	ID            string       `json:"id"`
 	Subscription  string       `json:"subscription"`
@@ -199,33 +246,11 @@ type paidDiscount struct {
 	PromotionCode expandableID `json:"promotion_code"`
 }
 
-// UnmarshalJSON reads the discount object, or its ID alone (an unexpanded
-// discount, as stripe.Discount accepts it).
-func (d *paidDiscount) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] == '"' {
-		*d = paidDiscount{}
-		return json.Unmarshal(b, &d.ID)
-	}
-	type fields paidDiscount
-	return json.Unmarshal(b, (*fields)(d))
-}
-
 // paidCoupon is the part of a discount's coupon that is read.
 type paidCoupon struct {
 	ID            string `json:"id"`
 	Duration      string `json:"duration"`
 	TimesRedeemed int64  `json:"times_redeemed"`
-}
-
-// UnmarshalJSON reads the coupon object, or its ID alone (as stripe.Coupon
-// accepts it).
-func (c *paidCoupon) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] == '"' {
-		*c = paidCoupon{}
-		return json.Unmarshal(b, &c.ID)
-	}
-	type fields paidCoupon
-	return json.Unmarshal(b, (*fields)(c))
 }
 
 // event is discountEvent of the same discount read as a stripe.Discount.
