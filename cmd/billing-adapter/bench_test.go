@@ -36,6 +36,9 @@ import (
 //
 //	redis-rt/op    Redis round trips per request (commands and pipelines sent)
 //	stripe-calls/op  requests the simulator received per request
+//	cpu-us/op      CPU time of this process per request (user + system,
+//	               getrusage), GC and background goroutines included: less
+//	               sensitive than ns/op to other load on the machine
 //
 // No timing is asserted: these print numbers only.
 
@@ -204,11 +207,13 @@ func (ba *benchApp) serve(b *testing.B, reqs func(i int) prepared, wantStatus in
 	}
 	ba.trips.Store(0)
 	b.ReportAllocs()
+	cpu0 := processCPU(b)
 	b.ResetTimer()
 	for i := range b.N {
 		run(all[i])
 	}
 	b.StopTimer()
+	b.ReportMetric(float64((processCPU(b)-cpu0).Microseconds())/float64(b.N), "cpu-us/op")
 	trips := ba.trips.Load()
 	after, err := ba.sim.Counts(ctx)
 	if err != nil {
@@ -216,6 +221,15 @@ func (ba *benchApp) serve(b *testing.B, reqs func(i int) prepared, wantStatus in
 	}
 	b.ReportMetric(float64(trips)/float64(b.N), "redis-rt/op")
 	b.ReportMetric(float64(benchkit.TotalCalls(after)-benchkit.TotalCalls(before))/float64(b.N), "stripe-calls/op")
+}
+
+// processCPU is this process's CPU time so far (user + system).
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // createCode creates an unlimited code through the handler.

@@ -603,11 +603,7 @@ func (s *Store) campaignCodeForCustomer(ctx context.Context, cmpID, text, custom
 		return nil, nil, unavailable(fmt.Errorf("unexpected campaign code read answer of %d items", len(res)))
 	}
 	flat, _ := res[0].([]any)
-	h := make(map[string]string, len(flat)/2)
-	for i := 0; i+1 < len(flat); i += 2 {
-		h[str(flat[i])] = str(flat[i+1])
-	}
-	base, err := s.docs.decode(cmpID, h) // the terms' JSON parsed once per change, as a promo code's
+	base, err := s.docs.decode(cmpID, flatHash(flat)) // the terms' JSON parsed once per change, as a promo code's
 	if err != nil {
 		return nil, nil, err
 	}

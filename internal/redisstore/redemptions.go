@@ -310,11 +310,7 @@ func (s *Store) codeForCustomer(ctx context.Context, id, customer string) (*prom
 		return nil, nil, unavailable(fmt.Errorf("unexpected code read answer of %d items", len(res)))
 	}
 	flat, _ := res[0].([]any)
-	h := make(map[string]string, len(flat)/2)
-	for i := 0; i+1 < len(flat); i += 2 {
-		h[str(flat[i])] = str(flat[i+1])
-	}
-	p, err := s.docs.decode(id, h)
+	p, err := s.docs.decode(id, flatHash(flat))
 	if err != nil {
 		return nil, nil, err
 	}
