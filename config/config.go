@@ -71,6 +71,7 @@ type Config struct {
 	ShutdownTimeout  time.Duration // SHUTDOWN_TIMEOUT: graceful shutdown budget
 	CampaignLease    time.Duration // CAMPAIGN_GENERATION_LEASE: a replica's hold on a campaign's code generation
 	MirrorRate       RateLimit     // CAMPAIGN_MIRROR_RATE: Stripe promotion codes made for campaign codes
+	CampaignIndex    int           // CAMPAIGN_CODE_INDEX: campaign code texts held in memory per replica (0 = off)
 	RateLimitKey     RateLimit     // RATE_LIMIT_PER_API_KEY: redemption requests per API key
 	RateLimitCust    RateLimit     // RATE_LIMIT_PER_CUSTOMER: redemption requests per customer
 	LogLevel         slog.Level    // LOG_LEVEL
@@ -148,6 +149,7 @@ func load(getenv func(string) string, serving bool) (Config, error) {
 		ShutdownTimeout:  defaultShutdownTimeout,
 		CampaignLease:    defaultCampaignLease,
 		MirrorRate:       mustRate(defaultMirrorRate),
+		CampaignIndex:    defaultCampaignIndex,
 		RateLimitKey:     mustRate(defaultRateLimitKey),
 		RateLimitCust:    mustRate(defaultRateLimitCust),
 		LogLevel:         slog.LevelInfo,
@@ -198,6 +200,15 @@ func load(getenv func(string) string, serving bool) (Config, error) {
 	loadDuration(get, &parse, envShutdownTimeout, &c.ShutdownTimeout)
 	loadDuration(get, &parse, envCampaignLease, &c.CampaignLease)
 	loadRate(get, &parse, envMirrorRate, &c.MirrorRate)
+	if v := get(envCampaignIndex); strings.EqualFold(v, "off") {
+		c.CampaignIndex = 0
+	} else if v != "" {
+		if n, err := strconv.Atoi(v); err != nil {
+			parse.add(envCampaignIndex, "%q is not a number of codes or off", v)
+		} else {
+			c.CampaignIndex = n
+		}
+	}
 	loadRate(get, &parse, envRateLimitKey, &c.RateLimitKey)
 	loadRate(get, &parse, envRateLimitCust, &c.RateLimitCust)
 	if v := get(envLogLevel); v != "" {

@@ -332,6 +332,7 @@ func validConfig() Config {
 		ShutdownTimeout:  20 * time.Second,
 		CampaignLease:    15 * time.Second,
 		MirrorRate:       RateLimit{20, time.Second},
+		CampaignIndex:    1_000_000,
 		RateLimitKey:     RateLimit{100, time.Second},
 		RateLimitCust:    RateLimit{20, time.Minute},
 		LogLevel:         slog.LevelInfo,
@@ -447,14 +448,14 @@ func TestString(t *testing.T) {
 	want := `addr=127.0.0.1:8080 redis=single redis_url=redis://:****@127.0.0.1:6379/0 redis_password=**** ` +
 		`stripe=test stripe_key=sk_test_…abcd stripe_api_base=http://127.0.0.1:12111 stripe_max_retries=2 stripe_timeout=20s ` +
 		`webhook_secrets=whsec_…(masked)x2 api_keys=[admin:admin:****,checkout:checkout:****] ` +
-		`idempotency_ttl=24h request_timeout=45s reservation_lease=2m shutdown_timeout=20s campaign_generation_lease=15s campaign_mirror_rate=20/s rate_limit_per_api_key=100/s rate_limit_per_customer=20/m log_level=info log_format=json`
+		`idempotency_ttl=24h request_timeout=45s reservation_lease=2m shutdown_timeout=20s campaign_generation_lease=15s campaign_mirror_rate=20/s campaign_code_index=1000000 rate_limit_per_api_key=100/s rate_limit_per_customer=20/m log_level=info log_format=json`
 	eq(t, c.String(), want)
 
 	sim := mustLoad(t, map[string]string{envRedisAddrs: "a:7000,b:7001", envWebhookSecrets: whsec1})
 	want = `addr=127.0.0.1:8080 redis=cluster redis_addrs=[a:7000,b:7001] redis_password=none ` +
 		`stripe=simulator stripe_sim_addr=127.0.0.1:12111 stripe_api_base=default stripe_max_retries=2 stripe_timeout=20s ` +
 		`webhook_secrets=whsec_…(masked) api_keys=[admin:admin:****,checkout:checkout:****] ` +
-		`idempotency_ttl=24h request_timeout=45s reservation_lease=2m shutdown_timeout=20s campaign_generation_lease=15s campaign_mirror_rate=20/s rate_limit_per_api_key=100/s rate_limit_per_customer=20/m log_level=info log_format=json`
+		`idempotency_ttl=24h request_timeout=45s reservation_lease=2m shutdown_timeout=20s campaign_generation_lease=15s campaign_mirror_rate=20/s campaign_code_index=1000000 rate_limit_per_api_key=100/s rate_limit_per_customer=20/m log_level=info log_format=json`
 	eq(t, sim.String(), want)
 }
 
@@ -601,6 +602,32 @@ func TestRateLimits(t *testing.T) {
 		"2000000/s": `RATE_LIMIT_PER_CUSTOMER: 2000000 requests is out of range 1..1000000`,
 	} {
 		env := map[string]string{envRateLimitCust: v, envAPIKeys: "admin:admin:" + adminSecret}
+		_, err := Load(func(k string) string { return env[k] })
+		if err == nil || err.Error() != want {
+			t.Errorf("%s: %v, want %s", v, err, want)
+		}
+	}
+}
+
+func TestCampaignCodeIndex(t *testing.T) {
+	if c := mustLoad(t, nil); c.CampaignIndex != 1_000_000 {
+		t.Fatalf("default %d", c.CampaignIndex)
+	}
+	for v, want := range map[string]int{"off": 0, "OFF": 0, "0": 0, "250000": 250_000, "100000000": 100_000_000} {
+		if c := mustLoad(t, map[string]string{envCampaignIndex: v}); c.CampaignIndex != want {
+			t.Errorf("%s read as %d, want %d", v, c.CampaignIndex, want)
+		}
+	}
+	if c := mustLoad(t, map[string]string{envCampaignIndex: "off"}); !strings.Contains(c.String(), "campaign_code_index=off") {
+		t.Errorf("off renders as %s", c.String())
+	}
+	for v, want := range map[string]string{
+		"lots":      `CAMPAIGN_CODE_INDEX: "lots" is not a number of codes or off`,
+		"1e6":       `CAMPAIGN_CODE_INDEX: "1e6" is not a number of codes or off`,
+		"-1":        `CAMPAIGN_CODE_INDEX: -1 codes is out of range 0..100000000 (0 or off disables the index)`,
+		"100000001": `CAMPAIGN_CODE_INDEX: 100000001 codes is out of range 0..100000000 (0 or off disables the index)`,
+	} {
+		env := map[string]string{envCampaignIndex: v, envAPIKeys: "admin:admin:" + adminSecret}
 		_, err := Load(func(k string) string { return env[k] })
 		if err == nil || err.Error() != want {
 			t.Errorf("%s: %v, want %s", v, err, want)

@@ -92,6 +92,7 @@ func (c Config) attrs() []slog.Attr {
 		slog.String("shutdown_timeout", fmtDur(c.ShutdownTimeout)),
 		slog.String("campaign_generation_lease", fmtDur(c.CampaignLease)),
 		slog.String("campaign_mirror_rate", c.MirrorRate.String()),
+		slog.String("campaign_code_index", campaignIndexText(c.CampaignIndex)),
 		slog.String("rate_limit_per_api_key", c.RateLimitKey.String()),
 		slog.String("rate_limit_per_customer", c.RateLimitCust.String()),
 		slog.String("log_level", strings.ToLower(c.LogLevel.String())),
@@ -199,4 +200,13 @@ func spliceUserinfo(u *url.URL, userinfo string) string {
 		return "(unparsable)"
 	}
 	return prefix + userinfo + "@" + s[len(prefix):]
+}
+
+// campaignIndexText renders CAMPAIGN_CODE_INDEX as configured: a number of
+// codes, or off.
+func campaignIndexText(n int) string {
+	if n == 0 {
+		return "off"
+	}
+	return strconv.Itoa(n)
 }

@@ -41,6 +41,9 @@ func (c Config) problems() problems {
 	checkRange(&p, envShutdownTimeout, c.ShutdownTimeout, minShutdownTimeout, maxShutdownTimeout)
 	checkRange(&p, envCampaignLease, c.CampaignLease, minCampaignLease, maxCampaignLease)
 	c.MirrorRate.check(&p, envMirrorRate)
+	if c.CampaignIndex < 0 || c.CampaignIndex > maxCampaignIndex {
+		p.add(envCampaignIndex, "%d codes is out of range 0..%d (0 or off disables the index)", c.CampaignIndex, maxCampaignIndex)
+	}
 	c.RateLimitKey.check(&p, envRateLimitKey)
 	c.RateLimitCust.check(&p, envRateLimitCust)
 	switch c.LogLevel {

@@ -84,10 +84,11 @@ var handlers = map[string]handler{
 	"invoice.paid": func(ctx context.Context, ob *promo.Observer, ev *envelope) error {
 		in := ev.paid
 		if in == nil {
-			in = &paidInvoice{}
-			if err := decodeObject(ev, in); err != nil {
+			var full stripeInvoice
+			if err := decodeObject(ev, &full); err != nil {
 				return err
 			}
+			in = full.paid()
 		}
 		e := promo.InvoicePaidEvent{InvoiceID: in.ID, Currency: in.Currency, AmountPaid: in.AmountPaid, At: created(ev),
 			Customer: in.Customer.ID, Subscription: in.Subscription.ID}
@@ -95,7 +96,7 @@ var handlers = map[string]handler{
 			e.PaidAt = time.Unix(in.StatusTransitions.PaidAt, 0).UTC()
 		}
 		if in.Discount != nil && in.Discount.ID != "" {
-			d := discountEvent(in.Discount, ev)
+			d := in.Discount.event(ev)
 			if d.Subscription == "" {
 				d.Subscription = e.Subscription
 			}
@@ -165,6 +166,31 @@ var handlers = map[string]handler{
 // saved (docs/BENCHMARKS.md); as the package says, an event is processed
 // when the fields it reads parse.
 type paidInvoice struct {
+	ID                   string        `json:"id"`
+	Currency             string        `json:"currency"`
+	AmountPaid           int64         `json:"amount_paid"`
+	Customer             expandableID  `json:"customer"`
+	Subscription         expandableID  `json:"subscription"`
+	Discount             *paidDiscount `json:"discount"`
+	TotalDiscountAmounts []struct {
+		Amount   int64        `json:"amount"`
+		Discount expandableID `json:"discount"`
+	} `json:"total_discount_amounts"`
+	StatusTransitions struct {
+		PaidAt int64 `json:"paid_at"`
+	} `json:"status_transitions"`
+	// SubscriptionDetails carries the subscription's metadata at the
+	// invoice's finalization (its promo_redemption_id).
+	SubscriptionDetails *struct {
+		Metadata map[string]string `json:"metadata"`
+	} `json:"subscription_details"`
+}
+
+// stripeInvoice is paidInvoice with the discount read as stripe-go reads
+// it: the general way of reading an invoice.paid (decodeObject), for the
+// events the one pass into paidInvoice cannot read, so that they are
+// accepted or refused, and worded, as before.
+type stripeInvoice struct {
 	ID                   string           `json:"id"`
 	Currency             string           `json:"currency"`
 	AmountPaid           int64            `json:"amount_paid"`
@@ -178,11 +204,69 @@ type paidInvoice struct {
 	StatusTransitions struct {
 		PaidAt int64 `json:"paid_at"`
 	} `json:"status_transitions"`
-	// SubscriptionDetails carries the subscription's metadata at the
-	// invoice's finalization (its promo_redemption_id).
 	SubscriptionDetails *struct {
 		Metadata map[string]string `json:"metadata"`
 	} `json:"subscription_details"`
+}
+
+// paid is the same invoice as a paidInvoice.
+func (in *stripeInvoice) paid() *paidInvoice {
+	out := &paidInvoice{ID: in.ID, Currency: in.Currency, AmountPaid: in.AmountPaid, Customer: in.Customer,
+		Subscription: in.Subscription, TotalDiscountAmounts: in.TotalDiscountAmounts,
+		StatusTransitions: in.StatusTransitions, SubscriptionDetails: in.SubscriptionDetails}
+	if d := in.Discount; d != nil {
+		out.Discount = &paidDiscount{ID: d.ID, Subscription: d.Subscription, Start: d.Start, End: d.End}
+		if d.Coupon != nil {
+			out.Discount.Coupon = &paidCoupon{ID: d.Coupon.ID, Duration: string(d.Coupon.Duration), TimesRedeemed: d.Coupon.TimesRedeemed}
+		}
+		if d.Customer != nil {
+			out.Discount.Customer.ID = d.Customer.ID
+		}
+		if d.PromotionCode != nil {
+			out.Discount.PromotionCode.ID = d.PromotionCode.ID
+		}
+	}
+	return out
+}
+
+// paidDiscount is the part of an invoice's discount that invoice.paid reads:
+// what discountEvent reads of a stripe.Discount, decoded without
+// stripe-go's UnmarshalJSON methods (each decodes its object again, and the
+// discount's coupon, customer and promotion code are large structs). It
+// reads the discount and coupon objects only: a discount or coupon sent as
+// an ID alone (which stripe.Discount accepts) fails the one-pass decode, and
+// the event is read the general way (stripeInvoice), as before.
+type paidDiscount struct {
+	ID            string       `json:"id"`
+	Subscription  string       `json:"subscription"`
+	Start         int64        `json:"start"`
+	End           int64        `json:"end"`
+	Coupon        *paidCoupon  `json:"coupon"`
+	Customer      expandableID `json:"customer"`
+	PromotionCode expandableID `json:"promotion_code"`
+}
+
+// paidCoupon is the part of a discount's coupon that is read.
+type paidCoupon struct {
+	ID            string `json:"id"`
+	Duration      string `json:"duration"`
+	TimesRedeemed int64  `json:"times_redeemed"`
+}
+
+// event is discountEvent of the same discount read as a stripe.Discount.
+func (d *paidDiscount) event(ev *envelope) promo.DiscountEvent {
+	e := promo.DiscountEvent{DiscountID: d.ID, Subscription: d.Subscription, At: created(ev),
+		Customer: d.Customer.ID, PromotionCodeID: d.PromotionCode.ID}
+	if d.Start != 0 {
+		e.Start = time.Unix(d.Start, 0).UTC()
+	}
+	if d.End != 0 {
+		e.End = time.Unix(d.End, 0).UTC()
+	}
+	if d.Coupon != nil {
+		e.CouponID, e.CouponDuration, e.CouponTimesRedeemed = d.Coupon.ID, promo.Duration(d.Coupon.Duration), d.Coupon.TimesRedeemed
+	}
+	return e
 }
 
 // expandableID is a Stripe expandable field: an ID string, or the expanded

@@ -29,6 +29,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/billing-adapter/billing-adapter/internal/jsonerr"
@@ -81,7 +82,9 @@ func (h *Handler) Receive(w http.ResponseWriter, r *http.Request) error {
 	if r.ContentLength > MaxBody {
 		return errTooLarge()
 	}
-	body, err := readBody(r.Body, r.ContentLength)
+	buf := bodyBuffers.Get().(*bytes.Buffer)
+	defer putBodyBuffer(buf)
+	body, err := readBody(buf, r.Body, r.ContentLength)
 	if err != nil {
 		return promo.Errorf(promo.CodeInvalidRequest, "the request body could not be read")
 	}
@@ -102,11 +105,11 @@ func (h *Handler) Receive(w http.ResponseWriter, r *http.Request) error {
 	}
 	switch result {
 	case "ignored":
-		answerJSON(w, http.StatusOK, map[string]any{"received": true, "ignored": true})
+		answerJSON(w, http.StatusOK, answerIgnored)
 	case "duplicate":
-		answerJSON(w, http.StatusOK, map[string]any{"received": true, "duplicate": true})
+		answerJSON(w, http.StatusOK, answerDuplicate)
 	default:
-		answerJSON(w, http.StatusOK, map[string]any{"received": true})
+		answerJSON(w, http.StatusOK, answerReceived)
 	}
 	return nil
 }
@@ -132,7 +135,7 @@ func (h *Handler) Process(ctx context.Context, body []byte) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	log := h.Log.With("event_id", ev.ID, "event_type", ev.Type)
+	log := eventLog{h.Log, ev.ID, ev.Type}
 	handle, known := handlers[ev.Type]
 	res.EventType = "other"
 	if known {
@@ -140,19 +143,19 @@ func (h *Handler) Process(ctx context.Context, body []byte) (Result, error) {
 	}
 	if !known {
 		res.Outcome = "ignored"
-		log.DebugContext(ctx, "webhook event type ignored")
+		log.log(ctx, slog.LevelDebug, "webhook event type ignored")
 		return res, nil
 	}
 	if ev.APIVersion != APIVersion {
-		log.WarnContext(ctx, "webhook event from another Stripe API version; processing it if its fields parse (create the endpoint with API version "+APIVersion+")",
-			"api_version", ev.APIVersion)
+		log.log(ctx, slog.LevelWarn, "webhook event from another Stripe API version; processing it if its fields parse (create the endpoint with API version "+APIVersion+")",
+			slog.String("api_version", ev.APIVersion))
 	}
 
 	outcome, token, err := h.Events.BeginEvent(ctx, ev.ID, claimLease)
 	res.Outcome = "failed"
 	switch {
 	case err != nil:
-		log.ErrorContext(ctx, "webhook not processed: cannot record the event", "err", err.Error())
+		log.log(ctx, slog.LevelError, "webhook not processed: cannot record the event", slog.String("err", err.Error()))
 		return res, err // Redis unavailable: 503
 	case outcome == promo.EventDone:
 		res.Outcome = "duplicate"
@@ -168,17 +171,17 @@ func (h *Handler) Process(ctx context.Context, body []byte) (Result, error) {
 		h.abort(ctx, log, ev.ID, token) // Stripe's retry applies it once
 		var bad errUnprocessable
 		if errors.As(err, &bad) {
-			log.ErrorContext(ctx, "webhook event cannot be read", "err", err.Error())
+			log.log(ctx, slog.LevelError, "webhook event cannot be read", slog.String("err", err.Error()))
 			return res, promo.Invalid(bad.param, "%s event %s cannot be read: %s", ev.Type, ev.ID, bad.msg)
 		}
-		log.ErrorContext(ctx, "webhook processing failed; Stripe will retry", "err", err.Error())
+		log.log(ctx, slog.LevelError, "webhook processing failed; Stripe will retry", slog.String("err", err.Error()))
 		return res, err
 	}
 	if err := h.Events.FinishEvent(context.WithoutCancel(ctx), ev.ID, token, promo.EventKeep); err != nil {
 		// The effect is in place and idempotent: a redelivery changes nothing.
-		log.WarnContext(ctx, "could not mark the event done", "err", err.Error())
+		log.log(ctx, slog.LevelWarn, "could not mark the event done", slog.String("err", err.Error()))
 	}
-	log.InfoContext(ctx, "webhook processed")
+	log.log(ctx, slog.LevelInfo, "webhook processed")
 	// A clock skew (or a Stripe test clock ahead of ours) makes a negative
 	// lag: counted as 0.
 	res.Outcome, res.Lag = "processed", max(0, h.Clock.Now().Sub(created(ev)))
@@ -209,11 +212,27 @@ func decodeEnvelope(body []byte) (*envelope, error) {
 	return &ev, nil
 }
 
-// readBody reads at most MaxBody+1 bytes of the body. With a known length
-// it reads into one buffer of that size (io.ReadAll would grow its buffer
+// bodyBuffers are the read buffers of deliveries, reused: nothing decoded
+// from a body refers to its bytes (encoding/json copies strings and raw
+// messages), and Receive returns the buffer only once it has answered.
+var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBody: a buffer grown past it (a rare large event) is left to the
+// GC rather than kept in the pool.
+const maxPooledBody = 64 << 10
+
+func putBodyBuffer(b *bytes.Buffer) {
+	if b.Cap() > maxPooledBody {
+		return
+	}
+	b.Reset()
+	bodyBuffers.Put(b)
+}
+
+// readBody reads at most MaxBody+1 bytes of the body into buf. With a known
+// length it grows buf once to that size (io.ReadAll would grow its buffer
 // step by step, allocating about four times the body).
-func readBody(body io.Reader, length int64) ([]byte, error) {
-	var buf bytes.Buffer
+func readBody(buf *bytes.Buffer, body io.Reader, length int64) ([]byte, error) {
 	if length > 0 && length <= MaxBody {
 		buf.Grow(int(length) + bytes.MinRead) // room for the whole body and the read that sees EOF
 	}
@@ -221,14 +240,47 @@ func readBody(body io.Reader, length int64) ([]byte, error) {
 	return buf.Bytes(), err
 }
 
-func (h *Handler) abort(ctx context.Context, log *slog.Logger, id, token string) {
+func (h *Handler) abort(ctx context.Context, log eventLog, id, token string) {
 	if err := h.Events.AbortEvent(context.WithoutCancel(ctx), id, token); err != nil {
-		log.WarnContext(ctx, "could not release the event; it is retried after its claim ends", "err", err.Error())
+		log.log(ctx, slog.LevelWarn, "could not release the event; it is retried after its claim ends", slog.String("err", err.Error()))
 	}
 }
 
-func answerJSON(w http.ResponseWriter, status int, v any) {
+// eventLog writes the lines about one event: the handler's logger with the
+// event's event_id and event_type first, as Logger.With would put them, but
+// added to each line written instead of formatted into a new handler for
+// every event (most events write one line, or none).
+type eventLog struct {
+	l       *slog.Logger
+	id, typ string
+}
+
+func (e eventLog) log(ctx context.Context, level slog.Level, msg string, attrs ...slog.Attr) {
+	if !e.l.Enabled(ctx, level) {
+		return
+	}
+	var buf [4]slog.Attr
+	e.l.LogAttrs(ctx, level, msg, append(append(buf[:0], slog.String("event_id", e.id), slog.String("event_type", e.typ)), attrs...)...)
+}
+
+// The answers to accepted deliveries, encoded once (as json.Encoder writes
+// them: sorted keys, a newline).
+var (
+	answerReceived  = mustJSON(map[string]any{"received": true})
+	answerDuplicate = mustJSON(map[string]any{"received": true, "duplicate": true})
+	answerIgnored   = mustJSON(map[string]any{"received": true, "ignored": true})
+)
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return append(b, '\n')
+}
+
+func answerJSON(w http.ResponseWriter, status int, body []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(body)
 }

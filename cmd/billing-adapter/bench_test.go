@@ -21,6 +21,7 @@ import (
 	"github.com/billing-adapter/billing-adapter/internal/redisstore"
 	"github.com/billing-adapter/billing-adapter/internal/stripesim"
 	"github.com/billing-adapter/billing-adapter/internal/telemetry"
+	"github.com/billing-adapter/billing-adapter/internal/testutil/redistest"
 	"github.com/billing-adapter/billing-adapter/webhooks"
 	"github.com/redis/go-redis/v9"
 )
@@ -35,6 +36,9 @@ import (
 //
 //	redis-rt/op    Redis round trips per request (commands and pipelines sent)
 //	stripe-calls/op  requests the simulator received per request
+//	cpu-us/op      CPU time of this process per request (user + system,
+//	               getrusage), GC and background goroutines included: less
+//	               sensitive than ns/op to other load on the machine
 //
 // No timing is asserted: these print numbers only.
 
@@ -65,22 +69,12 @@ func init() {
 // benchApp is the service's handler on a fresh Redis and simulator.
 type benchApp struct {
 	app    *app
+	store  *redisstore.Store
 	sim    *benchkit.Sim
 	rdb    *redis.Client
 	trips  *atomic.Int64
 	price  string
 	events []byte // an invoice.paid template
-}
-
-// tripCounter counts Redis round trips: one per command or pipeline sent.
-type tripCounter struct{ n *atomic.Int64 }
-
-func (h tripCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (h tripCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error { h.n.Add(1); return next(ctx, cmd) }
-}
-func (h tripCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error { h.n.Add(1); return next(ctx, cmds) }
 }
 
 func newBenchApp(b *testing.B) *benchApp {
@@ -127,14 +121,15 @@ func newBenchApp(b *testing.B) *benchApp {
 		b.Fatal(err)
 	}
 	trips := &atomic.Int64{}
-	rdb.AddHook(tripCounter{trips})
+	rdb.AddHook(redistest.TripCounter{N: trips})
 	metrics := telemetry.New()
 	store := redisstore.New(rdb, metrics)
+	store.SetCampaignIndex(cfg.CampaignIndex)
 	// The access log is real (JSON, info level: one line per request), as in
 	// production, written to io.Discard instead of a file.
 	log := newLogger(cfg, io.Discard)
 	ba := &benchApp{app: newApp(cfg, log, metrics, store, stripeKey, sim.URL, cfg.WebhookSecrets),
-		sim: sim, rdb: rdb, trips: trips}
+		store: store, sim: sim, rdb: rdb, trips: trips}
 	if ba.price, err = sim.NewPlan(context.Background(), "usd", 2000); err != nil {
 		b.Fatal(err)
 	}
@@ -212,11 +207,13 @@ func (ba *benchApp) serve(b *testing.B, reqs func(i int) prepared, wantStatus in
 	}
 	ba.trips.Store(0)
 	b.ReportAllocs()
+	cpu0 := processCPU(b)
 	b.ResetTimer()
 	for i := range b.N {
 		run(all[i])
 	}
 	b.StopTimer()
+	b.ReportMetric(float64((processCPU(b)-cpu0).Microseconds())/float64(b.N), "cpu-us/op")
 	trips := ba.trips.Load()
 	after, err := ba.sim.Counts(ctx)
 	if err != nil {
@@ -224,6 +221,15 @@ func (ba *benchApp) serve(b *testing.B, reqs func(i int) prepared, wantStatus in
 	}
 	b.ReportMetric(float64(trips)/float64(b.N), "redis-rt/op")
 	b.ReportMetric(float64(benchkit.TotalCalls(after)-benchkit.TotalCalls(before))/float64(b.N), "stripe-calls/op")
+}
+
+// processCPU is this process's CPU time so far (user + system).
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // createCode creates an unlimited code through the handler.
@@ -258,6 +264,62 @@ func BenchmarkValidate(b *testing.B) {
 	ba.serve(b, func(i int) prepared {
 		return ba.prepare("POST", "/v1/promo_codes/validate", checkoutSecret, "",
 			benchkit.ValidateBody("hotcode", benchkit.FakeCustomer(i%1000)), nil)
+	}, http.StatusOK)
+}
+
+// campaignCodes creates a campaign of n codes through the handler, runs
+// the code generator until they exist, and returns them.
+func (ba *benchApp) campaignCodes(b *testing.B, n int) []string {
+	b.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); ba.app.generator.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	var c struct {
+		ID string `json:"id"`
+	}
+	body := fmt.Appendf(nil, `{"name":"bench","count":%d,"promo_type":"percentage","amount_off":10}`, n)
+	ba.do(b, ba.prepare("POST", "/v1/campaigns", adminSecret, "create-campaign", body, nil), http.StatusAccepted, &c)
+	key := "ba:{" + c.ID + "}:campaign"
+	for deadline := time.Now().Add(time.Minute); ba.rdb.HGet(ctx, key, "state").Val() != "ready"; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			b.Fatalf("campaign %s not generated after a minute", c.ID)
+		}
+	}
+	width, _ := ba.rdb.HGet(ctx, key, "len").Int()
+	batches, _ := ba.rdb.HGet(ctx, key, "batch").Int()
+	var codes []string
+	for i := range batches {
+		raw := ba.rdb.Get(ctx, fmt.Sprintf("ba:{%s}:codes:%d", c.ID, i)).Val()
+		for j := 0; j+width <= len(raw); j += width {
+			codes = append(codes, raw[j:j+width])
+		}
+	}
+	return codes
+}
+
+// BenchmarkValidateCampaign: validate of campaign codes (a campaign of
+// 10,000, customers from a pool of 1,000), as billing-bench's
+// validate-campaign: the campaign code index resolves the text in the
+// process (the first request meets the campaign and loads it), so one
+// round trip, the campaign's script.
+func BenchmarkValidateCampaign(b *testing.B) {
+	benchValidateCampaign(b, newBenchApp(b))
+}
+
+// BenchmarkValidateCampaignIndexOff: the same with CAMPAIGN_CODE_INDEX=off:
+// each code's first validate reads its text key first (two round trips).
+func BenchmarkValidateCampaignIndexOff(b *testing.B) {
+	ba := newBenchApp(b)
+	ba.store.SetCampaignIndex(0)
+	benchValidateCampaign(b, ba)
+}
+
+func benchValidateCampaign(b *testing.B, ba *benchApp) {
+	codes := ba.campaignCodes(b, 10_000)
+	ba.serve(b, func(i int) prepared {
+		return ba.prepare("POST", "/v1/promo_codes/validate", checkoutSecret, "",
+			benchkit.ValidateBody(codes[i%len(codes)], benchkit.FakeCustomer(i%1000)), nil)
 	}, http.StatusOK)
 }
 

@@ -428,6 +428,8 @@ func TestCampaignCodeRaceAcrossReplicas(t *testing.T) {
 	if it.Err() != nil || discounted != 1 {
 		t.Fatalf("Stripe holds %d discounts of the campaign (%v)", discounted, it.Err())
 	}
+	replicas[0].deliverRecordedEvents(t) // this stack has no webhook endpoint
+	assertReconcileClean(t, replicas[0])
 }
 
 // Chosen codes get a Stripe promotion code each, made in the background;
@@ -488,6 +490,7 @@ func TestCampaignCheckoutRedemptionOfAMirroredCode(t *testing.T) {
 	if v.json(t)["reason"] != "code_exhausted" {
 		t.Fatalf("validate of a code Checkout redeemed: %s", v.Body)
 	}
+	assertReconcileClean(t, s) // reconcile attributes the Checkout redemption to the same code
 }
 
 // The console: the campaigns list, a create form (errors next to their
@@ -570,5 +573,401 @@ func TestCampaignPromotionCodesFollowTheAdapter(t *testing.T) {
 	eventually(t, "the free code's promotion code on again", func() bool { return active(codes[1]) })
 	if active(codes[0]) {
 		t.Fatal("the redeemed code's promotion code came back with the campaign")
+	}
+	s.deliverRecordedEvents(t)
+	assertReconcileClean(t, s)
+}
+
+// once_per_customer: false lets one customer redeem several codes of a
+// campaign, each on its own subscription, each still single-use; the
+// default (true) refuses a customer's second code. Validate answers what
+// subscribe and apply do, on either replica; redeemed counts the codes held.
+func TestCampaignOncePerCustomerOption(t *testing.T) {
+	st := newStack(t, "", stripesim.Options{})
+	a, b := st.start(t, nil), st.start(t, nil)
+	pl := st.newPlan(t, "usd", 2000)
+
+	// Bad requests name the field; the option cannot change later.
+	r := a.call(t, "POST", "/v1/campaigns", adminSecret, newKey(), campaignBody(2, map[string]any{"once_per_customer": "no"}))
+	if code, param := r.errorCode(t); r.Status != 400 || code != "invalid_request" || param != "once_per_customer" {
+		t.Fatalf("once_per_customer \"no\": %d %s", r.Status, r.Body)
+	}
+	r = a.call(t, "POST", "/v1/campaigns", adminSecret, newKey(), campaignBody(2, map[string]any{"metadata": map[string]string{"once_per_customer": "x"}}))
+	if _, param := r.errorCode(t); r.Status != 400 || param != "metadata" {
+		t.Fatalf("metadata naming the rule: %d %s", r.Status, r.Body)
+	}
+	r = a.call(t, "POST", "/v1/campaigns", adminSecret, newKey(), campaignBody(4, map[string]any{"once_per_customer": false, "plan_ids": []string{pl.Price}}))
+	mustStatus(t, r, 202)
+	if m := r.json(t); m["once_per_customer"] != false || m["redeemed"] != 0.0 {
+		t.Fatalf("create answered %s", r.Body)
+	}
+	many, codes := newReadyCampaign(t, a, 4, map[string]any{"once_per_customer": false, "plan_ids": []string{pl.Price}})
+	if r := a.call(t, "POST", "/v1/campaigns/"+many, adminSecret, newKey(), map[string]any{"once_per_customer": true}); r.Status != 400 {
+		t.Fatalf("changing once_per_customer: %d %s", r.Status, r.Body)
+	} else if _, param := r.errorCode(t); param != "once_per_customer" {
+		t.Fatalf("changing once_per_customer names %q", param)
+	}
+	if cm := a.code(t, many); cm["once_per_customer"] != false {
+		t.Fatalf("the campaign's code record %v", cm)
+	}
+	if coupon, err := st.Stripe.Coupons.Get(many, nil); err != nil || coupon.Metadata["once_per_customer"] != "false" {
+		t.Fatalf("coupon %+v %v", coupon, err)
+	}
+	once, onceCodes := newReadyCampaign(t, a, 3, nil)
+	if m := waitCampaign(t, a, once, ready); m["once_per_customer"] != true {
+		t.Fatalf("default campaign %v", m)
+	}
+
+	cus := st.newCustomer(t, "")
+	// First code: a new subscription, on replica a.
+	r = a.call(t, "POST", "/v1/subscriptions", checkoutSecret, newKey(), map[string]any{
+		"customer": cus, "price": pl.Price, "promo_code": codes[0]})
+	mustStatus(t, r, 201)
+	sub1 := r.json(t)["id"].(string)
+	// Second code: validate, then apply on another subscription of the same
+	// customer, on replica b.
+	sub2 := st.newSubscription(t, cus, pl.Price).ID
+	if v := b.validateCode(t, map[string]any{"code": codes[1], "customer": cus, "subscription": sub2}); v["valid"] != true {
+		t.Fatalf("validate of the customer's second code: %v", v)
+	}
+	mustStatus(t, b.apply(t, sub2, codes[1], cus, newKey()), 200)
+	for sub, code := range map[string]string{sub1: codes[0], sub2: codes[1]} {
+		s := st.subscription(t, sub)
+		if s.Discount == nil || s.Discount.Coupon.ID != many || s.Metadata["promo_code"] != code {
+			t.Fatalf("subscription %s: discount %+v metadata %v", sub, s.Discount, s.Metadata)
+		}
+		got := a.call(t, "GET", "/v1/subscriptions/"+sub+"/promo_code?customer="+cus, checkoutSecret, "", nil)
+		mustStatus(t, got, 200)
+		if m := got.json(t); m["promo_code"] != code || m["promo_code_id"] != many || m["customer"] != cus {
+			t.Fatalf("the redemption of %s: %s", sub, got.Body)
+		}
+	}
+	// Each code is still single-use (for the same customer too), and a
+	// subscription still takes one code; validate agrees with apply.
+	sub3 := st.newSubscription(t, cus, pl.Price).ID
+	other := st.newCustomer(t, "")
+	otherSub := st.newSubscription(t, other, pl.Price).ID
+	for _, tc := range []struct {
+		name, code, customer, sub, want string
+		status                          int
+	}{
+		{"a code the customer holds, another subscription", codes[0], cus, sub3, "code_exhausted", 422},
+		{"a code another customer holds", codes[1], other, otherSub, "code_exhausted", 422},
+		{"a third code on a subscription that has one", codes[2], cus, sub2, "subscription_has_promo_code", 409},
+		{"the default campaign: the customer's second code", onceCodes[1], cus, sub3, "already_redeemed_by_customer", 409},
+	} {
+		if tc.code == onceCodes[1] {
+			// The customer's first code of the default campaign.
+			mustStatus(t, a.call(t, "POST", "/v1/subscriptions", checkoutSecret, newKey(), map[string]any{
+				"customer": cus, "price": pl.Price, "promo_code": onceCodes[0]}), 201)
+		}
+		v := a.validateCode(t, map[string]any{"code": tc.code, "customer": tc.customer, "subscription": tc.sub})
+		ap := b.apply(t, tc.sub, tc.code, tc.customer, newKey())
+		if code, _ := ap.errorCode(t); v["reason"] != tc.want || code != tc.want || ap.Status != tc.status {
+			t.Errorf("%s: validate %v, apply %d %s; want %d %s", tc.name, v["reason"], ap.Status, code, tc.status, tc.want)
+		}
+	}
+	if r := b.call(t, "POST", "/v1/subscriptions", checkoutSecret, newKey(), map[string]any{
+		"customer": cus, "price": pl.Price, "promo_code": onceCodes[2]}); r.Status != 409 {
+		t.Fatalf("the default campaign's second code, subscribing: %d %s", r.Status, r.Body)
+	}
+	if m := waitCampaign(t, b, many, ready); m["redeemed"] != 2.0 {
+		t.Fatalf("redeemed %v, want 2", m["redeemed"])
+	}
+	if m := waitCampaign(t, b, once, ready); m["redeemed"] != 1.0 {
+		t.Fatalf("default campaign redeemed %v, want 1", m["redeemed"])
+	}
+
+	// Stripe's events: both lines on the campaign's ledger, neither flagged.
+	a.deliverRecordedEvents(t)
+	led := a.redemptions(t, many)
+	if len(led) != 2 {
+		t.Fatalf("ledger %v", led)
+	}
+	for _, l := range led {
+		if l["customer"] != cus || len(l["flags"].([]any)) != 0 || (l["state"] != "pending" && l["state"] != "active") {
+			t.Fatalf("ledger line %v", l)
+		}
+	}
+	// Removed before a discounted invoice: the code is given back.
+	mustStatus(t, a.call(t, "DELETE", "/v1/subscriptions/"+sub2+"/promo_code", checkoutSecret, newKey(), nil), 200)
+	if m := waitCampaign(t, a, many, ready); m["redeemed"] != 1.0 {
+		t.Fatalf("redeemed %v after a give-back, want 1", m["redeemed"])
+	}
+	if v := b.validateCode(t, map[string]any{"code": codes[1], "customer": other, "subscription": otherSub}); v["valid"] != true {
+		t.Fatalf("a given-back code: %v", v)
+	}
+	list := a.call(t, "GET", "/v1/campaigns?limit=10", adminSecret, "", nil).json(t)["data"].([]any)
+	for _, c := range list {
+		if m := c.(map[string]any); m["id"] == many && m["redeemed"] != 1.0 {
+			t.Fatalf("listed campaign %v", m)
+		}
+	}
+	assertReconcileClean(t, a)
+}
+
+// The campaign code index (CAMPAIGN_CODE_INDEX) on two replicas: replica b
+// meets a campaign while replica a generates it, so b's index is loaded
+// with the codes committed so far; every code committed after that still
+// validates on b (through its text key, which refreshes b's index), and
+// once b's index has caught up b answers from it (lookup hits).
+func TestCampaignCodeIndexDuringGeneration(t *testing.T) {
+	st := newStack(t, "", stripesim.Options{})
+	a, b := st.start(t, nil), st.start(t, nil)
+	ctx := context.Background()
+	const count = 100_000 // the longest generation: the widest window
+	r := a.call(t, "POST", "/v1/campaigns", adminSecret, newKey(), campaignBody(count, nil))
+	mustStatus(t, r, 202)
+	id := r.json(t)["id"].(string)
+	width := len("SPR") + 12
+	batch := func() int {
+		n, _ := st.Redis.HGet(ctx, "ba:{"+id+"}:campaign", "batch").Int()
+		return n
+	}
+	chunk := func(n int) []string {
+		raw := st.Redis.Get(ctx, fmt.Sprintf("ba:{%s}:codes:%d", id, n)).Val()
+		var out []string
+		for i := 0; i+width <= len(raw); i += width {
+			out = append(out, raw[i:i+width])
+		}
+		return out
+	}
+	metric := func(name string, labels map[string]string) float64 {
+		v, _ := metricValue(string(b.call(t, "GET", "/metrics", "", "", nil).Body), name, labels)
+		return v
+	}
+	cus := st.newCustomer(t, "")
+	validate := func(code string) {
+		t.Helper()
+		v := b.call(t, "POST", "/v1/promo_codes/validate", checkoutSecret, "", map[string]any{"code": code, "customer": cus})
+		mustStatus(t, v, 200)
+		if m := v.json(t); m["valid"] != true {
+			t.Fatalf("code %s on replica b: %s", code, v.Body)
+		}
+	}
+	for deadline := time.Now().Add(30 * time.Second); batch() < 1; time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no batch generated")
+		}
+	}
+	validate(chunk(0)[0]) // b meets the campaign: its index loads what is committed now
+	var held float64
+	for deadline := time.Now().Add(10 * time.Second); held == 0; time.Sleep(5 * time.Millisecond) {
+		if held = metric("billing_campaign_index_codes", nil); time.Now().After(deadline) {
+			t.Fatal("replica b's index never loaded the campaign")
+		}
+	}
+	if held >= count {
+		t.Fatalf("generation ended before b's index was loaded (%v codes): nothing to test", held)
+	}
+	// While a generates: the newest committed codes validate on b.
+	during, seen := 0, 0
+	for {
+		n := batch()
+		if n > seen {
+			codes := chunk(n - 1)
+			validate(codes[len(codes)-1])
+			validate(strings.ToLower(codes[0]))
+			seen = n
+			if n < count/promo.GenerationBatch {
+				during++
+			}
+		}
+		if n >= count/promo.GenerationBatch {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if during == 0 {
+		t.Fatal("no code validated while the campaign was generating")
+	}
+	// Codes of batches b has not loaded still validate, and the misses
+	// refresh its index until it holds the whole campaign.
+	last := chunk(count/promo.GenerationBatch - 1)
+	for deadline := time.Now().Add(20 * time.Second); metric("billing_campaign_index_codes", nil) < count; time.Sleep(300 * time.Millisecond) {
+		validate(last[0])
+		if time.Now().After(deadline) {
+			t.Fatalf("b's index holds %v codes of %d", metric("billing_campaign_index_codes", nil), count)
+		}
+	}
+	hits := metric("billing_campaign_index_lookups_total", map[string]string{"result": "hit"})
+	for _, code := range last[1:21] {
+		validate(code)
+	}
+	if got := metric("billing_campaign_index_lookups_total", map[string]string{"result": "hit"}) - hits; got != 20 {
+		t.Fatalf("%v of 20 codes answered from b's index", got)
+	}
+	// A guess of the campaign's shape is still unknown.
+	v := b.call(t, "POST", "/v1/promo_codes/validate", checkoutSecret, "", map[string]any{"code": "SPR222222222222", "customer": cus})
+	if v.json(t)["reason"] != "code_not_found" {
+		t.Fatalf("a guess: %s", v.Body)
+	}
+	t.Logf("b's index loaded %v of %d codes; %d batches validated on b while a generated", held, count, during)
+}
+
+// A code given back (its redemption ended before any paid invoice: the text
+// is free again) gets its Stripe promotion code switched on again while the
+// campaign is active, and off again when the next redemption takes it:
+// every switch is a new Stripe call (its idempotency key names the code's
+// switch count), whether the end came from the adapter (remove) or from
+// Stripe (customer.discount.deleted).
+func TestCampaignGivenBackCodeSwitchesItsPromotionCodeOn(t *testing.T) {
+	st, s := webhookStack(t, "", nil)
+	pl := st.newPlan(t, "usd", 2000)
+	id, codes := newReadyCampaign(t, s, 2, nil)
+	mustStatus(t, s.call(t, "POST", "/v1/campaigns/"+id+"/promotion_codes", adminSecret, newKey(), map[string]any{"codes": codes[:1]}), 202)
+	waitCampaign(t, s, id, func(m map[string]any) bool { return m["mirrored"] == 1.0 })
+	promo := s.call(t, "GET", "/v1/campaigns/"+id+"/codes", adminSecret, "", nil).json(t)["data"].([]any)[0].(map[string]any)["stripe_promotion_code_id"].(string)
+	active := func() bool {
+		pc, err := st.Stripe.PromotionCodes.Get(promo, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pc.Active
+	}
+	for round := 0; round < 2; round++ {
+		// Applied to an existing subscription: the discount waits for the
+		// next debit, so removing it gives the code back.
+		sub := st.newSubscription(t, st.newCustomer(t, ""), pl.Price)
+		mustStatus(t, s.apply(t, sub.ID, codes[0], "", newKey()), 200)
+		eventually(t, fmt.Sprintf("round %d: the redeemed code's promotion code off", round), func() bool { return !active() })
+		if round == 0 {
+			mustStatus(t, s.call(t, "DELETE", "/v1/subscriptions/"+sub.ID+"/promo_code", checkoutSecret, newKey(), nil), 200)
+		} else { // removed in Stripe (the Dashboard): the webhook ends the line
+			if _, err := st.Stripe.Subscriptions.DeleteDiscount(sub.ID, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		st.settle(t)
+		v := s.call(t, "POST", "/v1/promo_codes/validate", checkoutSecret, "", map[string]any{"code": codes[0], "customer": st.newCustomer(t, "")})
+		if v.json(t)["valid"] != true {
+			t.Fatalf("round %d: the code was given back: %s", round, v.Body)
+		}
+		eventually(t, fmt.Sprintf("round %d: the given-back code's promotion code on again", round), active)
+	}
+	// An inactive campaign's given-back code stays off.
+	sub := st.newSubscription(t, st.newCustomer(t, ""), pl.Price)
+	mustStatus(t, s.apply(t, sub.ID, codes[0], "", newKey()), 200)
+	eventually(t, "the redeemed code's promotion code off", func() bool { return !active() })
+	mustStatus(t, s.call(t, "POST", "/v1/campaigns/"+id, adminSecret, newKey(), map[string]any{"status": "inactive"}), 200)
+	mustStatus(t, s.call(t, "DELETE", "/v1/subscriptions/"+sub.ID+"/promo_code", checkoutSecret, newKey(), nil), 200)
+	st.settle(t)
+	time.Sleep(300 * time.Millisecond)
+	if active() {
+		t.Fatal("an inactive campaign's given-back code was switched on")
+	}
+}
+
+// A campaign's coupon deleted in Stripe (coupon.deleted) makes the campaign
+// inactive for good, as a promo code: every code refused with the answer an
+// inactive promo code gets, status active refused, no more promotion codes;
+// a discount already running keeps running and its line ends by the usual
+// rules.
+func TestCampaignCouponDeletedInStripe(t *testing.T) {
+	st, s := webhookStack(t, "", nil)
+	pl := st.newPlan(t, "usd", 2000)
+	id, codes := newReadyCampaign(t, s, 3, nil)
+	mustStatus(t, s.call(t, "POST", "/v1/campaigns/"+id+"/promotion_codes", adminSecret, newKey(), map[string]any{"codes": codes[2:]}), 202)
+	waitCampaign(t, s, id, func(m map[string]any) bool { return m["mirrored"] == 1.0 })
+	sub := st.newSubscription(t, st.newCustomer(t, ""), pl.Price)
+	mustStatus(t, s.apply(t, sub.ID, codes[0], "", newKey()), 200)
+	if _, err := st.Stripe.Coupons.Del(id, nil); err != nil {
+		t.Fatal(err)
+	}
+	st.settle(t)
+	got := s.call(t, "GET", "/v1/campaigns/"+id, adminSecret, "", nil).json(t)
+	if got["status"] != "inactive" || got["status_reason"] != "stripe_coupon_deleted" {
+		t.Fatalf("campaign after coupon.deleted: %v", got)
+	}
+	if c := s.code(t, id); c["status"] != "inactive" || c["status_reason"] != "stripe_coupon_deleted" {
+		t.Fatalf("the campaign's code record after coupon.deleted: %v", c)
+	}
+	v := s.call(t, "POST", "/v1/promo_codes/validate", checkoutSecret, "", map[string]any{"code": codes[1], "customer": st.newCustomer(t, "")})
+	if vm := v.json(t); vm["valid"] != false || vm["reason"] != "code_inactive" {
+		t.Fatalf("validate after coupon.deleted: %s", v.Body)
+	}
+	other := st.newSubscription(t, st.newCustomer(t, ""), pl.Price)
+	r := s.apply(t, other.ID, codes[1], "", newKey())
+	if code, _ := r.errorCode(t); r.Status != 422 || code != "code_inactive" {
+		t.Fatalf("apply after coupon.deleted: %d %s", r.Status, r.Body)
+	}
+	r = s.call(t, "POST", "/v1/campaigns/"+id, adminSecret, newKey(), map[string]any{"status": "active"})
+	if code, _ := r.errorCode(t); r.Status != 409 || code != "conflict" {
+		t.Fatalf("re-activating a campaign without coupon: %d %s", r.Status, r.Body)
+	}
+	r = s.call(t, "POST", "/v1/campaigns/"+id+"/promotion_codes", adminSecret, newKey(), map[string]any{"codes": codes[1:2]})
+	if code, _ := r.errorCode(t); r.Status != 409 || code != "conflict" {
+		t.Fatalf("promotion codes for a campaign without coupon: %d %s", r.Status, r.Body)
+	}
+	// The running discount is untouched: its line is live until it ends.
+	led := s.redemptions(t, id)
+	if len(led) != 1 || led[0]["state"] != "pending" || led[0]["promo_code"] != codes[0] {
+		t.Fatalf("ledger after coupon.deleted %v", led)
+	}
+	mustStatus(t, s.call(t, "DELETE", "/v1/subscriptions/"+sub.ID+"/promo_code", checkoutSecret, newKey(), nil), 200)
+	st.settle(t)
+	if led = s.redemptions(t, id); led[0]["state"] != "ended" || led[0]["end_reason"] != "removed" {
+		t.Fatalf("ledger after the removal %v", led)
+	}
+	// Archiving is still allowed; the reason stays, and the mirrored code's
+	// promotion code is left as it is (Stripe cannot redeem it any more).
+	st.Sim.ResetCounts()
+	mustStatus(t, s.call(t, "POST", "/v1/campaigns/"+id, adminSecret, newKey(), map[string]any{"status": "archived"}), 200)
+	if got := s.call(t, "GET", "/v1/campaigns/"+id, adminSecret, "", nil).json(t); got["status_reason"] != "stripe_coupon_deleted" {
+		t.Fatalf("archived campaign %v", got)
+	}
+	eventually(t, "the switch queue worked", func() bool {
+		n, err := st.Redis.ZCard(context.Background(), "ba:{"+id+"}:psync").Result()
+		return err == nil && n == 0
+	})
+	if n := st.Sim.Count("POST /v1/promotion_codes/{id}"); n != 0 {
+		t.Fatalf("%d promotion code switches for a campaign without coupon", n)
+	} // What the webhook did is what Stripe shows: no drift.
+	assertReconcileClean(t, s)
+}
+
+// A mirrored code's promotion code switched off in Stripe (the Dashboard)
+// is followed as a promo code's: the adapter reads it back and records the
+// flag (stripe_promotion_code_active), warns, and otherwise keeps its own
+// answers: the code is refused by Stripe Checkout only and still redeemed
+// through the adapter (applied with the campaign's coupon).
+func TestCampaignPromotionCodeSwitchedInStripe(t *testing.T) {
+	st, s := webhookStack(t, "", nil)
+	pl := st.newPlan(t, "usd", 2000)
+	id, codes := newReadyCampaign(t, s, 2, nil)
+	mustStatus(t, s.call(t, "POST", "/v1/campaigns/"+id+"/promotion_codes", adminSecret, newKey(), map[string]any{"codes": codes[:1]}), 202)
+	waitCampaign(t, s, id, func(m map[string]any) bool { return m["mirrored"] == 1.0 })
+	first := func() map[string]any {
+		return s.call(t, "GET", "/v1/campaigns/"+id+"/codes", adminSecret, "", nil).json(t)["data"].([]any)[0].(map[string]any)
+	}
+	code := first()
+	if code["code"] != codes[0] || code["stripe_promotion_code_active"] != true {
+		t.Fatalf("mirrored code %v", code)
+	}
+	promo := code["stripe_promotion_code_id"].(string)
+	if _, err := st.Stripe.PromotionCodes.Update(promo, &stripe.PromotionCodeParams{Active: stripe.Bool(false)}); err != nil {
+		t.Fatal(err)
+	}
+	st.settle(t)
+	if code = first(); code["stripe_promotion_code_active"] != false {
+		t.Fatalf("code after promotion_code.updated: %v", code)
+	}
+	if !strings.Contains(s.logs.String(), "switched outside the adapter") {
+		t.Error("no warning about the promotion code switched in Stripe")
+	}
+	if c := s.call(t, "GET", "/v1/campaigns/"+id, adminSecret, "", nil).json(t); c["status"] != "active" {
+		t.Fatalf("campaign after promotion_code.updated: %v", c)
+	}
+	// Stripe Checkout refuses it ...
+	if _, err := st.Stripe.Subscriptions.New(&stripe.SubscriptionParams{Customer: stripe.String(st.newCustomer(t, "")),
+		Items: []*stripe.SubscriptionItemsParams{{Price: stripe.String(pl.Price)}}, PromotionCode: stripe.String(promo)}); err == nil {
+		t.Fatal("Stripe redeemed a promotion code switched off")
+	}
+	// ... the adapter still redeems it.
+	sub := st.newSubscription(t, st.newCustomer(t, ""), pl.Price)
+	mustStatus(t, s.apply(t, sub.ID, codes[0], "", newKey()), 200)
+	st.settle(t)
+	if led := s.redemptions(t, id); len(led) != 1 || led[0]["promo_code"] != codes[0] || led[0]["source"] != "existing_subscription" {
+		t.Fatalf("ledger %v", led)
 	}
 }

@@ -295,7 +295,7 @@ func TestConsoleInABrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#run-drift")),
 		chromedp.WaitVisible(chromedp.CSS("#drift-summary")),
 	)
-	if sum := textOf(t, ctx, "#drift-summary"); !strings.Contains(sum, "Stripe has 2 codes and 1 redemptions of ours; Redis has 2 codes; 0 differences") {
+	if sum := textOf(t, ctx, "#drift-summary"); !strings.Contains(sum, "Stripe has 2 codes, 0 campaigns and 1 redemptions of ours; Redis has 2 codes and 0 campaigns; 0 differences") {
 		t.Errorf("drift summary: %q", sum)
 	}
 	do(t, ctx, "no drift", chromedp.WaitVisible(chromedp.CSS("#no-drift")))

@@ -22,20 +22,13 @@ func consoleDrift(gw promo.StripeReader, store *redisstore.Store) func(context.C
 		now := time.Now().UTC()
 		rebuilt := promo.Rebuild(snap, now)
 		paid := promo.PaidMarks(snap.PaidCustomers, now) // customers whose paid mark is not over
-		current, err := store.LoadState(ctx, paid)
+		current, err := loadRedisState(ctx, store, rebuilt, paid)
 		if err != nil {
 			return nil, fmt.Errorf("reading Redis: %w", err)
 		}
 		drift := promo.Diff(current, rebuilt, paid)
-		lines := 0
-		for _, l := range rebuilt.Ledgers {
-			lines += len(l)
-		}
-		rep := &console.DriftReport{
-			Summary: fmt.Sprintf("Stripe has %d codes and %d redemptions of ours; Redis has %d codes; %d differences",
-				len(rebuilt.Codes), lines, len(current.Codes), len(drift)),
-			Problems: rebuilt.Problems,
-		}
+		rep := &console.DriftReport{Summary: driftSummary(rebuilt, current, drift), Problems: rebuilt.Problems}
+		rep.Lines = driftNotes(current, rebuilt)
 		for _, d := range drift {
 			rep.Lines = append(rep.Lines, d.String())
 		}

@@ -9,6 +9,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/billing-adapter/billing-adapter/internal/stripesim"
 )
 
 // The console's protections, over plain HTTP (the browser test drives the
@@ -209,5 +212,93 @@ func TestConsolePagingAndFieldErrors(t *testing.T) {
 	}
 	if pc := s.code(t, last); num(pc, "stock") != 4 {
 		t.Errorf("a refused edit changed the code: %v", pc["stock"])
+	}
+}
+
+// The campaign pages: create with "one code per customer" unchecked, the
+// count of redeemed codes, and the edit form (status, expiry, metadata)
+// posting POST /v1/campaigns/{id} through the API with the session's CSRF
+// token.
+func TestConsoleCampaignEditAndOncePerCustomer(t *testing.T) {
+	st := newStack(t, "", stripesim.Options{})
+	s := st.start(t, nil)
+	cc := newConsoleClient(t, s.URL)
+	if code := cc.signIn(adminSecret); code != http.StatusSeeOther {
+		t.Fatalf("sign in: %d", code)
+	}
+	_, _, page := cc.do("GET", "/admin/campaigns", nil, nil)
+	if !strings.Contains(page, `name="once_per_customer" checked`) {
+		t.Fatalf("the create form's box is not checked by default")
+	}
+	// The box unchecked: the browser sends no field.
+	form := url.Values{"csrf_token": {fields(page)["csrf_token"]}, "idempotency_key": {fields(page)["idempotency_key"]},
+		"name": {"Family cards"}, "count": {"3"}, "code_length": {"10"}, "promo_type": {"percentage"}, "amount_off": {"10"}}
+	code, h, _ := cc.do("POST", "/admin/campaigns", form, nil)
+	id := strings.TrimPrefix(h.Get("Location"), "/admin/campaigns/")
+	if code != http.StatusSeeOther || !strings.HasPrefix(id, "cmp_") {
+		t.Fatalf("create: %d %v", code, h)
+	}
+	if m := waitCampaign(t, s, id, ready); m["once_per_customer"] != false {
+		t.Fatalf("created %v", m)
+	}
+	// One customer redeems two of its codes.
+	pl := st.newPlan(t, "usd", 1000)
+	cus := st.newCustomer(t, "")
+	rows := exportCSV(t, s, id)
+	for _, c := range []string{rows[1][0], rows[2][0]} {
+		mustStatus(t, s.call(t, "POST", "/v1/subscriptions", checkoutSecret, newKey(),
+			map[string]any{"customer": cus, "price": pl.Price, "promo_code": c}), 201)
+	}
+	_, _, page = cc.do("GET", "/admin/campaigns/"+id, nil, nil)
+	if !strings.Contains(page, "2 of 3 codes") || !strings.Contains(page, "several codes") {
+		t.Fatalf("campaign page:\n%s", page)
+	}
+	if _, _, list := cc.do("GET", "/admin/campaigns", nil, nil); !strings.Contains(list, `<td class="num">2</td>`) {
+		t.Fatalf("campaigns list without the redeemed count")
+	}
+
+	// The edit form: without the CSRF token nothing changes.
+	edit := url.Values{"idempotency_key": {fields(page)["idempotency_key"]}, "status": {"inactive"},
+		"expiration_datetime": {""}, "metadata": {"owner=growth"}}
+	if code, _, _ := cc.do("POST", "/admin/campaigns/"+id, edit, nil); code != http.StatusForbidden {
+		t.Fatalf("edit without CSRF: %d", code)
+	}
+	// A past expiry: the API's refusal shown on its field.
+	edit.Set("csrf_token", fields(page)["csrf_token"])
+	edit.Set("expiration_datetime", "2020-01-01T00:00")
+	code, _, page = cc.do("POST", "/admin/campaigns/"+id, edit, nil)
+	if code != 400 || !strings.Contains(page, "expiration_datetime must be in the future") {
+		t.Fatalf("past expiry: %d", code)
+	}
+	if m := waitCampaign(t, s, id, ready); m["status"] != "active" {
+		t.Fatalf("a refused edit changed the campaign: %v", m)
+	}
+	future := time.Now().UTC().Add(48 * time.Hour).Truncate(time.Minute)
+	edit.Set("expiration_datetime", future.Format("2006-01-02T15:04"))
+	edit.Set("idempotency_key", fields(page)["idempotency_key"])
+	code, h, _ = cc.do("POST", "/admin/campaigns/"+id, edit, nil)
+	if code != http.StatusSeeOther || h.Get("Location") != "/admin/campaigns/"+id+"?notice=updated" {
+		t.Fatalf("edit: %d %v", code, h)
+	}
+	m := waitCampaign(t, s, id, ready)
+	if md, _ := m["metadata"].(map[string]any); m["status"] != "inactive" || m["expiration_datetime"] != future.Format(time.RFC3339) || md["owner"] != "growth" {
+		t.Fatalf("after the edit: %v", m)
+	}
+	_, _, page = cc.do("GET", "/admin/campaigns/"+id+"?notice=updated", nil, nil)
+	if !strings.Contains(page, `id="notice"`) || !strings.Contains(page, `value="inactive" selected`) {
+		t.Fatalf("campaign page after the edit:\n%s", page)
+	}
+	// Metadata line removed, expiry cleared: the key is deleted, no expiry.
+	edit = url.Values{"csrf_token": {fields(page)["csrf_token"]}, "idempotency_key": {fields(page)["idempotency_key"]},
+		"status": {"archived"}, "expiration_datetime": {""}, "metadata": {""}}
+	if code, _, _ := cc.do("POST", "/admin/campaigns/"+id, edit, nil); code != http.StatusSeeOther {
+		t.Fatalf("archive: %d", code)
+	}
+	m = waitCampaign(t, s, id, ready)
+	if md, _ := m["metadata"].(map[string]any); m["status"] != "archived" || m["expiration_datetime"] != nil || len(md) != 0 {
+		t.Fatalf("after archiving: %v", m)
+	}
+	if _, _, page = cc.do("GET", "/admin/campaigns/"+id, nil, nil); strings.Contains(page, "campaign-edit-form") {
+		t.Fatalf("an archived campaign's page has an edit form")
 	}
 }

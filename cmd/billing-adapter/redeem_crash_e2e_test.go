@@ -155,3 +155,54 @@ func assertOneLiveRedemption(t *testing.T, s *service, codeID, sub string, left 
 		t.Fatalf("%d pending ledger lines, want 1", pending)
 	}
 }
+
+// A campaign without the customer rule has no customer index: an apply of
+// the customer's second code that crashed after its reservation is resumed
+// by a retry with the same key, found by the code it took, and completed
+// once (no second line, the code held once).
+func TestCrashDuringApplyOfASecondCampaignCode(t *testing.T) {
+	st := newStack(t, "", stripesim.Options{})
+	c := st.startChild(t, crashEnv)
+	pl := st.newPlan(t, "usd", 2000)
+	id, codes := newReadyCampaign(t, c.service, 3, map[string]any{"once_per_customer": false})
+	cus := st.newCustomer(t, "")
+	mustStatus(t, c.call(t, "POST", "/v1/subscriptions", checkoutSecret, newKey(),
+		map[string]any{"customer": cus, "price": pl.Price, "promo_code": codes[0]}), http.StatusCreated)
+	sub := st.newSubscription(t, cus, pl.Price).ID
+	st.Sim.InjectFault(stripesim.Fault{Kind: stripesim.FaultHang, Method: "POST", Path: "/v1/subscriptions/" + sub, Delay: time.Minute})
+	st.Sim.ResetCounts()
+	key := newKey()
+	go func() { // answered by nobody: the child dies
+		body, _ := json.Marshal(map[string]string{"code": codes[1], "customer": cus})
+		req, _ := http.NewRequest("POST", c.URL+"/v1/subscriptions/"+sub+"/promo_code", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+checkoutSecret)
+		req.Header.Set("Idempotency-Key", key)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	eventually(t, "the Stripe update to be in flight", func() bool { return st.Sim.Count("POST /v1/subscriptions/{id}") == 1 })
+	c.kill()
+	c = st.startChild(t, crashEnv)
+	var r response
+	eventually(t, "the crashed request's lease to end", func() bool {
+		r = c.apply(t, sub, codes[1], cus, key)
+		return r.Status != http.StatusConflict
+	})
+	mustStatus(t, r, http.StatusOK)
+	if s := st.subscription(t, sub); s.Discount == nil || s.Discount.Coupon.ID != id || s.Metadata["promo_code"] != codes[1] {
+		t.Fatalf("Stripe subscription %+v %v", s.Discount, s.Metadata)
+	}
+	led := c.redemptions(t, id)
+	if len(led) != 2 || led[0]["promo_code"] != codes[1] || led[0]["state"] != "pending" || led[0]["subscription"] != sub {
+		t.Fatalf("ledger %v", led)
+	}
+	if m := waitCampaign(t, c.service, id, ready); m["redeemed"] != 2.0 {
+		t.Fatalf("redeemed %v, want 2", m["redeemed"])
+	}
+	if cm := c.code(t, id); num(cm, "reserved") != 0 {
+		t.Fatalf("the campaign's code record after the retry: reserved %v, want 0", cm["reserved"])
+	}
+	c.deliverRecordedEvents(t)
+	assertReconcileClean(t, c.service)
+}

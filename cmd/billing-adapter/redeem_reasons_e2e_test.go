@@ -86,6 +86,14 @@ func TestValidateAndApplyAgreeOnEveryReason(t *testing.T) {
 	mustStatus(t, r, http.StatusCreated)
 	usedFirst := r.json(t)["id"].(string)
 	usedSecond := s.newSubscription(t, used, pl.Price).ID
+	// used also holds a code of a campaign (once per customer by default)
+	// and of one created with once_per_customer: false.
+	_, cmpCodes := newReadyCampaign(t, s, 3, nil)
+	_, manyCodes := newReadyCampaign(t, s, 3, map[string]any{"once_per_customer": false})
+	for _, code := range []string{cmpCodes[0], manyCodes[0]} {
+		mustStatus(t, s.call(t, "POST", "/v1/subscriptions", checkoutSecret, newKey(),
+			map[string]any{"customer": used, "price": pl.Price, "promo_code": code}), http.StatusCreated)
+	}
 	time.Sleep(time.Until(soon) + 50*time.Millisecond) // SOON expires; nothing signals the passing of time
 
 	tests := []struct {
@@ -111,6 +119,10 @@ func TestValidateAndApplyAgreeOnEveryReason(t *testing.T) {
 		{"members only on a new subscription", "MEMBERS", s.newCustomer(t, ""), "", pl.Price, "existing_memberships_only"},
 		{"used by the customer, another subscription", "OK", used, usedSecond, "", "already_redeemed_by_customer"},
 		{"used by the customer, new", "OK", used, "", pl.Price, "already_redeemed_by_customer"},
+		{"campaign: the customer's second code, another subscription", cmpCodes[1], used, usedSecond, "", "already_redeemed_by_customer"},
+		{"campaign: the customer's second code, new", cmpCodes[1], used, "", pl.Price, "already_redeemed_by_customer"},
+		{"campaign without once per customer: the customer's own code again", manyCodes[0], used, usedSecond, "", "code_exhausted"},
+		{"campaign without once per customer: a second code on a subscription that has one", manyCodes[1], stranger, strangersWithCode, "", "subscription_has_promo_code"},
 		{"subscription has our code", "OK", stranger, strangersWithCode, "", "subscription_has_promo_code"},
 		{"subscription has a discount made in Stripe", "OK", stranger, strangersWithOutsideDiscount, "", "subscription_has_promo_code"},
 		// Several reasons at once: the first in the README's table wins.

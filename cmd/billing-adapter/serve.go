@@ -100,6 +100,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	store := redisstore.New(rdb, metrics)
+	store.SetCampaignIndex(cfg.CampaignIndex)
 	defer rdb.Close()
 	pingCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	if err := store.Ping(pingCtx); err != nil {
@@ -194,7 +195,7 @@ func newApp(cfg config.Config, log *slog.Logger, metrics *telemetry.Metrics, sto
 		Secrets: webhookSecrets, Events: store, Clock: promo.SystemClock{}, Log: log.With("component", "webhooks"),
 		Metrics: metrics,
 		Observer: &promo.Observer{Store: store, Catalog: catalog, Log: log.With("component", "webhooks"),
-			Kick: worker.Kick, Billing: redeemer.Stripe},
+			Kick: worker.Kick, Billing: redeemer.Stripe, CampaignKick: generator.Wake, Campaigns: campaigns},
 	}
 	if cfg.MetricsCodeStock {
 		metrics.EnableCodeStock(codeStockLister(catalog))

@@ -418,5 +418,5 @@ func baselineTrips(kind string, gb map[string]GoBench) (int, int) {
 	if kind == "webhook" {
 		return get("WebhookInvoicePaid", 4), get("WebhookDuplicate", 1)
 	}
-	return get("Validate", 2), 0
+	return get("Validate", 1), 0
 }

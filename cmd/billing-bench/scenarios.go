@@ -37,7 +37,8 @@ type weighted struct {
 var scenarios = []scenario{
 	{name: "validate", prepare: prepareValidate, stripeTarget: 0, baseline: "validate",
 		gobench: []weighted{{"Validate", 1}}},
-	{name: "validate-campaign", prepare: prepareValidateCampaign, stripeTarget: 0, baseline: "validate"},
+	{name: "validate-campaign", prepare: prepareValidateCampaign, stripeTarget: 0, baseline: "validate",
+		gobench: []weighted{{"ValidateCampaign", 1}}},
 	{name: "apply", prepare: prepareApply, stripeTarget: 2, gobench: []weighted{{"Apply", 1}}},
 	{name: "create-promo", prepare: prepareCreatePromo, stripeTarget: 2, gobench: []weighted{{"CreatePromo", 1}}},
 	{name: "webhook", prepare: prepareWebhook, stripeTarget: 0, baseline: "webhook",

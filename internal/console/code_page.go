@@ -228,18 +228,7 @@ func (h *Handler) updateCode(w http.ResponseWriter, r *http.Request, s *session)
 		h.showCode(w, r, s, http.StatusBadRequest, f, "")
 		return
 	}
-	patch := map[string]any{}
-	for k, v := range md {
-		if pc.Metadata[k] != v {
-			patch[k] = v
-		}
-	}
-	for k := range pc.Metadata {
-		if _, ok := md[k]; !ok {
-			patch[k] = nil // the API deletes keys sent as null
-		}
-	}
-	if len(patch) > 0 {
+	if patch := metadataPatch(pc.Metadata, md); len(patch) > 0 {
 		body["metadata"] = patch
 	}
 	if len(body) == 0 {
@@ -314,4 +303,22 @@ func (h *Handler) runDrift(w http.ResponseWriter, r *http.Request, s *session) {
 	c.Report = rep
 	h.log.Info("console drift report", "api_key", s.Key)
 	h.render(w, http.StatusOK, "drift", h.view(s, "Drift", c))
+}
+
+// metadataPatch is the API's metadata update that turns cur into next:
+// changed and new keys with their values, removed keys as null (the API
+// deletes keys sent as null).
+func metadataPatch(cur, next map[string]string) map[string]any {
+	patch := map[string]any{}
+	for k, v := range next {
+		if cur[k] != v {
+			patch[k] = v
+		}
+	}
+	for k := range cur {
+		if _, ok := next[k]; !ok {
+			patch[k] = nil
+		}
+	}
+	return patch
 }

@@ -112,6 +112,7 @@ func New(o Options) *Handler {
 	h.mux.HandleFunc("GET /admin/campaigns", h.page(h.campaigns))
 	h.mux.HandleFunc("POST /admin/campaigns", h.form(h.createCampaign))
 	h.mux.HandleFunc("GET /admin/campaigns/{id}", h.page(h.campaignPage))
+	h.mux.HandleFunc("POST /admin/campaigns/{id}", h.form(h.updateCampaign))
 	h.mux.HandleFunc("GET /admin/campaigns/{id}/codes.csv", h.page(h.exportCampaign))
 	h.mux.HandleFunc("GET /admin/drift", h.page(h.driftPage))
 	h.mux.HandleFunc("POST /admin/drift", h.form(h.runDrift))

@@ -78,7 +78,7 @@ func TestPagesRender(t *testing.T) {
 	contents := map[string]any{
 		"login": loginContent{}, "codes": codesContent{}, "new": newForm(), "code": codePageContent{Edit: newForm()},
 		"archive": archiveContent{}, "drift": driftContent{Report: &DriftReport{Lines: []string{"x"}}}, "error": nil,
-		"campaigns": campaignsContent{Form: newForm()}, "campaign": campaignPageContent{},
+		"campaigns": campaignsContent{Form: newForm()}, "campaign": campaignPageContent{Edit: newForm()},
 	}
 	for _, name := range pageNames {
 		w := httptest.NewRecorder()
@@ -86,5 +86,48 @@ func TestPagesRender(t *testing.T) {
 		if w.Code != 200 || !strings.Contains(w.Body.String(), "</html>") {
 			t.Errorf("%s: %d %s", name, w.Code, w.Body.String())
 		}
+	}
+}
+
+// The campaign pages show the rule of one code per customer and the count of
+// redeemed codes; the create form's box is checked by default (the API's
+// default) and the campaign page has an edit form with the session's CSRF
+// token, gone once the campaign is archived.
+func TestCampaignPagesRender(t *testing.T) {
+	h := New(Options{})
+	render := func(name string, content any) string {
+		t.Helper()
+		w := httptest.NewRecorder()
+		h.render(w, 200, name, view{Title: name, Key: "admin", CSRF: "tok", Content: content})
+		return w.Body.String()
+	}
+	f := newForm()
+	f.Values["once_per_customer"] = "on"
+	page := render("campaigns", campaignsContent{Form: f, Campaigns: []campaignJSON{{ID: "cmp_1", Name: "Cards", Count: 10, Generated: 10, Redeemed: 4}}})
+	if !strings.Contains(page, `id="once_per_customer" name="once_per_customer" checked`) || !strings.Contains(page, `<td class="num">4</td>`) {
+		t.Errorf("campaigns page:\n%s", page)
+	}
+	f.Values["once_per_customer"] = ""
+	if page := render("campaigns", campaignsContent{Form: f}); strings.Contains(page, `name="once_per_customer" checked`) {
+		t.Errorf("the box is checked after the admin unchecked it")
+	}
+	edit := newForm()
+	edit.Values["status"], edit.Errors["expiration_datetime"] = "inactive", "expiration_datetime must be in the future"
+	c := campaignPageContent{Campaign: campaignJSON{ID: "cmp_1", Name: "Cards", Status: "active", Count: 10, Generated: 10,
+		Redeemed: 3, Metadata: map[string]string{"owner": "growth"}}, Edit: edit}
+	page = render("campaign", c)
+	for _, want := range []string{`3 of 10 codes`, `several codes`, `action="/admin/campaigns/cmp_1"`, `name="csrf_token" value="tok"`,
+		`value="inactive" selected`, `expiration_datetime must be in the future`, `owner</span>=growth`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("campaign page lacks %q", want)
+		}
+	}
+	c.Campaign.OncePerCustomer = true
+	if page := render("campaign", c); !strings.Contains(page, "one code of the campaign per customer") {
+		t.Errorf("campaign page without the rule")
+	}
+	c.Archived = true
+	if page := render("campaign", c); strings.Contains(page, "campaign-edit-form") {
+		t.Errorf("an archived campaign has an edit form")
 	}
 }

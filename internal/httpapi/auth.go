@@ -90,21 +90,27 @@ func WithPrincipal(ctx context.Context, name string, scope config.Scope) context
 // and an empty password (`curl -u KEY:`); or an in-process principal
 // (WithPrincipal). Anything else (another scheme, a malformed Basic value, a
 // non-empty password) is a 401. Both forms reach the same keys and scopes
-// (Keys.Verify).
+// (Keys.Verify). It also bounds the rest of the request by RequestTimeout
+// (Stripe calls included): one context and one copy of the request carry
+// both the deadline and the caller.
 func (s *server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		var name string
+		var scope config.Scope
 		if p, ok := c.Request().Context().Value(principalKey{}).(principal); ok {
-			return authenticated(c, next, p.name, p.scope)
+			name, scope = p.name, p.scope
+		} else {
+			token, err := presentedKey(c.Request().Header.Get("Authorization"))
+			if err != nil {
+				return err
+			}
+			if name, scope, ok = s.keys.Verify(token); !ok {
+				return promo.Errorf(promo.CodeUnauthorized, "invalid API key")
+			}
 		}
-		token, err := presentedKey(c.Request().Header.Get("Authorization"))
-		if err != nil {
-			return err
-		}
-		name, scope, ok := s.keys.Verify(token)
-		if !ok {
-			return promo.Errorf(promo.CodeUnauthorized, "invalid API key")
-		}
-		return authenticated(c, next, name, scope)
+		ctx, cancel := context.WithTimeout(c.Request().Context(), s.RequestTimeout)
+		defer cancel()
+		return authenticated(ctx, c, next, name, scope)
 	}
 }
 
@@ -140,11 +146,10 @@ func presentedKey(h string) (string, error) {
 
 // authenticated records who is calling: on the echo context for the logs and
 // scope checks, and on the request's context for the audit trail.
-func authenticated(c echo.Context, next echo.HandlerFunc, name string, scope config.Scope) error {
+func authenticated(ctx context.Context, c echo.Context, next echo.HandlerFunc, name string, scope config.Scope) error {
 	c.Set(ctxAPIKey, name)
 	c.Set(ctxScope, scope)
-	r := c.Request()
-	c.SetRequest(r.WithContext(promo.WithActor(r.Context(), promo.Actor{APIKey: name, RequestID: requestID(c)})))
+	c.SetRequest(c.Request().WithContext(promo.WithActor(ctx, promo.Actor{APIKey: name, RequestID: requestID(c)})))
 	return next(c)
 }
 

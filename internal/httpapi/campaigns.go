@@ -15,21 +15,25 @@ import (
 // promo code (same names and rules) without code and stock, plus the
 // campaign's own fields.
 type createCampaignRequest struct {
-	Name                    string            `json:"name"`
-	Prefix                  string            `json:"prefix"`
-	Count                   *int64            `json:"count"`
-	CodeLength              *int64            `json:"code_length"`
-	PromoType               string            `json:"promo_type"`
-	AmountOff               decimalText       `json:"amount_off"`
-	Currency                string            `json:"currency"`
-	Duration                string            `json:"duration"`
-	PromoDurationMonths     *int64            `json:"promo_duration_months"`
-	ExpirationDatetime      *string           `json:"expiration_datetime"`
-	NewUsersOnly            bool              `json:"new_users_only"`
-	ExistingMembershipsOnly bool              `json:"existing_memberships_only"`
-	PlanIDs                 []string          `json:"plan_ids"`
-	Status                  string            `json:"status"`
-	Metadata                map[string]string `json:"metadata"`
+	Name                    string      `json:"name"`
+	Prefix                  string      `json:"prefix"`
+	Count                   *int64      `json:"count"`
+	CodeLength              *int64      `json:"code_length"`
+	PromoType               string      `json:"promo_type"`
+	AmountOff               decimalText `json:"amount_off"`
+	Currency                string      `json:"currency"`
+	Duration                string      `json:"duration"`
+	PromoDurationMonths     *int64      `json:"promo_duration_months"`
+	ExpirationDatetime      *string     `json:"expiration_datetime"`
+	NewUsersOnly            bool        `json:"new_users_only"`
+	ExistingMembershipsOnly bool        `json:"existing_memberships_only"`
+	// OncePerCustomer: nil (absent or null) = true, one code of the
+	// campaign per customer; false lets a customer redeem several codes
+	// (each single-use, each on its own subscription).
+	OncePerCustomer *bool             `json:"once_per_customer"`
+	PlanIDs         []string          `json:"plan_ids"`
+	Status          string            `json:"status"`
+	Metadata        map[string]string `json:"metadata"`
 }
 
 // campaignResponse is the campaign resource.
@@ -44,12 +48,17 @@ type campaignResponse struct {
 	State       string  `json:"state"`
 	Generated   int     `json:"generated"`
 	Mirrored    int     `json:"mirrored"`
+	// Redeemed counts the codes whose single use a redemption holds now.
+	Redeemed int `json:"redeemed"`
 	termsJSON
-	Status    promo.Status      `json:"status"`
-	Metadata  map[string]string `json:"metadata"`
-	CreatedAt string            `json:"created_at"`
-	UpdatedAt string            `json:"updated_at"`
-	Stripe    struct {
+	Status promo.Status `json:"status"`
+	// StatusReason is stripe_coupon_deleted once the campaign's coupon was
+	// deleted in Stripe (inactive for good), else null.
+	StatusReason *string           `json:"status_reason"`
+	Metadata     map[string]string `json:"metadata"`
+	CreatedAt    string            `json:"created_at"`
+	UpdatedAt    string            `json:"updated_at"`
+	Stripe       struct {
 		CouponID string `json:"coupon_id"`
 	} `json:"stripe"`
 }
@@ -59,8 +68,8 @@ func toCampaignResponse(c *promo.Campaign) campaignResponse {
 	r := campaignResponse{
 		ID: c.ID, Object: "campaign", Name: c.Name, Prefix: c.Prefix, Count: c.Count, CodeLength: c.CodeLength,
 		EntropyBits: math.Round(promo.CodeEntropyBits(c.CodeLength)*10) / 10, State: string(c.State),
-		Generated: c.Generated, Mirrored: c.Mirrored,
-		termsJSON: toTermsJSON(p), Status: p.Status, Metadata: p.Metadata,
+		Generated: c.Generated, Mirrored: c.Mirrored, Redeemed: c.Redeemed,
+		termsJSON: toTermsJSON(p), Status: p.Status, StatusReason: optString(p.StatusReason), Metadata: p.Metadata,
 		CreatedAt: rfc3339(c.CreatedAt), UpdatedAt: rfc3339(c.UpdatedAt),
 	}
 	r.Stripe.CouponID = p.Stripe.CouponID
@@ -79,7 +88,7 @@ func (s *server) createCampaign(c echo.Context) error {
 		return promo.Invalid("count", "count is required: how many codes to generate (1 to %d)", promo.MaxCampaignCodes)
 	}
 	in := promo.CampaignInput{
-		Name: req.Name, Prefix: req.Prefix, Count: *req.Count, CodeLength: req.CodeLength,
+		Name: req.Name, Prefix: req.Prefix, Count: *req.Count, CodeLength: req.CodeLength, OncePerCustomer: req.OncePerCustomer,
 		Terms: promo.CreateInput{
 			PromoType: promo.PromoType(req.PromoType), AmountOff: string(req.AmountOff), Currency: req.Currency,
 			Duration: promo.Duration(req.Duration), PromoDurationMonths: req.PromoDurationMonths,
@@ -133,7 +142,7 @@ func (s *server) listCampaigns(c echo.Context) error {
 var campaignImmutable = map[string]bool{
 	"name": true, "prefix": true, "count": true, "code_length": true,
 	"promo_type": true, "amount_off": true, "currency": true, "duration": true, "promo_duration_months": true,
-	"new_users_only": true, "existing_memberships_only": true, "plan_ids": true,
+	"new_users_only": true, "existing_memberships_only": true, "plan_ids": true, "once_per_customer": true,
 }
 
 func (s *server) updateCampaign(c echo.Context) error {
@@ -179,11 +188,14 @@ type campaignCodeResponse struct {
 	Subscription          *string `json:"subscription"`
 	RedeemedAt            *string `json:"redeemed_at"`
 	StripePromotionCodeID *string `json:"stripe_promotion_code_id"`
+	// StripePromotionCodeActive is the active flag the promotion code is
+	// known to carry in Stripe (null: no promotion code, or not known).
+	StripePromotionCodeActive *bool `json:"stripe_promotion_code_active"`
 }
 
 func toCampaignCode(cc promo.CampaignCode) campaignCodeResponse {
 	r := campaignCodeResponse{Object: "campaign_code", Code: cc.Code, Redeemed: cc.Redeemed,
-		StripePromotionCodeID: optString(cc.PromotionCodeID)}
+		StripePromotionCodeID: optString(cc.PromotionCodeID), StripePromotionCodeActive: cc.PromotionCodeActive}
 	if rd := cc.Redemption; rd != nil {
 		at := rfc3339(rd.At)
 		r.RedemptionID, r.Customer, r.Subscription, r.RedeemedAt = optString(rd.ID), optString(rd.Customer),

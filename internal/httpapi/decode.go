@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"reflect"
+	"sync"
 	"time"
 
 	"github.com/billing-adapter/billing-adapter/internal/jsonerr"
@@ -16,10 +17,15 @@ import (
 // fields, nothing after it. Errors are 400s in plain words naming the field
 // at fault (param), never Go's own error texts.
 func decodeJSON(c echo.Context, dst any) error {
-	body, err := io.ReadAll(c.Request().Body)
-	if err != nil {
+	buf := bodyBuffers.Get().(*bytes.Buffer)
+	defer putBodyBuffer(buf)
+	if n := c.Request().ContentLength; n > 0 && n <= maxPooledBody {
+		buf.Grow(int(n) + bytes.MinRead) // the whole body and the read that sees EOF
+	}
+	if _, err := buf.ReadFrom(c.Request().Body); err != nil {
 		return err // the body limit's 413, or the client went away
 	}
+	body := buf.Bytes() // not kept: the decoder copies what it keeps
 	if len(bytes.TrimSpace(body)) == 0 {
 		return promo.Errorf(promo.CodeInvalidRequest, "request body must be a JSON object")
 	}
@@ -33,6 +39,22 @@ func decodeJSON(c echo.Context, dst any) error {
 		return promo.Errorf(promo.CodeInvalidRequest, "request body must hold a single JSON object, with nothing after it")
 	}
 	return nil
+}
+
+// bodyBuffers are the read buffers of request bodies (io.ReadAll grew a new
+// one step by step for every request). Buffers that grew past
+// maxPooledBody are left to the GC, so a rare large body does not stay
+// pinned in the pool.
+var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxPooledBody = 64 << 10
+
+func putBodyBuffer(b *bytes.Buffer) {
+	if b.Cap() > maxPooledBody {
+		return
+	}
+	b.Reset()
+	bodyBuffers.Put(b)
 }
 
 // jsonError translates a decoding error of dst, the JSON at root ("" for

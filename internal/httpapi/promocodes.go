@@ -60,13 +60,16 @@ type termsJSON struct {
 	ExpirationDatetime      *string         `json:"expiration_datetime"`
 	NewUsersOnly            bool            `json:"new_users_only"`
 	ExistingMembershipsOnly bool            `json:"existing_memberships_only"`
-	PlanIDs                 []string        `json:"plan_ids"`
+	// OncePerCustomer: one use of the code per customer account; always
+	// true for a promo code, a campaign's once_per_customer otherwise.
+	OncePerCustomer bool     `json:"once_per_customer"`
+	PlanIDs         []string `json:"plan_ids"`
 }
 
 func toTermsJSON(p *promo.PromoCode) termsJSON {
 	t := termsJSON{PromoType: p.PromoType, AmountOff: json.Number(p.AmountOffDecimal()), Duration: p.Duration,
 		PromoDurationMonths: p.DurationMonths, NewUsersOnly: p.NewUsersOnly,
-		ExistingMembershipsOnly: p.ExistingMembershipsOnly, PlanIDs: p.PlanIDs}
+		ExistingMembershipsOnly: p.ExistingMembershipsOnly, OncePerCustomer: p.OncePerCustomer(), PlanIDs: p.PlanIDs}
 	if p.PromoType == promo.FlatAmount {
 		minor, cur := p.AmountOff, p.Currency
 		t.AmountOffMinor, t.Currency = &minor, &cur

@@ -97,8 +97,15 @@ func New(o Options) http.Handler {
 	// never occupy a key. The /v1 middleware is attached per route, not to an
 	// echo Group: a Group's catch-all route would turn a wrong method on a
 	// known path into a 404 instead of the router's 405 with Allow.
+	// Each route's chain is composed once, here: echo applies route-level
+	// middleware anew on every request (a closure per middleware).
+	bodyLimit := middleware.BodyLimit(BodyLimit)
 	v1 := func(method, path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) {
-		e.Add(method, "/v1"+path, h, append([]echo.MiddlewareFunc{middleware.BodyLimit(BodyLimit), s.timeout, s.authenticate}, m...)...)
+		chain := append([]echo.MiddlewareFunc{bodyLimit, s.authenticate}, m...)
+		for i := len(chain) - 1; i >= 0; i-- {
+			h = chain[i](h)
+		}
+		e.Add(method, "/v1"+path, h)
 	}
 	admin := s.requireScope(config.ScopeAdmin)
 	v1(http.MethodPost, "/promo_codes", s.createPromoCode, admin, s.idempotency)
@@ -138,14 +145,4 @@ func (s *server) readyz(c echo.Context) error {
 		}
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
-}
-
-// timeout bounds the work of one /v1 request.
-func (s *server) timeout(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		ctx, cancel := context.WithTimeout(c.Request().Context(), s.RequestTimeout)
-		defer cancel()
-		c.SetRequest(c.Request().WithContext(ctx))
-		return next(c)
-	}
 }

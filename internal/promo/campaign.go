@@ -23,6 +23,18 @@ import (
 //   - Status, expiry and metadata are the campaign's, for all its codes at
 //     once; the terms of the discount cannot change (a new campaign is needed,
 //     as for a promo code's amount).
+//   - One use of the campaign per customer (once_per_customer, default
+//     true): a customer who holds a redemption of one of its codes is
+//     refused another (already_redeemed_by_customer), as for a promo code.
+//     A campaign created with once_per_customer: false lets one customer
+//     redeem several of its codes, each still single-use and each on its
+//     own subscription (one code per subscription). It is a term: it cannot
+//     change after create (customers may already hold codes under it).
+//   - Its coupon deleted in Stripe (coupon.deleted), a campaign is inactive
+//     for good, as a promo code is (Terms.StatusReason ReasonCouponDeleted):
+//     every code refused with code_inactive, status active refused (409),
+//     no more promotion codes made. Discounts already running keep running
+//     in Stripe, so their ledger lines end by the usual rules.
 
 // CodeAlphabet is the alphabet of generated codes: digits and upper-case
 // letters without the look-alikes 0/O, 1/I/L, and U (V/U): 30 characters.
@@ -72,8 +84,18 @@ type Campaign struct {
 	State     CampaignState
 	Generated int // codes generated so far
 	Mirrored  int // codes with a Stripe promotion code (on demand)
+	// Redeemed counts the codes whose single use a redemption holds now
+	// (Redemption.HoldsUse of the line that took the code): a code given
+	// back (its redemption ended before a paid invoice) no longer counts.
+	Redeemed  int
 	CreatedAt time.Time
 	UpdatedAt time.Time
+}
+
+// CouponGone reports whether the campaign's coupon was deleted in Stripe
+// (Campaigns.CouponDeleted): inactive for good.
+func (c *Campaign) CouponGone() bool {
+	return c.Terms.StatusReason == ReasonCouponDeleted && c.Terms.Status != StatusActive
 }
 
 // IsCampaignCode reports whether p is a campaign code's view: ID the
@@ -106,6 +128,9 @@ type CampaignInput struct {
 	Prefix     string
 	Count      int64
 	CodeLength *int64
+	// OncePerCustomer is once_per_customer: nil = true (one code of the
+	// campaign per customer).
+	OncePerCustomer *bool
 	// Terms is checked as a promo code's create (Code, Stock and
 	// UnlimitedStock must be empty: a campaign code is single-use).
 	Terms CreateInput
@@ -146,6 +171,9 @@ func NewCampaign(in CampaignInput, now time.Time) (*Campaign, error) {
 	case in.Terms.Stock != nil || in.Terms.UnlimitedStock != nil:
 		return nil, Invalid("stock", "every code of a campaign is single-use: count sets how many there are")
 	}
+	if err := checkCampaignMetadataKeys(in.Terms.Metadata); err != nil {
+		return nil, err
+	}
 	terms := in.Terms
 	terms.Code = "CAMPAIGN" // a placeholder the checks accept; campaigns have no text of their own
 	unlimited := true
@@ -155,8 +183,21 @@ func NewCampaign(in CampaignInput, now time.Time) (*Campaign, error) {
 		return nil, err
 	}
 	p.Code = ""
+	p.ManyPerCustomer = in.OncePerCustomer != nil && !*in.OncePerCustomer
 	c.Terms = *p
 	return c, nil
+}
+
+// checkCampaignMetadataKeys refuses the keys the adapter writes on a
+// campaign's Stripe coupon (campaign_id, once_per_customer) besides those
+// reserved on every code.
+func checkCampaignMetadataKeys(md map[string]string) *Error {
+	for _, k := range []string{MetaCampaignID, MetaOncePerCustomer} {
+		if _, ok := md[k]; ok {
+			return Invalid("metadata", "metadata key %q is reserved by the adapter on a campaign", k)
+		}
+	}
+	return nil
 }
 
 // CampaignUpdate changes a campaign's status, expiry or metadata (nil or
@@ -185,6 +226,10 @@ func ApplyCampaignUpdate(c *Campaign, u CampaignUpdate, now time.Time) (*Campaig
 		if c.Terms.Status == StatusArchived && *u.Status != StatusArchived {
 			return nil, Invalid("status", "an archived campaign cannot be reactivated")
 		}
+		if c.Terms.StatusReason == ReasonCouponDeleted && *u.Status == StatusActive {
+			return nil, &Error{Code: CodeConflict, Param: "status",
+				Message: "campaign " + c.ID + " cannot be activated: its Stripe coupon was deleted; create a new campaign"}
+		}
 		next.Terms.Status = *u.Status
 	}
 	if u.ExpirationSet {
@@ -207,6 +252,9 @@ func ApplyCampaignUpdate(c *Campaign, u CampaignUpdate, now time.Time) (*Campaig
 			}
 		}
 		if err := CheckMetadata(next.Terms.Metadata); err != nil {
+			return nil, err
+		}
+		if err := checkCampaignMetadataKeys(next.Terms.Metadata); err != nil {
 			return nil, err
 		}
 	}
@@ -278,6 +326,10 @@ type CampaignCode struct {
 	Redemption *CodeRedemption // when redeemed
 	// PromotionCodeID is the Stripe promotion code made on demand, if any.
 	PromotionCodeID string
+	// PromotionCodeActive is the active flag that promotion code is known
+	// to carry (its create, the adapter's last switch, or the last
+	// promotion_code.updated read back from Stripe); nil when not known.
+	PromotionCodeActive *bool
 }
 
 // CodeRedemption is who holds a campaign code.

@@ -2,6 +2,7 @@ package promo
 
 import (
 	"math"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -98,6 +99,8 @@ func TestNewCampaign(t *testing.T) {
 		{"amount", "amount_off", func(in *CampaignInput) { in.Terms.AmountOff = "101" }},
 		{"expired", "expiration_datetime", func(in *CampaignInput) { in.Terms.ExpirationDatetime = &past }},
 		{"metadata", "metadata", func(in *CampaignInput) { in.Terms.Metadata = map[string]string{"promo_code_id": "x"} }},
+		{"metadata naming the campaign", "metadata", func(in *CampaignInput) { in.Terms.Metadata = map[string]string{MetaCampaignID: "x"} }},
+		{"metadata naming the rule", "metadata", func(in *CampaignInput) { in.Terms.Metadata = map[string]string{MetaOncePerCustomer: "x"} }},
 	} {
 		in := campaignInput()
 		tc.edit(&in)
@@ -105,6 +108,20 @@ func TestNewCampaign(t *testing.T) {
 		var e *Error
 		if err == nil || !asError(err, &e) || e.Code != CodeInvalidRequest || e.Param != tc.param {
 			t.Errorf("%s: got %v, want 400 on %s", tc.name, err, tc.param)
+		}
+	}
+	if !c.Terms.OncePerCustomer() {
+		t.Errorf("once_per_customer defaults to true")
+	}
+	for _, once := range []bool{true, false} {
+		in := campaignInput()
+		in.OncePerCustomer = &once
+		c, err := NewCampaign(in, now)
+		if err != nil || c.Terms.OncePerCustomer() != once {
+			t.Errorf("once_per_customer %v: %+v %v", once, c, err)
+		}
+		if spec := campaignCouponSpec(c); spec.Metadata[MetaOncePerCustomer] != strconv.FormatBool(once) {
+			t.Errorf("coupon metadata %v, want once_per_customer %v", spec.Metadata, once)
 		}
 	}
 	in := campaignInput()

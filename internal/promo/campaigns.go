@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 )
 
@@ -115,9 +116,15 @@ func (cs *Campaigns) Create(ctx context.Context, in CampaignInput, requestKey st
 // MetaPromoCode, on the subscriptions its codes are applied to).
 const MetaCampaignID = "campaign_id"
 
+// MetaOncePerCustomer records the campaign's once_per_customer ("true" or
+// "false") on its Stripe coupon, beside the terms the coupon itself
+// carries, so that Stripe holds every rule of the campaign.
+const MetaOncePerCustomer = "once_per_customer"
+
 func campaignCouponSpec(c *Campaign) CouponSpec {
 	md := copyMetadata(c.Terms.Metadata)
 	md[MetaCampaignID] = c.ID
+	md[MetaOncePerCustomer] = strconv.FormatBool(c.Terms.OncePerCustomer())
 	s := CouponSpec{ID: c.ID, PromoCodeID: c.ID, Name: c.Name, Duration: c.Terms.Duration,
 		Months: c.Terms.DurationMonths, ProductIDs: c.Terms.PlanProducts, Metadata: md}
 	if c.Terms.PromoType == Percentage {
@@ -176,6 +183,34 @@ func (cs *Campaigns) Update(ctx context.Context, id string, u CampaignUpdate) (*
 		}
 	}
 	return next, nil
+}
+
+// CouponDeleted makes a campaign whose Stripe coupon was deleted (the
+// coupon.deleted webhook) inactive for good, as Catalog.CouponDeleted does a
+// promo code: status inactive (an archived one stays archived), StatusReason
+// ReasonCouponDeleted, so every code is refused with code_inactive and the
+// status cannot become active again. Discounts already running on the
+// coupon keep running in Stripe (deleting a coupon does not remove them), so
+// their ledger lines are left to end by the usual rules. The mirrored
+// codes' promotion codes are not switched: Stripe cannot redeem a promotion
+// code of a deleted coupon. Idempotent.
+func (cs *Campaigns) CouponDeleted(ctx context.Context, id string) error {
+	unlock, err := cs.Store.Lock(ctx, id, UpdateLockTTL)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	c, err := cs.Get(ctx, id)
+	if err != nil || c.Terms.StatusReason == ReasonCouponDeleted {
+		return err
+	}
+	next := *c
+	if next.Terms.Status == StatusActive {
+		next.Terms.Status = StatusInactive
+	}
+	next.Terms.StatusReason, next.UpdatedAt = ReasonCouponDeleted, cs.Clock.Now()
+	cs.Log.WarnContext(ctx, "the Stripe coupon of a campaign was deleted; its codes are inactive for good", "campaign_id", id)
+	return cs.Store.SaveCampaign(ctx, &next)
 }
 
 // Codes pages a campaign's codes.
@@ -288,10 +323,14 @@ type MirrorStore interface {
 	QueueMirror(ctx context.Context, c *Campaign, texts []string) error
 	// MirroringCampaigns lists the campaigns with queued texts.
 	MirroringCampaigns(ctx context.Context) ([]string, error)
+	// DropMirrorQueue forgets the campaign's queued texts (its coupon is
+	// gone: no promotion code can be made on it any more).
+	DropMirrorQueue(ctx context.Context, id string) error
 	// NextMirror returns up to n queued texts of the campaign, in order.
 	NextMirror(ctx context.Context, id string, n int) ([]string, error)
-	// RecordMirrored records text's promotion code and dequeues it (once).
-	RecordMirrored(ctx context.Context, id, text, promotionCodeID string) error
+	// RecordMirrored records text's promotion code, made with the active
+	// flag active, and dequeues it (once).
+	RecordMirrored(ctx context.Context, id, text, promotionCodeID string, active bool) error
 	// AttributeCampaignCode names on a ledger line of the campaign the code
 	// whose promotion code made its discount (a Stripe Checkout redemption),
 	// and gives the line the code's single use: a line before it that holds
@@ -301,11 +340,42 @@ type MirrorStore interface {
 	// flag to be checked (not mirrored: nothing); all=true queues every
 	// mirrored code of the campaign and starts a new switch generation.
 	QueueCodeSync(ctx context.Context, id, text string, all bool) error
-	// NextCodeSync returns up to n queued codes with their promotion code
-	// IDs and the campaign's switch generation.
-	NextCodeSync(ctx context.Context, id string, n int) (texts, promotionCodeIDs []string, gen int64, err error)
-	// CodeSynced dequeues text.
-	CodeSynced(ctx context.Context, id, text string) error
+	// QueueGivenBack queues a code given back (no redemption holds it any
+	// more) for its promotion code to be switched on: only when the code is
+	// mirrored and the campaign is active, in one atomic step.
+	QueueGivenBack(ctx context.Context, id, text string) error
+	// NextCodeSync returns up to n queued codes, in queue order, with what
+	// is known of their promotion codes, and the campaign's switch
+	// generation.
+	NextCodeSync(ctx context.Context, id string, n int) (codes []CodeSync, gen int64, err error)
+	// CodeSynced records a switch the worker made in Stripe (switched: the
+	// flag active, one more switch of the code) and dequeues the code
+	// unless it was queued again since NextCodeSync returned it.
+	CodeSynced(ctx context.Context, id string, c CodeSync, switched, active bool) error
+	// CampaignPromotionCode returns the code whose Stripe promotion code is
+	// promotionCodeID, with what is known of it (ErrNotFound: none).
+	CampaignPromotionCode(ctx context.Context, id, promotionCodeID string) (CodeSync, error)
+	// ObservePromotionCodeActive records the active flag Stripe reported
+	// for c's promotion code, unless the adapter switched it since c was
+	// read (its Switches moved): recorded reports whether it was written.
+	ObservePromotionCodeActive(ctx context.Context, id string, c CodeSync, active bool) (recorded bool, err error)
+}
+
+// CodeSync is a mirrored campaign code as the promotion code switches see
+// it: its Stripe promotion code, the active flag it is known to carry (from
+// its create, the adapter's last switch, or the last promotion_code.updated
+// read back from Stripe), and how many times the adapter switched it (the
+// Stripe idempotency key of each switch names it, so every switch is a new
+// Stripe call and a retry of one replays it).
+type CodeSync struct {
+	Text            string
+	PromotionCodeID string
+	Known           bool // Active is known (codes mirrored before it was recorded: not)
+	Active          bool
+	Switches        int64
+	// Score is the code's place in the switch queue: a code queued again
+	// gets a new one, so the worker never dequeues a newer request.
+	Score float64
 }
 
 // Mirror queues Stripe promotion codes for chosen codes of a campaign; the
@@ -325,6 +395,10 @@ func (cs *Campaigns) Mirror(ctx context.Context, id string, texts []string) (*Ca
 	c, err := cs.Get(ctx, id)
 	if err != nil {
 		return nil, err
+	}
+	if c.Terms.StatusReason == ReasonCouponDeleted {
+		return nil, &Error{Code: CodeConflict, Param: "id",
+			Message: "campaign " + c.ID + " has no Stripe coupon any more (deleted in Stripe): no promotion code can be made for its codes"}
 	}
 	norm := make([]string, len(texts))
 	for i, t := range texts {
@@ -376,6 +450,12 @@ func (cs *Campaigns) mirrorOne(ctx context.Context, ms MirrorStore, id, owner st
 		if err != nil || !ok {
 			return err
 		}
+		if c.Terms.StatusReason == ReasonCouponDeleted {
+			cs.Log.WarnContext(ctx, "the campaign's Stripe coupon was deleted: its queued promotion codes are not made", "campaign_id", id)
+			if err := ms.DropMirrorQueue(ctx, id); err != nil {
+				return err
+			}
+		}
 		texts, err := ms.NextMirror(ctx, id, 100)
 		if err != nil {
 			return err
@@ -389,13 +469,28 @@ func (cs *Campaigns) mirrorOne(ctx context.Context, ms MirrorStore, id, owner st
 					return err
 				}
 			}
-			pid, err := cs.mirrorCode(ctx, c, text)
+			// Made on only while the code is free: a code already redeemed
+			// through the adapter must not be redeemable in Checkout.
+			want, err := cs.wantActive(ctx, c, text)
 			if err != nil {
 				return err
 			}
-			if err := ms.RecordMirrored(ctx, id, text, pid); err != nil {
+			pid, active, err := cs.mirrorCode(ctx, c, text, want)
+			if err != nil {
 				return err
 			}
+			if err := ms.RecordMirrored(ctx, id, text, pid, active); err != nil {
+				return err
+			}
+			if active != want { // found made earlier with another flag: switch it
+				if err := ms.QueueCodeSync(ctx, id, text, false); err != nil {
+					return err
+				}
+			}
+		}
+		// The next batch is made with the campaign's status of then.
+		if c, err = cs.Store.GetCampaign(ctx, id); err != nil {
+			return err
 		}
 	}
 }
@@ -404,66 +499,82 @@ func (cs *Campaigns) mirrorOne(ctx context.Context, ms MirrorStore, id, owner st
 // redemption in Stripe, the campaign's expiry and new-users rule, metadata
 // naming the campaign and the code. Its idempotency key is a function of
 // the campaign and the text, so a retry by any replica after a crash
-// replays the same create; after Stripe forgot the key, the existing
-// promotion code is found by its text.
-func (cs *Campaigns) mirrorCode(ctx context.Context, c *Campaign, text string) (string, error) {
+// replays the same create; after Stripe forgot the key (or refused it for a
+// create with another active flag), the existing promotion code is found by
+// its text. It returns the promotion code and the active flag it carries.
+func (cs *Campaigns) mirrorCode(ctx context.Context, c *Campaign, text string, active bool) (string, bool, error) {
 	spec := PromotionCodeSpec{PromoCodeID: c.ID, Code: text, CouponID: c.Terms.Stripe.CouponID, ExpiresAt: c.Terms.ExpiresAt,
-		FirstTimeTransaction: c.Terms.NewUsersOnly, Active: c.Terms.Status == StatusActive, MaxRedemptions: 1,
+		FirstTimeTransaction: c.Terms.NewUsersOnly, Active: active, MaxRedemptions: 1,
 		Metadata: map[string]string{MetaCampaignID: c.ID, MetaPromoCode: text}}
 	id, err := cs.Gateway.CreatePromotionCode(ctx, spec, StripeKey("campaign:"+c.ID, "promotion_code:"+text))
 	if err == nil {
-		return id, nil
+		return id, active, nil
 	}
-	found, _, ok, ferr := cs.Gateway.FindPromotionCode(ctx, text, spec.CouponID)
+	found, foundActive, ok, ferr := cs.Gateway.FindPromotionCode(ctx, text, spec.CouponID)
 	if ferr == nil && ok {
-		return found, nil
+		return found, foundActive, nil
 	}
-	return "", err
+	return "", false, err
 }
 
 // syncCodes switches the Stripe promotion codes of queued mirrored codes on
 // or off: on while the campaign is active and no redemption holds the code,
-// so Stripe Checkout cannot redeem a code the adapter would refuse. The
-// Stripe idempotency key names the code, the flag and the campaign's switch
-// generation (a new one at each status change), so a retry replays the
-// same switch and a later status change makes a new one.
+// so Stripe Checkout cannot redeem a code the adapter would refuse. A code
+// whose promotion code is known to carry the wanted flag already costs no
+// Stripe call (as a promo code's SyncStripeActive). The Stripe idempotency
+// key names the code, the flag, the campaign's switch generation (a new one
+// at each status change) and the code's own switch count, so a retry replays
+// the same switch and every later switch (a code redeemed, given back and
+// redeemed again) is a new Stripe call.
 func (cs *Campaigns) syncCodes(ctx context.Context, ms MirrorStore, c *Campaign, owner string, lease time.Duration) error {
 	for {
 		// A batch of 100 at the default 20/s takes 5 s: well inside a lease.
 		if ok, err := cs.Store.LeaseGeneration(ctx, c.ID, owner, lease); err != nil || !ok {
 			return err
 		}
-		texts, pids, gen, err := ms.NextCodeSync(ctx, c.ID, 100)
-		if err != nil || len(texts) == 0 {
+		codes, gen, err := ms.NextCodeSync(ctx, c.ID, 100)
+		if err != nil || len(codes) == 0 {
 			return err
 		}
 		now, err := cs.Store.GetCampaign(ctx, c.ID)
 		if err != nil {
 			return err
 		}
-		for i, text := range texts {
-			want := now.Terms.Status == StatusActive
-			if want {
-				held, err := cs.codeHeld(ctx, text)
-				if err != nil {
-					return err
-				}
-				want = !held
-			}
-			if cs.Throttle != nil {
-				if err := cs.Throttle(ctx); err != nil {
-					return err
-				}
-			}
-			key := StripeKey("campaign:"+c.ID, fmt.Sprintf("promotion_code.active:%s:%t:%d", text, want, gen))
-			if err := cs.Gateway.UpdatePromotionCode(ctx, pids[i], PromotionCodeUpdate{Active: &want}, key); err != nil {
+		for _, code := range codes {
+			want, err := cs.wantActive(ctx, now, code.Text)
+			if err != nil {
 				return err
 			}
-			if err := ms.CodeSynced(ctx, c.ID, text); err != nil {
+			// A campaign whose coupon was deleted leaves its promotion codes
+			// as they are: Stripe cannot redeem them any more.
+			gone := now.Terms.StatusReason == ReasonCouponDeleted
+			switched := !gone && code.PromotionCodeID != "" && (!code.Known || code.Active != want)
+			if switched {
+				if cs.Throttle != nil {
+					if err := cs.Throttle(ctx); err != nil {
+						return err
+					}
+				}
+				key := StripeKey("campaign:"+c.ID, fmt.Sprintf("promotion_code.active:%s:%t:%d:%d", code.Text, want, gen, code.Switches))
+				if err := cs.Gateway.UpdatePromotionCode(ctx, code.PromotionCodeID, PromotionCodeUpdate{Active: &want}, key); err != nil {
+					return err
+				}
+			}
+			if err := ms.CodeSynced(ctx, c.ID, code, switched, want); err != nil {
 				return err
 			}
 		}
 	}
+}
+
+// wantActive is the flag a mirrored code's promotion code should carry:
+// on while the campaign is active and no redemption holds the code.
+func (cs *Campaigns) wantActive(ctx context.Context, c *Campaign, text string) (bool, error) {
+	if c.Terms.Status != StatusActive {
+		return false, nil
+	}
+	held, err := cs.codeHeld(ctx, text)
+	return !held, err
 }
 
 // codeHeld reports whether a redemption holds the campaign code.

@@ -63,6 +63,13 @@ type PromoCode struct {
 	ExistingMembershipsOnly bool
 	PlanIDs                 []string // Stripe price IDs
 	PlanProducts            []string // the Stripe products of PlanIDs (coupon applies_to)
+	// ManyPerCustomer lifts the rule of one use per customer: a campaign
+	// created with once_per_customer: false, whose customers may each
+	// redeem several of its codes (each code still single-use, one code per
+	// subscription). Always false for a promo code; the zero value is the
+	// rule (once per customer), so records written before the option read
+	// as they were meant.
+	ManyPerCustomer bool
 
 	Stock          int64 // units left to hand out (ignored when UnlimitedStock)
 	UnlimitedStock bool
@@ -106,6 +113,11 @@ type StripeRefs struct {
 // ReasonCouponDeleted is the StatusReason of a code whose Stripe coupon was
 // deleted: it can never be redeemed again.
 const ReasonCouponDeleted = "stripe_coupon_deleted"
+
+// OncePerCustomer reports whether a customer may hold only one redemption
+// of the code (of any of a campaign's codes): every promo code, and every
+// campaign unless created with once_per_customer: false.
+func (p *PromoCode) OncePerCustomer() bool { return !p.ManyPerCustomer }
 
 // AmountExponent is the number of decimals AmountOff carries.
 func (p *PromoCode) AmountExponent() int {

@@ -13,6 +13,9 @@ type LedgerState struct {
 	Codes   []*PromoCode
 	Ledgers map[string][]*Redemption // by promo code ID
 	Paid    map[string]bool          // of the customers Stripe shows paying, those recorded as having paid
+	// Campaigns are the campaigns Redis has, by ID (their ledgers are in
+	// Ledgers under the campaign ID).
+	Campaigns map[string]*CampaignLedger
 }
 
 // InFlight counts reservations not yet confirmed or released.
@@ -40,10 +43,12 @@ func (d Drift) String() string {
 	return fmt.Sprintf("%-9s %s %s: %s", strings.ToUpper(d.Kind), d.PromoCodeID, d.Code, d.What)
 }
 
-// Diff compares Redis (current) with Stripe's truth (rebuilt). Codes still
-// being created and reservations in flight are not drift; released
-// redemptions and ones that ended before a paid invoice are Redis' own
-// history, which Stripe cannot show.
+// Diff compares Redis (current) with Stripe's truth (rebuilt): codes and
+// campaigns (campaignDrift; a campaign's drift names the campaign ID).
+// Codes still being created and reservations in flight are not drift;
+// released redemptions and ones that ended before a paid invoice are Redis'
+// own history, which Stripe cannot show; an unused campaign coupon no
+// campaign names is not drift (OrphanCampaignCoupons).
 func Diff(current *LedgerState, rebuilt *Rebuilt, paid map[string]time.Time) []Drift {
 	var out []Drift
 	have := map[string]*PromoCode{}
@@ -69,6 +74,18 @@ func Diff(current *LedgerState, rebuilt *Rebuilt, paid map[string]time.Time) []D
 		gone := p.StatusReason == ReasonCouponDeleted && p.Status != StatusActive
 		if !seen[p.ID] && p.Stripe.State == SyncReady && !gone {
 			out = append(out, Drift{p.ID, p.Code, "extra", "in Redis, not in Stripe (its coupon is gone)"})
+		}
+	}
+	inStripe := map[string]bool{}
+	for _, c := range rebuilt.Campaigns {
+		inStripe[c.ID] = true
+		out = append(out, campaignDrift(c, current.Campaigns[c.ID], current.Ledgers[c.ID], rebuilt.Ledgers[c.ID])...)
+	}
+	for _, id := range slices.Sorted(maps.Keys(current.Campaigns)) {
+		// A campaign whose coupon.deleted was seen is inactive for good, as
+		// a promo code: what Stripe shows, not drift.
+		if c := current.Campaigns[id]; !inStripe[id] && c.Campaign != nil && !c.Campaign.CouponGone() {
+			out = append(out, Drift{id, "", "extra", campaignCouponGone})
 		}
 	}
 	var unpaid []string
@@ -102,6 +119,7 @@ func codeDifferences(got, want *PromoCode) []string {
 	cmp("expiration_datetime", timeText(got.ExpiresAt), timeText(want.ExpiresAt))
 	cmp("new_users_only", got.NewUsersOnly, want.NewUsersOnly)
 	cmp("existing_memberships_only", got.ExistingMembershipsOnly, want.ExistingMembershipsOnly)
+	cmp("once_per_customer", got.OncePerCustomer(), want.OncePerCustomer())
 	cmp("plan_ids", got.PlanIDs, want.PlanIDs)
 	cmp("status", got.Status, want.Status)
 	cmp("unlimited_stock", got.UnlimitedStock, want.UnlimitedStock)
@@ -172,7 +190,27 @@ func lineDifferences(g *Redemption, w RebuiltRedemption) []string {
 	cmp("subscription", g.Subscription, w.Subscription)
 	cmp("cycles", g.Cycles, w.Cycles)
 	cmp("discounted_amounts", amountsText(g.Discounted), amountsText(w.Discounted))
+	if w.UniqueCode != "" { // a campaign's line whose code Stripe names (CampaignCodeOf)
+		cmp("promo_code", g.UniqueCode, w.UniqueCode)
+	}
 	return diffs
+}
+
+// campaignCouponGone reports a campaign whose coupon Stripe no longer has.
+const campaignCouponGone = "campaign in Redis, its coupon is not in Stripe (deleted there?): " +
+	"reconcile -fix makes it inactive for good, as coupon.deleted does"
+
+// Unrepairable lists the campaigns of a drift list that reconcile -fix
+// cannot repair from Stripe: one Redis does not have (CampaignNotInRedis:
+// restore it from a backup).
+func Unrepairable(drift []Drift) []string {
+	var out []string
+	for _, d := range drift {
+		if strings.HasPrefix(d.What, CampaignNotInRedis) {
+			out = append(out, d.PromoCodeID+": not in Redis, restore it from a backup")
+		}
+	}
+	return out
 }
 
 // Drifting is the set of codes a drift list names: the codes reconcile
@@ -225,6 +263,9 @@ func MergeLedger(stripeLines []RebuiltRedemption, redisLines []*Redemption, now 
 				m.ID = r.ID
 			}
 			m.Owner, m.CreatedAt, m.EffectiveAt, m.Flags = r.Owner, r.CreatedAt, r.EffectiveAt, r.Flags
+			if m.UniqueCode == "" { // Stripe does not name the campaign code: Redis' stands
+				m.UniqueCode = r.UniqueCode
+			}
 			if r.Source != "" {
 				m.Source = r.Source
 			}

@@ -27,8 +27,17 @@ type Observer struct {
 	Kick    func(promoCodeID string)
 	// Billing reads a subscription's metadata when a discount may belong to
 	// a new subscription's reservation (ErrSubscriptionUnread). Without it a
-	// reservation is matched by customer alone.
+	// reservation is matched by customer alone, except on a campaign that is
+	// not once per customer (no customer index): there a discount the event
+	// does not tie to its line is recorded as made outside the adapter.
+	// The service always sets it.
 	Billing BillingGateway
+	// Campaigns follows a campaign's coupon deleted in Stripe; without it
+	// the event is ignored.
+	Campaigns *Campaigns
+	// CampaignKick, when set, wakes the campaign worker (a mirrored
+	// campaign code's promotion code to switch).
+	CampaignKick func()
 }
 
 // ours reports whether a Stripe coupon can mirror one of our codes (coupon
@@ -193,10 +202,24 @@ func (r *Observer) discountEnded(ctx context.Context, d DiscountEvent, reason st
 		return r.unknown(ctx, d.CouponID, err)
 	}
 	r.stockChanged(ctx, d.CouponID, change)
+	if err := r.codeGivenBack(ctx, rd); err != nil {
+		return err
+	}
 	if rd.Subscription != "" {
 		return r.Store.ClearClaim(ctx, rd.Subscription, rd.ID)
 	}
 	return r.flagCustomerDiscount(ctx, d, rd)
+}
+
+// codeGivenBack queues the promotion code switch of a campaign code that
+// rd's end gave back (giveBackCode); an error fails the event, so Stripe's
+// retry queues it.
+func (r *Observer) codeGivenBack(ctx context.Context, rd *Redemption) error {
+	queued, err := giveBackCode(ctx, r.Store, rd)
+	if queued && err == nil && r.CampaignKick != nil {
+		r.CampaignKick()
+	}
+	return err
 }
 
 // InvoicePaid counts a paid invoice: the customer is no longer new, and an
@@ -231,6 +254,19 @@ func (r *Observer) InvoicePaid(ctx context.Context, e InvoicePaidEvent) error {
 		return r.unknown(ctx, e.Discount.CouponID, err)
 	}
 	r.stockChanged(ctx, e.Discount.CouponID, c.Change)
+	if rd := c.Redemption; c.New && rd != nil && rd.UniqueCode != "" && !rd.State.Live() {
+		// A paid invoice seen after its line ended: the line used the code
+		// after all and holds it for good; a promotion code switched on when
+		// the code seemed given back is switched off again.
+		if ms, ok := r.Store.(MirrorStore); ok {
+			if err := ms.QueueCodeSync(ctx, e.Discount.CouponID, rd.UniqueCode, false); err != nil {
+				return err
+			}
+			if r.CampaignKick != nil {
+				r.CampaignKick()
+			}
+		}
+	}
 	return r.afterObserve(ctx, e.Discount.CouponID, c.Redemption, c.How)
 }
 
@@ -280,6 +316,9 @@ func (r *Observer) SubscriptionDeleted(ctx context.Context, e SubscriptionDelete
 		if err != nil {
 			return err
 		}
+		if err := r.codeGivenBack(ctx, rd); err != nil {
+			return err
+		}
 		if err := r.Store.ClearClaim(ctx, e.Subscription, rd.ID); err != nil {
 			return err
 		}
@@ -289,20 +328,77 @@ func (r *Observer) SubscriptionDeleted(ctx context.Context, e SubscriptionDelete
 }
 
 // PromotionCodeUpdated keeps the code's record of its Stripe promotion code
-// in step (read back from Stripe, so an old event cannot win).
+// in step (read back from Stripe, so an old event cannot win): a promo
+// code's (Catalog.ObservePromotionCode) or a mirrored campaign code's.
 func (r *Observer) PromotionCodeUpdated(ctx context.Context, promotionCodeID, couponID string) error {
-	if !strings.HasPrefix(couponID, "pc_") { // a campaign's promotion codes are its codes' (not followed yet)
-		return nil
+	switch {
+	case strings.HasPrefix(couponID, "pc_"):
+		return r.unknown(ctx, couponID, r.Catalog.ObservePromotionCode(ctx, couponID, promotionCodeID))
+	case strings.HasPrefix(couponID, "cmp_"):
+		return r.campaignPromotionCodeUpdated(ctx, couponID, promotionCodeID)
 	}
-	return r.unknown(ctx, couponID, r.Catalog.ObservePromotionCode(ctx, couponID, promotionCodeID))
+	return nil
 }
 
-// CouponDeleted makes the code inactive: Stripe can no longer apply it.
-func (r *Observer) CouponDeleted(ctx context.Context, couponID string) error {
-	if !strings.HasPrefix(couponID, "pc_") { // a campaign's coupon deleted in Stripe is not followed yet
+// campaignPromotionCodeUpdated follows a mirrored campaign code's promotion
+// code switched in Stripe (the Dashboard) as a promo code's is followed: the
+// adapter reads the promotion code back and records the active flag Stripe
+// shows (stripe_promotion_code_active in the codes list), unless the
+// adapter switched the code since the read (its own record is newer), and
+// logs a warning when the flag is not what the adapter wants. It changes
+// nothing else: the adapter applies campaign codes with the campaign's
+// coupon, so a code switched off in Stripe refuses Stripe Checkout only and
+// is still redeemed through the adapter; the adapter does not switch it
+// back by itself, but its next switch of the code (a redemption, a code
+// given back, a status change of the campaign) sets the flag it wants.
+func (r *Observer) campaignPromotionCodeUpdated(ctx context.Context, campaignID, promotionCodeID string) error {
+	ms, ok := r.Store.(MirrorStore)
+	if !ok || r.Catalog == nil {
 		return nil
 	}
-	return r.unknown(ctx, couponID, r.Catalog.CouponDeleted(ctx, couponID))
+	code, err := ms.CampaignPromotionCode(ctx, campaignID, promotionCodeID)
+	if errors.Is(err, ErrNotFound) {
+		r.Log.WarnContext(ctx, "a promotion code on a campaign's coupon that this service did not make (or not yet recorded); ignored",
+			"campaign_id", campaignID, "promotion_code_id", promotionCodeID)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	active, err := r.Catalog.Gateway.GetPromotionCode(ctx, promotionCodeID)
+	if err != nil {
+		return err
+	}
+	recorded, err := ms.ObservePromotionCodeActive(ctx, campaignID, code, active)
+	if err != nil || !recorded || (code.Known && code.Active == active) || r.Campaigns == nil {
+		return err
+	}
+	c, err := r.Campaigns.Get(ctx, campaignID)
+	if err != nil {
+		return r.unknown(ctx, campaignID, err)
+	}
+	want, err := r.Campaigns.wantActive(ctx, c, code.Text)
+	if err != nil {
+		return err
+	}
+	if want != active {
+		r.Log.WarnContext(ctx, "a campaign code's Stripe promotion code was switched outside the adapter", "campaign_id", campaignID,
+			"code", code.Text, "promotion_code_id", promotionCodeID, "stripe_active", active, "adapter_wants", want)
+	}
+	return nil
+}
+
+// CouponDeleted makes the code, or the campaign and every code of it,
+// inactive for good: Stripe can no longer apply it (Catalog.CouponDeleted,
+// Campaigns.CouponDeleted).
+func (r *Observer) CouponDeleted(ctx context.Context, couponID string) error {
+	switch {
+	case strings.HasPrefix(couponID, "pc_"):
+		return r.unknown(ctx, couponID, r.Catalog.CouponDeleted(ctx, couponID))
+	case strings.HasPrefix(couponID, "cmp_") && r.Campaigns != nil:
+		return r.unknown(ctx, couponID, r.Campaigns.CouponDeleted(ctx, couponID))
+	}
+	return nil
 }
 
 // afterObserve follows up a line that became live just now: the sweeper's

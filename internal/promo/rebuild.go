@@ -12,7 +12,10 @@ import (
 // StripeSnapshot is what reconcile read of Stripe, kept to what concerns the
 // adapter's codes.
 type StripeSnapshot struct {
-	Coupons        map[string]StripeCoupon          // ours, by ID (= promo code ID)
+	// Coupons are ours, by ID: a promo code's (ID = promo code ID, metadata
+	// promo_code_id) and a campaign's (ID = campaign ID, metadata
+	// campaign_id).
+	Coupons        map[string]StripeCoupon
 	PromotionCodes map[string][]StripePromotionCode // by coupon ID
 	Subscriptions  map[string]StripeSubscription    // with one of our discounts or our metadata, by ID
 	// Paid adds up the paid invoices carrying one of our discounts, by
@@ -80,7 +83,7 @@ func ReadStripe(ctx context.Context, rd StripeReader, since time.Time, progress 
 
 	start("coupons")
 	if err := done(rd.EachCoupon(ctx, func(c StripeCoupon) error {
-		ours := c.Metadata[MetaPromoCodeID] == c.ID && strings.HasPrefix(c.ID, "pc_")
+		ours := ourCoupon(c)
 		if ours {
 			s.Coupons[c.ID] = c
 		}
@@ -140,6 +143,19 @@ func ReadStripe(ctx context.Context, rd StripeReader, since time.Time, progress 
 	return s, nil
 }
 
+// ourCoupon reports whether a Stripe coupon is one the adapter made: a
+// promo code's (its ID the code's, metadata promo_code_id naming it) or a
+// campaign's (its ID the campaign's, metadata campaign_id naming it).
+func ourCoupon(c StripeCoupon) bool {
+	switch {
+	case strings.HasPrefix(c.ID, "pc_"):
+		return c.Metadata[MetaPromoCodeID] == c.ID
+	case strings.HasPrefix(c.ID, "cmp_"):
+		return c.Metadata[MetaCampaignID] == c.ID
+	}
+	return false
+}
+
 func couponOf(d *StripeDiscount) string {
 	if d == nil {
 		return ""
@@ -155,6 +171,9 @@ type Rebuilt struct {
 	Ledgers map[string][]RebuiltRedemption
 	// Problems are Stripe objects of ours that could not be rebuilt.
 	Problems []string
+	// Campaigns are the campaigns whose coupon Stripe has, in ID order;
+	// their ledgers are in Ledgers under the campaign ID.
+	Campaigns []*RebuiltCampaign
 }
 
 // RebuiltRedemption is one ledger line with the invoices it counted that
@@ -170,7 +189,9 @@ type RebuiltRedemption struct {
 	IDKnown bool
 }
 
-// Rebuild derives the catalog, the ledger and the counters from Stripe.
+// Rebuild derives the catalog, the ledger and the counters from Stripe, and
+// each campaign's ledger, used codes, counters and promotion codes
+// (rebuildCampaign; see campaign_rebuild.go).
 //
 // Codes: the coupon gives the amount and duration, its promotion code (the
 // active one, else the newest) the text, expiry and new_users_only, and the
@@ -188,12 +209,23 @@ type RebuiltRedemption struct {
 func Rebuild(s *StripeSnapshot, now time.Time) *Rebuilt {
 	out := &Rebuilt{Ledgers: map[string][]RebuiltRedemption{}}
 	for _, id := range slices.Sorted(maps.Keys(s.Coupons)) {
+		if strings.HasPrefix(id, "cmp_") {
+			c, err := rebuildCampaign(s, s.Coupons[id])
+			if err != nil {
+				out.Problems = append(out.Problems, fmt.Sprintf("%s: %v", id, err))
+				continue
+			}
+			out.Campaigns = append(out.Campaigns, c)
+			out.Ledgers[id] = c.ledger
+			c.ledger = nil
+			continue
+		}
 		p, err := rebuildCode(s.Coupons[id], s.PromotionCodes[id])
 		if err != nil {
 			out.Problems = append(out.Problems, fmt.Sprintf("%s: %v", id, err))
 			continue
 		}
-		ledger := rebuildLedger(s, p)
+		ledger := rebuildLedger(s, p, nil)
 		countLedger(p, ledger)
 		// The switch counter restarts from a fresh base, so the idempotency
 		// keys of later switches (StripeKey of the counter) never repeat
@@ -231,17 +263,8 @@ func rebuildCode(c StripeCoupon, pcs []StripePromotionCode) (*PromoCode, error) 
 	if t := c.Metadata[MetaPromoCode]; t != "" {
 		p.Code = t
 	}
-	if c.Duration == Repeating {
-		p.DurationMonths = c.Months
-	}
-	if c.PercentOff != "" {
-		v, msg := ParseDecimal(c.PercentOff, 2, 100_00)
-		if msg != "" {
-			return nil, fmt.Errorf("percent_off %q %s", c.PercentOff, msg)
-		}
-		p.PromoType, p.AmountOff = Percentage, v
-	} else {
-		p.PromoType, p.AmountOff, p.Currency = FlatAmount, c.AmountOff, c.Currency
+	if err := couponTerms(p, c); err != nil {
+		return nil, err
 	}
 	if cfg.Limit != nil {
 		p.Stock = *cfg.Limit // less the units held, once the ledger is known
@@ -254,8 +277,42 @@ func rebuildCode(c StripeCoupon, pcs []StripePromotionCode) (*PromoCode, error) 
 	return p, nil
 }
 
+// couponTerms sets p's discount terms from its coupon: type, amount,
+// currency, duration and months.
+func couponTerms(p *PromoCode, c StripeCoupon) error {
+	p.Duration = c.Duration
+	if c.Duration == Repeating {
+		p.DurationMonths = c.Months
+	}
+	if c.PercentOff != "" {
+		v, msg := ParseDecimal(c.PercentOff, 2, 100_00)
+		if msg != "" {
+			return fmt.Errorf("percent_off %q %s", c.PercentOff, msg)
+		}
+		p.PromoType, p.AmountOff = Percentage, v
+	} else {
+		p.PromoType, p.AmountOff, p.Currency = FlatAmount, c.AmountOff, c.Currency
+	}
+	return nil
+}
+
+// madeByAdapter reports whether the discount d on code codeID's coupon was
+// applied by the adapter: the subscription's metadata names the code and
+// a redemption. A campaign's codes go onto subscriptions with the coupon,
+// never with a promotion code, so a campaign's discount that names a
+// promotion code came from Stripe Checkout or the Dashboard whatever the
+// subscription's metadata says (an earlier adapter redemption's).
+func madeByAdapter(codeID string, d *StripeDiscount, sub StripeSubscription) bool {
+	if sub.Metadata[MetaPromoCodeID] != codeID || sub.Metadata[MetaRedemptionID] == "" {
+		return false
+	}
+	return !strings.HasPrefix(codeID, "cmp_") || d.PromotionCodeID == ""
+}
+
 // rebuildLedger gathers the code's discounts from invoices and subscriptions.
-func rebuildLedger(s *StripeSnapshot, p *PromoCode) []RebuiltRedemption {
+// A campaign's line names its unique code (CampaignCodeOf; promos: the
+// campaign's promotion codes by ID).
+func rebuildLedger(s *StripeSnapshot, p *PromoCode, promos map[string]StripePromotionCode) []RebuiltRedemption {
 	byDiscount := map[string]*RebuiltRedemption{}
 	lastPaid := map[string]time.Time{}
 	line := func(d *StripeDiscount) *RebuiltRedemption {
@@ -267,12 +324,20 @@ func rebuildLedger(s *StripeSnapshot, p *PromoCode) []RebuiltRedemption {
 			DiscountID: d.ID, Source: SourceStripe, State: RedemptionPending, CreatedAt: d.Start, ConfirmedAt: d.Start,
 			EffectiveAt: d.Start,
 		}}
-		if sub, ok := s.Subscriptions[d.Subscription]; ok && sub.Metadata[MetaPromoCodeID] == p.ID && sub.Metadata[MetaRedemptionID] != "" {
+		sub, hasSub := s.Subscriptions[d.Subscription]
+		if hasSub && madeByAdapter(p.ID, d, sub) {
 			// Made by the adapter: its own ID, and how it was made.
 			l.ID, l.Source, l.IDKnown = sub.Metadata[MetaRedemptionID], RedemptionSource(sub.Metadata[MetaRedemptionSource]), true
 			if l.Source != SourceNewSubscription {
 				l.Source = SourceExistingSubscription
 			}
+		}
+		if p.IsCampaignCode() {
+			var sp *StripeSubscription
+			if hasSub {
+				sp = &sub
+			}
+			l.UniqueCode = CampaignCodeOf(p.ID, d, sp, promos)
 		}
 		byDiscount[d.ID] = l
 		return l
@@ -333,7 +398,8 @@ func rebuildLedger(s *StripeSnapshot, p *PromoCode) []RebuiltRedemption {
 // countLedger sets the code's counters from its rebuilt ledger: uses, the
 // discounted totals, and stock (the limit less the units held, oldest
 // redemptions first; one beyond the limit is flagged). A customer's first
-// redemption holds their use of the code; a later one is flagged. Only a
+// redemption holds their use of the code; a later one is flagged (not on a
+// code without the rule: ManyPerCustomer). Only a
 // line that holds a use (Redemption.HoldsUse, the webhook path's rule) holds
 // a unit and the customer: one canceled before its first discounted
 // invoice gave both back.
@@ -354,10 +420,12 @@ func countLedger(p *PromoCode, ledger []RebuiltRedemption) {
 			l.StockReturned = !p.UnlimitedStock
 			continue
 		}
-		if customers[l.Customer] {
-			l.Flags = append(l.Flags, "customer_already_redeemed")
+		if p.OncePerCustomer() {
+			if customers[l.Customer] {
+				l.Flags = append(l.Flags, "customer_already_redeemed")
+			}
+			customers[l.Customer] = true
 		}
-		customers[l.Customer] = true
 		if p.UnlimitedStock {
 			continue
 		}

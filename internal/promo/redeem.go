@@ -469,7 +469,32 @@ func (r *Redeemer) finish(ctx context.Context, rd *Redemption, reason string) (*
 	}
 	r.unmarkDue(ctx, out.PromoCodeID, out.ID)
 	r.stockChanged(ctx, out.PromoCodeID, change)
+	if queued, err := giveBackCode(ctx, r.Store, out); err != nil {
+		r.Log.WarnContext(ctx, "could not queue a given-back campaign code's promotion code switch; the campaign's next status change switches it",
+			"campaign_id", out.PromoCodeID, "err", err.Error())
+	} else if queued && r.CampaignKick != nil {
+		r.CampaignKick()
+	}
 	return out, nil
+}
+
+// giveBackCode queues the Stripe promotion code of the campaign code rd
+// took to be switched on again when rd no longer holds it (it ended or was
+// released before any paid invoice: the text is free again), if the code
+// is mirrored and its campaign active (MirrorStore.QueueGivenBack: checked
+// in the same step); the worker (syncCodes) decides from the state of then
+// and makes no Stripe call when the promotion code is on already. It is a
+// function of rd's state, not of whether rd ended just now, so a repeated
+// end (a redelivered webhook) queues again and the switch is never lost.
+func giveBackCode(ctx context.Context, s any, rd *Redemption) (bool, error) {
+	if rd == nil || rd.UniqueCode == "" || rd.State.Live() || rd.HoldsUse() {
+		return false, nil
+	}
+	ms, ok := s.(MirrorStore)
+	if !ok {
+		return false, nil
+	}
+	return true, ms.QueueGivenBack(context.WithoutCancel(ctx), rd.PromoCodeID, rd.UniqueCode)
 }
 
 func (r *Redeemer) clearClaim(ctx context.Context, sub, rdID string) {

@@ -37,9 +37,11 @@ type RedemptionStore interface {
 	Get(ctx context.Context, id string) (*PromoCode, error)
 	GetByCode(ctx context.Context, code string) (*PromoCode, error)
 	// Reserve checks the code (ready, active, not expired at now, stock left)
-	// and that r.Customer has no redemption of it, then takes a unit of stock
-	// and writes r as reserved. If r.Customer already holds a redemption of
-	// this code made by r.Owner, that one is returned with Resumed. Refusals
+	// and that r.Customer has no redemption of it (not for a code that is
+	// not once per customer: PromoCode.ManyPerCustomer), then takes a unit
+	// of stock and writes r as reserved. If r.Customer already holds a
+	// redemption of this code made by r.Owner (of such a code: the one
+	// holding r.UniqueCode), that one is returned with Resumed. Refusals
 	// are *Error with a redemption code (code_inactive, code_expired,
 	// code_exhausted, already_redeemed_by_customer, code_not_found).
 	Reserve(ctx context.Context, r *Redemption, now time.Time) (*Redemption, ReserveOutcome, error)
@@ -55,7 +57,10 @@ type RedemptionStore interface {
 	GetRedemption(ctx context.Context, promoCodeID, redemptionID string) (*Redemption, error)
 	// GetByCodeForCustomer returns the non-archived code with this text
 	// (ErrNotFound) and the customer's redemption of it (nil when none),
-	// read together: validate's path.
+	// read together: validate's path. For a campaign code the redemption is
+	// the customer's of the campaign (any of its codes) or, when the
+	// campaign is not once per customer, the customer's live or used
+	// redemption of this very code.
 	GetByCodeForCustomer(ctx context.Context, code, customer string) (*PromoCode, *Redemption, error)
 	// ListRedemptions returns a page of one code's ledger, newest first.
 	ListRedemptions(ctx context.Context, promoCodeID string, limit int, startingAfter string) (Page[*Redemption], error)

@@ -22,7 +22,8 @@ import (
 //     order of the README's table: code_not_found (while gathering),
 //     code_inactive, code_expired, code_exhausted, plan_not_eligible,
 //     new_users_only, existing_memberships_only,
-//     already_redeemed_by_customer, subscription_has_promo_code.
+//     already_redeemed_by_customer (unless the code is a campaign's with
+//     once_per_customer: false), subscription_has_promo_code.
 //
 // Stripe's own checks (the preview, the subscription create or update) come
 // after both.
@@ -137,7 +138,8 @@ type Facts struct {
 	// was made and are not applied again.
 	Resuming bool
 	// UsedByCustomer: the customer holds a redemption of the code (one that
-	// is not the request's own).
+	// is not the request's own; of a campaign: of any of its codes). It
+	// refuses only a code that is once per customer (OncePerCustomer).
 	UsedByCustomer bool
 	// Subscription is the existing subscription the code would go on; nil
 	// for a new subscription.
@@ -176,7 +178,7 @@ func Decide(f Facts, now time.Time) *Error {
 	if err := CheckAudience(p, f.CustomerHasPaid, sub != nil); err != nil {
 		return err
 	}
-	if f.UsedByCustomer {
+	if f.UsedByCustomer && p.OncePerCustomer() {
 		return errAlreadyRedeemed()
 	}
 	if sub != nil && (f.SubscriptionClaimed || sub.Discount != nil) {

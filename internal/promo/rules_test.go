@@ -2,6 +2,7 @@ package promo
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,18 @@ func readyCode(mod func(p *PromoCode)) *PromoCode {
 		mod(p)
 	}
 	return p
+}
+
+// campaignCode is one code of a campaign as the store reads it (Stock 1
+// while free), with the customer rule lifted when many.
+func campaignCode(many bool, mods ...func(p *PromoCode)) *PromoCode {
+	return readyCode(func(p *PromoCode) {
+		p.ID, p.Code, p.UnlimitedStock, p.Stock, p.ManyPerCustomer = "cmp_1", "CMPX", false, 1, many
+		p.Stripe.CouponID, p.Stripe.PromotionCodeID = "cmp_1", ""
+		for _, m := range mods {
+			m(p)
+		}
+	})
 }
 
 func TestCheckRedeemable(t *testing.T) {
@@ -135,6 +148,12 @@ func TestDecide(t *testing.T) {
 		{"members only on an existing one", Facts{Code: readyCode(func(p *PromoCode) { p.ExistingMembershipsOnly = true }), Subscription: sub(nil)}, ""},
 		{"used before subscription has a code", Facts{Code: readyCode(nil), UsedByCustomer: true, Subscription: sub(nil), SubscriptionClaimed: true}, CodeAlreadyRedeemedByCustomer},
 		{"claimed in Redis", Facts{Code: readyCode(nil), Subscription: sub(nil), SubscriptionClaimed: true}, CodeSubscriptionHasPromoCode},
+		{"campaign once per customer: a second code refused", Facts{Code: campaignCode(false), UsedByCustomer: true, Subscription: sub(nil)}, CodeAlreadyRedeemedByCustomer},
+		{"campaign not once per customer: a second code accepted", Facts{Code: campaignCode(true), UsedByCustomer: true, Subscription: sub(nil)}, ""},
+		{"campaign not once per customer: still one code per subscription", Facts{Code: campaignCode(true), UsedByCustomer: true,
+			Subscription: sub(nil), SubscriptionClaimed: true}, CodeSubscriptionHasPromoCode},
+		{"campaign not once per customer: a taken code stays used up", Facts{Code: campaignCode(true, func(p *PromoCode) { p.Stock = 0 }),
+			UsedByCustomer: true, Subscription: sub(nil)}, CodeCodeExhausted},
 		{"discount made in Stripe", Facts{Code: readyCode(nil), Subscription: sub(withDiscount("co_x"))}, CodeSubscriptionHasPromoCode},
 		{"resuming skips the rules", Facts{Code: readyCode(func(p *PromoCode) { p.UnlimitedStock = false; p.NewUsersOnly = true }), Resuming: true,
 			CustomerHasPaid: true, Subscription: sub(withDiscount("pc_1"))}, ""},
@@ -244,5 +263,23 @@ func TestRequestOwnerAndStripeKeyHideTheKey(t *testing.T) {
 	}
 	if StripeKey(key, "a") == StripeKey(key, "b") || len(StripeKey(key, "a")) > 255 {
 		t.Fatal("Stripe keys must differ per step and fit Stripe's limit")
+	}
+}
+
+// The rebuild's count applies the customer rule as the scripts do: a
+// customer's second line holding a use is flagged, unless the code lifts
+// the rule (a campaign with once_per_customer: false).
+func TestCountLedgerCustomerRule(t *testing.T) {
+	for _, many := range []bool{false, true} {
+		p := campaignCode(many, func(p *PromoCode) { p.UnlimitedStock = true })
+		lines := []RebuiltRedemption{
+			{Redemption: &Redemption{ID: "rd_1", Customer: "cus_a", State: RedemptionPending}},
+			{Redemption: &Redemption{ID: "rd_2", Customer: "cus_a", State: RedemptionPending}},
+		}
+		countLedger(p, lines)
+		flagged := slices.Contains(lines[1].Flags, "customer_already_redeemed")
+		if flagged == many || len(lines[0].Flags) != 0 {
+			t.Errorf("many per customer %v: flags %v %v", many, lines[0].Flags, lines[1].Flags)
+		}
 	}
 }

@@ -35,10 +35,12 @@ type campaignDoc struct {
 	Expires  int64             `json:"x,omitempty"`
 	NewUsers bool              `json:"nu,omitempty"`
 	Members  bool              `json:"em,omitempty"`
+	Many     bool              `json:"mpc,omitempty"` // once_per_customer false (absent: true, as before the option)
 	Plans    []string          `json:"pl,omitempty"`
 	Products []string          `json:"pp,omitempty"`
 	Metadata map[string]string `json:"md,omitempty"`
 	Coupon   string            `json:"sc"`
+	Reason   string            `json:"why,omitempty"` // StatusReason (stripe_coupon_deleted)
 	Created  int64             `json:"ct"`
 	Updated  int64             `json:"ut"`
 }
@@ -47,8 +49,8 @@ func campaignDocOf(c *promo.Campaign) campaignDoc {
 	t := &c.Terms
 	return campaignDoc{V: 1, Name: c.Name, Prefix: c.Prefix, CodeLen: c.CodeLength,
 		Type: t.PromoType, Amount: t.AmountOff, Currency: t.Currency, Duration: t.Duration, Months: t.DurationMonths,
-		Expires: msPtr(t.ExpiresAt), NewUsers: t.NewUsersOnly, Members: t.ExistingMembershipsOnly, Plans: t.PlanIDs,
-		Products: t.PlanProducts, Metadata: t.Metadata, Coupon: t.Stripe.CouponID,
+		Expires: msPtr(t.ExpiresAt), NewUsers: t.NewUsersOnly, Members: t.ExistingMembershipsOnly, Many: t.ManyPerCustomer, Plans: t.PlanIDs,
+		Products: t.PlanProducts, Metadata: t.Metadata, Coupon: t.Stripe.CouponID, Reason: t.StatusReason,
 		Created: ms(c.CreatedAt), Updated: ms(c.UpdatedAt)}
 }
 
@@ -69,8 +71,8 @@ func decodeCampaign(id string, h map[string]string) (*promo.Campaign, error) {
 		Terms: promo.PromoCode{
 			ID: id, PromoType: d.Type, AmountOff: d.Amount, Currency: d.Currency, Duration: d.Duration,
 			DurationMonths: d.Months, ExpiresAt: timePtr(d.Expires), NewUsersOnly: d.NewUsers,
-			ExistingMembershipsOnly: d.Members, PlanIDs: d.Plans, PlanProducts: d.Products, UnlimitedStock: true,
-			Status: promo.Status(h["status"]), Metadata: d.Metadata, CreatedAt: created, UpdatedAt: updated,
+			ExistingMembershipsOnly: d.Members, ManyPerCustomer: d.Many, PlanIDs: d.Plans, PlanProducts: d.Products, UnlimitedStock: true,
+			Status: promo.Status(h["status"]), StatusReason: d.Reason, Metadata: d.Metadata, CreatedAt: created, UpdatedAt: updated,
 			Stripe: promo.StripeRefs{CouponID: d.Coupon, State: promo.SyncReady},
 		},
 	}
@@ -111,6 +113,10 @@ func (s *Store) CreateCampaign(ctx context.Context, c *promo.Campaign) error {
 	if err := s.writeCampaignCode(ctx, c); err != nil {
 		return err
 	}
+	// No code is redeemed yet; the ledger scripts keep the count from here.
+	if err := s.rdb.HSetNX(ctx, codeKey(c.ID), "redeemed", 0).Err(); err != nil {
+		return unavailable(err)
+	}
 	if err := s.rdb.SAdd(ctx, keyCampaignsGenerating, c.ID).Err(); err != nil {
 		return unavailable(err)
 	}
@@ -137,7 +143,26 @@ func (s *Store) GetCampaign(ctx context.Context, id string) (*promo.Campaign, er
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	return decodeCampaign(id, h)
+	c, err := decodeCampaign(id, h)
+	if err != nil {
+		return nil, err
+	}
+	return c, s.withRedeemed(ctx, c)
+}
+
+// campaignRedeemedScript: lua/campaign_redeemed.lua.
+var campaignRedeemedScript = ledgerScript("campaign_redeemed")
+
+// withRedeemed reads the campaign's count of redeemed codes: one field of
+// its code record, kept by the ledger scripts (counted once, on the first
+// read, for a campaign made before the counter).
+func (s *Store) withRedeemed(ctx context.Context, c *promo.Campaign) error {
+	n, err := campaignRedeemedScript.Run(ctx, s.rdb, redemptionKeys(c.ID)).Int()
+	if err != nil {
+		return unavailable(err)
+	}
+	c.Redeemed = n
+	return nil
 }
 
 // ListCampaigns implements promo.CampaignStore.
@@ -158,12 +183,14 @@ func (s *Store) ListCampaigns(ctx context.Context, f promo.ListFilter) (promo.Pa
 	}
 	page.HasMore = hasMore
 	cmds := make([]*redis.MapStringStringCmd, len(ids))
+	counts := make([]*redis.StringCmd, len(ids))
 	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
 			cmds[i] = p.HGetAll(ctx, campaignKey(id))
+			counts[i] = p.HGet(ctx, codeKey(id), "redeemed")
 		}
 		return nil
-	}); err != nil {
+	}); err != nil && !errors.Is(err, redis.Nil) {
 		return page, unavailable(err)
 	}
 	for i, cmd := range cmds {
@@ -172,6 +199,11 @@ func (s *Store) ListCampaigns(ctx context.Context, f promo.ListFilter) (promo.Pa
 			continue
 		}
 		if err != nil {
+			return page, err
+		}
+		if n, err := counts[i].Int(); err == nil {
+			c.Redeemed = n
+		} else if err := s.withRedeemed(ctx, c); err != nil { // no counter yet: counted once
 			return page, err
 		}
 		page.Data = append(page.Data, c)
@@ -377,9 +409,12 @@ func (s *Store) chunkCodes(ctx context.Context, c *promo.Campaign, b int) ([]pro
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	var promos []any
+	var promos, states []any
 	if c.Mirrored > 0 {
 		if promos, err = s.rdb.HMGet(ctx, campaignPTextKey(c.ID), texts...).Result(); err != nil {
+			return nil, unavailable(err)
+		}
+		if states, err = s.rdb.HMGet(ctx, campaignPStateKey(c.ID), texts...).Result(); err != nil {
 			return nil, unavailable(err)
 		}
 	}
@@ -390,6 +425,10 @@ func (s *Store) chunkCodes(ctx context.Context, c *promo.Campaign, b int) ([]pro
 		out[i] = promo.CampaignCode{Code: t}
 		if promos != nil {
 			out[i].PromotionCodeID, _ = promos[i].(string)
+			var st promo.CodeSync
+			if parsePState(&st, states[i]); st.Known && out[i].PromotionCodeID != "" {
+				out[i].PromotionCodeActive = &st.Active
+			}
 		}
 		if id, ok := used[i].(string); ok && id != "" {
 			ids, at = append(ids, id), append(at, i)
@@ -511,23 +550,25 @@ func (s *Store) EachCampaignCode(ctx context.Context, c *promo.Campaign, fn func
 // campaignCodeForCustomerScript: lua/campaign_code_for_customer.lua.
 var campaignCodeForCustomerScript = plainScript("campaign_code_for_customer")
 
-// textOwner is the promo code ID or campaign ID holding a code text.
-func (s *Store) textOwner(ctx context.Context, text string) (string, error) {
+// textOwner is the promo code ID or campaign ID holding a code text, and
+// for a campaign's text the batch it was generated in (-1 for a promo code).
+func (s *Store) textOwner(ctx context.Context, text string) (string, int, error) {
 	ref, err := s.rdb.HGet(ctx, codeTextKey(text), "id").Result()
 	if errors.Is(err, redis.Nil) {
-		return "", promo.ErrNotFound
+		return "", 0, promo.ErrNotFound
 	}
 	if err != nil {
-		return "", unavailable(err)
+		return "", 0, unavailable(err)
 	}
 	if strings.HasPrefix(ref, "pc_") {
-		return ref, nil
+		return ref, -1, nil
 	}
-	num, _, ok := parseCampaignTextRef(ref)
+	num, batch, ok := parseCampaignTextRef(ref)
 	if !ok {
-		return "", promo.ErrNotFound
+		return "", 0, promo.ErrNotFound
 	}
-	return s.campaignID(ctx, num)
+	id, err := s.campaignID(ctx, num)
+	return id, batch, err
 }
 
 // campaignID resolves a campaign number (cached: it never changes).
@@ -549,7 +590,9 @@ func (s *Store) campaignID(ctx context.Context, num int64) (string, error) {
 // campaignCodeForCustomer is GetByCodeForCustomer for a campaign code: the
 // campaign's code record seen as this code (promo.PromoCode.IsCampaignCode:
 // Code the text, Stock 1 while no redemption holds the text, else 0) and
-// the customer's redemption of the campaign.
+// the customer's redemption of the campaign (for a campaign without the
+// customer rule, ManyPerCustomer: the customer's redemption holding this
+// code).
 func (s *Store) campaignCodeForCustomer(ctx context.Context, cmpID, text, customer string) (*promo.PromoCode, *promo.Redemption, error) {
 	res, err := campaignCodeForCustomerScript.Run(ctx, s.rdb,
 		[]string{codeKey(cmpID), rdKey(cmpID), custKey(cmpID), campaignUsedKey(cmpID)}, customer, text).Slice()
@@ -560,27 +603,32 @@ func (s *Store) campaignCodeForCustomer(ctx context.Context, cmpID, text, custom
 		return nil, nil, unavailable(fmt.Errorf("unexpected campaign code read answer of %d items", len(res)))
 	}
 	flat, _ := res[0].([]any)
-	h := make(map[string]string, len(flat)/2)
-	for i := 0; i+1 < len(flat); i += 2 {
-		h[str(flat[i])] = str(flat[i+1])
-	}
-	base, err := decodeCode(cmpID, h)
+	base, err := s.docs.decode(cmpID, flatHash(flat)) // the terms' JSON parsed once per change, as a promo code's
 	if err != nil {
 		return nil, nil, err
 	}
 	if base.Status == promo.StatusArchived {
 		return nil, nil, promo.ErrNotFound // as an archived promo code's text: no such code
 	}
-	p := *base // decodeCode may share a cached document: copy before changing
+	p := *base
 	p.Code, p.UnlimitedStock, p.Stock = text, false, 1
+	var holder *promo.Redemption
 	if raw := str(res[3]); raw != "" {
-		holder, err := decodeRedemption(cmpID, str(res[4]), raw)
-		if err != nil {
+		if holder, err = decodeRedemption(cmpID, str(res[4]), raw); err != nil {
 			return nil, nil, err
 		}
 		if holder.HoldsUse() {
 			p.Stock = 0
 		}
+	}
+	if p.ManyPerCustomer {
+		// No one use of the campaign per customer: the customer's
+		// redemption that matters is the one holding this code, if any
+		// (a retry of the request that took it resumes it).
+		if holder != nil && holder.Customer == customer && holder.HoldsUse() {
+			return &p, holder, nil
+		}
+		return &p, nil, nil
 	}
 	var rd *promo.Redemption
 	if raw := str(res[1]); raw != "" {
@@ -595,11 +643,13 @@ func (s *Store) campaignCodeForCustomer(ctx context.Context, cmpID, text, custom
 func campaignMirrorKey(id string) string { return "ba:{" + id + "}:mirror" } // ZSET queued texts
 func campaignPTextKey(id string) string  { return "ba:{" + id + "}:ptext" }  // HASH text -> promotion code ID
 func campaignPCodesKey(id string) string { return "ba:{" + id + "}:pcodes" } // HASH promotion code ID -> text
+// campaignPStateKey: what is known of each promotion code: text -> "<1|0>:<switches>" (1: active in Stripe).
+func campaignPStateKey(id string) string { return "ba:{" + id + "}:pstate" }
 
 const keyCampaignsMirroring = "ba:{catalog}:campaigns:mirroring"
 
 var (
-	campaignAttributeScript = plainScript("campaign_attribute")
+	campaignAttributeScript = ledgerScript("campaign_attribute")
 	campaignMirroredScript  = plainScript("campaign_mirrored")
 )
 
@@ -675,6 +725,11 @@ func (s *Store) MirroringCampaigns(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
+// DropMirrorQueue implements promo.MirrorStore.
+func (s *Store) DropMirrorQueue(ctx context.Context, id string) error {
+	return unavailable(s.rdb.Del(ctx, campaignMirrorKey(id)).Err())
+}
+
 // NextMirror implements promo.MirrorStore.
 func (s *Store) NextMirror(ctx context.Context, id string, n int) ([]string, error) {
 	texts, err := s.rdb.ZRange(ctx, campaignMirrorKey(id), 0, int64(n-1)).Result()
@@ -682,15 +737,16 @@ func (s *Store) NextMirror(ctx context.Context, id string, n int) ([]string, err
 }
 
 // RecordMirrored implements promo.MirrorStore (lua/campaign_mirrored.lua).
-func (s *Store) RecordMirrored(ctx context.Context, id, text, promotionCodeID string) error {
+func (s *Store) RecordMirrored(ctx context.Context, id, text, promotionCodeID string, active bool) error {
 	return unavailable(campaignMirroredScript.Run(ctx, s.rdb,
-		[]string{campaignKey(id), campaignPTextKey(id), campaignPCodesKey(id), campaignMirrorKey(id)}, text, promotionCodeID).Err())
+		[]string{campaignKey(id), campaignPTextKey(id), campaignPCodesKey(id), campaignMirrorKey(id), campaignPStateKey(id)},
+		text, promotionCodeID, boolInt(active)).Err())
 }
 
 // AttributeCampaignCode implements promo.MirrorStore
 // (lua/campaign_attribute.lua).
 func (s *Store) AttributeCampaignCode(ctx context.Context, id, redemptionID, promotionCodeID string) (*promo.Redemption, error) {
-	res, err := campaignAttributeScript.Run(ctx, s.rdb, []string{rdKey(id), campaignUsedKey(id), campaignPCodesKey(id)},
+	res, err := campaignAttributeScript.Run(ctx, s.rdb, append(redemptionKeys(id), campaignPCodesKey(id)),
 		redemptionID, promotionCodeID).StringSlice()
 	if err != nil {
 		return nil, unavailable(err)
@@ -702,15 +758,32 @@ func (s *Store) AttributeCampaignCode(ctx context.Context, id, redemptionID, pro
 }
 
 // campaignSyncKey queues mirrored codes whose promotion code's active flag
-// must be checked.
+// must be checked (score: the campaign's psync_seq when queued).
 func campaignSyncKey(id string) string { return "ba:{" + id + "}:psync" } // ZSET texts
 
-var campaignQueueSyncScript = plainScript("campaign_queue_sync")
+var (
+	campaignQueueSyncScript     = plainScript("campaign_queue_sync")
+	campaignCodeSyncedScript    = plainScript("campaign_code_synced")
+	campaignPCodeObservedScript = plainScript("campaign_pcode_observed")
+)
 
 // QueueCodeSync implements promo.MirrorStore (lua/campaign_queue_sync.lua).
 func (s *Store) QueueCodeSync(ctx context.Context, id, text string, all bool) error {
+	mode := "one"
+	if all {
+		mode = "all"
+	}
+	return s.queueCodeSync(ctx, id, text, mode)
+}
+
+// QueueGivenBack implements promo.MirrorStore (lua/campaign_queue_sync.lua).
+func (s *Store) QueueGivenBack(ctx context.Context, id, text string) error {
+	return s.queueCodeSync(ctx, id, text, "free")
+}
+
+func (s *Store) queueCodeSync(ctx context.Context, id, text, mode string) error {
 	n, err := campaignQueueSyncScript.Run(ctx, s.rdb, []string{campaignKey(id), campaignPTextKey(id), campaignSyncKey(id)},
-		text, boolInt(all)).Int()
+		text, mode).Int()
 	if err != nil {
 		return unavailable(err)
 	}
@@ -720,30 +793,76 @@ func (s *Store) QueueCodeSync(ctx context.Context, id, text string, all bool) er
 	return unavailable(s.rdb.SAdd(ctx, keyCampaignsMirroring, id).Err())
 }
 
-// NextCodeSync implements promo.MirrorStore.
-func (s *Store) NextCodeSync(ctx context.Context, id string, n int) ([]string, []string, int64, error) {
-	texts, err := s.rdb.ZRange(ctx, campaignSyncKey(id), 0, int64(n-1)).Result()
-	if err != nil || len(texts) == 0 {
-		return nil, nil, 0, unavailable(err)
+// parsePState reads a pstate value ("<1|0>:<switches>"; absent: unknown).
+func parsePState(c *promo.CodeSync, v any) {
+	raw, _ := v.(string)
+	flag, n, ok := strings.Cut(raw, ":")
+	if !ok {
+		return
 	}
-	ids, err := s.rdb.HMGet(ctx, campaignPTextKey(id), texts...).Result()
-	if err != nil {
-		return nil, nil, 0, unavailable(err)
-	}
-	gen, err := s.rdb.HGet(ctx, campaignKey(id), "psync_gen").Int64()
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, nil, 0, unavailable(err)
-	}
-	pids := make([]string, len(texts))
-	for i := range ids {
-		pids[i], _ = ids[i].(string)
-	}
-	return texts, pids, gen, nil
+	c.Known, c.Active = flag == "1" || flag == "0", flag == "1"
+	c.Switches = atoi(n)
 }
 
-// CodeSynced implements promo.MirrorStore.
-func (s *Store) CodeSynced(ctx context.Context, id, text string) error {
-	return unavailable(s.rdb.ZRem(ctx, campaignSyncKey(id), text).Err())
+// NextCodeSync implements promo.MirrorStore.
+func (s *Store) NextCodeSync(ctx context.Context, id string, n int) ([]promo.CodeSync, int64, error) {
+	zs, err := s.rdb.ZRangeWithScores(ctx, campaignSyncKey(id), 0, int64(n-1)).Result()
+	if err != nil || len(zs) == 0 {
+		return nil, 0, unavailable(err)
+	}
+	texts := make([]string, len(zs))
+	for i, z := range zs {
+		texts[i], _ = z.Member.(string)
+	}
+	var pids, states *redis.SliceCmd
+	var gen *redis.StringCmd
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		pids = p.HMGet(ctx, campaignPTextKey(id), texts...)
+		states = p.HMGet(ctx, campaignPStateKey(id), texts...)
+		gen = p.HGet(ctx, campaignKey(id), "psync_gen")
+		return nil
+	}); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, 0, unavailable(err)
+	}
+	out := make([]promo.CodeSync, len(texts))
+	for i, t := range texts {
+		out[i] = promo.CodeSync{Text: t, Score: zs[i].Score}
+		out[i].PromotionCodeID, _ = pids.Val()[i].(string)
+		parsePState(&out[i], states.Val()[i])
+	}
+	return out, atoi(gen.Val()), nil
+}
+
+// CodeSynced implements promo.MirrorStore (lua/campaign_code_synced.lua).
+func (s *Store) CodeSynced(ctx context.Context, id string, c promo.CodeSync, switched, active bool) error {
+	return unavailable(campaignCodeSyncedScript.Run(ctx, s.rdb, []string{campaignSyncKey(id), campaignPStateKey(id)},
+		c.Text, strconv.FormatFloat(c.Score, 'f', -1, 64), boolInt(switched), boolInt(active), c.Switches).Err())
+}
+
+// CampaignPromotionCode implements promo.MirrorStore.
+func (s *Store) CampaignPromotionCode(ctx context.Context, id, promotionCodeID string) (promo.CodeSync, error) {
+	c := promo.CodeSync{PromotionCodeID: promotionCodeID}
+	text, err := s.rdb.HGet(ctx, campaignPCodesKey(id), promotionCodeID).Result()
+	if errors.Is(err, redis.Nil) {
+		return c, promo.ErrNotFound
+	}
+	if err != nil {
+		return c, unavailable(err)
+	}
+	c.Text = text
+	state, err := s.rdb.HGet(ctx, campaignPStateKey(id), text).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return c, unavailable(err)
+	}
+	parsePState(&c, state)
+	return c, nil
+}
+
+// ObservePromotionCodeActive implements promo.MirrorStore
+// (lua/campaign_pcode_observed.lua).
+func (s *Store) ObservePromotionCodeActive(ctx context.Context, id string, c promo.CodeSync, active bool) (bool, error) {
+	n, err := campaignPCodeObservedScript.Run(ctx, s.rdb, []string{campaignPStateKey(id)}, c.Text, boolInt(active), c.Switches).Int()
+	return n == 1, unavailable(err)
 }
 
 // queued counts a campaign's queued Stripe work: codes to mirror, codes

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -18,7 +19,14 @@ import (
 
 func newCampaign(t *testing.T, s *Store, count int, prefix string) *promo.Campaign {
 	t.Helper()
-	c, err := promo.NewCampaign(promo.CampaignInput{Name: "cards", Prefix: prefix, Count: int64(count),
+	return newCampaignOnce(t, s, count, prefix, nil)
+}
+
+// newCampaignOnce is newCampaign with once_per_customer as given (nil: the
+// default).
+func newCampaignOnce(t *testing.T, s *Store, count int, prefix string, once *bool) *promo.Campaign {
+	t.Helper()
+	c, err := promo.NewCampaign(promo.CampaignInput{Name: "cards", Prefix: prefix, Count: int64(count), OncePerCustomer: once,
 		Terms: promo.CreateInput{PromoType: promo.Percentage, AmountOff: "10"}}, now)
 	if err != nil {
 		t.Fatal(err)
@@ -395,6 +403,9 @@ func TestCampaignCodeSingleUse(t *testing.T) {
 	if err != nil || a.UniqueCode != codes[0] {
 		t.Fatalf("first redemption: %+v %v", a, err)
 	}
+	if n := redeemedOf(t, s, c); n != 1 {
+		t.Fatalf("redeemed %d, want 1", n)
+	}
 	if _, err := reserve(codes[0], "cus_b"); promo.CodeOf(err) != promo.CodeCodeExhausted {
 		t.Fatalf("second customer on a taken code: %v", err)
 	}
@@ -412,6 +423,9 @@ func TestCampaignCodeSingleUse(t *testing.T) {
 	if p := lookup(codes[0], "cus_b"); p.Stock != 1 {
 		t.Fatalf("given-back code reads stock %d", p.Stock)
 	}
+	if n := redeemedOf(t, s, c); n != 0 {
+		t.Fatalf("redeemed %d after the give-back, want 0", n)
+	}
 	b, err := reserve(codes[0], "cus_b")
 	if err != nil {
 		t.Fatalf("the given-back code: %v", err)
@@ -424,6 +438,9 @@ func TestCampaignCodeSingleUse(t *testing.T) {
 	}
 	if _, err := reserve(codes[0], "cus_c"); promo.CodeOf(err) != promo.CodeCodeExhausted {
 		t.Fatalf("a code a paid invoice carried, after removal: %v", err)
+	}
+	if n := redeemedOf(t, s, c); n != 1 {
+		t.Fatalf("redeemed %d: a code a paid invoice carried counts for good, want 1", n)
 	}
 	page, err := s.CampaignCodes(ctx, c, promo.CampaignCodesFilter{Limit: 10})
 	if err != nil {
@@ -461,7 +478,7 @@ func TestCampaignCodeAttributionConflict(t *testing.T) {
 			c := newCampaign(t, s, 1, "A")
 			generateAll(t, s, c, "w", promo.CodeGenerator{Prefix: "A", Length: c.CodeLength}.Generate)
 			code := allCodes(t, s, c)[0]
-			if err := s.RecordMirrored(ctx, c.ID, code, "promo_1"); err != nil {
+			if err := s.RecordMirrored(ctx, c.ID, code, "promo_1", true); err != nil {
 				t.Fatal(err)
 			}
 			// The adapter's line (lower ID), confirmed; the outside line adopted.
@@ -496,6 +513,9 @@ func TestCampaignCodeAttributionConflict(t *testing.T) {
 				if r := page.Data[0].Redemption; r == nil || r.ID != own.ID {
 					t.Fatalf("holder %+v", page.Data[0])
 				}
+				if n := redeemedOf(t, s, c); n != 1 {
+					t.Fatalf("redeemed %d: one code held by two lines counts once", n)
+				}
 				return
 			}
 			// Checkout first: the outside line holds the code, so the adapter's
@@ -508,6 +528,492 @@ func TestCampaignCodeAttributionConflict(t *testing.T) {
 			if _, _, err := s.Reserve(ctx, own, now); promo.CodeOf(err) != promo.CodeCodeExhausted {
 				t.Fatalf("adapter redemption of a code Checkout took: %v", err)
 			}
+			if n := redeemedOf(t, s, c); n != 1 {
+				t.Fatalf("redeemed %d after Checkout's redemption, want 1", n)
+			}
 		})
+	}
+}
+
+// redeemedOf is the campaign's redeemed count as GET /v1/campaigns/{id}
+// reads it.
+func redeemedOf(t *testing.T, s *Store, c *promo.Campaign) int {
+	t.Helper()
+	got, err := s.GetCampaign(context.Background(), c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got.Redeemed
+}
+
+// A campaign created with once_per_customer: false: one customer redeems
+// several of its codes (each single-use, each on its own subscription), no
+// customer index is written, a retry finds its own reservation by the code
+// it took, and a new subscription's discount is matched by the
+// subscription's promo_redemption_id alone.
+func TestCampaignManyPerCustomer(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	many := false
+	c := newCampaignOnce(t, s, 4, "M", &many)
+	generateAll(t, s, c, "w", promo.CodeGenerator{Prefix: "M", Length: c.CodeLength}.Generate)
+	if got, err := s.GetCampaign(ctx, c.ID); err != nil || !got.Terms.ManyPerCustomer || got.Terms.OncePerCustomer() {
+		t.Fatalf("campaign read back: %+v %v", got, err)
+	}
+	if p := getCode(t, s, c.ID); !p.ManyPerCustomer {
+		t.Fatalf("the campaign's code record lost the option: %+v", p)
+	}
+	codes := allCodes(t, s, c)
+	reserve := func(text, cus, owner, sub string) (*promo.Redemption, promo.ReserveOutcome, error) {
+		rd := newRD(c.ID, cus, owner)
+		rd.UniqueCode, rd.Subscription = text, sub
+		return s.Reserve(ctx, rd, now)
+	}
+	a, _, err := reserve(codes[0], "cus_a", "o1", "sub_1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustConfirm(t, s, c.ID, a.ID, "sub_1")
+	b, outcome, err := reserve(codes[1], "cus_a", "o2", "sub_2")
+	if err != nil || outcome != promo.Reserved {
+		t.Fatalf("the customer's second code of the campaign: %+v %v %v", b, outcome, err)
+	}
+	if h := custHolder(t, s, c.ID, "cus_a"); h != "" {
+		t.Fatalf("customer index written: %s", h)
+	}
+	if _, _, err := reserve(codes[1], "cus_b", "o3", "sub_3"); promo.CodeOf(err) != promo.CodeCodeExhausted {
+		t.Fatalf("another customer on a taken code: %v", err)
+	}
+	if _, _, err := reserve(codes[1], "cus_a", "o4", "sub_4"); promo.CodeOf(err) != promo.CodeCodeExhausted {
+		t.Fatalf("the same customer on a code of theirs, another request: %v", err)
+	}
+	again, outcome, err := reserve(codes[1], "cus_a", "o2", "sub_2")
+	if err != nil || outcome != promo.Resumed || again.ID != b.ID {
+		t.Fatalf("retry of the request: %+v %v %v", again, outcome, err)
+	}
+	// An apply's retry resumes under the reservation's own ID (the
+	// Redeemer found it as the customer's redemption of the code).
+	retry := newRD(c.ID, "cus_a", "o2")
+	retry.ID, retry.UniqueCode, retry.Subscription = b.ID, codes[1], "sub_2"
+	again, outcome, err = s.Reserve(ctx, retry, now)
+	if err != nil || outcome != promo.Resumed || again.ID != b.ID || again.State != promo.RedemptionReserved {
+		t.Fatalf("retry under the reservation's ID: %+v %v %v", again, outcome, err)
+	}
+	if p := getCode(t, s, c.ID); p.Reserved != 1 {
+		t.Fatalf("a resumed reservation counted again: reserved %d", p.Reserved)
+	}
+	// Its rules were decided when it was made: a retry resumes it even
+	// after the campaign was switched off meanwhile (as the customer index
+	// resumes a promo code's).
+	setCampaignStatus := func(st promo.Status) {
+		t.Helper()
+		cur, err := s.GetCampaign(ctx, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		next, err := promo.ApplyCampaignUpdate(cur, promo.CampaignUpdate{Status: &st}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SaveCampaign(ctx, next); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setCampaignStatus(promo.StatusInactive)
+	if again, outcome, err = s.Reserve(ctx, retry, now); err != nil || outcome != promo.Resumed || again.ID != b.ID {
+		t.Fatalf("retry after the campaign was switched off: %+v %v %v", again, outcome, err)
+	}
+	setCampaignStatus(promo.StatusActive)
+	if _, rd, err := s.GetByCodeForCustomer(ctx, codes[1], "cus_a"); err != nil || rd == nil || rd.ID != b.ID {
+		t.Fatalf("the customer's redemption of the code: %+v %v", rd, err)
+	}
+	if _, rd, err := s.GetByCodeForCustomer(ctx, codes[2], "cus_a"); err != nil || rd != nil {
+		t.Fatalf("a free code reads the customer's redemption %+v %v", rd, err)
+	}
+	if _, rd, err := s.GetByCodeForCustomer(ctx, codes[1], "cus_b"); err != nil || rd != nil {
+		t.Fatalf("another customer's code reads %+v %v", rd, err)
+	}
+	if n := redeemedOf(t, s, c); n != 2 {
+		t.Fatalf("redeemed %d, want 2", n)
+	}
+	mustFinish(t, s, c.ID, b.ID, promo.ReasonStripeRefused)
+	if n := redeemedOf(t, s, c); n != 1 {
+		t.Fatalf("redeemed %d after a release, want 1", n)
+	}
+	if p, rd, err := s.GetByCodeForCustomer(ctx, codes[1], "cus_a"); err != nil || rd != nil || p.Stock != 1 {
+		t.Fatalf("a released code: %+v %+v %v", p, rd, err)
+	}
+
+	// A new subscription's reservation (no subscription yet): its discount
+	// is matched by the subscription's promo_redemption_id, read from
+	// Stripe when the event does not carry it.
+	n, _, err := reserve(codes[2], "cus_a", "o5", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := disc("di_new", "cus_a", "sub_new", time.Second)
+	d.MatchByCustomer = false
+	if _, _, _, err := s.ObserveDiscount(ctx, c.ID, d); !errors.Is(err, promo.ErrSubscriptionUnread) {
+		t.Fatalf("observe without the subscription's metadata: %v", err)
+	}
+	d.SubscriptionRead, d.SubscriptionRedemptionID = true, n.ID
+	got, how, _ := mustObserve(t, s, c.ID, d)
+	if how != promo.ObservedConfirmed || got.ID != n.ID || got.Subscription != "sub_new" {
+		t.Fatalf("the reservation's discount: %v %+v", how, got)
+	}
+	// A discount made outside the adapter on another subscription of the
+	// customer is a line of its own, not flagged for the customer.
+	out := disc("di_out", "cus_a", "sub_out", 2*time.Second)
+	out.MatchByCustomer, out.SubscriptionRead = false, true
+	got, how, _ = mustObserve(t, s, c.ID, out)
+	if how != promo.ObservedAdopted || len(got.Flags) != 0 {
+		t.Fatalf("outside discount: %v %+v", how, got)
+	}
+	if n := redeemedOf(t, s, c); n != 2 {
+		t.Fatalf("redeemed %d, want 2 (an outside line names no code)", n)
+	}
+}
+
+// A campaign made before the redeemed counter existed is counted once, on
+// the first read, and kept from then on.
+func TestCampaignRedeemedCountedOnce(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	c := newCampaign(t, s, 3, "R")
+	generateAll(t, s, c, "w", promo.CodeGenerator{Prefix: "R", Length: c.CodeLength}.Generate)
+	codes := allCodes(t, s, c)
+	for i, cus := range []string{"cus_a", "cus_b"} {
+		rd := newRD(c.ID, cus, "o"+cus)
+		rd.UniqueCode = codes[i]
+		if _, _, err := s.Reserve(ctx, rd, now); err != nil {
+			t.Fatal(err)
+		}
+		if i == 1 {
+			mustFinish(t, s, c.ID, rd.ID, promo.ReasonStripeRefused)
+		}
+	}
+	if err := s.rdb.HDel(ctx, codeKey(c.ID), "redeemed").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n := redeemedOf(t, s, c); n != 1 {
+		t.Fatalf("counted %d, want 1", n)
+	}
+	rd := newRD(c.ID, "cus_c", "oc")
+	rd.UniqueCode = codes[2]
+	if _, _, err := s.Reserve(ctx, rd, now); err != nil {
+		t.Fatal(err)
+	}
+	if n := redeemedOf(t, s, c); n != 2 {
+		t.Fatalf("kept %d, want 2", n)
+	}
+}
+
+// The one definition of a held use on campaign codes: after each lifecycle
+// the line holds the code (codes list, redeemed count) and, on a campaign
+// that is once per customer, the customer's use, exactly when the domain's
+// HoldsUse says so; on one that is not, no customer index is written.
+func TestHoldsUseAgreesOnCampaignCodes(t *testing.T) {
+	s, ctx := newStore(t), context.Background()
+	cases := []struct {
+		name string
+		make func(c *promo.Campaign, text string) string
+	}{
+		{"reserved", func(c *promo.Campaign, text string) string { return reserveCode(t, s, c, text).ID }},
+		{"pending", func(c *promo.Campaign, text string) string {
+			r := reserveCode(t, s, c, text)
+			mustConfirm(t, s, c.ID, r.ID, "sub_a")
+			return r.ID
+		}},
+		{"active", func(c *promo.Campaign, text string) string {
+			r := reserveCode(t, s, c, text)
+			mustConfirm(t, s, c.ID, r.ID, "sub_a")
+			mustCount(t, s, c.ID, paid("in_1", disc("di_"+r.ID, "cus_a", "sub_a", time.Minute), "eur", 100))
+			return r.ID
+		}},
+		{"ended after a paid invoice", func(c *promo.Campaign, text string) string {
+			r := reserveCode(t, s, c, text)
+			mustConfirm(t, s, c.ID, r.ID, "sub_a")
+			mustCount(t, s, c.ID, paid("in_1", disc("di_"+r.ID, "cus_a", "sub_a", time.Minute), "eur", 100))
+			mustFinish(t, s, c.ID, r.ID, promo.ReasonRemoved)
+			return r.ID
+		}},
+		{"ended before a paid invoice", func(c *promo.Campaign, text string) string {
+			r := reserveCode(t, s, c, text)
+			mustConfirm(t, s, c.ID, r.ID, "sub_a")
+			mustFinish(t, s, c.ID, r.ID, promo.ReasonRemoved)
+			return r.ID
+		}},
+		{"released", func(c *promo.Campaign, text string) string {
+			r := reserveCode(t, s, c, text)
+			mustFinish(t, s, c.ID, r.ID, promo.ReasonStripeRefused)
+			return r.ID
+		}},
+		{"released, then confirmed after all", func(c *promo.Campaign, text string) string {
+			r := reserveCode(t, s, c, text)
+			mustFinish(t, s, c.ID, r.ID, promo.ReasonStripeRefused)
+			mustConfirm(t, s, c.ID, r.ID, "sub_a")
+			return r.ID
+		}},
+	}
+	for _, once := range []bool{true, false} {
+		for _, tc := range cases {
+			t.Run(fmt.Sprintf("once_per_customer=%v/%s", once, tc.name), func(t *testing.T) {
+				c := newCampaignOnce(t, s, 1, "H", &once)
+				generateAll(t, s, c, "w", promo.CodeGenerator{Prefix: "H", Length: c.CodeLength}.Generate)
+				id := tc.make(c, allCodes(t, s, c)[0])
+				r, err := s.GetRedemption(ctx, c.ID, id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				page, err := s.CampaignCodes(ctx, c, promo.CampaignCodesFilter{Limit: 1})
+				if err != nil {
+					t.Fatal(err)
+				}
+				holds := r.HoldsUse()
+				if page.Data[0].Redeemed != holds || (redeemedOf(t, s, c) == 1) != holds {
+					t.Fatalf("codes list redeemed %v, count %d; domain HoldsUse %v", page.Data[0].Redeemed, redeemedOf(t, s, c), holds)
+				}
+				if got := custHolder(t, s, c.ID, "cus_a"); (got == id) != (holds && once) || (!once && got != "") {
+					t.Fatalf("customer holder %q; HoldsUse %v, once per customer %v", got, holds, once)
+				}
+			})
+		}
+	}
+}
+
+// reserveCode reserves one of c's codes for cus_a on sub_a.
+func reserveCode(t *testing.T, s *Store, c *promo.Campaign, text string) *promo.Redemption {
+	t.Helper()
+	rd := newRD(c.ID, "cus_a", "owner-"+text)
+	rd.UniqueCode, rd.Subscription, rd.Source = text, "sub_a", promo.SourceExistingSubscription
+	got, _, err := s.Reserve(context.Background(), rd, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// The list reads each campaign's count as the campaign's page does, one
+// counted once when it has no counter yet.
+func TestCampaignListRedeemed(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	a, b := newCampaign(t, s, 2, "LA"), newCampaign(t, s, 2, "LB")
+	for _, c := range []*promo.Campaign{a, b} {
+		generateAll(t, s, c, "w", promo.CodeGenerator{Prefix: c.Prefix, Length: c.CodeLength}.Generate)
+		rd := newRD(c.ID, "cus_a", "o"+c.ID)
+		rd.UniqueCode = allCodes(t, s, c)[0]
+		if _, _, err := s.Reserve(ctx, rd, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.rdb.HDel(ctx, codeKey(b.ID), "redeemed").Err(); err != nil {
+		t.Fatal(err)
+	}
+	page, err := s.ListCampaigns(ctx, promo.ListFilter{Limit: 10})
+	if err != nil || len(page.Data) != 2 {
+		t.Fatalf("list %+v %v", page, err)
+	}
+	for _, c := range page.Data {
+		if c.Redeemed != 1 {
+			t.Errorf("%s: redeemed %d, want 1", c.ID, c.Redeemed)
+		}
+	}
+}
+
+// The code's single use goes to the lines naming it in ID order, as stock
+// does: when the line holding a code gives it back (it ended before any
+// paid invoice), the first line flagged code_already_used for that code
+// takes it, so which line holds a code does not depend on the events'
+// order (the rebuild from Stripe, promo.CampaignCodeHolders, picks it), and
+// the adapter cannot hand the code to a third customer while that line is
+// live.
+func TestCampaignCodeGivenBackGoesToTheWaitingLine(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	c := newCampaign(t, s, 1, "A")
+	generateAll(t, s, c, "w", promo.CodeGenerator{Prefix: "A", Length: c.CodeLength}.Generate)
+	code := allCodes(t, s, c)[0]
+	if err := s.RecordMirrored(ctx, c.ID, code, "promo_1", true); err != nil {
+		t.Fatal(err)
+	}
+	own := newRD(c.ID, "cus_own", "own")
+	own.UniqueCode = code
+	if _, _, err := s.Reserve(ctx, own, now); err != nil {
+		t.Fatal(err)
+	}
+	mustConfirm(t, s, c.ID, own.ID, "sub_own")
+	outside := disc("di_out", "cus_out", "sub_out", 2*time.Second)
+	outside.NewID = "rd_9999999999"
+	if _, _, _, err := s.ObserveDiscount(ctx, c.ID, outside); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.AttributeCampaignCode(ctx, c.ID, outside.NewID, "promo_1"); err != nil || !slices.Contains(got.Flags, promo.FlagCodeAlreadyUsed) {
+		t.Fatalf("outside line %+v %v", got, err)
+	}
+	// The adapter's line is removed before any paid invoice.
+	if _, _, err := s.Finish(ctx, c.ID, own.ID, promo.ReasonRemoved, now.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	c, _ = s.GetCampaign(ctx, c.ID)
+	page, _ := s.CampaignCodes(ctx, c, promo.CampaignCodesFilter{Limit: 1})
+	if r := page.Data[0].Redemption; r == nil || r.ID != outside.NewID {
+		t.Fatalf("after the holder gave the code back, holder %+v, want the waiting line %s", page.Data[0].Redemption, outside.NewID)
+	}
+	third := newRD(c.ID, "cus_third", "third")
+	third.UniqueCode = code
+	if _, _, err := s.Reserve(ctx, third, now.Add(time.Hour)); promo.CodeOf(err) != promo.CodeCodeExhausted {
+		t.Fatalf("a third customer took a code a live line waits for: %v", err)
+	}
+	if w, err := s.GetRedemption(ctx, c.ID, outside.NewID); err != nil || slices.Contains(w.Flags, promo.FlagCodeAlreadyUsed) {
+		t.Fatalf("the line that took the code is still flagged: %+v %v", w, err)
+	}
+	// The scripts and reconcile's rule agree on the holder.
+	var lines []*promo.Redemption
+	if err := s.EachRedemption(ctx, c.ID, func(r *promo.Redemption) error { lines = append(lines, r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(lines, func(a, b *promo.Redemption) int { return strings.Compare(a.ID, b.ID) })
+	used, err := s.rdb.HGetAll(ctx, campaignUsedKey(c.ID)).Result()
+	if want := promo.CampaignCodeHolders(lines); err != nil || !maps.Equal(used, want) {
+		t.Fatalf("used %v, reconcile's rule gives %v (%v)", used, want, err)
+	}
+}
+
+// The promotion code switch queue: a given-back code is queued only when it
+// is mirrored and its campaign active; a code queued again while the worker
+// switched it stays queued; each switch is recorded with the code's switch
+// count; a promotion_code.updated read back before the adapter's last
+// switch does not overwrite it.
+func TestCampaignPromotionCodeSwitchQueue(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	c := newCampaign(t, s, 2, "Q")
+	generateAll(t, s, c, "w", promo.CodeGenerator{Prefix: "Q", Length: c.CodeLength}.Generate)
+	codes := allCodes(t, s, c)
+	next := func() []promo.CodeSync {
+		t.Helper()
+		got, _, err := s.NextCodeSync(ctx, c.ID, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if err := s.QueueGivenBack(ctx, c.ID, codes[0]); err != nil || len(next()) != 0 {
+		t.Fatalf("a code without promotion code was queued: %v", err)
+	}
+	if err := s.RecordMirrored(ctx, c.ID, codes[0], "promo_q", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.QueueGivenBack(ctx, c.ID, codes[0]); err != nil {
+		t.Fatal(err)
+	}
+	q := next()
+	if len(q) != 1 || q[0].Text != codes[0] || q[0].PromotionCodeID != "promo_q" || !q[0].Known || q[0].Active || q[0].Switches != 0 {
+		t.Fatalf("queue %+v", q)
+	}
+	// Queued again while the worker switches it: it stays for another look.
+	if err := s.QueueCodeSync(ctx, c.ID, codes[0], false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CodeSynced(ctx, c.ID, q[0], true, true); err != nil {
+		t.Fatal(err)
+	}
+	q2 := next()
+	if len(q2) != 1 || !q2[0].Active || q2[0].Switches != 1 || q2[0].Score == q[0].Score {
+		t.Fatalf("re-queued code %+v", q2)
+	}
+	if err := s.CodeSynced(ctx, c.ID, q2[0], false, true); err != nil || len(next()) != 0 {
+		t.Fatalf("checked code still queued: %v", err)
+	}
+	// A read of Stripe older than the adapter's last switch is dropped.
+	seen, err := s.CampaignPromotionCode(ctx, c.ID, "promo_q")
+	if err != nil || seen.Text != codes[0] || seen.Switches != 1 {
+		t.Fatalf("promotion code %+v %v", seen, err)
+	}
+	stale := seen
+	stale.Switches = 0
+	if ok, err := s.ObservePromotionCodeActive(ctx, c.ID, stale, false); ok || err != nil {
+		t.Fatalf("stale read recorded: %v %v", ok, err)
+	}
+	if ok, err := s.ObservePromotionCodeActive(ctx, c.ID, seen, false); !ok || err != nil {
+		t.Fatalf("read recorded: %v %v", ok, err)
+	}
+	if got, _ := s.CampaignPromotionCode(ctx, c.ID, "promo_q"); got.Active || got.Switches != 1 {
+		t.Fatalf("recorded %+v", got)
+	}
+	if _, err := s.CampaignPromotionCode(ctx, c.ID, "promo_none"); !errors.Is(err, promo.ErrNotFound) {
+		t.Fatalf("unknown promotion code: %v", err)
+	}
+	// An inactive campaign's given-back code is not queued.
+	inactive := promo.StatusInactive
+	off, err := promo.ApplyCampaignUpdate(c, promo.CampaignUpdate{Status: &inactive}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveCampaign(ctx, off); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.QueueGivenBack(ctx, c.ID, codes[0]); err != nil || len(next()) != 0 {
+		t.Fatalf("an inactive campaign's code was queued: %v", err)
+	}
+}
+
+// A campaign code redeemed by the adapter and, before its webhooks came,
+// through its Stripe promotion code (Checkout): the line with the lower ID
+// keeps the code and the other is flagged code_already_used in every order
+// of the events, also when the adapter's line is seen ending before its
+// paid invoice is seen (it needs the code after all, and takes it back).
+func TestCampaignCodeHolderDoesNotDependOnOrder(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	for n, perm := range permutations(4) {
+		c := newCampaign(t, s, 1, fmt.Sprintf("P%d", n))
+		generateAll(t, s, c, "w", promo.CodeGenerator{Prefix: c.Prefix, Length: c.CodeLength}.Generate)
+		code := allCodes(t, s, c)[0]
+		pid := fmt.Sprintf("promo_%d", n)
+		if err := s.RecordMirrored(ctx, c.ID, code, pid, true); err != nil {
+			t.Fatal(err)
+		}
+		own := newRD(c.ID, "cus_own", "own")
+		own.UniqueCode = code
+		if _, _, err := s.Reserve(ctx, own, now); err != nil {
+			t.Fatal(err)
+		}
+		mustConfirm(t, s, c.ID, own.ID, "sub_own")
+		ownDisc := disc("di_"+own.ID, "cus_own", "sub_own", time.Second)
+		ownEnd := ownDisc
+		ownEnd.At = now.Add(time.Hour)
+		outside := disc("di_out", "cus_out", "sub_out", 2*time.Second)
+		steps := []func(){
+			func() { mustCount(t, s, c.ID, paid("in_own", ownDisc, "usd", 100)) },
+			func() { mustEnd(t, s, c.ID, ownEnd, promo.ReasonDeleted) },
+			func() {
+				mustObserve(t, s, c.ID, outside)
+				if _, err := s.AttributeCampaignCode(ctx, c.ID, outside.NewID, pid); err != nil {
+					t.Fatal(err)
+				}
+			},
+			func() { mustCount(t, s, c.ID, paid("in_out", outside, "usd", 100)) },
+		}
+		for _, i := range perm {
+			steps[i]()
+		}
+		c, _ = s.GetCampaign(ctx, c.ID)
+		page, err := s.CampaignCodes(ctx, c, promo.CampaignCodesFilter{Limit: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := page.Data[0].Redemption; r == nil || r.ID != own.ID {
+			t.Fatalf("order %v: holder %+v, want the adapter's line %s", perm, page.Data[0].Redemption, own.ID)
+		}
+		out, err := s.GetRedemption(ctx, c.ID, outside.NewID)
+		if err != nil || out.UniqueCode != code || !slices.Equal(out.Flags, []string{"code_already_used"}) {
+			t.Fatalf("order %v: Checkout line %+v %v", perm, out, err)
+		}
+		mine, _ := s.GetRedemption(ctx, c.ID, own.ID)
+		if len(mine.Flags) != 0 {
+			t.Fatalf("order %v: adapter line flagged %v", perm, mine.Flags)
+		}
 	}
 }

@@ -239,6 +239,8 @@ type Store struct {
 	docs  *docCache  // decoded code documents of the request paths (codec.go)
 	// campaignIDs caches campaign number -> campaign ID (immutable).
 	campaignIDs sync.Map
+	cidx        *campaignIndex // campaign code text -> campaign (cmpindex.go); nil = off
+	metrics     *telemetry.Metrics
 }
 
 // New wraps a client. Metrics (may be nil) counts failed commands.
@@ -252,7 +254,18 @@ func New(rdb redis.UniversalClient, m *telemetry.Metrics) *Store {
 	if c, ok := rdb.(*redis.ClusterClient); ok {
 		followCluster(c, m)
 	}
-	return &Store{rdb: rdb, texts: newTextCache(), docs: newDocCache()}
+	return &Store{rdb: rdb, texts: newTextCache(), docs: newDocCache(), metrics: m}
+}
+
+// SetCampaignIndex turns on the campaign code index (cmpindex.go) holding at
+// most max code texts (CAMPAIGN_CODE_INDEX); 0 turns it off, as New leaves
+// it. Call it before the store serves requests.
+func (s *Store) SetCampaignIndex(max int) {
+	if max <= 0 {
+		s.cidx = nil
+		return
+	}
+	s.cidx = newCampaignIndex(max, s.metrics, s.readCampaignTexts)
 }
 
 // Client returns the underlying client.

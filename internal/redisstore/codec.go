@@ -20,6 +20,13 @@ import (
 // coupon and the promotion code once they exist and are "" until then, so
 // an unfinished create knows what it still has to make. No other version is
 // read.
+//
+// The rule of one use per customer is the hash field "many" (as unlimited,
+// the scripts read it): "1" for a campaign created with once_per_customer:
+// false, absent otherwise, so every other record (and every record written
+// before the option existed) is once per customer, as it was written; a
+// build that does not know the field enforces once per customer on every
+// code, stricter, never looser.
 type codeDoc struct {
 	V        int               `json:"v"`
 	Code     string            `json:"c"`
@@ -65,10 +72,61 @@ func codeFields(p *promo.PromoCode, withStock bool) ([]any, error) {
 	}
 	f := []any{"doc", doc, "status", string(p.Status), "state", string(p.Stripe.State),
 		"unlimited", boolInt(p.UnlimitedStock), "expires_ms", msPtr(p.ExpiresAt)}
+	if p.ManyPerCustomer {
+		// Only ever set, at a campaign's create: a term, it never changes.
+		f = append(f, "many", 1)
+	}
 	if withStock {
 		f = append(f, "stock", p.Stock)
 	}
 	return f, nil
+}
+
+// codeHash is a code hash's fields: an HGETALL map (mapHash), or the flat
+// field, value list a script returns (flatHash), read where it is.
+type codeHash interface {
+	field(name string) (string, bool)
+	amounts() map[string]int64 // the amt:<currency> counters (discounted)
+}
+
+type mapHash map[string]string
+
+func (h mapHash) field(name string) (string, bool) { v, ok := h[name]; return v, ok }
+
+func (h mapHash) amounts() map[string]int64 {
+	var out map[string]int64
+	for k, v := range h {
+		out = addAmount(out, k, v)
+	}
+	return out
+}
+
+// flatHash is HGETALL's reply as a flat list of names and values. A code
+// hash has a dozen fields, so a scan is cheaper than building a map for
+// one request's reads.
+type flatHash []any
+
+func (h flatHash) field(name string) (string, bool) {
+	for i := 0; i+1 < len(h); i += 2 {
+		if str(h[i]) == name {
+			return str(h[i+1]), true
+		}
+	}
+	return "", false
+}
+
+func (h flatHash) amounts() map[string]int64 {
+	var out map[string]int64
+	for i := 0; i+1 < len(h); i += 2 {
+		out = addAmount(out, str(h[i]), str(h[i+1]))
+	}
+	return out
+}
+
+// get is a field's value, "" when absent.
+func get[H codeHash](h H, name string) string {
+	v, _ := h.field(name)
+	return v
 }
 
 // decodeCode builds the promo code id from its hash (HGETALL result).
@@ -81,7 +139,7 @@ func decodeCode(id string, h map[string]string) (*promo.PromoCode, error) {
 	if err != nil {
 		return nil, err
 	}
-	return buildCode(id, d, h), nil
+	return buildCode(id, d, mapHash(h)), nil
 }
 
 // parseDoc reads a stored code document (version codeDocVersion only).
@@ -99,15 +157,16 @@ func parseDoc(id, raw string) (*codeDoc, error) {
 // buildCode makes the promo code from its document and hash fields. The
 // code gets its own copies of the document's slices and maps (a document
 // may be shared through docCache).
-func buildCode(id string, d *codeDoc, h map[string]string) *promo.PromoCode {
+func buildCode[H codeHash](id string, d *codeDoc, h H) *promo.PromoCode {
 	p := &promo.PromoCode{
 		ID: id, Code: d.Code, PromoType: d.Type, AmountOff: d.Amount, Currency: d.Currency, Duration: d.Duration,
-		DurationMonths: d.Months, ExpiresAt: timePtr(atoi(h["expires_ms"])), NewUsersOnly: d.NewUsers,
+		DurationMonths: d.Months, ExpiresAt: timePtr(atoi(get(h, "expires_ms"))), NewUsersOnly: d.NewUsers,
 		ExistingMembershipsOnly: d.Members, PlanIDs: slices.Clone(d.Plans), PlanProducts: slices.Clone(d.Products),
-		UnlimitedStock: h["unlimited"] == "1", Status: promo.Status(h["status"]), StatusReason: d.Reason,
-		Metadata: maps.Clone(d.Metadata), CreatedAt: fromMS(d.Created), UpdatedAt: fromMS(d.Updated),
+		UnlimitedStock: get(h, "unlimited") == "1", ManyPerCustomer: get(h, "many") == "1", Status: promo.Status(get(h, "status")),
+		StatusReason: d.Reason,
+		Metadata:     maps.Clone(d.Metadata), CreatedAt: fromMS(d.Created), UpdatedAt: fromMS(d.Updated),
 		Stripe: promo.StripeRefs{CouponID: d.Coupon, PromotionCodeID: d.Promo, Active: d.Active, ExpiresAt: timePtr(d.Expires),
-			State: promo.SyncState(h["state"]), Owner: d.Owner, LeaseUntil: fromMS(d.Lease), ActiveSwitches: d.Switches},
+			State: promo.SyncState(get(h, "state")), Owner: d.Owner, LeaseUntil: fromMS(d.Lease), ActiveSwitches: d.Switches},
 	}
 	return withCounters(p, h)
 }
@@ -130,8 +189,8 @@ type cachedDoc struct {
 func newDocCache() *docCache { return &docCache{m: map[string]cachedDoc{}} }
 
 // decode is decodeCode through the cache.
-func (c *docCache) decode(id string, h map[string]string) (*promo.PromoCode, error) {
-	raw, ok := h["doc"]
+func (c *docCache) decode(id string, h flatHash) (*promo.PromoCode, error) {
+	raw, ok := h.field("doc")
 	if !ok {
 		return nil, promo.ErrNotFound
 	}
@@ -155,9 +214,9 @@ func (c *docCache) decode(id string, h map[string]string) (*promo.PromoCode, err
 }
 
 // withCounters fills the counter fields of a code hash into p.
-func withCounters(p *promo.PromoCode, h map[string]string) *promo.PromoCode {
-	p.Stock, p.Reserved, p.Held, p.Uses = atoi(h["stock"]), atoi(h["reserved"]), atoi(h["held"]), atoi(h["uses"])
-	p.Discounted, p.Stripe.TimesRedeemed = discounted(h), atoi(h["stripe_redeemed"])
+func withCounters[H codeHash](p *promo.PromoCode, h H) *promo.PromoCode {
+	p.Stock, p.Reserved, p.Held, p.Uses = atoi(get(h, "stock")), atoi(get(h, "reserved")), atoi(get(h, "held")), atoi(get(h, "uses"))
+	p.Discounted, p.Stripe.TimesRedeemed = discounted(h), atoi(get(h, "stripe_redeemed"))
 	if p.Metadata == nil {
 		p.Metadata = map[string]string{}
 	}
@@ -183,20 +242,24 @@ func timePtr(ms int64) *time.Time {
 const amountPrefix = "amt:"
 
 // discounted reads the amt:<currency> counters of a code hash.
-func discounted(h map[string]string) map[string]int64 {
-	var out map[string]int64
-	for k, v := range h {
-		if cur, ok := strings.CutPrefix(k, amountPrefix); ok {
-			if out == nil {
-				out = map[string]int64{}
-			}
-			out[cur] = atoi(v)
+func discounted[H codeHash](h H) map[string]int64 { return h.amounts() }
+
+// addAmount adds field k of a code hash to out when it is an amt:<currency>
+// counter.
+func addAmount(out map[string]int64, k, v string) map[string]int64 {
+	if cur, ok := strings.CutPrefix(k, amountPrefix); ok {
+		if out == nil {
+			out = map[string]int64{}
 		}
+		out[cur] = atoi(v)
 	}
 	return out
 }
 
 func atoi(s string) int64 {
+	if s == "" {
+		return 0 // an absent field: without the error ParseInt would allocate
+	}
 	n, _ := strconv.ParseInt(s, 10, 64)
 	return n
 }

@@ -23,7 +23,9 @@ import (
 //	                                        terms} while a create is unfinished. For a campaign code,
 //	                                        id -> "c<N>.<B>": campaign number N (ba:{cmpn:N}), generated
 //	                                        in batch B (claimed with HSETNX; never freed, so a printed
-//	                                        code never comes to mean another discount)
+//	                                        code never comes to mean another discount). Read only when
+//	                                        the process does not know the text: the promo code hint
+//	                                        (textcache.go), the campaign code index (cmpindex.go)
 //
 // Campaigns (slot {cmp_ID}; ~125 B of Redis per unredeemed code: its text key + 12 B in a chunk)
 //
@@ -35,7 +37,10 @@ import (
 //	                                        the claims, so a step cut short is finished by the next)
 //	ba:{cmp_ID}:codes:<B>            STRING the texts of batch B, concatenated (each len long), in
 //	                                        generation order; GETRANGE reads one
-//	ba:{cmp_ID}:used                 HASH   code text -> JSON of its redemption, once redeemed
+//	ba:{cmp_ID}:used                 HASH   code text -> the ID of the redemption that took it, once redeemed;
+//	                                        "w|" + text -> the IDs (sorted, commas) of lines flagged
+//	                                        code_already_used that hold a use and wait for the code
+//	                                        (the first takes it when its holder gives it back)
 //	ba:{cmpn:N}                      STRING the ID of campaign number N (resolves a text key's "c<N>.")
 //	ba:{catalog}:campaigns:<status>  ZSET   score 0, member campaign ID, as the promo code lists
 //	ba:{catalog}:campaigns:generating SET   campaigns whose codes are not all made (the workers' queue)
@@ -53,14 +58,21 @@ import (
 //
 //	ba:{pc_ID}:code                  HASH   doc (JSON of the admin-set fields and Stripe refs) and the
 //	                                        fields scripts read or count atomically: status, state,
-//	                                        unlimited, expires_ms, stock (units left), reserved (applies
+//	                                        unlimited, expires_ms, many ("1": a campaign with
+//	                                        once_per_customer false; absent: the customer's one use is
+//	                                        enforced), stock (units left), reserved (applies
 //	                                        in flight), held (units held by redemptions; stock + held is
 //	                                        the limit), uses, stripe_redeemed (Stripe's times_redeemed),
-//	                                        amt:<currency> (discount on paid invoices, minor units)
+//	                                        amt:<currency> (discount on paid invoices, minor units);
+//	                                        for a campaign, redeemed (its codes whose single use is held:
+//	                                        ba:{cmp_ID}:used names a line that holds_use; kept by the
+//	                                        ledger scripts' save, counted once by campaign_redeemed.lua
+//	                                        for a campaign made before the counter)
 //	ba:{pc_ID}:lock                  STRING update lock token, with a lease (PX)
 //	ba:{pc_ID}:rd                    HASH   redemption ID -> JSON ledger line (short field names)
 //	ba:{pc_ID}:ledger                ZSET   score 0, member redemption ID (ULID: lexical = creation order)
 //	ba:{pc_ID}:cust                  HASH   customer -> redemption ID holding the customer's one use
+//	                                        (never written for a code with many = "1": no such use)
 //	ba:{pc_ID}:subs                  HASH   subscription -> the code's live redemption on it
 //	ba:{pc_ID}:disc                  HASH   Stripe discount ID -> redemption ID (webhooks, rebuilds)
 //	ba:{pc_ID}:inv:<invoice ID>      STRING "1": the paid invoice was counted (each counts once); expires
@@ -72,8 +84,9 @@ import (
 //	ba:{pc_ID}:cwait                 ZSET   score 0, member "customer|redemption ID": lines that need the
 //	                                        customer's use another line holds (customer_already_redeemed)
 //	ba:{pc_ID}:<key>:rebuilding      the rd, cust, subs, ledger, disc, held, wait and cwait keys of a ledger
-//	                                        reconcile -fix rebuilds in batches (over rebuildBatch lines), renamed
-//	                                        over the code's keys in its final transaction; read by nothing else
+//	                                        reconcile -fix rebuilds in batches (over rebuildBatch lines; rd starts
+//	                                        as a COPY of the code's), renamed over the code's keys in its final
+//	                                        transaction; read by nothing else
 //	ba:{pc_ID}:audit                 ZSET   score 0, member audit event ID (ULID-based: lexical = time order)
 //	ba:{pc_ID}:ev                    HASH   audit event ID -> JSON promo.AuditEvent (written with MULTI)
 //
@@ -141,6 +154,13 @@ func campaignKey(id string) string      { return "ba:{" + id + "}:campaign" }
 func campaignLeaseKey(id string) string { return "ba:{" + id + "}:lease" }
 func campaignCandKey(id string) string  { return "ba:{" + id + "}:cand" }
 func campaignUsedKey(id string) string  { return "ba:{" + id + "}:used" }
+
+// codeWaitersPrefix starts the fields of a campaign's used hash that list
+// the lines waiting for a code (ledger_prelude.lua's codeWaiters).
+const codeWaitersPrefix = "w|"
+
+// codeWaitersField is the used hash's field listing text's waiting lines.
+func codeWaitersField(text string) string { return codeWaitersPrefix + text }
 func campaignChunkKey(id string, batch int) string {
 	return "ba:{" + id + "}:codes:" + strconv.Itoa(batch)
 }
@@ -211,7 +231,8 @@ func invKey(codeID, invoiceID string) string { return "ba:{" + codeID + "}:inv:"
 // (the counted mark of the invoice the script is about; "" names none, for
 // the scripts that count no invoice), 8 held, 9 wait, 10 cwait, 11 used (a
 // campaign's codes: code text -> the redemption that took it; a campaign is
-// a code of the ledger, its ID the code ID).
+// a code of the ledger, its ID the code ID; "w|" + text fields: the lines
+// waiting for that code).
 func redemptionKeys(codeID string) []string { return redemptionKeysFor(codeID, "") }
 
 // redemptionKeysFor is redemptionKeys for a script about one invoice.

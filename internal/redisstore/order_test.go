@@ -65,6 +65,28 @@ func TestEndReasonAndTimeDoNotDependOnOrder(t *testing.T) {
 			ConfirmedAt: now, EffectiveAt: now, ActivatedAt: inv.At, EndedAt: del.At, EndedInStripe: true,
 			EndReason: promo.ReasonDuration, HoldsStock: true, Cycles: 1, Discounted: map[string]int64{"eur": 500}})
 	})
+	t.Run("a once coupon's discount deleted after its paid invoice as the subscription is canceled: duration_over", func(t *testing.T) {
+		// The renewal deletes the once discount and the cancellation comes at
+		// the same Stripe time: duration_over precedes subscription_canceled,
+		// also when the deletion and the cancellation are seen before the
+		// paid invoice that makes the deletion duration_over.
+		once := created
+		once.Once = true
+		inv := once
+		inv.At = now.Add(2 * time.Minute)
+		del := once
+		del.At = now.Add(time.Hour)
+		canceled := del
+		lines := eachOrder(t, s, nil, outside,
+			func(t *testing.T, id string) { mustObserve(t, s, id, once) },
+			func(t *testing.T, id string) { mustCount(t, s, id, paid("in_1", inv, "eur", 500)) },
+			func(t *testing.T, id string) { mustEnd(t, s, id, del, promo.ReasonDeleted) },
+			func(t *testing.T, id string) { mustEnd(t, s, id, canceled, promo.ReasonCanceled) })
+		wantSameLines(t, lines, &promo.Redemption{ID: once.NewID, Customer: "cus_a", Subscription: "sub_a",
+			DiscountID: "di_a", Source: promo.SourceStripe, State: promo.RedemptionEnded, CreatedAt: now,
+			ConfirmedAt: now, EffectiveAt: now, ActivatedAt: inv.At, EndedAt: del.At, EndedInStripe: true,
+			EndReason: promo.ReasonDuration, HoldsStock: true, Cycles: 1, Discounted: map[string]int64{"eur": 500}})
+	})
 	t.Run("canceled and its discount deleted at the same time: subscription_canceled", func(t *testing.T) {
 		del := created
 		del.At = now.Add(time.Hour)

@@ -19,25 +19,35 @@ var rebuildBatch = 1000 // a variable for the tests
 // the code's keys: ba:{pc_ID}:rd:rebuilding and so on, in the code's slot.
 const rebuildingSuffix = ":rebuilding"
 
-// writeRebuiltCodeBatched writes what writeRebuiltCode writes, with the
-// same commands in the same order, but the ledger keys' lines go in batches
-// of rebuildBatch to ":rebuilding" copies of those keys (same hash tag, so
-// the same Cluster slot), and one final transaction replaces the code's
-// hash and RENAMEs the copies over the code's keys. Readers see the old
-// ledger until that transaction and the whole new one after it, as with
-// one transaction. Copies left by an interrupted run are deleted first; a
-// copy is not read by anything but this function. Counted-invoice marks are
-// set in batches before the swap (each a key of its own, idempotent).
-func (s *Store) writeRebuiltCodeBatched(ctx context.Context, p *promo.PromoCode, lines []*promo.Redemption, invoices []string) error {
+// writeRebuiltCodeBatched writes what writeRebuiltCode (writeLedger)
+// writes, but the ledger keys go in batches of rebuildBatch to
+// ":rebuilding" copies of those keys (same hash tag, so the same Cluster
+// slot), and one final transaction replaces the code's hash and RENAMEs the
+// copies over the code's keys. Readers see the old ledger until that
+// transaction and the whole new one after it, as with one transaction. The
+// lines hash starts as a server-side COPY of the code's, so a line of
+// before that lines holds unchanged stays byte for byte, as writeLedger
+// leaves it; only the other lines are written or deleted. Copies left by an
+// interrupted run are deleted first; a copy is read by nothing but this
+// function. Counted-invoice marks are set in batches before the swap (each
+// a key of its own, idempotent).
+func (s *Store) writeRebuiltCodeBatched(ctx context.Context, p *promo.PromoCode, lines, before []*promo.Redemption, invoices []string) error {
+	// The code's hash, as writeLedger(withStock) writes it.
 	fields, err := codeFields(p, true)
 	if err != nil {
 		return err
 	}
-	fields = append(fields, "reserved", 0, "held", p.Held, "uses", p.Uses, "stripe_redeemed", p.Stripe.TimesRedeemed)
+	fields = append(fields, "reserved", 0, "uses", p.Uses, "stripe_redeemed", p.Stripe.TimesRedeemed)
+	if !p.UnlimitedStock || p.Held != 0 { // the scripts never count units of an unlimited code
+		fields = append(fields, "held", p.Held)
+	}
 	for cur, v := range p.Discounted {
 		fields = append(fields, amountPrefix+cur, v)
 	}
-	// The keys a rebuilt ledger fills, in the order DEL names them.
+	if p.IsCampaignCode() {
+		fields = append(fields, "redeemed", campaignRedeemed(lines))
+	}
+	// The keys a rebuilt ledger fills.
 	real := []string{rdKey(p.ID), custKey(p.ID), subsKey(p.ID), ledgerKey(p.ID), discKey(p.ID),
 		heldKey(p.ID), waitKey(p.ID), cwaitKey(p.ID)}
 	tmp := make(map[string]string, len(real))
@@ -49,46 +59,63 @@ func (s *Store) writeRebuiltCodeBatched(ctx context.Context, p *promo.PromoCode,
 	if err := s.rdb.Del(ctx, tmpKeys...).Err(); err != nil {
 		return unavailable(err)
 	}
-	written := map[string]bool{}
+	if err := s.rdb.Do(ctx, "COPY", rdKey(p.ID), tmp[rdKey(p.ID)]).Err(); err != nil {
+		return unavailable(err)
+	}
+	kept, ids := map[*promo.Redemption]bool{}, map[string]bool{}
+	for _, r := range before {
+		kept[r] = true
+	}
+	for _, r := range lines {
+		ids[r.ID] = true
+	}
+	var gone []string
+	for _, r := range before {
+		if !ids[r.ID] {
+			gone = append(gone, r.ID)
+		}
+	}
+	for start := 0; start < len(gone); start += rebuildBatch {
+		if err := s.rdb.HDel(ctx, tmp[rdKey(p.ID)], gone[start:min(start+rebuildBatch, len(gone))]...).Err(); err != nil {
+			return unavailable(err)
+		}
+	}
 	holder := map[string]bool{}
 	for start := 0; start < len(lines); start += rebuildBatch {
 		part := lines[start:min(start+rebuildBatch, len(lines))]
 		_, err := s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
-			hset := func(key, field string, value any) {
-				pl.HSet(ctx, tmp[key], field, value)
-				written[key] = true
-			}
-			zadd := func(key, member string) {
-				pl.ZAdd(ctx, tmp[key], redis.Z{Member: member})
-				written[key] = true
-			}
 			for _, r := range part { // in ID order: units and customers go to the first lines that need them
-				raw, err := encodeRedemption(r)
-				if err != nil {
-					return err
+				if !kept[r] {
+					raw, err := encodeRedemption(r)
+					if err != nil {
+						return err
+					}
+					pl.HSet(ctx, tmp[rdKey(p.ID)], r.ID, raw)
 				}
-				hset(rdKey(p.ID), r.ID, raw)
-				zadd(ledgerKey(p.ID), r.ID)
+				pl.ZAdd(ctx, tmp[ledgerKey(p.ID)], redis.Z{Member: r.ID})
 				if r.DiscountID != "" {
-					hset(discKey(p.ID), r.DiscountID, r.ID)
+					pl.HSet(ctx, tmp[discKey(p.ID)], r.DiscountID, r.ID)
 				}
 				if r.State.Live() && r.Subscription != "" {
-					hset(subsKey(p.ID), r.Subscription, r.ID)
+					pl.HSet(ctx, tmp[subsKey(p.ID)], r.Subscription, r.ID)
 				}
 				if !r.HoldsUse() {
 					continue
 				}
 				switch {
 				case r.HoldsStock:
-					zadd(heldKey(p.ID), r.ID)
+					pl.ZAdd(ctx, tmp[heldKey(p.ID)], redis.Z{Member: r.ID})
 				case !p.UnlimitedStock:
-					zadd(waitKey(p.ID), r.ID)
+					pl.ZAdd(ctx, tmp[waitKey(p.ID)], redis.Z{Member: r.ID})
+				}
+				if p.ManyPerCustomer {
+					continue // no customer rule, no customer index
 				}
 				if holder[r.Customer] {
-					zadd(cwaitKey(p.ID), r.Customer+"|"+r.ID)
+					pl.ZAdd(ctx, tmp[cwaitKey(p.ID)], redis.Z{Member: r.Customer + "|" + r.ID})
 				} else {
 					holder[r.Customer] = true
-					hset(custKey(p.ID), r.Customer, r.ID)
+					pl.HSet(ctx, tmp[custKey(p.ID)], r.Customer, r.ID)
 				}
 			}
 			return nil
@@ -108,12 +135,22 @@ func (s *Store) writeRebuiltCodeBatched(ctx context.Context, p *promo.PromoCode,
 			return unavailable(err)
 		}
 	}
+	// Which copies hold anything (an empty one does not exist to rename).
+	exists := make([]*redis.IntCmd, len(real))
+	if _, err := s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
+		for i, k := range real {
+			exists[i] = pl.Exists(ctx, tmp[k])
+		}
+		return nil
+	}); err != nil {
+		return unavailable(err)
+	}
 	_, err = s.rdb.TxPipelined(ctx, func(tx redis.Pipeliner) error {
 		tx.Del(ctx, codeKey(p.ID), rdKey(p.ID), custKey(p.ID), subsKey(p.ID), ledgerKey(p.ID), discKey(p.ID),
 			heldKey(p.ID), waitKey(p.ID), cwaitKey(p.ID), legacyInvKey(p.ID))
 		tx.HSet(ctx, codeKey(p.ID), fields...)
-		for _, k := range real {
-			if written[k] {
+		for i, k := range real {
+			if exists[i].Val() == 1 {
 				tx.Rename(ctx, tmp[k], k)
 			}
 		}

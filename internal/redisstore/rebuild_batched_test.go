@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,8 +14,10 @@ import (
 
 // A ledger larger than rebuildBatch is written in batches to ":rebuilding"
 // copies and renamed over the code's keys: Redis ends up holding exactly
-// what the one transaction writes (every key, value and expiry), an older
-// ledger and copies left by an interrupted run included.
+// what the one transaction writes (every key, value and expiry): lines kept
+// unchanged stay byte for byte, lines Redis had that are gone are deleted,
+// others Redis has stay; an older ledger and copies left by an interrupted
+// run included.
 func TestRebuiltLedgerInBatchesIsTheOneTransactionsLedger(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
@@ -44,6 +47,15 @@ func TestRebuiltLedgerInBatchesIsTheOneTransactionsLedger(t *testing.T) {
 			invoices = append(invoices, fmt.Sprintf("in_%06d", i))
 		}
 	}
+	// before: what Redis held, as LoadState read it; the lines MergeLedger
+	// kept unchanged are the same records in lines.
+	var before []*promo.Redemption
+	for i, r := range lines {
+		if i%5 == 0 {
+			before = append(before, r)
+		}
+	}
+	before = append(before, &promo.Redemption{ID: "rd_old", PromoCodeID: p.ID})
 	p.Held, p.Uses, p.Stock = limit, 2000, 0
 	p.Discounted = map[string]int64{"usd": 600000}
 	write := func(batch int) map[string]string {
@@ -52,8 +64,12 @@ func TestRebuiltLedgerInBatchesIsTheOneTransactionsLedger(t *testing.T) {
 			t.Fatal(err)
 		}
 		finish(t, s, p)
-		// An older ledger, and what an interrupted batched write left.
-		s.rdb.HSet(ctx, rdKey(p.ID), "rd_old", "{}")
+		// An older ledger (kept lines as an older version wrote them), and
+		// what an interrupted batched write left.
+		for _, r := range before {
+			s.rdb.HSet(ctx, rdKey(p.ID), r.ID, "as stored before: "+r.ID)
+		}
+		s.rdb.HSet(ctx, rdKey(p.ID), "rd_foreign", "{}")
 		s.rdb.ZAdd(ctx, ledgerKey(p.ID), redis.Z{Member: "rd_old"})
 		s.rdb.HSet(ctx, custKey(p.ID), "cus_old", "rd_old")
 		if batch < len(lines) {
@@ -62,7 +78,7 @@ func TestRebuiltLedgerInBatchesIsTheOneTransactionsLedger(t *testing.T) {
 		}
 		defer func(was int) { rebuildBatch = was }(rebuildBatch)
 		rebuildBatch = batch
-		if err := s.writeRebuiltCode(ctx, p, lines, invoices); err != nil {
+		if err := s.writeRebuiltCode(ctx, p, lines, before, invoices); err != nil {
 			t.Fatal(err)
 		}
 		return dumpAll(t, s.rdb)
@@ -71,6 +87,10 @@ func TestRebuiltLedgerInBatchesIsTheOneTransactionsLedger(t *testing.T) {
 	batched := write(300)
 	if len(one) < 10 {
 		t.Fatalf("only %d keys written", len(one))
+	}
+	rd := one[rdKey(p.ID)]
+	if !strings.Contains(rd, "rd_000005:as stored before: rd_000005") || strings.Contains(rd, "rd_old") || !strings.Contains(rd, "rd_foreign") {
+		t.Fatalf("the one transaction's ledger: %.500s", rd)
 	}
 	for k, v := range one {
 		if batched[k] != v {

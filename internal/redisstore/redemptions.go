@@ -254,15 +254,18 @@ var codeForCustomerScript = plainScript("code_for_customer")
 
 // GetByCodeForCustomer implements promo.RedemptionStore: the code's hash
 // and the customer's redemption in one script on the code's slot, after the
-// text is resolved to the code's ID from the in-process cache (textcache.go)
-// or, on a miss, from the text's key: one round trip when cached, two
-// otherwise. The redemption is nil when the customer has none.
+// text is resolved to its code: from the in-process hint (textcache.go) for
+// a promo code, from the campaign code index (cmpindex.go) for a code of a
+// campaign this process holds, else from the text's key. One round trip
+// when the text is known in the process, two otherwise (and one for a text
+// that is nowhere: the text key says so). The redemption is nil when the
+// customer has none.
 func (s *Store) GetByCodeForCustomer(ctx context.Context, code, customer string) (*promo.PromoCode, *promo.Redemption, error) {
-	if id, ok := s.texts.get(code); ok && strings.HasPrefix(id, "cmp_") {
-		// A campaign's texts are never freed or moved: the hint is exact.
-		return s.campaignCodeForCustomer(ctx, id, code, customer)
-	}
 	if id, ok := s.texts.get(code); ok {
+		if strings.HasPrefix(id, "cmp_") {
+			// A campaign's texts are never freed or moved: the hint is exact.
+			return s.campaignCodeForCustomer(ctx, id, code, customer)
+		}
 		p, rd, err := s.codeForCustomer(ctx, id, customer)
 		if err == nil && p.Code == code && p.Status != promo.StatusArchived {
 			return p, rd, nil
@@ -272,13 +275,19 @@ func (s *Store) GetByCodeForCustomer(ctx context.Context, code, customer string)
 		}
 		s.texts.forget(code) // archived, or not this text's code: ask Redis
 	}
-	id, err := s.textOwner(ctx, code)
+	if id, ok := s.cidx.lookup(code); ok {
+		return s.campaignCodeForCustomer(ctx, id, code, customer)
+	}
+	id, batch, err := s.textOwner(ctx, code)
 	if err != nil {
 		return nil, nil, err
 	}
 	if strings.HasPrefix(id, "cmp_") {
+		// The index loads the campaign (or its newer chunks) in the
+		// background; only a campaign it cannot hold goes to the hint.
+		indexed := s.cidx.met(id, batch)
 		p, rd, err := s.campaignCodeForCustomer(ctx, id, code, customer)
-		if err == nil {
+		if err == nil && !indexed {
 			s.texts.put(code, id)
 		}
 		return p, rd, err
@@ -301,11 +310,7 @@ func (s *Store) codeForCustomer(ctx context.Context, id, customer string) (*prom
 		return nil, nil, unavailable(fmt.Errorf("unexpected code read answer of %d items", len(res)))
 	}
 	flat, _ := res[0].([]any)
-	h := make(map[string]string, len(flat)/2)
-	for i := 0; i+1 < len(flat); i += 2 {
-		h[str(flat[i])] = str(flat[i+1])
-	}
-	p, err := s.docs.decode(id, h)
+	p, err := s.docs.decode(id, flatHash(flat))
 	if err != nil {
 		return nil, nil, err
 	}

@@ -2,21 +2,25 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/billing-adapter/billing-adapter/internal/promo"
 	"github.com/redis/go-redis/v9"
 )
 
-// LoadState reads every ready code with its ledger for reconcile, and which
+// LoadState reads every ready code with its ledger and every listed
+// campaign (LoadCampaigns) for reconcile, and which
 // of the customers Stripe shows paying (paid: customer -> until, from
 // promo.PaidMarks) are recorded as paid. Ledgers are read with HSCAN, a
 // thousand lines a call, so no single command blocks Redis on a large
 // ledger.
 func (s *Store) LoadState(ctx context.Context, paid map[string]time.Time) (*promo.LedgerState, error) {
-	st := &promo.LedgerState{Ledgers: map[string][]*promo.Redemption{}, Paid: map[string]bool{}}
+	st := &promo.LedgerState{Ledgers: map[string][]*promo.Redemption{}, Paid: map[string]bool{},
+		Campaigns: map[string]*promo.CampaignLedger{}}
 	var ids []string
 	for _, key := range statusLists(promo.StatusAll) {
 		part, err := s.rdb.ZRange(ctx, key, 0, -1).Result()
@@ -50,6 +54,17 @@ func (s *Store) LoadState(ctx context.Context, paid map[string]time.Time) (*prom
 				return nil, err
 			}
 		}
+	}
+	var campaigns []string
+	for _, key := range campaignListKeys {
+		part, err := s.rdb.ZRange(ctx, key, 0, -1).Result()
+		if err != nil {
+			return nil, unavailable(err)
+		}
+		campaigns = append(campaigns, part...)
+	}
+	if err := s.LoadCampaigns(ctx, st, campaigns); err != nil {
+		return nil, err
 	}
 	recorded, err := s.PaidAmong(ctx, slices.Collect(maps.Keys(paid)))
 	if err != nil {
@@ -109,15 +124,18 @@ func (s *Store) PaidAmong(ctx context.Context, customers []string) (map[string]b
 }
 
 // FixCounts says what ApplyRebuild wrote.
-type FixCounts struct{ Codes, Redemptions, Deactivated, Paid int }
+type FixCounts struct{ Codes, Campaigns, Redemptions, Deactivated, Paid int }
 
 // ApplyRebuild makes Redis hold what Stripe shows (reconcile -fix) for the
-// drifting codes (promo.Drifting; the others stay byte for byte): each with
-// its counters (promo.MergeCode), its ledger (promo.MergeLedger), the
-// indexes and subscription claims; codes Stripe no longer has are made
-// inactive; paid customers are recorded. The caller must make sure no
-// reservation is in flight (LedgerState.InFlight). It consumes the ledgers
-// of rb and current: each code's are dropped once written.
+// drifting codes and campaigns (promo.Drifting; the others stay byte for
+// byte): each code with its counters (promo.MergeCode), its ledger
+// (promo.MergeLedger), the indexes and subscription claims; each campaign
+// Redis has with its code record (promo.MergeCampaignCode), ledger, the
+// codes' single use (promo.MergeCampaignUsed), its promotion codes and
+// the claims (a campaign Redis does not have is not invented); codes
+// Stripe no longer has are made inactive; paid customers are recorded. The caller must make sure no
+// reservation is in flight (LedgerState.InFlight). It consumes the codes'
+// ledgers of rb and current: each code's are dropped once written.
 func (s *Store) ApplyRebuild(ctx context.Context, rb *promo.Rebuilt, current *promo.LedgerState, paid map[string]time.Time,
 	drifting map[string]bool, now time.Time) (FixCounts, error) {
 	var n FixCounts
@@ -133,7 +151,7 @@ func (s *Store) ApplyRebuild(ctx context.Context, rb *promo.Rebuilt, current *pr
 		}
 		p = promo.MergeCode(have[p.ID], p)
 		lines, invoices := promo.MergeLedger(rb.Ledgers[p.ID], current.Ledgers[p.ID], now)
-		if err := s.writeRebuiltCode(ctx, p, lines, invoices); err != nil {
+		if err := s.writeRebuiltCode(ctx, p, lines, current.Ledgers[p.ID], invoices); err != nil {
 			return n, err
 		}
 		if err := s.rebuildClaims(ctx, p.ID, lines, current.Ledgers[p.ID]); err != nil {
@@ -145,6 +163,41 @@ func (s *Store) ApplyRebuild(ctx context.Context, rb *promo.Rebuilt, current *pr
 		// are not all held until the end).
 		delete(rb.Ledgers, p.ID)
 		delete(current.Ledgers, p.ID)
+	}
+	for _, c := range rb.Campaigns {
+		inStripe[c.ID] = true
+		cur := current.Campaigns[c.ID]
+		if !drifting[c.ID] || cur == nil || cur.Campaign == nil {
+			continue // agreeing; or not in Redis: never invented (promo.CampaignNotInRedis)
+		}
+		p := promo.MergeCampaignCode(cur.Campaign, c.Code)
+		lines, invoices := promo.MergeLedger(rb.Ledgers[c.ID], current.Ledgers[c.ID], now)
+		used := promo.MergeCampaignUsed(lines, cur.Used)
+		if err := s.writeRebuiltCampaign(ctx, p, lines, current.Ledgers[c.ID], invoices, used, c); err != nil {
+			return n, err
+		}
+		if err := s.rebuildClaims(ctx, c.ID, lines, current.Ledgers[c.ID]); err != nil {
+			return n, err
+		}
+		n.Campaigns++
+		n.Redemptions += len(lines)
+	}
+	for _, id := range slices.Sorted(maps.Keys(current.Campaigns)) {
+		// A campaign whose coupon Stripe no longer has: inactive for good,
+		// as the coupon.deleted webhook makes it (promo.Campaigns.CouponDeleted).
+		c := current.Campaigns[id].Campaign
+		if inStripe[id] || c == nil || c.Terms.StatusReason == promo.ReasonCouponDeleted {
+			continue
+		}
+		next := *c
+		if next.Terms.Status == promo.StatusActive {
+			next.Terms.Status = promo.StatusInactive
+		}
+		next.Terms.StatusReason, next.UpdatedAt = promo.ReasonCouponDeleted, now
+		if err := s.SaveCampaign(ctx, &next); err != nil {
+			return n, err
+		}
+		n.Deactivated++
 	}
 	for _, p := range current.Codes {
 		if inStripe[p.ID] || p.Stripe.State != promo.SyncReady || p.StatusReason == promo.ReasonCouponDeleted {
@@ -174,56 +227,12 @@ func (s *Store) ApplyRebuild(ctx context.Context, rb *promo.Rebuilt, current *pr
 
 // writeRebuiltCode replaces one code's hash and ledger keys in one
 // transaction on the code's slot, then indexes the code.
-func (s *Store) writeRebuiltCode(ctx context.Context, p *promo.PromoCode, lines []*promo.Redemption, invoices []string) error {
+func (s *Store) writeRebuiltCode(ctx context.Context, p *promo.PromoCode, lines, before []*promo.Redemption, invoices []string) error {
 	if len(lines) > rebuildBatch {
-		return s.writeRebuiltCodeBatched(ctx, p, lines, invoices) // rebuild_batched.go
+		return s.writeRebuiltCodeBatched(ctx, p, lines, before, invoices) // rebuild_batched.go
 	}
-	fields, err := codeFields(p, true)
-	if err != nil {
-		return err
-	}
-	fields = append(fields, "reserved", 0, "held", p.Held, "uses", p.Uses, "stripe_redeemed", p.Stripe.TimesRedeemed)
-	for cur, v := range p.Discounted {
-		fields = append(fields, amountPrefix+cur, v)
-	}
-	_, err = s.rdb.TxPipelined(ctx, func(tx redis.Pipeliner) error {
-		tx.Del(ctx, codeKey(p.ID), rdKey(p.ID), custKey(p.ID), subsKey(p.ID), ledgerKey(p.ID), discKey(p.ID),
-			heldKey(p.ID), waitKey(p.ID), cwaitKey(p.ID), legacyInvKey(p.ID))
-		tx.HSet(ctx, codeKey(p.ID), fields...)
-		holder := map[string]bool{}
-		for _, r := range lines { // in ID order: units and customers go to the first lines that need them
-			raw, err := encodeRedemption(r)
-			if err != nil {
-				return err
-			}
-			tx.HSet(ctx, rdKey(p.ID), r.ID, raw)
-			tx.ZAdd(ctx, ledgerKey(p.ID), redis.Z{Member: r.ID})
-			if r.DiscountID != "" {
-				tx.HSet(ctx, discKey(p.ID), r.DiscountID, r.ID)
-			}
-			if r.State.Live() && r.Subscription != "" {
-				tx.HSet(ctx, subsKey(p.ID), r.Subscription, r.ID)
-			}
-			if !r.HoldsUse() {
-				continue
-			}
-			switch {
-			case r.HoldsStock:
-				tx.ZAdd(ctx, heldKey(p.ID), redis.Z{Member: r.ID})
-			case !p.UnlimitedStock:
-				tx.ZAdd(ctx, waitKey(p.ID), redis.Z{Member: r.ID})
-			}
-			if holder[r.Customer] {
-				tx.ZAdd(ctx, cwaitKey(p.ID), redis.Z{Member: r.Customer + "|" + r.ID})
-			} else {
-				holder[r.Customer] = true
-				tx.HSet(ctx, custKey(p.ID), r.Customer, r.ID)
-			}
-		}
-		for _, id := range invoices {
-			tx.Set(ctx, invKey(p.ID, id), "1", InvoiceKeep)
-		}
-		return nil
+	_, err := s.rdb.TxPipelined(ctx, func(tx redis.Pipeliner) error {
+		return writeLedger(ctx, tx, p, lines, before, invoices, true)
 	})
 	if err != nil {
 		return unavailable(err)
@@ -234,6 +243,141 @@ func (s *Store) writeRebuiltCode(ctx context.Context, p *promo.PromoCode, lines 
 		}
 	}
 	return s.index(ctx, p)
+}
+
+// writeRebuiltCampaign replaces one campaign's code record, ledger keys,
+// used codes (with the lines waiting for one) and promotion code records in one transaction on the
+// campaign's slot, and sets its mirrored count. The campaign record, its
+// chunks of codes and its queues stay.
+func (s *Store) writeRebuiltCampaign(ctx context.Context, p *promo.PromoCode, lines, before []*promo.Redemption, invoices []string,
+	used map[string]string, c *promo.RebuiltCampaign) error {
+	_, err := s.rdb.TxPipelined(ctx, func(tx redis.Pipeliner) error {
+		tx.Del(ctx, campaignUsedKey(c.ID), campaignPTextKey(c.ID), campaignPCodesKey(c.ID))
+		if err := writeLedger(ctx, tx, p, lines, before, invoices, false); err != nil {
+			return err
+		}
+		if len(used) > 0 {
+			tx.HSet(ctx, campaignUsedKey(c.ID), flatten(used)...)
+		}
+		// The lines that need a code another line holds wait for it, in ID
+		// order (lines is): "w|" + text, as ledger_prelude.lua's holdCode.
+		waiting := map[string][]string{}
+		for _, r := range lines {
+			if r.UniqueCode != "" && r.HoldsUse() && used[r.UniqueCode] != r.ID {
+				waiting[r.UniqueCode] = append(waiting[r.UniqueCode], r.ID)
+			}
+		}
+		for text, ids := range waiting {
+			tx.HSet(ctx, campaignUsedKey(c.ID), codeWaitersField(text), strings.Join(ids, ","))
+		}
+		if len(c.PromotionCodes) > 0 {
+			tx.HSet(ctx, campaignPTextKey(c.ID), flatten(c.PromotionCodes)...)
+		}
+		if len(c.PromotionCodeTexts) > 0 {
+			tx.HSet(ctx, campaignPCodesKey(c.ID), flatten(c.PromotionCodeTexts)...)
+		}
+		tx.HSet(ctx, campaignKey(c.ID), "mirrored", c.Mirrored())
+		return nil
+	})
+	return unavailable(err)
+}
+
+func flatten(m map[string]string) []any {
+	out := make([]any, 0, 2*len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, k, m[k])
+	}
+	return out
+}
+
+// writeLedger queues, in tx, the replacement of a code's hash (with its
+// counters; withStock: the stock field too) and of its ledger keys by
+// lines (in ID order) and the counted marks of invoices. A line of before
+// (Redis' lines as read) that lines holds unchanged (the same record,
+// promo.MergeLedger keeps it) is not written again: it stays byte for byte.
+func writeLedger(ctx context.Context, tx redis.Pipeliner, p *promo.PromoCode, lines, before []*promo.Redemption, invoices []string, withStock bool) error {
+	fields, err := codeFields(p, withStock)
+	if err != nil {
+		return err
+	}
+	fields = append(fields, "reserved", 0, "uses", p.Uses, "stripe_redeemed", p.Stripe.TimesRedeemed)
+	if !p.UnlimitedStock || p.Held != 0 { // the scripts never count units of an unlimited code
+		fields = append(fields, "held", p.Held)
+	}
+	for cur, v := range p.Discounted {
+		fields = append(fields, amountPrefix+cur, v)
+	}
+	if p.IsCampaignCode() {
+		fields = append(fields, "redeemed", campaignRedeemed(lines))
+	}
+	tx.Del(ctx, codeKey(p.ID), custKey(p.ID), subsKey(p.ID), ledgerKey(p.ID), discKey(p.ID),
+		heldKey(p.ID), waitKey(p.ID), cwaitKey(p.ID), legacyInvKey(p.ID))
+	tx.HSet(ctx, codeKey(p.ID), fields...)
+	kept, ids := map[*promo.Redemption]bool{}, map[string]bool{}
+	for _, r := range before {
+		kept[r] = true
+	}
+	for _, r := range lines {
+		ids[r.ID] = true
+	}
+	for _, r := range before {
+		if !ids[r.ID] {
+			tx.HDel(ctx, rdKey(p.ID), r.ID)
+		}
+	}
+	holder := map[string]bool{}
+	for _, r := range lines { // in ID order: units and customers go to the first lines that need them
+		if !kept[r] {
+			raw, err := encodeRedemption(r)
+			if err != nil {
+				return err
+			}
+			tx.HSet(ctx, rdKey(p.ID), r.ID, raw)
+		}
+		tx.ZAdd(ctx, ledgerKey(p.ID), redis.Z{Member: r.ID})
+		if r.DiscountID != "" {
+			tx.HSet(ctx, discKey(p.ID), r.DiscountID, r.ID)
+		}
+		if r.State.Live() && r.Subscription != "" {
+			tx.HSet(ctx, subsKey(p.ID), r.Subscription, r.ID)
+		}
+		if !r.HoldsUse() {
+			continue
+		}
+		switch {
+		case r.HoldsStock:
+			tx.ZAdd(ctx, heldKey(p.ID), redis.Z{Member: r.ID})
+		case !p.UnlimitedStock:
+			tx.ZAdd(ctx, waitKey(p.ID), redis.Z{Member: r.ID})
+		}
+		if p.ManyPerCustomer {
+			continue // no customer rule, no customer index
+		}
+		if holder[r.Customer] {
+			tx.ZAdd(ctx, cwaitKey(p.ID), redis.Z{Member: r.Customer + "|" + r.ID})
+		} else {
+			holder[r.Customer] = true
+			tx.HSet(ctx, custKey(p.ID), r.Customer, r.ID)
+		}
+	}
+	for _, id := range invoices {
+		tx.Set(ctx, invKey(p.ID, id), "1", InvoiceKeep)
+	}
+	return nil
+}
+
+// campaignRedeemed is a campaign's redeemed count (ledger_prelude.lua's
+// count_code keeps it) for its ledger lines: the codes some line holds the
+// use of (the first such line in ID order holds the code, the others wait
+// for it, so each held code counts once).
+func campaignRedeemed(lines []*promo.Redemption) int {
+	held := map[string]bool{}
+	for _, r := range lines {
+		if r.UniqueCode != "" && r.HoldsUse() {
+			held[r.UniqueCode] = true
+		}
+	}
+	return len(held)
 }
 
 // rebuildClaims points each live line's subscription at it and clears the
@@ -256,4 +400,70 @@ func (s *Store) rebuildClaims(ctx context.Context, codeID string, lines, before 
 		}
 	}
 	return nil
+}
+
+// LoadCampaigns adds to st each of the campaigns (IDs) Redis has a record
+// of and st does not hold yet: the record, its code record (nil when
+// missing), its used codes and promotion codes (read with HSCAN, a
+// thousand a call) and its ledger. A campaign without a record is left
+// out.
+func (s *Store) LoadCampaigns(ctx context.Context, st *promo.LedgerState, ids []string) error {
+	for _, id := range ids {
+		if _, ok := st.Campaigns[id]; ok {
+			continue
+		}
+		c, err := s.GetCampaign(ctx, id)
+		if errors.Is(err, promo.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		cl := &promo.CampaignLedger{Campaign: c}
+		h, err := s.rdb.HGetAll(ctx, codeKey(id)).Result()
+		if err != nil {
+			return unavailable(err)
+		}
+		if len(h) > 0 {
+			if cl.Code, err = decodeCode(id, h); err != nil {
+				return err
+			}
+		}
+		for _, x := range []struct {
+			key string
+			out *map[string]string
+		}{{campaignUsedKey(id), &cl.Used}, {campaignPTextKey(id), &cl.PromotionCodes}, {campaignPCodesKey(id), &cl.PromotionCodeTexts}} {
+			if *x.out, err = s.scanHash(ctx, x.key); err != nil {
+				return err
+			}
+		}
+		maps.DeleteFunc(cl.Used, func(k, _ string) bool { return strings.HasPrefix(k, codeWaitersPrefix) })
+		st.Campaigns[id] = cl
+		if err := s.EachRedemption(ctx, id, func(r *promo.Redemption) error {
+			st.Ledgers[id] = append(st.Ledgers[id], r)
+			return nil
+		}); err != nil {
+			return err
+		}
+		slices.SortFunc(st.Ledgers[id], func(a, b *promo.Redemption) int { return strings.Compare(a.ID, b.ID) })
+	}
+	return nil
+}
+
+// scanHash reads a whole hash with HSCAN, a thousand fields a call.
+func (s *Store) scanHash(ctx context.Context, key string) (map[string]string, error) {
+	out := map[string]string{}
+	var cursor uint64
+	for {
+		kv, next, err := s.rdb.HScan(ctx, key, cursor, "", 1000).Result()
+		if err != nil {
+			return nil, unavailable(err)
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			out[kv[i]] = kv[i+1]
+		}
+		if cursor = next; cursor == 0 {
+			return out, nil
+		}
+	}
 }

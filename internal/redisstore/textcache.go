@@ -7,7 +7,9 @@ const textCacheMax = 100_000
 
 // textCache maps code texts to promo code IDs in this process, so validate
 // and apply resolve a text without a round trip to the text's slot: one
-// round trip (the code's slot) instead of two.
+// round trip (the code's slot) instead of two. Campaign codes have their
+// own exact index (cmpindex.go); a campaign's text comes here only when
+// that index is off or the campaign is too large for it.
 //
 // An entry is only a hint and needs no invalidation from other replicas: a
 // text belongs to at most one non-archived code and a code's text never

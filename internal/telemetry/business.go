@@ -17,11 +17,15 @@ type business struct {
 	redemptions *prometheus.CounterVec
 	webhooks    *prometheus.CounterVec
 	webhookLag  *prometheus.HistogramVec
+	// resolved children of redemptions and of webhooks/webhookLag
+	redemptionChildren *children[labels3, prometheus.Counter]
+	webhookChildren    *children[labels3, webhookChild]
 }
 
 func newBusiness(r *prometheus.Registry) business {
 	b := business{
-		registry: r,
+		registry: r, redemptionChildren: &children[labels3, prometheus.Counter]{},
+		webhookChildren: &children[labels3, webhookChild]{},
 		redemptions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "billing_redemptions_total",
 			Help: "Redemption requests by operation (validate, subscribe, apply, remove), outcome (ok, refused, error) and reason (the refusal or error code; \"\" when ok).",
@@ -45,7 +49,9 @@ func (m *Metrics) ObserveRedemption(operation, outcome, reason string) {
 	if m == nil {
 		return
 	}
-	m.redemptions.WithLabelValues(operation, outcome, reason).Inc()
+	m.redemptionChildren.get(labels3{operation, outcome, reason}, func() prometheus.Counter {
+		return m.redemptions.WithLabelValues(operation, outcome, reason)
+	}).Inc()
 }
 
 // ObserveWebhook counts one delivery; lag (event created → processed) is
@@ -54,9 +60,16 @@ func (m *Metrics) ObserveWebhook(eventType, result string, lag time.Duration) {
 	if m == nil {
 		return
 	}
-	m.webhooks.WithLabelValues(eventType, result).Inc()
-	if result == "processed" {
-		m.webhookLag.WithLabelValues(eventType).Observe(lag.Seconds())
+	ch := m.webhookChildren.get(labels3{a: eventType, b: result}, func() webhookChild {
+		c := webhookChild{events: m.webhooks.WithLabelValues(eventType, result)}
+		if result == "processed" {
+			c.lag = m.webhookLag.WithLabelValues(eventType)
+		}
+		return c
+	})
+	ch.events.Inc()
+	if ch.lag != nil {
+		ch.lag.Observe(lag.Seconds())
 	}
 }
 

@@ -21,7 +21,9 @@ type Metrics struct {
 	stripeCalls  *prometheus.CounterVec
 	stripeTime   *prometheus.HistogramVec
 	redisErrors  *prometheus.CounterVec
+	httpChildren children[httpLabels, httpChild]
 	business
+	cidx campaignIndex
 }
 
 // New registers the collectors (plus Go and process collectors).
@@ -49,6 +51,7 @@ func New() *Metrics {
 	m.registry.MustRegister(m.httpRequests, m.httpLatency, m.stripeCalls, m.stripeTime, m.redisErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.business = newBusiness(m.registry)
+	m.cidx = newCampaignIndex(m.registry)
 	return m
 }
 
@@ -62,9 +65,12 @@ func (m *Metrics) ObserveHTTP(method, route string, status int, d time.Duration)
 	if m == nil {
 		return
 	}
-	s := strconv.Itoa(status)
-	m.httpRequests.WithLabelValues(method, route, s).Inc()
-	m.httpLatency.WithLabelValues(method, route, s).Observe(d.Seconds())
+	ch := m.httpChildren.get(httpLabels{method, route, status}, func() httpChild {
+		s := strconv.Itoa(status)
+		return httpChild{m.httpRequests.WithLabelValues(method, route, s), m.httpLatency.WithLabelValues(method, route, s)}
+	})
+	ch.requests.Inc()
+	ch.latency.Observe(d.Seconds())
 }
 
 // ObserveStripe records one Stripe call; outcome is "ok" or an error kind.

@@ -1,41 +1,19 @@
 -- campaign_attribute.lua: a ledger line of a campaign whose discount came
 -- from one of its codes' Stripe promotion codes (Stripe Checkout) names that
--- code and takes its single use. Two lines holding one code: the one with
--- the lower ID keeps it (IDs follow the discounts' starts), unless the
--- holder is an apply still in flight (it keeps what it took); the other is
--- flagged code_already_used, whichever event came first. Idempotent.
--- KEYS: 1 rd, 2 used, 3 pcodes (promotion code ID -> text). ARGV: redemption
--- ID, promotion code ID.
+-- code and, if it needs it (holds_use), takes the code's single use as the
+-- prelude's holdCode gives it: the line with the lower ID keeps the code
+-- (IDs follow the discounts' starts), unless the holder is an apply still in
+-- flight (it keeps what it took); the other is flagged code_already_used and
+-- waits, whichever event came first. Idempotent.
+-- KEYS (redemptionKeys): 1 code, 2 rd, 3 cust, 4 subs, 5 ledger, 6 disc, 7 inv,
+-- 8 held, 9 wait, 10 cwait, 11 used; 12 pcodes (promotion code ID -> text).
+-- ARGV: redemption ID, promotion code ID.
 -- Returns {outcome, record JSON or ''}: none | known | attributed.
-local text = redis.call('HGET', KEYS[3], ARGV[2])
-local raw = redis.call('HGET', KEYS[1], ARGV[1])
-if not text or not raw then return {'none', ''} end
-local r = cjson.decode(raw)
-if r.uc then return {'known', raw} end
+-- Runs after ledger_prelude.lua.
+local text = redis.call('HGET', KEYS[12], ARGV[2])
+local r = load(ARGV[1])
+if not text or not r then return {'none', ''} end
+if r.uc then return {'known', cjson.encode(r)} end
 r.uc = text
-local function holds(o)
-  return o.st == 'reserved' or o.st == 'pending' or o.st == 'active' or o.act ~= nil
-end
-local function flag(o, f)
-  if not o.flags then o.flags = {} end
-  for _, x in ipairs(o.flags) do
-    if x == f then return end
-  end
-  table.insert(o.flags, f)
-  table.sort(o.flags)
-end
-local holder = redis.call('HGET', KEYS[2], text)
-local hraw = holder and holder ~= ARGV[1] and redis.call('HGET', KEYS[1], holder)
-local o = hraw and cjson.decode(hraw)
-if o and holds(o) and (holder < ARGV[1] or o.st == 'reserved') then
-  flag(r, 'code_already_used')
-else
-  if o and holds(o) then
-    flag(o, 'code_already_used')
-    redis.call('HSET', KEYS[1], holder, cjson.encode(o))
-  end
-  redis.call('HSET', KEYS[2], text, ARGV[1])
-end
-raw = cjson.encode(r)
-redis.call('HSET', KEYS[1], ARGV[1], raw)
-return {'attributed', raw}
+if holds_use(r) then holdCode(r) end
+return {'attributed', save(r)}

@@ -42,6 +42,7 @@ if not r.act then
     r.ret = nil
     take(r)
     holdCustomer(r)
+    holdCode(r)
   end
 elseif d.at < r.act then
   r.act = d.at

@@ -21,7 +21,15 @@ elseif own then
 end
 if d.once and (r.cy or 0) >= 1 and reason == 'discount_deleted' then reason = 'duration_over' end
 local why, at = r.why, r['end']
-if not finish(r, reason, d.at, true) and why == r.why and at == r['end'] then
+local ended = finish(r, reason, d.at, true)
+-- A once coupon's discount deleted at the line's end time is remembered
+-- (dd: Stripe's time of the deletion), so that a paid invoice seen later
+-- makes it the end it was (duration_over, once_over) even when a
+-- cancellation at the same time was recorded in between.
+local seen = false
+if d.once and ARGV[11] == 'discount_deleted' and not r.dd and r.es and d.at == r['end'] then r.dd, seen = d.at, true end
+if not ended and why == r.why and at == r['end'] then
+  if seen then return {'unchanged', save(r), 0} end
   return {'unchanged', cjson.encode(r), 0}
 end
 return {'finished', save(r), flip(before)}

@@ -3,7 +3,8 @@
 -- predicate, flags, the stock and index moves a redemption makes, and how a
 -- Stripe discount finds its ledger line.
 -- KEYS (redemptionKeys): 1 code, 2 rd, 3 cust, 4 subs, 5 ledger, 6 disc, 7 inv,
--- 8 held, 9 wait, 10 cwait.
+-- 8 held, 9 wait, 10 cwait, 11 used (a campaign's: code text -> the line
+-- that took it, and "w|" .. text -> the lines waiting for it).
 -- ARGV: the including script's.
 local function want()
   local h = redis.call('HMGET', KEYS[1], 'status', 'unlimited', 'stock', 'reserved')
@@ -31,11 +32,32 @@ local function observed(n)
   end
   return true
 end
+-- holds_use: r holds a unit of the code's stock and its customer's one use
+-- of the code: while live (reserved, pending, active), and for good once a
+-- paid invoice carried it. promo.Redemption.HoldsUse is the same rule for
+-- the rebuild from Stripe (TestHoldsUseAgrees checks the two agree).
+local function holds_use(r)
+  return r.st == 'reserved' or r.st == 'pending' or r.st == 'active' or r.act ~= nil
+end
+-- count_code: a campaign's count of redeemed codes (the code hash's
+-- redeemed: texts whose line in used, KEYS[11], holds_use) follows r, about
+-- to be saved, when r is the line holding its code's text: +1 when r starts
+-- holding its use, -1 when it stops. A campaign made before the counter has
+-- no field yet; campaign_redeemed.lua counts it once.
+local function count_code(id, r)
+  if redis.call('HGET', KEYS[11], r.uc) ~= id then return end
+  if redis.call('HEXISTS', KEYS[1], 'redeemed') == 0 then return end
+  local raw = redis.call('HGET', KEYS[2], id)
+  local was = raw and holds_use(cjson.decode(raw)) or false
+  local now = holds_use(r)
+  if was ~= now then redis.call('HINCRBY', KEYS[1], 'redeemed', now and 1 or -1) end
+end
 -- save stores r without what its place gives (its ID is the hash field,
 -- the code ID the key) and returns it whole, for the caller.
 local function save(r)
   local id, pc = r.id, r.pc
   r.id, r.pc = nil, nil
+  if r.uc then count_code(id, r) end
   redis.call('HSET', KEYS[2], id, cjson.encode(r))
   r.id, r.pc = id, pc
   return cjson.encode(r)
@@ -47,12 +69,21 @@ local function load(id)
   r.id = id
   return r
 end
--- holds_use: r holds a unit of the code's stock and its customer's one use
--- of the code: while live (reserved, pending, active), and for good once a
--- paid invoice carried it. promo.Redemption.HoldsUse is the same rule for
--- the rebuild from Stripe (TestHoldsUseAgrees checks the two agree).
-local function holds_use(r)
-  return r.st == 'reserved' or r.st == 'pending' or r.st == 'active' or r.act ~= nil
+-- set_holder: code text's single use goes to line id (used, KEYS[11]).
+-- A campaign's redeemed count follows whether the text's holder holds_use,
+-- as stored: here for the change of holder, and in count_code (save) for
+-- the holder's own change.
+local function set_holder(text, id)
+  local function held(hid)
+    local raw = hid and redis.call('HGET', KEYS[2], hid)
+    return raw and holds_use(cjson.decode(raw)) or false
+  end
+  local before = held(redis.call('HGET', KEYS[11], text))
+  redis.call('HSET', KEYS[11], text, id)
+  local after = held(id)
+  if before ~= after and redis.call('HEXISTS', KEYS[1], 'redeemed') == 1 then
+    redis.call('HINCRBY', KEYS[1], 'redeemed', after and 1 or -1)
+  end
 end
 local function dropflag(r, f)
   if not r.flags then return end
@@ -121,10 +152,15 @@ local function give(r)
   redis.call('HINCRBY', KEYS[1], 'stock', 1)
   redis.call('HINCRBY', KEYS[1], 'held', -1)
 end
+-- many: the code does not limit a customer to one use (a campaign with
+-- once_per_customer false: hash field many = '1'): no line holds or waits
+-- for a customer's use and cust (KEYS[3]) is not written.
+local function many() return redis.call('HGET', KEYS[1], 'many') == '1' end
 -- holdCustomer: r needs its customer's one use of the code: it holds it
 -- unless a line before it (not an apply in flight) does; a later holder
 -- gives it up and waits.
 local function holdCustomer(r)
+  if many() then return end
   local me = r.cus .. '|' .. r.id
   local holder = redis.call('HGET', KEYS[3], r.cus)
   if holder and holder ~= r.id then
@@ -158,6 +194,74 @@ local function freeCustomer(r)
     return
   end
   redis.call('HDEL', KEYS[3], r.cus)
+end
+-- A campaign code's single use (r.uc: the text; used, KEYS[11]: text -> the
+-- line holding it) goes, like the customer's use, to the lines that need it
+-- (holds_use) in ID order, whatever order the events come in: a line seen
+-- late that comes first takes it from a later one (flagged
+-- code_already_used, waiting), and a line that no longer needs it (ended
+-- before any paid invoice) gives it to the first line waiting. A line still
+-- reserved (an apply in flight) keeps what it took. The waiting lines of a
+-- text are listed in used too, under 'w|' .. text (IDs, sorted, commas).
+local function codeWaiters(text)
+  local out = {}
+  local raw = redis.call('HGET', KEYS[11], 'w|' .. text)
+  if raw then
+    for id in string.gmatch(raw, '[^,]+') do table.insert(out, id) end
+  end
+  return out
+end
+local function setCodeWaiter(text, id, waiting)
+  local ws, keep = codeWaiters(text), {}
+  for _, x in ipairs(ws) do
+    if x ~= id then table.insert(keep, x) end
+  end
+  if waiting then table.insert(keep, id) end
+  table.sort(keep)
+  if #keep == 0 then
+    redis.call('HDEL', KEYS[11], 'w|' .. text)
+  else
+    redis.call('HSET', KEYS[11], 'w|' .. text, table.concat(keep, ','))
+  end
+end
+-- holdCode: r needs its code: it holds it unless a line before it (or an
+-- apply in flight) does; a later holder gives it up and waits.
+local function holdCode(r)
+  if not r.uc then return end
+  local holder = redis.call('HGET', KEYS[11], r.uc)
+  if holder and holder ~= r.id then
+    local o = load(holder)
+    if o and holds_use(o) then
+      if holder < r.id or o.st == 'reserved' then
+        addflag(r, 'code_already_used')
+        setCodeWaiter(r.uc, r.id, true)
+        return
+      end
+      addflag(o, 'code_already_used')
+      setCodeWaiter(o.uc, o.id, true)
+      save(o)
+    end
+  end
+  set_holder(r.uc, r.id)
+  setCodeWaiter(r.uc, r.id, false)
+  dropflag(r, 'code_already_used')
+end
+-- freeCode: r no longer needs its code: the first waiting line takes it.
+local function freeCode(r)
+  if not r.uc then return end
+  setCodeWaiter(r.uc, r.id, false)
+  dropflag(r, 'code_already_used')
+  if redis.call('HGET', KEYS[11], r.uc) ~= r.id then return end
+  for _, id in ipairs(codeWaiters(r.uc)) do
+    local w = load(id)
+    setCodeWaiter(r.uc, id, false)
+    if w and holds_use(w) then
+      set_holder(r.uc, w.id)
+      dropflag(w, 'code_already_used')
+      save(w)
+      return
+    end
+  end
 end
 -- Stripe's reasons for an end, in precedence order for ends at the same
 -- Stripe time (a cancellation also deletes the discount: canceled wins).
@@ -198,6 +302,7 @@ local function finish(r, reason, at, fromStripe)
     -- use any more (stock_returned: the unit is not kept).
     give(r)
     freeCustomer(r)
+    freeCode(r)
     if not unlimited() then r.ret = true end
   end
   if r.sub and redis.call('HGET', KEYS[4], r.sub) == r.id then redis.call('HDEL', KEYS[4], r.sub) end
@@ -207,8 +312,13 @@ local function finish(r, reason, at, fromStripe)
 end
 -- once_over: a once coupon's discount deleted after a paid invoice carried
 -- it ended because its duration was over, whichever event came first.
+-- The deletion seen (dd) is such an end at its time even when another end
+-- (a cancellation at the same time) replaced discount_deleted meanwhile: the
+-- precedence of reend decides, as if the events had come in order.
 local function once_over(r, once)
-  if once and r.why == 'discount_deleted' and (r.cy or 0) >= 1 then r.why = 'duration_over' end
+  if not once or (r.cy or 0) < 1 then return end
+  if r.why == 'discount_deleted' then r.why = 'duration_over' end
+  if r.dd and r.es then reend(r, 'duration_over', r.dd) end
 end
 -- confirm: the discount di is on the reservation's subscription sub; at is
 -- the discount's start (Stripe's time). One clock per line: once confirmed,
@@ -234,7 +344,8 @@ end
 -- own unconfirmed redemption on d.sub; else the customer's unconfirmed
 -- reservation of a new subscription (which has no subscription ID until the
 -- apply's answer), but only when d.sub is the subscription it made: the
--- subscription's promo_redemption_id metadata (d.srd) names it. When d.srd
+-- subscription's promo_redemption_id metadata (d.srd) names it (on a code
+-- without the customer rule, many(), only that metadata does). When d.srd
 -- is not known yet, find answers 'ask' and the caller reads the
 -- subscription from Stripe and runs the script again. Returns the record,
 -- whether it was matched that way (and so needs confirming), and 'ask'.
@@ -245,6 +356,15 @@ local function find(d)
     id = redis.call('HGET', KEYS[4], d.sub)
     local r = id and load(id)
     if unconfirmed(r) then return r, true end
+  end
+  if many() then
+    -- No customer index: the subscription's promo_redemption_id names the
+    -- reservation of a new subscription (read from Stripe when not known).
+    if d.sub == '' or d.srd == '-' or d.srd == '*' then return nil, false end
+    if d.srd == '' then return nil, false, 'ask' end
+    local r = load(d.srd)
+    if unconfirmed(r) and r.cus == d.cus and (not r.sub or r.sub == d.sub) then return r, true end
+    return nil, false
   end
   id = redis.call('HGET', KEYS[3], d.cus)
   local r = id and load(id)
