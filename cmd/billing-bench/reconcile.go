@@ -20,13 +20,18 @@ import (
 // Scenario reconcile (-reconcile 1000,10000,...): for each size a fresh
 // stack (redis-server, stripe-sim keeping only its newest events, the
 // service); one 10%-forever code made through the API; that many customers
-// on test clocks (1,000 per clock) subscribed in Stripe with the code's
-// promotion code (discounts made outside the adapter: Redis does not know
-// them); every clock advanced a year, so each subscription has 13 paid
-// invoices; then `billing-adapter reconcile -fix -rate R -partitions P` as
+// on test clocks (1,000 per clock, the clocks starting clockSpread apart)
+// subscribed in Stripe with the code's promotion code (discounts made
+// outside the adapter: Redis does not know them); every clock advanced a
+// year, so each subscription has 13 paid invoices; then `billing-adapter reconcile -fix -rate R -partitions P` as
 // its own process. Reported: wall time, the reconcile process's peak RSS
 // (getrusage), Stripe list requests, and what the rate alone would take
 // (requests / rate).
+
+// clockSpread is the time between the starts of two test clocks (100
+// clocks, 100,000 subscriptions: 25 days; the first starts a year and 40
+// days ago, so every clock's year is over).
+const clockSpread = 6 * time.Hour
 
 // ReconcileRun is one size's reconcile.
 type ReconcileRun struct {
@@ -63,11 +68,15 @@ func measureReconcile(ctx context.Context, o options, n int, stderr io.Writer) (
 	if err := e.call(ctx, "POST", "/v1/promo_codes", adminSecret, e.runID+"-recon", benchkit.CreatePromoBody("RECON"+e.runID, true), &code); err != nil {
 		return nil, err
 	}
+	// Clock i starts clockSpread·i after the first, so the subscriptions
+	// (created at their clock's time) spread over days as an account's do,
+	// and reconcile can split their list by created time too.
 	start := time.Now().AddDate(-1, 0, -40).Truncate(time.Hour)
 	clocks := make([]string, max(1, (n+999)/1000))
+	clockStart := func(i int) time.Time { return start.Add(time.Duration(i) * clockSpread) }
 	for i := range clocks {
 		var c struct{ ID string }
-		if err := e.sim.Do(ctx, "POST", "/v1/test_helpers/test_clocks", url.Values{"frozen_time": {strconv.FormatInt(start.Unix(), 10)}}, &c); err != nil {
+		if err := e.sim.Do(ctx, "POST", "/v1/test_helpers/test_clocks", url.Values{"frozen_time": {strconv.FormatInt(clockStart(i).Unix(), 10)}}, &c); err != nil {
 			return nil, err
 		}
 		clocks[i] = c.ID
@@ -84,8 +93,8 @@ func measureReconcile(ctx context.Context, o options, n int, stderr io.Writer) (
 		return nil, err
 	}
 	fmt.Fprintf(stderr, "reconcile %d: a year of invoices...\n", n)
-	end := start.AddDate(1, 0, 0).Add(time.Hour)
-	for _, c := range clocks {
+	for i, c := range clocks {
+		end := clockStart(i).AddDate(1, 0, 0).Add(time.Hour)
 		if err := e.sim.Do(ctx, "POST", "/v1/test_helpers/test_clocks/"+c+"/advance",
 			url.Values{"frozen_time": {strconv.FormatInt(end.Unix(), 10)}}, nil); err != nil {
 			return nil, err

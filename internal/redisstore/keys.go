@@ -83,6 +83,10 @@ import (
 //	                                        none (flagged stock_exhausted); units go to lines in ID order
 //	ba:{pc_ID}:cwait                 ZSET   score 0, member "customer|redemption ID": lines that need the
 //	                                        customer's use another line holds (customer_already_redeemed)
+//	ba:{pc_ID}:<key>:rebuilding      the rd, cust, subs, ledger, disc, held, wait and cwait keys of a ledger
+//	                                        reconcile -fix rebuilds in batches (over rebuildBatch lines; rd starts
+//	                                        as a COPY of the code's), renamed over the code's keys in its final
+//	                                        transaction; read by nothing else
 //	ba:{pc_ID}:audit                 ZSET   score 0, member audit event ID (ULID-based: lexical = time order)
 //	ba:{pc_ID}:ev                    HASH   audit event ID -> JSON promo.AuditEvent (written with MULTI)
 //

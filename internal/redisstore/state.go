@@ -134,7 +134,8 @@ type FixCounts struct{ Codes, Campaigns, Redemptions, Deactivated, Paid int }
 // codes' single use (promo.MergeCampaignUsed), its promotion codes and
 // the claims (a campaign Redis does not have is not invented); codes
 // Stripe no longer has are made inactive; paid customers are recorded. The caller must make sure no
-// reservation is in flight (LedgerState.InFlight).
+// reservation is in flight (LedgerState.InFlight). It consumes the codes'
+// ledgers of rb and current: each code's are dropped once written.
 func (s *Store) ApplyRebuild(ctx context.Context, rb *promo.Rebuilt, current *promo.LedgerState, paid map[string]time.Time,
 	drifting map[string]bool, now time.Time) (FixCounts, error) {
 	var n FixCounts
@@ -158,6 +159,10 @@ func (s *Store) ApplyRebuild(ctx context.Context, rb *promo.Rebuilt, current *pr
 		}
 		n.Codes++
 		n.Redemptions += len(lines)
+		// Written: its ledgers are not needed any more (a large account's
+		// are not all held until the end).
+		delete(rb.Ledgers, p.ID)
+		delete(current.Ledgers, p.ID)
 	}
 	for _, c := range rb.Campaigns {
 		inStripe[c.ID] = true
@@ -223,6 +228,9 @@ func (s *Store) ApplyRebuild(ctx context.Context, rb *promo.Rebuilt, current *pr
 // writeRebuiltCode replaces one code's hash and ledger keys in one
 // transaction on the code's slot, then indexes the code.
 func (s *Store) writeRebuiltCode(ctx context.Context, p *promo.PromoCode, lines, before []*promo.Redemption, invoices []string) error {
+	if len(lines) > rebuildBatch {
+		return s.writeRebuiltCodeBatched(ctx, p, lines, before, invoices) // rebuild_batched.go
+	}
 	_, err := s.rdb.TxPipelined(ctx, func(tx redis.Pipeliner) error {
 		return writeLedger(ctx, tx, p, lines, before, invoices, true)
 	})

@@ -138,19 +138,21 @@ func (r *Reader) EachPaidInvoice(ctx context.Context, since time.Time, fn func(p
 	if !since.IsZero() {
 		floor = ceilUnix(since)
 	}
+	// Invoices are decoded as slimInvoice (slim_invoices.go): only what
+	// reconcile reads of them.
 	list := func(s *span) (*stripe.ListParams, func() *stripe.Iter) {
 		params := &stripe.InvoiceListParams{Status: stripe.String(string(stripe.InvoiceStatusPaid))}
 		params.CreatedRange = createdRange(s)
-		return &params.ListParams, func() *stripe.Iter { return r.g.api.Invoices.List(params).Iter }
+		return &params.ListParams, func() *stripe.Iter { return r.g.listSlimInvoices(params) }
 	}
-	created := func(x *stripe.Invoice) int64 { return x.Created }
+	created := func(x *slimInvoice) int64 { return x.Created }
 	return r.partitioned(ctx, "paid invoices", floor, probe(r, opInvoiceList, list, created), func(ctx context.Context, s *span) error {
 		params := &stripe.InvoiceListParams{Status: stripe.String(string(stripe.InvoiceStatusPaid))}
 		params.CreatedRange = createdRange(s)
 		return walk(r, ctx, opInvoiceList, &params.ListParams, s,
-			func() *stripe.Iter { return r.g.api.Invoices.List(params).Iter },
-			func(x *stripe.Invoice) string { return x.ID }, func(x *stripe.Invoice) int64 { return x.Created },
-			func(x *stripe.Invoice) error { return fn(toStripeInvoice(x)) })
+			func() *stripe.Iter { return r.g.listSlimInvoices(params) },
+			func(x *slimInvoice) string { return x.ID }, created,
+			func(x *slimInvoice) error { return fn(slimToStripeInvoice(x)) })
 	})
 }
 

@@ -1,9 +1,9 @@
 package stripesim
 
 import (
+	"container/heap"
 	"fmt"
 	"math/bits"
-	"sort"
 )
 
 // The billing engine. Subscriptions bill monthly in advance from their
@@ -241,29 +241,71 @@ func (s *Server) renew(sub *subscription, at int64) {
 // advanceSubs processes, in time order, every event of subs up to and
 // including time target. setTime (may be nil) is called with the time of
 // each event before it is processed (test clocks move their frozen time).
+// Events at the same time go in creation order (seq). The subscriptions
+// wait in a heap keyed by their next event time, so each event costs
+// O(log subs), not a walk of every subscription; a step changes only its
+// own subscription, whose time is read again before it is processed.
 func (s *Server) advanceSubs(subs []*subscription, target int64, setTime func(int64)) {
-	sort.Slice(subs, func(i, j int) bool { return subs[i].seq < subs[j].seq })
-	for guard := 0; guard < 100000; guard++ {
-		var best *subscription
-		var bt int64
-		for _, sub := range subs {
-			t, ok := s.nextEventTime(sub)
-			if !ok || t > target {
-				continue
-			}
-			if best == nil || t < bt {
-				best, bt = sub, t
-			}
+	h := make(dueHeap, 0, len(subs))
+	for _, sub := range subs {
+		if t, ok := s.nextEventTime(sub); ok && t <= target {
+			h = append(h, dueSub{t: t, sub: sub})
 		}
-		if best == nil {
+	}
+	heap.Init(&h)
+	for guard := 0; guard < 100000; {
+		if len(h) == 0 {
 			return
 		}
-		if setTime != nil {
-			setTime(bt)
+		top := h[0]
+		t, ok := s.nextEventTime(top.sub)
+		if !ok || t > target {
+			heap.Pop(&h)
+			continue
 		}
-		s.step(best, bt)
+		if t != top.t { // changed since it was queued
+			h[0].t = t
+			heap.Fix(&h, 0)
+			continue
+		}
+		if setTime != nil {
+			setTime(t)
+		}
+		s.step(top.sub, t)
+		guard++
+		if t, ok := s.nextEventTime(top.sub); ok && t <= target {
+			h[0].t = t
+			heap.Fix(&h, 0)
+		} else {
+			heap.Pop(&h)
+		}
 	}
 	s.log.Error("stripesim: billing loop guard hit")
+}
+
+// dueSub is a subscription waiting in advanceSubs's heap.
+type dueSub struct {
+	t   int64
+	sub *subscription
+}
+
+// dueHeap orders subscriptions by next event time, then creation.
+type dueHeap []dueSub
+
+func (h dueHeap) Len() int { return len(h) }
+func (h dueHeap) Less(i, j int) bool {
+	if h[i].t != h[j].t {
+		return h[i].t < h[j].t
+	}
+	return h[i].sub.seq < h[j].sub.seq
+}
+func (h dueHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *dueHeap) Push(x any)   { *h = append(*h, x.(dueSub)) }
+func (h *dueHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 // catchUpRealTime bills subscriptions of customers without a test clock up

@@ -35,7 +35,7 @@ type pendingEvent struct {
 // emit records an event. obj is the object snapshot (a fresh render), prev
 // the previous_attributes for *.updated events. Caller holds s.mu.
 func (s *Server) emit(typ string, obj map[string]any, prev map[string]any, o eventOrigin, created int64) *event {
-	rawObj, err := json.Marshal(obj)
+	rawObj, err := marshalJSON(obj)
 	if err != nil {
 		panic(err)
 	}
@@ -50,7 +50,7 @@ func (s *Server) emit(typ string, obj map[string]any, prev map[string]any, o eve
 	} else {
 		req = map[string]any{"id": nil, "idempotency_key": nil}
 	}
-	data := map[string]any{"object": json.RawMessage(rawObj)}
+	data := map[string]any{"object": preEncoded(rawObj)}
 	if prev != nil {
 		data["previous_attributes"] = prev
 	}
@@ -67,7 +67,7 @@ func (s *Server) emit(typ string, obj map[string]any, prev map[string]any, o eve
 		"request":          req,
 		"type":             typ,
 	}
-	ev.body, err = json.Marshal(full)
+	ev.body, err = marshalJSON(full)
 	if err != nil {
 		panic(err)
 	}
@@ -137,8 +137,8 @@ func equalJSON(a, b any) bool {
 	if reflect.DeepEqual(a, b) {
 		return true
 	}
-	ja, err1 := json.Marshal(a)
-	jb, err2 := json.Marshal(b)
+	ja, err1 := marshalJSON(a)
+	jb, err2 := marshalJSON(b)
 	return err1 == nil && err2 == nil && string(ja) == string(jb)
 }
 

@@ -253,7 +253,9 @@ func hInvoiceList(c *reqCtx) (map[string]any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	return paginate(c, "/v1/invoices", s.idx.invoices.view(s.invoices, func(x *invoice) int64 { return x.seq }), func(in *invoice) bool {
+	all := listSource(c, &s.idx.invoices, s.idx.invoices.view(s.invoices, func(x *invoice) int64 { return x.seq }), created,
+		func(x *invoice) int64 { return x.created })
+	return paginate(c, "/v1/invoices", all, func(in *invoice) bool {
 		switch {
 		case hasCust && in.customer != cust,
 			hasSub && in.subscription != subID,

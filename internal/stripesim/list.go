@@ -17,13 +17,20 @@ var listSchemaBase = []string{"limit", "starting_after", "ending_before", "expan
 // (add, under s.mu, right after their seq is drawn); when the map's size
 // says otherwise (deletions, state restored without add), view rebuilds it
 // once from the map.
-type seqIndex[T any] struct{ items []T }
+type seqIndex[T any] struct {
+	items []T
+	gen   int // bumped when items is rebuilt (createdRanges start over)
+	// ranges are the objects of a few created ranges (createdRanges).
+	ranges []*createdRange[T]
+	tick   int64
+}
 
 func (x *seqIndex[T]) add(v T) { x.items = append(x.items, v) }
 
 func (x *seqIndex[T]) view(m map[string]T, seq func(T) int64) []T {
 	if len(x.items) != len(m) {
 		x.items = slices.SortedFunc(maps.Values(m), func(a, b T) int { return cmp.Compare(seq(a), seq(b)) })
+		x.gen++
 	}
 	return x.items
 }
@@ -54,6 +61,37 @@ type seqIndexes struct {
 	// subscriptions were sorted into it (rebuilt when s.subs differs).
 	realSubs map[string]*subscription
 	realSeen int
+	// clockSubs holds each test clock's subscriptions (those of its
+	// customers), so advancing a clock does not walk every subscription;
+	// clockSeen is how many subscriptions were sorted into it (rebuilt
+	// when s.subs differs).
+	clockSubs map[string][]*subscription
+	clockSeen int
+}
+
+// subsOnClock returns the subscriptions of the test clock's customers, in
+// no particular order.
+func (s *Server) subsOnClock(clock string) []*subscription {
+	x := &s.idx
+	if x.clockSubs == nil || x.clockSeen != len(s.subs) {
+		x.clockSubs, x.clockSeen = map[string][]*subscription{}, 0
+		for _, sub := range s.subs {
+			s.indexClockSub(sub)
+		}
+	}
+	return x.clockSubs[clock]
+}
+
+// indexClockSub sorts a new subscription into clockSubs.
+func (s *Server) indexClockSub(sub *subscription) {
+	x := &s.idx
+	if x.clockSubs == nil {
+		return // built on first use
+	}
+	x.clockSeen++
+	if cu := s.customers[sub.customer]; cu != nil && cu.clock != "" {
+		x.clockSubs[cu.clock] = append(x.clockSubs[cu.clock], sub)
+	}
 }
 
 // realTimeSubs returns the subscriptions catchUpRealTime looks at.

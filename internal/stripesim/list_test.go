@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	stripe "github.com/stripe/stripe-go/v76"
 )
@@ -103,4 +104,80 @@ func TestMaxEventsKeepsTheNewest(t *testing.T) {
 	if r := e.raw("GET", "/v1/events/"+got[0], testKey, "", nil); r.status != 200 {
 		t.Fatalf("newest event: %d", r.status)
 	}
+}
+
+// Pages of a list filtered on created, read after a cursor from the range's
+// own objects (created_ranges.go), are the pages the unfiltered walk gives
+// less the objects outside the range: with invoices of several clocks
+// interleaved, objects created between pages, and a clock deleted.
+func TestCreatedRangePagesMatchTheFilteredWalk(t *testing.T) {
+	e := newEnv(t, Options{})
+	pr := e.mkPrice(1000, "usd")
+	start := time.Date(2026, 1, 15, 0, 0, 0, 0, time.UTC)
+	var clocks []string
+	for range 3 {
+		clk, err := e.sc.TestHelpersTestClocks.New(&stripe.TestHelpersTestClockParams{FrozenTime: stripe.Int64(start.Unix())})
+		mustNoErr(t, err)
+		clocks = append(clocks, clk.ID)
+		for range 3 {
+			_, err := e.sc.Subscriptions.New(&stripe.SubscriptionParams{Customer: stripe.String(e.mkCustomer(clk.ID).ID),
+				Items: []*stripe.SubscriptionItemsParams{{Price: stripe.String(pr.ID)}}})
+			mustNoErr(t, err)
+		}
+	}
+	advance := func(clk string, months int) {
+		_, err := e.sc.TestHelpersTestClocks.Advance(clk, &stripe.TestHelpersTestClockAdvanceParams{
+			FrozenTime: stripe.Int64(start.AddDate(0, months, 1).Unix())})
+		mustNoErr(t, err)
+	}
+	advance(clocks[0], 6)
+	advance(clocks[1], 6)
+	lo, hi := start.AddDate(0, 2, 0).Unix(), start.AddDate(0, 5, 0).Unix()
+	// want: every invoice, newest first, in [lo, hi).
+	want := func() []string {
+		var out []string
+		it := e.sc.Invoices.List(&stripe.InvoiceListParams{ListParams: stripe.ListParams{Limit: stripe.Int64(100)}})
+		for it.Next() {
+			if c := it.Invoice().Created; c >= lo && c < hi {
+				out = append(out, it.Invoice().ID)
+			}
+		}
+		mustNoErr(t, it.Err())
+		return out
+	}
+	paged := func(limit int64) []string {
+		params := &stripe.InvoiceListParams{CreatedRange: &stripe.RangeQueryParams{GreaterThanOrEqual: lo, LesserThan: hi}}
+		params.Limit = stripe.Int64(limit)
+		var out []string
+		it := e.sc.Invoices.List(params)
+		for it.Next() {
+			out = append(out, it.Invoice().ID)
+		}
+		mustNoErr(t, it.Err())
+		return out
+	}
+	check := func(when string) {
+		t.Helper()
+		w := want()
+		if len(w) == 0 {
+			t.Fatalf("%s: no invoice in the range", when)
+		}
+		for _, limit := range []int64{1, 2, 5} {
+			if got := paged(limit); !slices.Equal(got, w) {
+				t.Fatalf("%s, %d a page:\n got  %v\n want %v", when, limit, got, w)
+			}
+		}
+		// ending_before from the oldest: the newer ones closest to it.
+		r := e.raw("GET", "/v1/invoices", testKey, fmt.Sprintf("created[gte]=%d&created[lt]=%d&limit=2&ending_before=%s", lo, hi, w[len(w)-1]), nil)
+		data := r.body["data"].([]any)
+		if len(w) >= 3 && (len(data) != 2 || data[0].(map[string]any)["id"] != w[len(w)-3] || data[1].(map[string]any)["id"] != w[len(w)-2]) {
+			t.Fatalf("%s: ending_before page = %s", when, r.raw)
+		}
+	}
+	check("two clocks billed")
+	advance(clocks[2], 6) // new invoices in the range, after the range was first read
+	check("a third clock billed")
+	_, err := e.sc.TestHelpersTestClocks.Del(clocks[0], nil) // its customers' invoices go
+	mustNoErr(t, err)
+	check("a clock deleted")
 }

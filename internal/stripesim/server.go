@@ -370,7 +370,7 @@ func (s *Server) execute(rt *route, c *reqCtx) (status int, body []byte, preExec
 	if aerr != nil {
 		return aerr.Status, s.errorBody(aerr), aerr.preExec
 	}
-	b, err := json.Marshal(obj)
+	b, err := marshalJSON(obj)
 	if err != nil {
 		e := apiServerError("An unknown error occurred while encoding the response.")
 		return e.Status, s.errorBody(e), false

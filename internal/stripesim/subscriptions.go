@@ -293,6 +293,7 @@ func hSubCreate(c *reqCtx) (map[string]any, *apiError) {
 	s.subs[sub.ID] = sub
 	s.idx.subs.add(sub)
 	s.indexRealTime(sub)
+	s.indexClockSub(sub)
 	cu.currency = sub.currency
 	var d *discount
 	if cp != nil {
@@ -518,7 +519,9 @@ func hSubList(c *reqCtx) (map[string]any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	return paginate(c, "/v1/subscriptions", s.idx.subs.view(s.subs, func(x *subscription) int64 { return x.seq }), func(sub *subscription) bool {
+	all := listSource(c, &s.idx.subs, s.idx.subs.view(s.subs, func(x *subscription) int64 { return x.seq }), created,
+		func(x *subscription) int64 { return x.created })
+	return paginate(c, "/v1/subscriptions", all, func(sub *subscription) bool {
 		if hasCust && sub.customer != cust {
 			return false
 		}

@@ -2,6 +2,7 @@ package stripesim
 
 import (
 	"net/http"
+	"slices"
 )
 
 // testClock is a Stripe test clock. Customers created with test_clock live
@@ -145,12 +146,7 @@ func hClockAdvance(c *reqCtx) (map[string]any, *apiError) {
 	o := c.origin()
 	tc.status = "advancing"
 	s.emit("test_helpers.test_clock.advancing", s.renderClock(tc), nil, o, s.realNow())
-	var subs []*subscription
-	for _, sub := range s.subs {
-		if cu := s.customers[sub.customer]; cu != nil && cu.clock == tc.ID {
-			subs = append(subs, sub)
-		}
-	}
+	subs := slices.Clone(s.subsOnClock(tc.ID))
 	s.advanceSubs(subs, ft, func(t int64) { tc.frozen = t })
 	tc.frozen = ft
 	tc.status = "ready"
