@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"net/http"
 	"strings"
@@ -81,7 +80,9 @@ func TestMainFlowsOnRedisCluster(t *testing.T) {
 
 	vars := map[string]string{"REDIS_ADDRS": addrs, "STRIPE_SECRET_KEY": stripeKey, "STRIPE_API_BASE": st.SimURL,
 		"STRIPE_MAX_NETWORK_RETRIES": "0", "LOG_FORMAT": "text"}
-	var out, errOut bytes.Buffer
+	// syncBuffer: go-redis logs through a process-wide logger (redisstore.SetLogger),
+	// which may write from another goroutine while the command prints.
+	var out, errOut syncBuffer
 	if err := run(ctx, []string{"reconcile", "-rate", "1000"}, func(k string) string { return vars[k] }, &out, &errOut); err != nil {
 		t.Fatalf("reconcile on the cluster: %v\n%s%s", err, out.String(), errOut.String())
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -18,7 +17,9 @@ func (s *service) runReconcile(t *testing.T, args ...string) (stdout, stderr str
 	t.Helper()
 	vars := map[string]string{"REDIS_URL": s.RedisURL, "STRIPE_SECRET_KEY": stripeKey, "STRIPE_API_BASE": s.SimURL,
 		"STRIPE_MAX_NETWORK_RETRIES": "0", "LOG_FORMAT": "text"}
-	var out, errOut bytes.Buffer
+	// syncBuffer: go-redis logs through a process-wide logger (redisstore.SetLogger),
+	// which may write from another goroutine while the command prints.
+	var out, errOut syncBuffer
 	err = run(context.Background(), append([]string{"reconcile", "-rate", "1000"}, args...), func(k string) string { return vars[k] }, &out, &errOut)
 	return out.String(), errOut.String(), err
 }
