@@ -33,19 +33,9 @@ const rebuildingSuffix = ":rebuilding"
 // a key of its own, idempotent).
 func (s *Store) writeRebuiltCodeBatched(ctx context.Context, p *promo.PromoCode, lines, before []*promo.Redemption, invoices []string) error {
 	// The code's hash, as writeLedger(withStock) writes it.
-	fields, err := codeFields(p, true)
+	fields, err := rebuiltCodeFields(p, lines, true)
 	if err != nil {
 		return err
-	}
-	fields = append(fields, "reserved", 0, "uses", p.Uses, "stripe_redeemed", p.Stripe.TimesRedeemed)
-	if !p.UnlimitedStock || p.Held != 0 { // the scripts never count units of an unlimited code
-		fields = append(fields, "held", p.Held)
-	}
-	for cur, v := range p.Discounted {
-		fields = append(fields, amountPrefix+cur, v)
-	}
-	if p.IsCampaignCode() {
-		fields = append(fields, "redeemed", campaignRedeemed(lines))
 	}
 	// The keys a rebuilt ledger fills.
 	real := []string{rdKey(p.ID), custKey(p.ID), subsKey(p.ID), ledgerKey(p.ID), discKey(p.ID),

@@ -296,19 +296,9 @@ func flatten(m map[string]string) []any {
 // (Redis' lines as read) that lines holds unchanged (the same record,
 // promo.MergeLedger keeps it) is not written again: it stays byte for byte.
 func writeLedger(ctx context.Context, tx redis.Pipeliner, p *promo.PromoCode, lines, before []*promo.Redemption, invoices []string, withStock bool) error {
-	fields, err := codeFields(p, withStock)
+	fields, err := rebuiltCodeFields(p, lines, withStock)
 	if err != nil {
 		return err
-	}
-	fields = append(fields, "reserved", 0, "uses", p.Uses, "stripe_redeemed", p.Stripe.TimesRedeemed)
-	if !p.UnlimitedStock || p.Held != 0 { // the scripts never count units of an unlimited code
-		fields = append(fields, "held", p.Held)
-	}
-	for cur, v := range p.Discounted {
-		fields = append(fields, amountPrefix+cur, v)
-	}
-	if p.IsCampaignCode() {
-		fields = append(fields, "redeemed", campaignRedeemed(lines))
 	}
 	tx.Del(ctx, codeKey(p.ID), custKey(p.ID), subsKey(p.ID), ledgerKey(p.ID), discKey(p.ID),
 		heldKey(p.ID), waitKey(p.ID), cwaitKey(p.ID), legacyInvKey(p.ID))
@@ -364,6 +354,27 @@ func writeLedger(ctx context.Context, tx redis.Pipeliner, p *promo.PromoCode, li
 		tx.Set(ctx, invKey(p.ID, id), "1", InvoiceKeep)
 	}
 	return nil
+}
+
+// rebuiltCodeFields is a rebuilt code's hash (withStock: the stock field
+// too) with the counters its ledger lines give, as both ledger writers
+// (writeLedger, writeRebuiltCodeBatched) write it.
+func rebuiltCodeFields(p *promo.PromoCode, lines []*promo.Redemption, withStock bool) ([]any, error) {
+	fields, err := codeFields(p, withStock)
+	if err != nil {
+		return nil, err
+	}
+	fields = append(fields, "reserved", 0, "uses", p.Uses, "stripe_redeemed", p.Stripe.TimesRedeemed)
+	if !p.UnlimitedStock || p.Held != 0 { // the scripts never count units of an unlimited code
+		fields = append(fields, "held", p.Held)
+	}
+	for cur, v := range p.Discounted {
+		fields = append(fields, amountPrefix+cur, v)
+	}
+	if p.IsCampaignCode() {
+		fields = append(fields, "redeemed", campaignRedeemed(lines))
+	}
+	return fields, nil
 }
 
 // campaignRedeemed is a campaign's redeemed count (ledger_prelude.lua's
