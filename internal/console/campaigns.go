@@ -133,6 +133,10 @@ type campaignPageContent struct {
 	Redeemed []campaignCodeJSON
 	Edit     formContent
 	Archived bool
+	// Reload: the page reloads itself every 2 s (a campaign generating its
+	// codes shows its progress), unless the admin asked to edit (?edit=1)
+	// or the page shows a refused edit: a reload would clear the form.
+	Reload bool
 }
 
 type campaignCodeJSON struct {
@@ -166,6 +170,7 @@ func (h *Handler) showCampaign(w http.ResponseWriter, r *http.Request, s *sessio
 		f.Values["metadata"] = metadataText(c.Campaign.Metadata)
 	}
 	c.Edit = f
+	c.Reload = c.Campaign.State == "generating" && status == http.StatusOK && r.URL.Query().Get("edit") == ""
 	var red listJSON[campaignCodeJSON]
 	if err := h.call(r.Context(), s, http.MethodGet, "/v1/campaigns/"+url.PathEscape(id)+"/codes?redeemed=true&limit=20", nil, "", &red); err != nil {
 		h.failAPI(w, r, s, err)

@@ -126,6 +126,16 @@ func TestCampaignPagesRender(t *testing.T) {
 	if page := render("campaign", c); !strings.Contains(page, "one code of the campaign per customer") {
 		t.Errorf("campaign page without the rule")
 	}
+	// A generating campaign's page reloads itself, unless the admin asked
+	// to edit (a reload would clear the form).
+	c.Campaign.State = "generating"
+	if page := render("campaign", c); strings.Contains(page, `http-equiv="refresh"`) || !strings.Contains(page, "follow the progress") {
+		t.Errorf("a page without Reload reloads itself:\n%s", page)
+	}
+	c.Reload = true
+	if page := render("campaign", c); !strings.Contains(page, `http-equiv="refresh"`) || !strings.Contains(page, `href="/admin/campaigns/cmp_1?edit=1"`) {
+		t.Errorf("a generating campaign's page neither reloads nor offers to stop:\n%s", page)
+	}
 	c.Archived = true
 	if page := render("campaign", c); strings.Contains(page, "campaign-edit-form") {
 		t.Errorf("an archived campaign has an edit form")
