@@ -166,12 +166,18 @@ var handlers = map[string]handler{
 // saved (docs/BENCHMARKS.md); as the package says, an event is processed
 // when the fields it reads parse.
 type paidInvoice struct {
-	ID                   string        `json:"id"`
-	Currency             string        `json:"currency"`
-	AmountPaid           int64         `json:"amount_paid"`
-	Customer             expandableID  `json:"customer"`
-	Subscription         expandableID  `json:"subscription"`
-	Discount             *paidDiscount `json:"discount"`
+	invoiceFields
+	Discount *paidDiscount `json:"discount"`
+}
+
+// invoiceFields are the invoice's fields invoice.paid reads besides its
+// discount, the same whichever way the discount is read.
+type invoiceFields struct {
+	ID                   string       `json:"id"`
+	Currency             string       `json:"currency"`
+	AmountPaid           int64        `json:"amount_paid"`
+	Customer             expandableID `json:"customer"`
+	Subscription         expandableID `json:"subscription"`
 	TotalDiscountAmounts []struct {
 		Amount   int64        `json:"amount"`
 		Discount expandableID `json:"discount"`
@@ -191,29 +197,13 @@ type paidInvoice struct {
 // events the one pass into paidInvoice cannot read, so that they are
 // accepted or refused, and worded, as before.
 type stripeInvoice struct {
-	ID                   string           `json:"id"`
-	Currency             string           `json:"currency"`
-	AmountPaid           int64            `json:"amount_paid"`
-	Customer             expandableID     `json:"customer"`
-	Subscription         expandableID     `json:"subscription"`
-	Discount             *stripe.Discount `json:"discount"`
-	TotalDiscountAmounts []struct {
-		Amount   int64        `json:"amount"`
-		Discount expandableID `json:"discount"`
-	} `json:"total_discount_amounts"`
-	StatusTransitions struct {
-		PaidAt int64 `json:"paid_at"`
-	} `json:"status_transitions"`
-	SubscriptionDetails *struct {
-		Metadata map[string]string `json:"metadata"`
-	} `json:"subscription_details"`
+	invoiceFields
+	Discount *stripe.Discount `json:"discount"`
 }
 
 // paid is the same invoice as a paidInvoice.
 func (in *stripeInvoice) paid() *paidInvoice {
-	out := &paidInvoice{ID: in.ID, Currency: in.Currency, AmountPaid: in.AmountPaid, Customer: in.Customer,
-		Subscription: in.Subscription, TotalDiscountAmounts: in.TotalDiscountAmounts,
-		StatusTransitions: in.StatusTransitions, SubscriptionDetails: in.SubscriptionDetails}
+	out := &paidInvoice{invoiceFields: in.invoiceFields}
 	if d := in.Discount; d != nil {
 		out.Discount = &paidDiscount{ID: d.ID, Subscription: d.Subscription, Start: d.Start, End: d.End}
 		if d.Coupon != nil {
