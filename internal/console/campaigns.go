@@ -38,16 +38,7 @@ type campaignJSON struct {
 }
 
 // Amount renders the discount as the codes list does.
-func (c campaignJSON) Amount() string {
-	if c.PromoType == "percentage" {
-		return c.AmountOff.String() + "%"
-	}
-	cur := ""
-	if c.Currency != nil {
-		cur = " " + strings.ToUpper(*c.Currency)
-	}
-	return c.AmountOff.String() + cur
-}
+func (c campaignJSON) Amount() string { return discountText(c.PromoType, c.AmountOff, c.Currency) }
 
 // Percent is the generation's progress, 0–100.
 func (c campaignJSON) Percent() int {

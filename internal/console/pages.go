@@ -250,15 +250,19 @@ func (h *Handler) codes(w http.ResponseWriter, r *http.Request, s *session) {
 	h.render(w, http.StatusOK, "codes", h.view(s, "Promo codes", c))
 }
 
-func amountText(pc codeJSON) string {
-	if pc.PromoType == "percentage" {
-		return pc.AmountOff.String() + "%"
+func amountText(pc codeJSON) string { return discountText(pc.PromoType, pc.AmountOff, pc.Currency) }
+
+// discountText renders a discount's amount as the pages show it: "15%" or
+// "5.00 USD".
+func discountText(promoType string, amount json.Number, currency *string) string {
+	if promoType == "percentage" {
+		return amount.String() + "%"
 	}
 	cur := ""
-	if pc.Currency != nil {
-		cur = strings.ToUpper(*pc.Currency)
+	if currency != nil {
+		cur = " " + strings.ToUpper(*currency)
 	}
-	return pc.AmountOff.String() + " " + cur
+	return amount.String() + cur
 }
 
 func stockText(pc codeJSON) string {
