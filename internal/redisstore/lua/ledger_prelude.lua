@@ -154,8 +154,13 @@ local function give(r)
 end
 -- many: the code does not limit a customer to one use (a campaign with
 -- once_per_customer false: hash field many = '1'): no line holds or waits
--- for a customer's use and cust (KEYS[3]) is not written.
-local function many() return redis.call('HGET', KEYS[1], 'many') == '1' end
+-- for a customer's use and cust (KEYS[3]) is not written. A term of the
+-- code: read once per script run.
+local many_cached
+local function many()
+  if many_cached == nil then many_cached = redis.call('HGET', KEYS[1], 'many') == '1' end
+  return many_cached
+end
 -- holdCustomer: r needs its customer's one use of the code: it holds it
 -- unless a line before it (not an apply in flight) does; a later holder
 -- gives it up and waits.
