@@ -72,6 +72,7 @@ type Config struct {
 	CampaignLease    time.Duration // CAMPAIGN_GENERATION_LEASE: a replica's hold on a campaign's code generation
 	MirrorRate       RateLimit     // CAMPAIGN_MIRROR_RATE: Stripe promotion codes made for campaign codes
 	CampaignIndex    int           // CAMPAIGN_CODE_INDEX: campaign code texts held in memory per replica (0 = off)
+	ValidateCodeAge  time.Duration // VALIDATE_CODE_MAX_AGE: how old validate's per-replica snapshot of a code may be (0 = always read Redis)
 	RateLimitKey     RateLimit     // RATE_LIMIT_PER_API_KEY: redemption requests per API key
 	RateLimitCust    RateLimit     // RATE_LIMIT_PER_CUSTOMER: redemption requests per customer
 	LogLevel         slog.Level    // LOG_LEVEL
@@ -150,6 +151,7 @@ func load(getenv func(string) string, serving bool) (Config, error) {
 		CampaignLease:    defaultCampaignLease,
 		MirrorRate:       mustRate(defaultMirrorRate),
 		CampaignIndex:    defaultCampaignIndex,
+		ValidateCodeAge:  defaultValidateCodeAge,
 		RateLimitKey:     mustRate(defaultRateLimitKey),
 		RateLimitCust:    mustRate(defaultRateLimitCust),
 		LogLevel:         slog.LevelInfo,
@@ -209,6 +211,7 @@ func load(getenv func(string) string, serving bool) (Config, error) {
 			c.CampaignIndex = n
 		}
 	}
+	loadDuration(get, &parse, envValidateCodeAge, &c.ValidateCodeAge)
 	loadRate(get, &parse, envRateLimitKey, &c.RateLimitKey)
 	loadRate(get, &parse, envRateLimitCust, &c.RateLimitCust)
 	if v := get(envLogLevel); v != "" {

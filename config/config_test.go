@@ -333,6 +333,7 @@ func validConfig() Config {
 		CampaignLease:    15 * time.Second,
 		MirrorRate:       RateLimit{20, time.Second},
 		CampaignIndex:    1_000_000,
+		ValidateCodeAge:  100 * time.Millisecond,
 		RateLimitKey:     RateLimit{100, time.Second},
 		RateLimitCust:    RateLimit{20, time.Minute},
 		LogLevel:         slog.LevelInfo,
@@ -448,14 +449,14 @@ func TestString(t *testing.T) {
 	want := `addr=127.0.0.1:8080 redis=single redis_url=redis://:****@127.0.0.1:6379/0 redis_password=**** ` +
 		`stripe=test stripe_key=sk_test_…abcd stripe_api_base=http://127.0.0.1:12111 stripe_max_retries=2 stripe_timeout=20s ` +
 		`webhook_secrets=whsec_…(masked)x2 api_keys=[admin:admin:****,checkout:checkout:****] ` +
-		`idempotency_ttl=24h request_timeout=45s reservation_lease=2m shutdown_timeout=20s campaign_generation_lease=15s campaign_mirror_rate=20/s campaign_code_index=1000000 rate_limit_per_api_key=100/s rate_limit_per_customer=20/m log_level=info log_format=json`
+		`idempotency_ttl=24h request_timeout=45s reservation_lease=2m shutdown_timeout=20s campaign_generation_lease=15s campaign_mirror_rate=20/s campaign_code_index=1000000 validate_code_max_age=100ms rate_limit_per_api_key=100/s rate_limit_per_customer=20/m log_level=info log_format=json`
 	eq(t, c.String(), want)
 
 	sim := mustLoad(t, map[string]string{envRedisAddrs: "a:7000,b:7001", envWebhookSecrets: whsec1})
 	want = `addr=127.0.0.1:8080 redis=cluster redis_addrs=[a:7000,b:7001] redis_password=none ` +
 		`stripe=simulator stripe_sim_addr=127.0.0.1:12111 stripe_api_base=default stripe_max_retries=2 stripe_timeout=20s ` +
 		`webhook_secrets=whsec_…(masked) api_keys=[admin:admin:****,checkout:checkout:****] ` +
-		`idempotency_ttl=24h request_timeout=45s reservation_lease=2m shutdown_timeout=20s campaign_generation_lease=15s campaign_mirror_rate=20/s campaign_code_index=1000000 rate_limit_per_api_key=100/s rate_limit_per_customer=20/m log_level=info log_format=json`
+		`idempotency_ttl=24h request_timeout=45s reservation_lease=2m shutdown_timeout=20s campaign_generation_lease=15s campaign_mirror_rate=20/s campaign_code_index=1000000 validate_code_max_age=100ms rate_limit_per_api_key=100/s rate_limit_per_customer=20/m log_level=info log_format=json`
 	eq(t, sim.String(), want)
 }
 

@@ -93,6 +93,7 @@ func (c Config) attrs() []slog.Attr {
 		slog.String("campaign_generation_lease", fmtDur(c.CampaignLease)),
 		slog.String("campaign_mirror_rate", c.MirrorRate.String()),
 		slog.String("campaign_code_index", campaignIndexText(c.CampaignIndex)),
+		slog.String("validate_code_max_age", fmtDur(c.ValidateCodeAge)),
 		slog.String("rate_limit_per_api_key", c.RateLimitKey.String()),
 		slog.String("rate_limit_per_customer", c.RateLimitCust.String()),
 		slog.String("log_level", strings.ToLower(c.LogLevel.String())),

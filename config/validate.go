@@ -44,6 +44,9 @@ func (c Config) problems() problems {
 	if c.CampaignIndex < 0 || c.CampaignIndex > maxCampaignIndex {
 		p.add(envCampaignIndex, "%d codes is out of range 0..%d (0 or off disables the index)", c.CampaignIndex, maxCampaignIndex)
 	}
+	if c.ValidateCodeAge < 0 || c.ValidateCodeAge > maxValidateCodeAge {
+		p.add(envValidateCodeAge, "%s is out of range 0..%s (0 reads the code from Redis on every validate)", fmtDur(c.ValidateCodeAge), fmtDur(maxValidateCodeAge))
+	}
 	c.RateLimitKey.check(&p, envRateLimitKey)
 	c.RateLimitCust.check(&p, envRateLimitCust)
 	switch c.LogLevel {

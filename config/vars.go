@@ -35,6 +35,7 @@ const (
 	envRateLimitCust    = "RATE_LIMIT_PER_CUSTOMER"
 	envMirrorRate       = "CAMPAIGN_MIRROR_RATE"
 	envCampaignIndex    = "CAMPAIGN_CODE_INDEX"
+	envValidateCodeAge  = "VALIDATE_CODE_MAX_AGE"
 	envLogLevel         = "LOG_LEVEL"
 	envLogFormat        = "LOG_FORMAT"
 	envMetricsCodeStock = "METRICS_CODE_STOCK"
@@ -57,6 +58,8 @@ const (
 	defaultMirrorRate       = "20/s"
 	defaultCampaignIndex    = 1_000_000
 	maxCampaignIndex        = 100_000_000
+	defaultValidateCodeAge  = 100 * time.Millisecond
+	maxValidateCodeAge      = 10 * time.Second
 	maxRateLimitCount       = 1_000_000
 	defaultLogFormat        = "json"
 
@@ -94,6 +97,7 @@ var Vars = []Var{
 	{envCampaignLease, fmtDur(defaultCampaignLease), "How long a replica owns a campaign's code generation after its last batch of 1,000 codes; a crashed replica's campaign is resumed by another one after it. Go duration 1s..5m."},
 	{envMirrorRate, defaultMirrorRate, "Stripe promotion codes made for campaign codes on demand, over all replicas, N/s, N/m or N/h (keep it under Stripe's limit: 25 requests/s in test mode, 100/s live, shared with every other call); off = unthrottled."},
 	{envCampaignIndex, strconv.Itoa(defaultCampaignIndex), "Campaign code texts each replica holds in memory to resolve a campaign code without reading its text key (one Redis round trip per validate instead of two), 0..100000000; whole campaigns, least recently used evicted first; about 1.2 MB per 100,000 codes of 12 characters. 0 or off disables."},
+	{envValidateCodeAge, fmtDur(defaultValidateCodeAge), "How old each replica's snapshot of a promo code may be when validate decides on it, Go duration 0..10s: validate of a code then reads only the customer's slot in Redis (no hot slot), and another replica's change of the code's status, stock or expiry shows in validate after at most this long (the replica's own changes and the customer's own redemptions at once; apply and subscribe always read Redis). 0 = read the code from Redis on every validate."},
 	{envRateLimitKey, defaultRateLimitKey, "Brute-force guard: validate, subscribe with a code and apply per API key, N/s, N/m or N/h (a burst of N, refilled evenly), N 1..1000000; off disables. Over it: 429 rate_limited with Retry-After."},
 	{envRateLimitCust, defaultRateLimitCust, "Brute-force guard per customer (apply without customer: per subscription), same form as RATE_LIMIT_PER_API_KEY."},
 	{envLogLevel, "info", "Log level: debug, info, warn or error (case-insensitive)."},

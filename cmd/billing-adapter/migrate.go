@@ -31,7 +31,7 @@ func migrateKeys(ctx context.Context, args []string, getenv func(string) string,
 	if err != nil {
 		return fmt.Errorf("migrating keys: %w", err)
 	}
-	fmt.Fprintf(stdout, "migrate-keys: moved %d code texts, %d unfinished creates, %d subscription claims, %d paid customers, %d sweeper marks, %d counted invoices\n",
-		n.Texts, n.Provisional, n.Claims, n.Paid, n.Due, n.Invoices)
+	fmt.Fprintf(stdout, "migrate-keys: moved %d code texts, %d unfinished creates, %d subscription claims, %d paid customers, %d sweeper marks, %d counted invoices; added %d customer markers\n",
+		n.Texts, n.Provisional, n.Claims, n.Paid, n.Due, n.Invoices, n.Markers)
 	return nil
 }

@@ -101,10 +101,19 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	store := redisstore.New(rdb, metrics)
 	store.SetCampaignIndex(cfg.CampaignIndex)
+	store.SetValidateCodeMaxAge(cfg.ValidateCodeAge)
 	defer rdb.Close()
 	pingCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	if err := store.Ping(pingCtx); err != nil {
 		log.Warn("Redis is not reachable yet; /readyz answers 503 until it is", "err", err.Error())
+	}
+	cancel()
+	// Validate reads the customer's slot once the data has customer markers
+	// (migrate-keys, or a store this version started empty): checked before
+	// serving, then in the background until it is so (markers.go).
+	layoutCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	if ok, err := store.CheckLayout(layoutCtx); err == nil && !ok && cfg.ValidateCodeAge > 0 {
+		log.Warn("the ledger has no customer markers yet: validate reads each code's slot until `billing-adapter migrate-keys` has run")
 	}
 	cancel()
 
@@ -123,6 +132,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	go func() { defer close(checkDone); checkCatalog(workerCtx, store, a.gw, log) }() // catalogcheck.go
 	defer func() { stopWorker(); <-checkDone }()
 	defer func() { stopWorker(); <-workerDone }()
+	layoutDone := make(chan struct{})
+	go func() { defer close(layoutDone); store.WatchLayout(workerCtx) }()
+	defer func() { stopWorker(); <-layoutDone }()
 	generatorDone := make(chan struct{})
 	go func() { defer close(generatorDone); a.generator.Run(workerCtx) }()
 	defer func() { stopWorker(); <-generatorDone }()

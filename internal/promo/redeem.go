@@ -292,9 +292,18 @@ func (r *Redeemer) ownedSubscription(ctx context.Context, id, customer string) (
 // typed (code_not_found), the customer's redemption of it (held, nil when
 // none), the subscription's claim when sub is set, and whether the customer
 // has paid when the code is for new users only. owner is the request's
-// (RequestOwner; "" for validate, which never resumes).
+// (RequestOwner; "" for validate, which never resumes, and reads through
+// the store's ValidateReader when it has one).
 func (r *Redeemer) gather(ctx context.Context, codeText, customer, owner string, sub *Subscription, price string) (Facts, *Redemption, error) {
-	p, held, err := r.codeForCustomer(ctx, codeText, customer)
+	var p *PromoCode
+	var held *Redemption
+	var paid, paidRead bool
+	var err error
+	if vr, ok := r.Store.(ValidateReader); ok && owner == "" {
+		p, held, paid, paidRead, err = r.readForValidate(ctx, vr, codeText, customer)
+	} else {
+		p, held, err = r.codeForCustomer(ctx, codeText, customer)
+	}
 	if err != nil {
 		return Facts{}, nil, err
 	}
@@ -314,8 +323,8 @@ func (r *Redeemer) gather(ctx context.Context, codeText, customer, owner string,
 	}
 	if p.NewUsersOnly && !f.Resuming {
 		// A paid invoice seen in a webhook, or the subscription's latest.
-		f.CustomerHasPaid = sub != nil && sub.LatestInvoicePaid
-		if !f.CustomerHasPaid {
+		f.CustomerHasPaid = (sub != nil && sub.LatestInvoicePaid) || (paidRead && paid)
+		if !f.CustomerHasPaid && !paidRead {
 			if f.CustomerHasPaid, err = r.Store.CustomerHasPaid(ctx, customer); err != nil {
 				return Facts{}, nil, err
 			}
@@ -336,6 +345,20 @@ func (r *Redeemer) codeForCustomer(ctx context.Context, text, customer string) (
 		return nil, nil, errCodeNotFound(norm)
 	}
 	return p, rd, err
+}
+
+// readForValidate is codeForCustomer through the store's ValidateReader
+// (validate only: owner "").
+func (r *Redeemer) readForValidate(ctx context.Context, vr ValidateReader, text, customer string) (*PromoCode, *Redemption, bool, bool, error) {
+	norm, perr := lookupCodeText(text)
+	if perr != nil {
+		return nil, nil, false, false, perr
+	}
+	got, err := vr.ReadForValidate(ctx, norm, customer)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil, false, false, errCodeNotFound(norm)
+	}
+	return got.Code, got.Held, got.Paid, got.PaidRead, err
 }
 
 // liveClaim returns the live redemption the subscription's claim names, or

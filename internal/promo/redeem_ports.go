@@ -90,6 +90,26 @@ type RedemptionStore interface {
 	StripeSyncDone(ctx context.Context, promoCodeID string) error
 }
 
+// ValidateReader is an optional read of a RedemptionStore for validate
+// alone (Validate uses it when the store has it; apply and subscribe never
+// do). ReadForValidate returns what GetByCodeForCustomer returns, but the
+// code's record may come from a per-replica snapshot up to a configured
+// age old (another replica's change of status, stock or expiry is seen that
+// much later; this replica's own writes at once). The customer's redemption
+// is never stale. When PaidRead is set, Paid is CustomerHasPaid read in the
+// same round trip.
+type ValidateReader interface {
+	ReadForValidate(ctx context.Context, code, customer string) (ValidateRead, error)
+}
+
+// ValidateRead is ValidateReader's answer.
+type ValidateRead struct {
+	Code     *PromoCode
+	Held     *Redemption // the customer's redemption of the code, nil when none
+	Paid     bool        // the customer has paid (new_users_only), when PaidRead
+	PaidRead bool
+}
+
 // SubscriptionSpec is a new Stripe subscription.
 type SubscriptionSpec struct {
 	Customer        string

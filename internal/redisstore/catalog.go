@@ -73,6 +73,7 @@ func (s *Store) BeginCreate(ctx context.Context, draft *promo.PromoCode, owner s
 }
 
 func (s *Store) writeCode(ctx context.Context, p *promo.PromoCode, withStock bool) error {
+	defer s.dropSnapshot(p.ID)
 	f, err := codeFields(p, withStock)
 	if err != nil {
 		return err
@@ -106,6 +107,7 @@ func (s *Store) FinishCreate(ctx context.Context, p *promo.PromoCode) error {
 // index puts a ready code in its status list ({catalog}) and settles its
 // text's entry (its own slot): two scripts, each idempotent.
 func (s *Store) index(ctx context.Context, p *promo.PromoCode) error {
+	defer s.dropSnapshot(p.ID)
 	if err := indexTextScript.Run(ctx, s.rdb, []string{codeTextKey(p.Code)}, p.ID, string(p.Status)).Err(); err != nil {
 		return unavailable(err)
 	}
@@ -198,6 +200,7 @@ func (s *Store) SaveUpdate(ctx context.Context, prev, p *promo.PromoCode, stockC
 // left, and the worker is asked to check the Stripe promotion code's active
 // flag.
 func (s *Store) restock(ctx context.Context, p *promo.PromoCode, withStock bool) error {
+	defer s.dropSnapshot(p.ID)
 	f, err := codeFields(p, withStock)
 	if err != nil {
 		return err

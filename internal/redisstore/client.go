@@ -241,6 +241,10 @@ type Store struct {
 	campaignIDs sync.Map
 	cidx        *campaignIndex // campaign code text -> campaign (cmpindex.go); nil = off
 	metrics     *telemetry.Metrics
+	// snaps are validate's code snapshots (markers.go); nil = off.
+	snaps *codeSnaps
+	// markersOK: every ledger line's customer has its marker (markers.go).
+	markersOK atomic.Bool
 }
 
 // New wraps a client. Metrics (may be nil) counts failed commands.
@@ -376,4 +380,5 @@ var (
 	_ promo.Store            = (*Store)(nil)
 	_ promo.IdempotencyStore = (*Store)(nil)
 	_ promo.RedemptionStore  = (*Store)(nil)
+	_ promo.ValidateReader   = (*Store)(nil)
 )

@@ -53,6 +53,11 @@ import (
 //	                                        Members are ULID-based IDs, so lexical order is creation order:
 //	                                        lists page with ZRANGE BYLEX REV, merged across statuses.
 //	ba:{catalog}:stripe_sync         SET    codes whose Stripe promotion code must be switched on or off
+//	ba:{catalog}:layout              STRING the layout version the data is known to be in: "2" once every
+//	                                        ledger line's customer has its ba:{cus_ID}:codes member (written by
+//	                                        migrate-keys after it wrote them, and by a replica starting on an
+//	                                        empty store). Read at start-up and every layoutRecheck, never per
+//	                                        request: until it says 2, validate reads the code's slot as before
 //
 // One code (slot {pc_ID})
 //
@@ -102,6 +107,14 @@ import (
 //	ba:{cus_ID}:paid                 STRING "1" while the customer counts as having paid (new_users_only):
 //	                                        expires PaidKeep after the customer's latest paid invoice
 //	                                        above zero (Stripe's paid_at); a later invoice moves it on
+//	ba:{cus_ID}:codes                SET    the codes (promo code and campaign IDs) on which the customer has,
+//	                                        or may have, a ledger line: written (SADD) before any path makes a
+//	                                        line naming the customer (reserve, the adoption of a discount made
+//	                                        outside the adapter, reconcile -fix's rebuild; markers.go), never
+//	                                        removed. Validate reads it in the customer's slot instead of the
+//	                                        code's cust hash; a member without a line costs validate one more
+//	                                        read, a line without its member must not exist (once migrated: see
+//	                                        ba:{catalog}:layout)
 //
 // Sweeper (dueShards slots)
 //
@@ -193,6 +206,13 @@ func claimKey(sub string) string { return "ba:{" + sub + "}:claim" }
 
 // paidKey marks a customer with a paid invoice.
 func paidKey(customer string) string { return "ba:{" + customer + "}:paid" }
+
+// customerCodesKey is the customer's markers: the codes on which the
+// customer has or may have a ledger line (markers.go).
+func customerCodesKey(customer string) string { return "ba:{" + customer + "}:codes" }
+
+// keyLayout holds the layout version the data is in (markers.go).
+const keyLayout = "ba:{catalog}:layout"
 
 // dueShards is how many sorted sets hold the sweeper's due marks. It is
 // part of the key schema: changing it strands the marks of the old shards.

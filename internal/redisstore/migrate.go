@@ -27,6 +27,7 @@ func legacyInvKey(codeID string) string { return "ba:{" + codeID + "}:inv" }
 // MigrateCounts says what MigrateLegacyKeys moved.
 type MigrateCounts struct {
 	Texts, Provisional, Claims, Paid, Due, Invoices int
+	Markers                                         int // customer markers added (markers.go)
 }
 
 // MigrateLegacyKeys moves data from the former fixed-slot keys to the
@@ -39,6 +40,10 @@ type MigrateCounts struct {
 // new layout already holds wins (a key written by the new version is never
 // overwritten). Each legacy key is read with SCAN commands, a thousand
 // entries a call, and deleted once copied, so running it again does nothing.
+// Last, every ledger line's customer gets its marker (ba:{cus_ID}:codes,
+// markers.go) and ba:{catalog}:layout is set, so that validate reads the
+// customer's slot; run it once every replica runs a version that writes
+// markers (a line an older replica writes afterwards would have none).
 func (s *Store) MigrateLegacyKeys(ctx context.Context) (MigrateCounts, error) {
 	var n MigrateCounts
 	var err error
@@ -83,7 +88,58 @@ func (s *Store) MigrateLegacyKeys(ctx context.Context) (MigrateCounts, error) {
 			n.Invoices += k
 		}
 	}
-	return n, nil
+	if n.Markers, err = s.MarkAllCustomers(ctx); err != nil {
+		return n, err
+	}
+	return n, s.setLayout(ctx)
+}
+
+// MarkAllCustomers adds the marker of every ledger line's customer, for
+// every promo code and campaign of the status lists, and returns how many
+// were missing. Idempotent.
+func (s *Store) MarkAllCustomers(ctx context.Context) (int, error) {
+	added := 0
+	for _, list := range append(append([]string{}, listKeys...), campaignListKeys...) {
+		ids, err := s.rdb.ZRange(ctx, list, 0, -1).Result()
+		if err != nil {
+			return added, unavailable(err)
+		}
+		for _, id := range ids {
+			var cmds []*redis.IntCmd
+			var customers []string
+			flush := func() error {
+				if len(customers) == 0 {
+					return nil
+				}
+				cmds = cmds[:0]
+				err := s.flush(ctx, func(p redis.Pipeliner) {
+					for _, c := range customers {
+						cmds = append(cmds, p.SAdd(ctx, customerCodesKey(c), id))
+					}
+				})
+				for _, c := range cmds {
+					added += int(c.Val())
+				}
+				customers = customers[:0]
+				return err
+			}
+			if err := s.EachRedemption(ctx, id, func(r *promo.Redemption) error {
+				if r.Customer != "" {
+					customers = append(customers, r.Customer)
+				}
+				if len(customers) >= legacyBatch {
+					return flush()
+				}
+				return nil
+			}); err != nil {
+				return added, err
+			}
+			if err := flush(); err != nil {
+				return added, err
+			}
+		}
+	}
+	return added, nil
 }
 
 // flush runs the queued writes of one batch in one pipeline.

@@ -33,7 +33,26 @@ func observedArgs(codeID string, d promo.ObservedDiscount) []any {
 		srd = d.SubscriptionRedemptionID
 	}
 	return []any{d.DiscountID, d.Customer, d.Subscription, ms(d.At), d.NewID, codeID, d.CouponTimesRedeemed,
-		ms(d.Start), boolInt(d.Once), srd}
+		ms(d.Start), boolInt(d.Once), srd, 0}
+}
+
+// observedMarked is the index in observedArgs of the marker flag (ARGV 11).
+const observedMarked = 10
+
+// runObserved runs a script about a Stripe discount. One that would adopt
+// a line made outside the adapter answers "mark" until the customer's
+// marker is written (markers.go): then the marker is added and the script
+// runs again with the flag set (a known line stays one round trip).
+func (s *Store) runObserved(ctx context.Context, script *redis.Script, codeID string, keys []string, customer string, args []any) (ledgerResult, error) {
+	res, err := s.runLedgerKeys(ctx, script, codeID, keys, args...)
+	if res.outcome != "mark" || err != nil {
+		return res, err
+	}
+	if err := s.markCustomers(ctx, codeID, customer); err != nil {
+		return ledgerResult{}, err
+	}
+	args[observedMarked] = 1
+	return s.runLedgerKeys(ctx, script, codeID, keys, args...)
 }
 
 // observeScript: lua/observe_discount.lua.
@@ -50,7 +69,7 @@ var flagScript = ledgerScript("flag_redemption")
 
 // ObserveDiscount implements promo.ObserveStore.
 func (s *Store) ObserveDiscount(ctx context.Context, codeID string, d promo.ObservedDiscount) (*promo.Redemption, promo.ObserveOutcome, promo.StockChange, error) {
-	res, err := s.runLedger(ctx, observeScript, codeID, observedArgs(codeID, d)...)
+	res, err := s.runObserved(ctx, observeScript, codeID, redemptionKeys(codeID), d.Customer, observedArgs(codeID, d))
 	if err != nil {
 		return nil, 0, promo.StockChange{}, err
 	}
@@ -59,7 +78,7 @@ func (s *Store) ObserveDiscount(ctx context.Context, codeID string, d promo.Obse
 
 // EndDiscount implements promo.ObserveStore.
 func (s *Store) EndDiscount(ctx context.Context, codeID string, d promo.ObservedDiscount, reason string) (*promo.Redemption, promo.StockChange, error) {
-	res, err := s.runLedger(ctx, endDiscountScript, codeID, append(observedArgs(codeID, d), reason)...)
+	res, err := s.runObserved(ctx, endDiscountScript, codeID, redemptionKeys(codeID), d.Customer, append(observedArgs(codeID, d), reason))
 	if err != nil {
 		return nil, promo.StockChange{}, err
 	}
@@ -68,8 +87,8 @@ func (s *Store) EndDiscount(ctx context.Context, codeID string, d promo.Observed
 
 // CountInvoice implements promo.ObserveStore.
 func (s *Store) CountInvoice(ctx context.Context, codeID string, inv promo.PaidInvoice) (promo.Counted, error) {
-	res, err := s.runLedgerKeys(ctx, countInvoiceScript, codeID, redemptionKeysFor(codeID, inv.InvoiceID),
-		append(observedArgs(codeID, inv.Discount), inv.InvoiceID, inv.Currency, inv.Amount, InvoiceKeep.Milliseconds())...)
+	res, err := s.runObserved(ctx, countInvoiceScript, codeID, redemptionKeysFor(codeID, inv.InvoiceID), inv.Discount.Customer,
+		append(observedArgs(codeID, inv.Discount), inv.InvoiceID, inv.Currency, inv.Amount, InvoiceKeep.Milliseconds()))
 	if err != nil {
 		return promo.Counted{}, err
 	}
@@ -126,6 +145,7 @@ func (s *Store) runLedger(ctx context.Context, script *redis.Script, codeID stri
 }
 
 func (s *Store) runLedgerKeys(ctx context.Context, script *redis.Script, codeID string, keys []string, args ...any) (ledgerResult, error) {
+	defer s.dropSnapshot(codeID)
 	res, err := script.Run(ctx, s.rdb, keys, args...).Slice()
 	if err != nil {
 		return ledgerResult{}, unavailable(err)

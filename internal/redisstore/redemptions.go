@@ -112,12 +112,17 @@ var reserveRefusals = map[string]promo.Code{
 	"exhausted":        promo.CodeCodeExhausted,
 }
 
-// Reserve implements promo.RedemptionStore.
+// Reserve implements promo.RedemptionStore. The customer's marker
+// (markers.go) is written first, in the customer's slot.
 func (s *Store) Reserve(ctx context.Context, r *promo.Redemption, now time.Time) (*promo.Redemption, promo.ReserveOutcome, error) {
 	raw, err := encodeRedemption(r)
 	if err != nil {
 		return nil, 0, err
 	}
+	if err := s.markCustomers(ctx, r.PromoCodeID, r.Customer); err != nil {
+		return nil, 0, err
+	}
+	defer s.dropSnapshot(r.PromoCodeID)
 	res, err := reserveScript.Run(ctx, s.rdb, redemptionKeys(r.PromoCodeID),
 		raw, r.ID, r.Customer, r.Subscription, r.Owner, now.UnixMilli()).StringSlice()
 	if err != nil {
@@ -153,6 +158,7 @@ func (s *Store) EndFromStripe(ctx context.Context, codeID, id, reason string, at
 
 // runTransition runs a script answering {outcome, record, stripe_active_changed}.
 func (s *Store) runTransition(ctx context.Context, script *redis.Script, codeID, id string, args ...any) (*promo.Redemption, promo.StockChange, error) {
+	defer s.dropSnapshot(codeID)
 	res, err := script.Run(ctx, s.rdb, redemptionKeys(codeID), append([]any{id}, args...)...).Slice()
 	if err != nil {
 		return nil, promo.StockChange{}, unavailable(err)

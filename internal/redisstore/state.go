@@ -151,6 +151,9 @@ func (s *Store) ApplyRebuild(ctx context.Context, rb *promo.Rebuilt, current *pr
 		}
 		p = promo.MergeCode(have[p.ID], p)
 		lines, invoices := promo.MergeLedger(rb.Ledgers[p.ID], current.Ledgers[p.ID], now)
+		if err := s.markLines(ctx, p.ID, lines); err != nil {
+			return n, err
+		}
 		if err := s.writeRebuiltCode(ctx, p, lines, current.Ledgers[p.ID], invoices); err != nil {
 			return n, err
 		}
@@ -173,6 +176,9 @@ func (s *Store) ApplyRebuild(ctx context.Context, rb *promo.Rebuilt, current *pr
 		p := promo.MergeCampaignCode(cur.Campaign, c.Code)
 		lines, invoices := promo.MergeLedger(rb.Ledgers[c.ID], current.Ledgers[c.ID], now)
 		used := promo.MergeCampaignUsed(lines, cur.Used)
+		if err := s.markLines(ctx, c.ID, lines); err != nil {
+			return n, err
+		}
 		if err := s.writeRebuiltCampaign(ctx, p, lines, current.Ledgers[c.ID], invoices, used, c); err != nil {
 			return n, err
 		}
@@ -225,9 +231,20 @@ func (s *Store) ApplyRebuild(ctx context.Context, rb *promo.Rebuilt, current *pr
 	return n, nil
 }
 
+// markLines writes the markers of the customers of lines (markers.go)
+// before the lines are written.
+func (s *Store) markLines(ctx context.Context, codeID string, lines []*promo.Redemption) error {
+	customers := make([]string, 0, len(lines))
+	for _, r := range lines {
+		customers = append(customers, r.Customer)
+	}
+	return s.markCustomers(ctx, codeID, customers...)
+}
+
 // writeRebuiltCode replaces one code's hash and ledger keys in one
 // transaction on the code's slot, then indexes the code.
 func (s *Store) writeRebuiltCode(ctx context.Context, p *promo.PromoCode, lines, before []*promo.Redemption, invoices []string) error {
+	defer s.dropSnapshot(p.ID)
 	if len(lines) > rebuildBatch {
 		return s.writeRebuiltCodeBatched(ctx, p, lines, before, invoices) // rebuild_batched.go
 	}

@@ -4,11 +4,11 @@
 -- arrives first.
 -- KEYS (redemptionKeysFor): 1 code, 2 rd, 3 cust, 4 subs, 5 ledger, 6 disc,
 -- 7 inv (this invoice's counted mark), 8 held, 9 wait, 10 cwait.
--- ARGV 1-10: discount_args.lua (at: the invoice's paid_at); 11 invoice ID,
--- 12 currency, 13 discounted amount (minor units), 14 how long the counted
+-- ARGV 1-11: discount_args.lua (at: the invoice's paid_at); 12 invoice ID,
+-- 13 currency, 14 discounted amount (minor units), 15 how long the counted
 -- mark is kept (ms: beyond Stripe's retries of the event).
 -- Returns {outcome, record, stripe_active_changed, how}: counted | duplicate
--- | ask.
+-- | ask | mark.
 -- Runs after ledger_prelude.lua and discount_args.lua.
 if redis.call('EXISTS', KEYS[7]) == 1 then
   local id = redis.call('HGET', KEYS[6], d.di)
@@ -18,7 +18,8 @@ end
 local before = want()
 local r, own, ask = find(d)
 if ask then return {'ask', '', 0, ''} end
-redis.call('SET', KEYS[7], '1', 'PX', ARGV[14])
+if not r and not d.marked then return {'mark', '', 0, ''} end
+redis.call('SET', KEYS[7], '1', 'PX', ARGV[15])
 local how = 'known'
 if own then
   confirm(r, d.di, d.sub, d.start)
@@ -27,7 +28,7 @@ elseif not r then
   r = adopt(d)
   how = 'adopted'
 end
-local cur, amount = ARGV[12], tonumber(ARGV[13])
+local cur, amount = ARGV[13], tonumber(ARGV[14])
 r.cy = (r.cy or 0) + 1
 if not r.amt then r.amt = {} end
 r.amt[cur] = (r.amt[cur] or 0) + amount
