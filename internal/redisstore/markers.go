@@ -147,7 +147,7 @@ func (s *Store) SetValidateCodeMaxAge(d time.Duration) {
 		s.snaps = nil
 		return
 	}
-	s.snaps = &codeSnaps{maxAge: d, m: map[string]*codeSnap{}}
+	s.snaps = &codeSnaps{maxAge: d, m: map[string]*codeSnap{}, now: time.Now}
 }
 
 // dropSnapshot forgets this process's snapshot of a code it just wrote.
@@ -165,6 +165,7 @@ const codeSnapsMax = 10_000
 // concurrent validates of a code whose snapshot is stale share one read.
 type codeSnaps struct {
 	maxAge time.Duration
+	now    func() time.Time // time.Now (monotonic); tests move it
 	mu     sync.Mutex
 	m      map[string]*codeSnap
 }
@@ -183,7 +184,7 @@ func (c *codeSnaps) get(ctx context.Context, id string, load func(context.Contex
 	if e := c.m[id]; e != nil {
 		select {
 		case <-e.ready:
-			if e.err == nil && time.Since(e.read) < c.maxAge {
+			if e.err == nil && c.now().Sub(e.read) < c.maxAge {
 				c.mu.Unlock()
 				return e.p, nil
 			}
@@ -197,7 +198,7 @@ func (c *codeSnaps) get(ctx context.Context, id string, load func(context.Contex
 			return e.p, e.err
 		}
 	}
-	e := &codeSnap{ready: make(chan struct{}), read: time.Now()}
+	e := &codeSnap{ready: make(chan struct{}), read: c.now()}
 	if len(c.m) >= codeSnapsMax {
 		clear(c.m)
 	}
