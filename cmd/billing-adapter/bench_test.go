@@ -125,6 +125,11 @@ func newBenchApp(b *testing.B) *benchApp {
 	metrics := telemetry.New()
 	store := redisstore.New(rdb, metrics)
 	store.SetCampaignIndex(cfg.CampaignIndex)
+	store.SetValidateCodeMaxAge(cfg.ValidateCodeAge)
+	// As serve does: a store started empty has the customer markers.
+	if _, err := store.CheckLayout(context.Background()); err != nil {
+		b.Fatal(err)
+	}
 	// The access log is real (JSON, info level: one line per request), as in
 	// production, written to io.Discard instead of a file.
 	log := newLogger(cfg, io.Discard)
