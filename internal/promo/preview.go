@@ -33,6 +33,13 @@ type ValidateResult struct {
 // price or subscription it then asks Stripe for the upcoming invoice with
 // the discount applied, which also lets Stripe check its own promotion code
 // rules.
+//
+// Validate is advisory: when the store is a ValidateReader it reads the
+// code's record from a per-replica snapshot, so a change another replica
+// made to the code's status, stock or expiry may show up to the snapshot's
+// max age late (VALIDATE_CODE_MAX_AGE); the replica's own changes and the
+// customer's own redemptions show at once. Apply and Subscribe decide on
+// Redis itself.
 func (r *Redeemer) Validate(ctx context.Context, in ValidateInput) (*ValidateResult, error) {
 	if err := CheckStripeID("customer", in.Customer); err != nil {
 		return nil, err
