@@ -113,6 +113,8 @@ func newStack(t *testing.T, redisURL string, opts stripesim.Options) *stack {
 	if err := rdb.FlushAll(context.Background()).Err(); err != nil {
 		t.Fatal(err)
 	}
+	// Runs once the test's services have stopped (cleanups run last in, first out).
+	t.Cleanup(func() { checkCustomerMarkers(t, rdb) })
 	backend := stripe.GetBackendWithConfig(stripe.APIBackend, &stripe.BackendConfig{
 		URL: stripe.String(simSrv.URL), MaxNetworkRetries: stripe.Int64(0),
 		LeveledLogger: &stripe.LeveledLogger{Level: stripe.LevelNull},
@@ -308,4 +310,37 @@ func newKey() string {
 	defer keySeq.Unlock()
 	keySeq.n++
 	return fmt.Sprintf("idem-%d-%d", time.Now().UnixNano(), keySeq.n)
+}
+
+// checkCustomerMarkers fails the test if Redis, once it says every ledger
+// line's customer has its marker (ba:{catalog}:layout = 2), holds a line
+// whose customer lacks it: validate would read that customer as having no
+// redemption of the code. It runs after every test that uses newStack, so
+// every flow the end-to-end tests drive (apply, subscribe, webhooks about
+// discounts made outside the adapter, reconcile -fix) is checked.
+func checkCustomerMarkers(t *testing.T, rdb *redis.Client) {
+	ctx := context.Background()
+	if rdb.Get(ctx, "ba:{catalog}:layout").Val() != "2" {
+		return // not migrated (or Redis gone): validate does not use the markers
+	}
+	iter := rdb.Scan(ctx, 0, "ba:{*}:rd", 1000).Iterator()
+	for iter.Next(ctx) {
+		key := iter.Val()
+		codeID := strings.TrimSuffix(strings.TrimPrefix(key, "ba:{"), "}:rd")
+		lines, err := rdb.HGetAll(ctx, key).Result()
+		if err != nil {
+			return
+		}
+		for id, raw := range lines {
+			var line struct {
+				Customer string `json:"cus"`
+			}
+			if json.Unmarshal([]byte(raw), &line) != nil || line.Customer == "" {
+				continue
+			}
+			if !rdb.SIsMember(ctx, "ba:{"+line.Customer+"}:codes", codeID).Val() {
+				t.Errorf("ledger line %s of %s: customer %s has no marker ba:{%s}:codes", id, codeID, line.Customer, line.Customer)
+			}
+		}
+	}
 }
