@@ -18,8 +18,7 @@ import (
 
 // writeValidate answers 200 with out, as c.JSON(http.StatusOK, out) would.
 func writeValidate(c echo.Context, out *validateResponse) error {
-	if _, std := c.Echo().JSONSerializer.(echo.DefaultJSONSerializer); !std || c.Echo().Debug ||
-		c.Request().URL.RawQuery != "" {
+	if !plainJSON(c) {
 		return c.JSON(http.StatusOK, out)
 	}
 	bp := validateBuffers.Get().(*[]byte)
@@ -36,6 +35,18 @@ func writeValidate(c echo.Context, out *validateResponse) error {
 	res.Status = http.StatusOK
 	_, err := res.Write(b)
 	return err
+}
+
+// plainJSON reports whether c.JSON would write compact JSON with
+// encoding/json: echo's default serializer, not in debug mode, and no query
+// (?pretty indents).
+func plainJSON(c echo.Context) bool {
+	switch c.Echo().JSONSerializer.(type) {
+	case *echo.DefaultJSONSerializer, echo.DefaultJSONSerializer:
+	default:
+		return false
+	}
+	return !c.Echo().Debug && c.Request().URL.RawQuery == ""
 }
 
 var validateBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}

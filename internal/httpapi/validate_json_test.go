@@ -50,7 +50,7 @@ func TestWriteValidateIsCJSON(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.out.Object = "promo_code_validation"
-			e := echo.New()
+			e := echo.New() // as New (server.go) makes it
 			serve := func(write func(echo.Context) error) *httptest.ResponseRecorder {
 				rec := httptest.NewRecorder()
 				req := httptest.NewRequest(http.MethodPost, "/v1/promo_codes/validate"+tc.query, nil)
@@ -72,6 +72,12 @@ func TestWriteValidateIsCJSON(t *testing.T) {
 			}
 			if _, hand := appendValidate(nil, &tc.out); hand != tc.hand {
 				t.Fatalf("written by hand: %v, want %v", hand, tc.hand)
+			}
+			// writeValidate takes the hand-written way for a request
+			// without a query, with the server's echo.
+			c := e.NewContext(httptest.NewRequest(http.MethodPost, "/v1/promo_codes/validate"+tc.query, nil), httptest.NewRecorder())
+			if got, want := plainJSON(c), tc.query == ""; got != want {
+				t.Fatalf("plainJSON %v, want %v", got, want)
 			}
 		})
 	}
