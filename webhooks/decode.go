@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stripe/stripe-go/v76"
 
@@ -265,6 +266,10 @@ type expandableID struct{ ID string }
 
 func (x *expandableID) UnmarshalJSON(b []byte) error {
 	if len(b) > 0 && b[0] == '"' {
+		if id, ok := plainString(b); ok {
+			x.ID = id
+			return nil
+		}
 		return json.Unmarshal(b, &x.ID)
 	}
 	if string(b) == "null" {
@@ -279,6 +284,28 @@ func (x *expandableID) UnmarshalJSON(b []byte) error {
 	}
 	x.ID = obj.ID
 	return nil
+}
+
+// plainString reads a JSON string without escapes (an ID always is one) as
+// json.Unmarshal does, without its second validity scan and decoder: b is
+// a string the enclosing json.Unmarshal has already checked, so with no
+// backslash its text is the bytes between the quotes, provided they are
+// valid UTF-8 (json.Unmarshal would replace invalid bytes with U+FFFD). Any
+// other string is left to json.Unmarshal (ok false).
+func plainString(b []byte) (string, bool) {
+	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
+		return "", false
+	}
+	in := b[1 : len(b)-1]
+	for _, c := range in {
+		if c == '\\' || c == '"' || c < ' ' {
+			return "", false
+		}
+	}
+	if !utf8.Valid(in) {
+		return "", false
+	}
+	return string(in), true
 }
 
 // HandledTypes lists the event types the receiver acts on (for the README

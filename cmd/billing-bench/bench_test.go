@@ -306,8 +306,9 @@ func TestMonitorShares(t *testing.T) {
 	}
 }
 
-// The benchmark write-up states the round trips its baselines make as the
-// tool makes them (a doc check: the webhook baseline once said 9).
+// The benchmark write-up's newest run (its first baseline-webhook row)
+// states the round trips the baseline makes as the tool makes them (a doc
+// check: the webhook baseline once said 9). Older runs keep what held then.
 func TestBenchmarksDocStatesTheBaselineTrips(t *testing.T) {
 	doc, err := os.ReadFile("../../docs/BENCHMARKS.md")
 	if err != nil {
@@ -323,6 +324,7 @@ func TestBenchmarksDocStatesTheBaselineTrips(t *testing.T) {
 			if !slices.Contains(fields, want) {
 				t.Errorf("docs/BENCHMARKS.md: %q does not state the tool's %s round trips", line, want)
 			}
+			break
 		}
 	}
 	if !found {

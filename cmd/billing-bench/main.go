@@ -416,7 +416,7 @@ func baselineTrips(kind string, gb map[string]GoBench) (int, int) {
 		return def
 	}
 	if kind == "webhook" {
-		return get("WebhookInvoicePaid", 4), get("WebhookDuplicate", 1)
+		return get("WebhookInvoicePaid", 3), get("WebhookDuplicate", 1)
 	}
 	return get("Validate", 1), 0
 }

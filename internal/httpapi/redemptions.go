@@ -113,7 +113,7 @@ func (s *server) validatePromoCode(c echo.Context) error {
 		out.Preview = &invoicePreviewJS{Currency: pv.Currency, AmountBefore: pv.Subtotal, AmountAfter: pv.Total,
 			DiscountAmount: pv.DiscountAmount, PeriodStart: rfc3339(pv.PeriodStart), PeriodEnd: rfc3339(pv.PeriodEnd)}
 	}
-	return c.JSON(http.StatusOK, out)
+	return writeValidate(c, &out)
 }
 
 type createSubscriptionRequest struct {

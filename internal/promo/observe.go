@@ -224,19 +224,24 @@ func (r *Observer) codeGivenBack(ctx context.Context, rd *Redemption) error {
 
 // InvoicePaid counts a paid invoice: the customer is no longer new, and an
 // invoice carrying one of our discounts activates and counts its redemption.
-// In the common case (a known redemption) that is two round trips: the paid
-// customer and one script.
+// In the common case (a known redemption) that is the paid customer's mark
+// and one script: one round trip when the store is a PaidCounter, two
+// otherwise.
 func (r *Observer) InvoicePaid(ctx context.Context, e InvoicePaidEvent) error {
 	paidAt := e.PaidAt
 	if paidAt.IsZero() {
 		paidAt = e.At
 	}
-	if e.AmountPaid > 0 && e.Customer != "" {
+	mark := e.AmountPaid > 0 && e.Customer != ""
+	ourDiscount := e.Discount != nil && ours(e.Discount.CouponID)
+	pc, together := r.Store.(PaidCounter)
+	together = together && mark && ourDiscount
+	if mark && !together {
 		if err := r.Store.MarkCustomerPaid(ctx, e.Customer, paidAt.Add(PaidKeep)); err != nil {
 			return err
 		}
 	}
-	if e.Discount == nil || !ours(e.Discount.CouponID) {
+	if !ourDiscount {
 		return nil
 	}
 	od := r.observed(e.Discount)
@@ -245,14 +250,35 @@ func (r *Observer) InvoicePaid(ctx context.Context, e InvoicePaidEvent) error {
 		od.At = e.PaidAt
 	}
 	var c Counted
+	// markErr is the paid mark's failure when it went with the count: the
+	// count's effects are carried through (so a retry, which finds the
+	// invoice counted, misses none of them), then the event fails, so
+	// Stripe's retry sets the mark.
+	var markErr error
 	err := r.withSubscription(ctx, od, func(od ObservedDiscount) (err error) {
-		c, err = r.Store.CountInvoice(ctx, e.Discount.CouponID, PaidInvoice{InvoiceID: e.InvoiceID, Discount: od,
-			Currency: e.Currency, Amount: e.DiscountAmount})
+		inv := PaidInvoice{InvoiceID: e.InvoiceID, Discount: od, Currency: e.Currency, Amount: e.DiscountAmount}
+		if together {
+			together = false // a second step (after reading the subscription) counts alone
+			c, markErr, err = pc.MarkPaidAndCountInvoice(ctx, e.Customer, paidAt.Add(PaidKeep), e.Discount.CouponID, inv)
+			return err
+		}
+		c, err = r.Store.CountInvoice(ctx, e.Discount.CouponID, inv)
 		return err
 	})
 	if err != nil {
+		if markErr != nil {
+			return markErr
+		}
 		return r.unknown(ctx, e.Discount.CouponID, err)
 	}
+	if err := r.invoiceCounted(ctx, e, c); err != nil {
+		return err
+	}
+	return markErr
+}
+
+// invoiceCounted is what follows a paid invoice's count.
+func (r *Observer) invoiceCounted(ctx context.Context, e InvoicePaidEvent, c Counted) error {
 	r.stockChanged(ctx, e.Discount.CouponID, c.Change)
 	if rd := c.Redemption; c.New && rd != nil && rd.UniqueCode != "" && !rd.State.Live() {
 		// A paid invoice seen after its line ended: the line used the code

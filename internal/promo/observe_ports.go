@@ -153,6 +153,18 @@ type ObserveStore interface {
 	MarkCustomerPaid(ctx context.Context, customer string, until time.Time) error
 }
 
+// PaidCounter is an ObserveStore that can mark an invoice's paying customer
+// and count the invoice in one round trip (the two writes touch independent
+// keys). The observer uses it when the store has it, in place of
+// MarkCustomerPaid then CountInvoice.
+type PaidCounter interface {
+	// MarkPaidAndCountInvoice does MarkCustomerPaid(customer, until) and
+	// CountInvoice(promoCodeID, inv). markErr is the mark's failure and err
+	// the count's; when the store sends them one after the other, a failed
+	// mark stops there and is both (the count was not attempted).
+	MarkPaidAndCountInvoice(ctx context.Context, customer string, until time.Time, promoCodeID string, inv PaidInvoice) (c Counted, markErr, err error)
+}
+
 // EventOutcome says what BeginEvent found for an event ID.
 type EventOutcome int
 

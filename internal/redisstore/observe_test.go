@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/billing-adapter/billing-adapter/internal/promo"
+	"github.com/redis/go-redis/v9"
 )
 
 // Tests of the scripts that observe Stripe (observe.go) against the real
@@ -1257,4 +1258,93 @@ func withoutZeroHeld(v any) any {
 	out := maps.Clone(h)
 	delete(out, "held")
 	return out
+}
+
+// MarkPaidAndCountInvoice (one pipeline on a single Redis) answers and
+// leaves what MarkCustomerPaid then CountInvoice do, in one round trip; its
+// scripts are sent again when Redis lost them (NOSCRIPT).
+func TestMarkPaidAndCountInvoiceIsMarkThenCount(t *testing.T) {
+	ctx, wall := context.Background(), time.Now()
+	type outcome struct {
+		counted        promo.Counted
+		markErr, err   string
+		markExpires    time.Duration // PEXPIRETIME of the paid mark (-2: none)
+		uses           int64
+		rdState        promo.RedemptionState
+		rdCycles       int
+		rdDiscounted   map[string]int64
+		codeDiscounted map[string]int64
+	}
+	for _, tc := range []struct {
+		name    string
+		until   time.Time // the paid mark lasts until then
+		unknown bool      // the invoice's code does not exist
+		repeat  bool      // the invoice was counted before
+		flush   bool      // Redis lost its scripts (SCRIPT FLUSH) before
+		trips   int64     // round trips of MarkPaidAndCountInvoice
+	}{
+		{name: "new invoice", until: wall.Add(time.Hour), trips: 1},
+		{name: "repeated invoice", until: wall.Add(time.Hour), repeat: true, trips: 1},
+		{name: "mark already over", until: wall.Add(-time.Hour), trips: 1},
+		{name: "unknown code", until: wall.Add(time.Hour), unknown: true, trips: 1},
+		{name: "scripts lost", until: wall.Add(time.Hour), flush: true, trips: 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			run := func(together bool) (outcome, int64) {
+				s, trips := newCountingStore(t, 0)
+				p := rdCode(t, s)
+				codeID := p.ID
+				if tc.unknown {
+					codeID = "pc_nosuch"
+				}
+				d := disc("di_a", "cus_a", "sub_a", time.Second)
+				inv := paid("in_1", d, "eur", 1337)
+				if tc.repeat {
+					mustCount(t, s, p.ID, inv)
+				}
+				if tc.flush {
+					if err := s.rdb.ScriptFlush(ctx).Err(); err != nil {
+						t.Fatal(err)
+					}
+				}
+				// A connection in the pool first: a new one's handshake
+				// would count.
+				if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error { return p.Ping(ctx).Err() }); err != nil {
+					t.Fatal(err)
+				}
+				trips.Store(0)
+				var o outcome
+				var markErr, err error
+				if together {
+					o.counted, markErr, err = s.MarkPaidAndCountInvoice(ctx, "cus_a", tc.until, codeID, inv)
+				} else {
+					markErr = s.MarkCustomerPaid(ctx, "cus_a", tc.until)
+					o.counted, err = s.CountInvoice(ctx, codeID, inv)
+				}
+				n := trips.Load()
+				if markErr != nil {
+					o.markErr = markErr.Error()
+				}
+				if err != nil {
+					o.err = err.Error()
+				}
+				if rd := o.counted.Redemption; rd != nil {
+					o.rdState, o.rdCycles, o.rdDiscounted = rd.State, rd.Cycles, rd.Discounted
+					o.counted.Redemption = nil
+				}
+				o.markExpires = s.rdb.PExpireTime(ctx, paidKey("cus_a")).Val()
+				code := getCode(t, s, p.ID)
+				o.uses, o.codeDiscounted = code.Uses, code.Discounted
+				return o, n
+			}
+			want, _ := run(false)
+			got, trips := run(true)
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("together:\n got %+v\nwant %+v (mark then count)", got, want)
+			}
+			if trips != tc.trips {
+				t.Fatalf("%d round trips, want %d", trips, tc.trips)
+			}
+		})
+	}
 }
