@@ -114,24 +114,8 @@ func slimToStripeInvoice(in *slimInvoice) promo.StripeInvoice {
 		out.PaidAt = unix(st.PaidAt)
 	}
 	// 2023-10-16 invoices carry at most one discount, in `discount`.
-	if d := in.Discount; d != nil && d.ID != "" {
-		out.Discount = &promo.StripeDiscount{
-			ID:              d.ID,
-			Customer:        out.Customer,
-			Subscription:    d.Subscription,
-			Start:           unix(d.Start),
-			End:             unix(d.End),
-			PromotionCodeID: string(d.PromotionCode),
-		}
-		if d.Coupon != nil {
-			out.Discount.CouponID = d.Coupon.ID
-		}
-		if d.Customer != "" {
-			out.Discount.Customer = string(d.Customer)
-		}
-		if out.Discount.Subscription == "" {
-			out.Discount.Subscription = out.Subscription
-		}
+	out.Discount = in.Discount.toStripe(out.Customer, out.Subscription)
+	if out.Discount != nil {
 		for _, da := range in.TotalDiscountAmounts {
 			if da.Discount != "" && string(da.Discount) == out.Discount.ID {
 				out.DiscountAmount += da.Amount
