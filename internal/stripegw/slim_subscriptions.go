@@ -1,10 +1,7 @@
 package stripegw
 
 import (
-	"net/http"
-
 	"github.com/stripe/stripe-go/v76"
-	"github.com/stripe/stripe-go/v76/form"
 
 	"github.com/billing-adapter/billing-adapter/internal/promo"
 )
@@ -34,18 +31,17 @@ type slimSubscriptionList struct {
 }
 
 // listSlimSubscriptions is the Subscriptions.List of stripe-go (the same
-// request, parameters, retries and errors) decoding slimSubscription.
+// request, parameters, retries and errors) decoding slimSubscription
+// (listSlim).
 func (g *Gateway) listSlimSubscriptions(params *stripe.SubscriptionListParams) *stripe.Iter {
-	c := g.api.Subscriptions
-	return stripe.GetIter(params, func(p *stripe.Params, b *form.Values) ([]any, stripe.ListContainer, error) {
-		list := &slimSubscriptionList{}
-		err := c.B.CallRaw(http.MethodGet, "/v1/subscriptions", c.Key, b, p, list)
-		ret := make([]any, len(list.Data))
-		for i, v := range list.Data {
-			ret[i] = v
-		}
-		return ret, list, err
-	})
+	return listSlim(g, "/v1/subscriptions", params, func() *slimSubscriptionList { return &slimSubscriptionList{} },
+		func(l *slimSubscriptionList) []any {
+			ret := make([]any, len(l.Data))
+			for i, v := range l.Data {
+				ret[i] = v
+			}
+			return ret
+		})
 }
 
 // slimToStripeSubscription is toStripeSubscription for a slimSubscription.

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -109,4 +110,71 @@ func fmtSubscriptions(subs []promo.StripeSubscription) string {
 			x.ID, x.Customer, x.Status, x.Created, x.CanceledAt, x.Metadata, fmtDiscount(x.Discount))
 	}
 	return s
+}
+
+// A slim page (listSlim) is the request stripe-go's List sends: the same
+// method, path, query (in the same order) and headers, for every shape of
+// the list parameters reconcile uses.
+func TestSlimListSendsTheListsRequest(t *testing.T) {
+	type req struct{ method, path, query, auth, version, account string }
+	var got []req
+	base, _ := fakeStripe(t, func(w http.ResponseWriter, r *http.Request) {
+		got = append(got, req{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Get("Authorization"), r.Header.Get("Stripe-Version"),
+			r.Header.Get("Stripe-Account")})
+		writeJSON(w, `{"object":"list","url":"`+r.URL.Path+`","has_more":false,"data":[]}`)
+	})
+	gw := newTestGateway(base, nil)
+	for _, tc := range []struct {
+		name     string
+		created  *stripe.RangeQueryParams
+		after    string
+		limit    int64
+		expand   string
+		account  string
+		wantPart string // a part of the query, so a test that sent nothing cannot pass
+	}{
+		{name: "first page", limit: 100, wantPart: "limit=100"},
+		{name: "created range, cursor", created: &stripe.RangeQueryParams{GreaterThanOrEqual: 1700000000, LesserThan: 1700100000},
+			after: "in_123", limit: 100, wantPart: "created[gte]=1700000000"},
+		{name: "open above, one object", created: &stripe.RangeQueryParams{GreaterThanOrEqual: 5}, limit: 1, wantPart: "limit=1"},
+		{name: "expand, connected account", limit: 10, expand: "data.customer", account: "acct_1", wantPart: "expand[0]=data.customer"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got = nil
+			for _, slim := range []bool{false, true} {
+				ip := &stripe.InvoiceListParams{Status: stripe.String("paid")}
+				sp := &stripe.SubscriptionListParams{Status: stripe.String("all")}
+				for _, lp := range []*stripe.ListParams{&ip.ListParams, &sp.ListParams} {
+					lp.Limit, lp.Single = stripe.Int64(tc.limit), true
+					if tc.after != "" {
+						lp.StartingAfter = stripe.String(tc.after)
+					}
+					if tc.expand != "" {
+						lp.AddExpand(tc.expand)
+					}
+					if tc.account != "" {
+						lp.SetStripeAccount(tc.account)
+					}
+				}
+				ip.CreatedRange, sp.CreatedRange = tc.created, tc.created
+				var its []*stripe.Iter
+				if slim {
+					its = []*stripe.Iter{gw.listSlimInvoices(ip), gw.listSlimSubscriptions(sp)}
+				} else {
+					its = []*stripe.Iter{gw.api.Invoices.List(ip).Iter, gw.api.Subscriptions.List(sp).Iter}
+				}
+				for _, it := range its {
+					for it.Next() {
+					}
+					must(t, "list", it.Err())
+				}
+			}
+			if len(got) != 4 || !strings.Contains(strings.ReplaceAll(got[0].query, "%5B", "["), strings.ReplaceAll(tc.wantPart, "%5B", "[")) {
+				t.Fatalf("requests: %+v", got)
+			}
+			if got[2] != got[0] || got[3] != got[1] {
+				t.Fatalf("slim requests differ from stripe-go's:\n slim %+v\n      %+v\n want %+v\n      %+v", got[2], got[3], got[0], got[1])
+			}
+		})
+	}
 }
