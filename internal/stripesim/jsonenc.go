@@ -29,6 +29,13 @@ type preEncoded []byte
 
 func (p preEncoded) MarshalJSON() ([]byte, error) { return p, nil }
 
+// jsonAppender is a value that writes its own JSON (directInvoice), the
+// bytes its MarshalJSON gives.
+type jsonAppender interface {
+	appendJSONTo(b []byte) []byte
+	MarshalJSON() ([]byte, error)
+}
+
 func appendJSON(b []byte, v any) ([]byte, error) {
 	switch x := v.(type) {
 	case nil:
@@ -43,6 +50,8 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 		return strconv.AppendInt(b, int64(x), 10), nil
 	case preEncoded:
 		return append(b, x...), nil
+	case jsonAppender:
+		return x.appendJSONTo(b), nil
 	case map[string]any:
 		return appendJSONObject(b, x, appendJSON)
 	case []any:
