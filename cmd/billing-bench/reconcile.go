@@ -44,7 +44,13 @@ type ReconcileRun struct {
 	Rate          float64 `json:"rate"`
 	Partitions    int     `json:"partitions"`
 	RateBound     float64 `json:"rate_bound_seconds"` // requests / rate
-	Summary       string  `json:"summary"`
+	// CPU (user + system) during the reconcile: its own process
+	// (getrusage) and the simulator's (/proc/<pid>/stat delta); the load
+	// average (1 minute) when it ended, as the machine is shared.
+	ReconcileCPU float64 `json:"reconcile_cpu_seconds"`
+	SimCPU       float64 `json:"sim_cpu_seconds"`
+	LoadAvg      string  `json:"load_average,omitempty"`
+	Summary      string  `json:"summary"`
 }
 
 func measureReconcile(ctx context.Context, o options, n int, stderr io.Writer) (*ReconcileRun, error) {
@@ -119,9 +125,16 @@ func measureReconcile(ctx context.Context, o options, n int, stderr io.Writer) (
 	}
 	defer logFile.Close()
 	cmd.Stdout, cmd.Stderr = &out, io.MultiWriter(&errOut, &stampWriter{w: logFile, start: time.Now()})
+	simCPU0 := procCPU(st.sim)
 	t0 := time.Now()
 	err = cmd.Run()
 	run.Seconds = time.Since(t0).Seconds()
+	if c := procCPU(st.sim); c >= 0 && simCPU0 >= 0 {
+		run.SimCPU = (c - simCPU0).Seconds()
+	}
+	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
+		run.LoadAvg = strings.Join(strings.Fields(string(la))[:3], " ")
+	}
 	if ee, ok := err.(*exec.ExitError); ok && ee.ExitCode() == 1 && strings.Contains(out.String(), "fixed:") {
 		err = nil // drift found (expected: Redis knew none of it) and fixed
 	}
@@ -131,6 +144,7 @@ func measureReconcile(ctx context.Context, o options, n int, stderr io.Writer) (
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		run.MaxRSSMB = float64(ru.Maxrss) / 1024 // KiB on Linux
 	}
+	run.ReconcileCPU = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
 	after, err := e.sim.Counts(ctx)
 	if err != nil {
 		return nil, err
@@ -148,7 +162,8 @@ func measureReconcile(ctx context.Context, o options, n int, stderr io.Writer) (
 			run.Summary += strings.TrimSpace(l) + " "
 		}
 	}
-	fmt.Fprintf(stderr, "reconcile %d: %.1fs, peak RSS %.0f MB, %d list requests\n", n, run.Seconds, run.MaxRSSMB, run.Requests)
+	fmt.Fprintf(stderr, "reconcile %d: %.1fs, peak RSS %.0f MB, %d list requests, CPU reconcile %.1fs simulator %.1fs, load %s\n",
+		n, run.Seconds, run.MaxRSSMB, run.Requests, run.ReconcileCPU, run.SimCPU, run.LoadAvg)
 	return run, nil
 }
 

@@ -444,10 +444,10 @@ func writeReconcile(w io.Writer, r *Report) {
 	}
 	fmt.Fprintln(w, "\nreconcile -fix against the simulator (each subscription with 13 paid invoices; Redis empty before):")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "subscriptions\tpaid invoices\twall time\tpeak RSS\tlist requests\trate\tranges\trequests/rate\tsetup\t")
+	fmt.Fprintln(tw, "subscriptions\tpaid invoices\twall time\tpeak RSS\tlist requests\trate\tranges\trequests/rate\tsetup\treconcile CPU\tsimulator CPU\tload average\t")
 	for _, rc := range r.Reconcile {
-		fmt.Fprintf(tw, "%d\t%d\t%.1fs\t%.0f MB\t%d\t%g/s\t%d\t%.1fs\t%.0fs\t\n", rc.Subscriptions, rc.Invoices, rc.Seconds,
-			rc.MaxRSSMB, rc.Requests, rc.Rate, rc.Partitions, rc.RateBound, rc.SetupSeconds)
+		fmt.Fprintf(tw, "%d\t%d\t%.1fs\t%.0f MB\t%d\t%g/s\t%d\t%.1fs\t%.0fs\t%.1fs\t%.1fs\t%s\t\n", rc.Subscriptions, rc.Invoices, rc.Seconds,
+			rc.MaxRSSMB, rc.Requests, rc.Rate, rc.Partitions, rc.RateBound, rc.SetupSeconds, rc.ReconcileCPU, rc.SimCPU, rc.LoadAvg)
 	}
 	tw.Flush()
 }

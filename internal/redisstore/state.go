@@ -219,15 +219,19 @@ func (s *Store) ApplyRebuild(ctx context.Context, rb *promo.Rebuilt, current *pr
 		}
 		n.Deactivated++
 	}
+	// The paid marks (MarkCustomerPaid), in batches of pipelined calls.
+	var marks []scriptCall
+	nowMS := time.Now().UnixMilli()
 	for c, until := range paid {
 		if current.Paid[c] {
 			continue
 		}
-		if err := s.MarkCustomerPaid(ctx, c, until); err != nil {
-			return n, err
-		}
-		n.Paid++
+		marks = append(marks, scriptCall{key: paidKey(c), args: []any{until.UnixMilli(), nowMS}})
 	}
+	if err := s.runScriptBatches(ctx, markPaidScript, marks); err != nil {
+		return n, err
+	}
+	n.Paid = len(marks)
 	return n, nil
 }
 
@@ -412,18 +416,68 @@ func campaignRedeemed(lines []*promo.Redemption) int {
 // claims of lines that are no longer live.
 func (s *Store) rebuildClaims(ctx context.Context, codeID string, lines, before []*promo.Redemption) error {
 	live := map[string]bool{}
+	var set []scriptCall
 	for _, r := range lines {
 		if r.State.Live() && r.Subscription != "" {
 			live[r.ID] = true
-			if err := s.SetClaim(ctx, r.Subscription, promo.Claim{PromoCodeID: codeID, RedemptionID: r.ID}); err != nil {
-				return err
-			}
+			set = append(set, scriptCall{key: claimKey(r.Subscription), args: []any{codeID + "|" + r.ID}})
 		}
 	}
+	var clear []scriptCall
 	for _, r := range before {
 		if r.Subscription != "" && !live[r.ID] {
-			if err := s.ClearClaim(ctx, r.Subscription, r.ID); err != nil {
-				return err
+			clear = append(clear, scriptCall{key: claimKey(r.Subscription), args: []any{r.ID}})
+		}
+	}
+	// The claims set (SetClaim), then the ones cleared (ClearClaim): in that
+	// order, batches of pipelined commands.
+	for start := 0; start < len(set); start += rebuildBatch {
+		part := set[start:min(start+rebuildBatch, len(set))]
+		if _, err := s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
+			for _, c := range part {
+				pl.Set(ctx, c.key, c.args[0], 0)
+			}
+			return nil
+		}); err != nil {
+			return unavailable(err)
+		}
+	}
+	return s.runScriptBatches(ctx, clearClaimScript, clear)
+}
+
+// scriptCall is one run of a one-key script.
+type scriptCall struct {
+	key  string
+	args []any
+}
+
+// runScriptBatches runs script once for each call, rebuildBatch calls a
+// pipeline (on a cluster, go-redis splits a pipeline per node), EVALSHA: a
+// call answered NOSCRIPT (a node that does not have the script yet) is run
+// again alone, with Script.Run (which sends EVAL). Each call's answer is
+// not read; the first error stops.
+func (s *Store) runScriptBatches(ctx context.Context, script *redis.Script, calls []scriptCall) error {
+	for start := 0; start < len(calls); start += rebuildBatch {
+		part := calls[start:min(start+rebuildBatch, len(calls))]
+		cmds := make([]*redis.Cmd, len(part))
+		_, err := s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
+			for i, c := range part {
+				cmds[i] = script.EvalSha(ctx, pl, []string{c.key}, c.args...)
+			}
+			return nil
+		})
+		if err == nil {
+			continue
+		}
+		for i, cmd := range cmds {
+			switch err := cmd.Err(); {
+			case err == nil, errors.Is(err, redis.Nil):
+			case redis.HasErrorPrefix(err, "NOSCRIPT"):
+				if err := script.Run(ctx, s.rdb, []string{part[i].key}, part[i].args...).Err(); err != nil && !errors.Is(err, redis.Nil) {
+					return unavailable(err)
+				}
+			default:
+				return unavailable(err)
 			}
 		}
 	}

@@ -115,19 +115,21 @@ func (r *Reader) EachPromotionCode(ctx context.Context, fn func(promo.StripeProm
 // EachSubscription walks the subscriptions of every status, canceled ones
 // included, in created ranges read concurrently.
 func (r *Reader) EachSubscription(ctx context.Context, fn func(promo.StripeSubscription) error) error {
+	// Subscriptions are decoded as slimSubscription (slim_subscriptions.go):
+	// only what reconcile reads of them.
 	list := func(s *span) (*stripe.ListParams, func() *stripe.Iter) {
 		params := &stripe.SubscriptionListParams{Status: stripe.String("all")}
 		params.CreatedRange = createdRange(s)
-		return &params.ListParams, func() *stripe.Iter { return r.g.api.Subscriptions.List(params).Iter }
+		return &params.ListParams, func() *stripe.Iter { return r.g.listSlimSubscriptions(params) }
 	}
-	created := func(x *stripe.Subscription) int64 { return x.Created }
+	created := func(x *slimSubscription) int64 { return x.Created }
 	return r.partitioned(ctx, "subscriptions", 0, probe(r, opSubscriptionList, list, created), func(ctx context.Context, s *span) error {
 		params := &stripe.SubscriptionListParams{Status: stripe.String("all")}
 		params.CreatedRange = createdRange(s)
 		return walk(r, ctx, opSubscriptionList, &params.ListParams, s,
-			func() *stripe.Iter { return r.g.api.Subscriptions.List(params).Iter },
-			func(x *stripe.Subscription) string { return x.ID }, func(x *stripe.Subscription) int64 { return x.Created },
-			func(x *stripe.Subscription) error { return fn(toStripeSubscription(x)) })
+			func() *stripe.Iter { return r.g.listSlimSubscriptions(params) },
+			func(x *slimSubscription) string { return x.ID }, created,
+			func(x *slimSubscription) error { return fn(slimToStripeSubscription(x)) })
 	})
 }
 

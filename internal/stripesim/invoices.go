@@ -270,7 +270,12 @@ func hInvoiceList(c *reqCtx) (map[string]any, *apiError) {
 				return x.seq, true
 			}
 			return 0, false
-		}, "invoice", s.renderInvoice)
+		}, "invoice", func(in *invoice) any {
+			if len(c.expand) > 0 {
+				return s.renderInvoice(in) // expanded in the rendered maps
+			}
+			return s.invoiceJSON(in) // written directly (render_direct.go)
+		})
 }
 
 var invoiceUpcomingSchema = newSchema(

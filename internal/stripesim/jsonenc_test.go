@@ -3,6 +3,7 @@ package stripesim
 import (
 	"encoding/json"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -117,5 +118,35 @@ func TestMarshalJSONMatchesEncodingJSON(t *testing.T) {
 	}
 	if n < 20 {
 		t.Fatalf("only %d objects checked", n)
+	}
+}
+
+// A key order kept for one key set is not used for another with the same
+// hash (keySetHash collides): the map is sorted and written as json.Marshal
+// writes it, and the kept order is replaced.
+func TestKeyOrderOfAnotherKeySetIsNotUsed(t *testing.T) {
+	cases := []struct {
+		name string
+		kept []string // what keyOrders holds under the map's hash
+	}{
+		{"other keys, as many", []string{"a", "b", "c", "zz"}},
+		{"fewer keys", []string{"a", "b", "c"}},
+		{"more keys", []string{"a", "b", "c", "d", "e"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m := map[string]any{"d": int64(4), "c": "<3>", "b": []any{true}, "a": map[string]any{"x": nil, "w": 1, "v": "", "u": false}}
+			h := keySetHash(m)
+			keyOrders.Store(h, tc.kept)
+			t.Cleanup(func() { keyOrders.Delete(h) })
+			want, _ := json.Marshal(m)
+			got, err := marshalJSON(map[string]any{"k": m})
+			if err != nil || string(got) != `{"k":`+string(want)+`}` {
+				t.Fatalf("got %s (%v), want %s", got, err, want)
+			}
+			if ko, _ := keyOrders.Load(h); !slices.Equal(ko.([]string), []string{"a", "b", "c", "d"}) {
+				t.Fatalf("kept order %v, want m's sorted keys", ko)
+			}
+		})
 	}
 }

@@ -168,7 +168,7 @@ func (s *Server) indexPromoCode(pc *promoCode) {
 // first; starting_after returns older objects, ending_before the newer
 // objects closest to the cursor (still newest first). It reads from the
 // cursor outwards and stops after limit+1 kept objects.
-func paginate[T any](c *reqCtx, url string, all []T, keep func(T) bool, seqOf func(T) int64, cursor func(id string) (int64, bool), kind string, render func(T) map[string]any) (map[string]any, *apiError) {
+func paginate[T, R any](c *reqCtx, url string, all []T, keep func(T) bool, seqOf func(T) int64, cursor func(id string) (int64, bool), kind string, render func(T) R) (map[string]any, *apiError) {
 	limit := int64(10)
 	if v, ok, err := c.p.int64("limit"); err != nil {
 		return nil, err

@@ -121,3 +121,46 @@ func TestScaleCost(t *testing.T) {
 	}
 	t.Logf("invoice pages: %d in %s (%.2f ms CPU/page)", pages, time.Since(t0), float64((cpuNow()-c0).Milliseconds())/float64(pages))
 }
+
+// BenchmarkInvoicePage measures one GET /v1/invoices page of 100 paid
+// invoices of a created range (what reconcile reads), on a simulator of
+// 200 subscriptions with a year of invoices each (2,600 invoices): the
+// request through ServeHTTP, the render and the JSON encoding.
+//
+//	go test ./internal/stripesim -run '^$' -bench InvoicePage -cpuprofile cpu.out
+func BenchmarkInvoicePage(b *testing.B) {
+	s := New(Options{MaxEvents: 2000})
+	defer s.Close()
+	var pr struct{ ID string }
+	simDo(b, s, "POST", "/v1/prices", url.Values{"currency": {"usd"}, "unit_amount": {"1000"}, "recurring[interval]": {"month"}, "product_data[name]": {"P"}}, &pr)
+	var cp struct{ ID string }
+	simDo(b, s, "POST", "/v1/coupons", url.Values{"percent_off": {"10"}, "duration": {"forever"}}, &cp)
+	var pc struct{ ID string }
+	simDo(b, s, "POST", "/v1/promotion_codes", url.Values{"coupon": {cp.ID}, "code": {"RECON"}}, &pc)
+	start := time.Now().AddDate(-1, 0, -40).Truncate(time.Hour)
+	var clk struct{ ID string }
+	simDo(b, s, "POST", "/v1/test_helpers/test_clocks", url.Values{"frozen_time": {strconv.FormatInt(start.Unix(), 10)}}, &clk)
+	for i := 0; i < 200; i++ {
+		var cu struct{ ID string }
+		simDo(b, s, "POST", "/v1/customers", url.Values{"test_clock": {clk.ID}, "email": {"a@example.com"}}, &cu)
+		simDo(b, s, "POST", "/v1/subscriptions", url.Values{"customer": {cu.ID}, "items[0][price]": {pr.ID}, "promotion_code": {pc.ID}}, nil)
+	}
+	end := start.AddDate(1, 0, 0).Add(time.Hour)
+	simDo(b, s, "POST", "/v1/test_helpers/test_clocks/"+clk.ID+"/advance", url.Values{"frozen_time": {strconv.FormatInt(end.Unix(), 10)}}, nil)
+	var first struct{ Data []struct{ ID string } }
+	f := url.Values{"status": {"paid"}, "limit": {"100"}, "created[gte]": {strconv.FormatInt(start.Unix(), 10)}}
+	simDo(b, s, "GET", "/v1/invoices", f, &first)
+	f.Set("starting_after", first.Data[len(first.Data)-1].ID)
+	target := "/v1/invoices?" + f.Encode()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		req := httptest.NewRequest("GET", target, nil)
+		req.Header.Set("Authorization", "Bearer "+testKey)
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, req)
+		if w.Code != http.StatusOK {
+			b.Fatal(w.Code, w.Body.String())
+		}
+	}
+}

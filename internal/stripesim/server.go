@@ -318,6 +318,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.setDate(h) // the time the request was answered, as Stripe's Date
 	writeJSONBytes(w, status, body)
+	if r.Method == http.MethodGet {
+		putRespBuf(body)
+	}
 }
 
 // setDate sets the Date header from the simulator's clock (Options.Now), as
@@ -370,12 +373,32 @@ func (s *Server) execute(rt *route, c *reqCtx) (status int, body []byte, preExec
 	if aerr != nil {
 		return aerr.Status, s.errorBody(aerr), aerr.preExec
 	}
-	b, err := marshalJSON(obj)
+	var b []byte
+	var err error
+	if c.r.Method == http.MethodGet {
+		b, err = appendJSON(getRespBuf(), obj) // given back by ServeHTTP once written
+	} else {
+		b, err = marshalJSON(obj) // may be kept (idempotency)
+	}
 	if err != nil {
 		e := apiServerError("An unknown error occurred while encoding the response.")
 		return e.Status, s.errorBody(e), false
 	}
 	return http.StatusOK, b, false
+}
+
+// respBufs are the buffers GET answers are encoded into (a list page of
+// invoices is ~0.5 MB: growing a new buffer to that size for every page was
+// a third of what a page allocated). A GET answer is written and dropped,
+// never kept.
+var respBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+func getRespBuf() []byte { return (*respBufs.Get().(*[]byte))[:0] }
+
+func putRespBuf(b []byte) {
+	if cap(b) > 0 && cap(b) <= 8<<20 {
+		respBufs.Put(&b)
+	}
 }
 
 // requestPairs collects the query string and (for non-GET) the form body.
