@@ -39,6 +39,13 @@ func fixIgnore(key, field, path string) bool {
 		// A campaign's worker lease: its holder renews it while it works.
 		return true
 	}
+	if key == "ba:{catalog}:campaigns:mirroring" {
+		// The workers' list of campaigns with queued promotion code work:
+		// a worker drops a campaign whose queues are empty on its next pass,
+		// which may fall while -fix runs (seen once in the order test);
+		// reconcile neither reads nor writes it.
+		return true
+	}
 	if strings.HasPrefix(key, "rate:") {
 		// A rate limiter's state (go-redis/redis_rate: the guard, the
 		// campaign mirror's Stripe rate): it expires by itself while -fix

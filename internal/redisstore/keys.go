@@ -44,6 +44,10 @@ import (
 //	ba:{cmpn:N}                      STRING the ID of campaign number N (resolves a text key's "c<N>.")
 //	ba:{catalog}:campaigns:<status>  ZSET   score 0, member campaign ID, as the promo code lists
 //	ba:{catalog}:campaigns:generating SET   campaigns whose codes are not all made (the workers' queue)
+//	ba:{catalog}:campaigns:mirroring  SET   campaigns with queued Stripe promotion code work (the workers'
+//	                                        list; a worker drops a campaign whose queues are empty). The
+//	                                        queues themselves, ba:{cmp_ID}:mirror, :psync, and the records
+//	                                        :ptext, :pcodes, :pstate, are built in campaigns.go
 //	ba:{catalog}:campaign_seq        STRING the last campaign number given
 //
 // Catalog (admin paths only)
