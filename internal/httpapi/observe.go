@@ -6,16 +6,49 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/billing-adapter/billing-adapter/config"
 	"github.com/labstack/echo/v4"
 )
 
 // Context keys set on echo.Context.
 const (
-	ctxRequestID = "request_id"
-	ctxAPIKey    = "api_key_name"
+	ctxRequest   = "request" // *requestInfo (requestIDs)
 	ctxErrorCode = "error_code"
 	ctxReqKey    = "idempotency_request_key"
 )
+
+// requestInfo is what the middleware learn of a request: its ID (set by
+// requestIDs) and its caller (set by authenticate). It is one value on the
+// echo context, so its fields cost no allocation each.
+type requestInfo struct {
+	id       string
+	idHeader [1]string // the X-Request-Id answer header's value: id
+	apiKey   string    // the API key's name, once authenticated
+	scope    config.Scope
+	authed   bool
+}
+
+func requestInfoOf(c echo.Context) *requestInfo {
+	in, _ := c.Get(ctxRequest).(*requestInfo)
+	return in
+}
+
+// requestIDs gives every request an ID, as echo's RequestID middleware
+// did: the caller's X-Request-Id when it sends one, else a new one; the
+// answer carries it in X-Request-Id.
+func requestIDs(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		in := new(requestInfo)
+		id := c.Request().Header.Get(echo.HeaderXRequestID)
+		if id == "" {
+			id = newRequestID()
+		}
+		in.id, in.idHeader[0] = id, id
+		c.Response().Header()[echo.HeaderXRequestID] = in.idHeader[:] // as Header.Set, without its slice
+		c.Set(ctxRequest, in)
+		return next(c)
+	}
+}
 
 func newRequestID() string {
 	var b [12]byte
@@ -27,8 +60,18 @@ func newRequestID() string {
 }
 
 func requestID(c echo.Context) string {
-	id, _ := c.Get(ctxRequestID).(string)
-	return id
+	if in := requestInfoOf(c); in != nil {
+		return in.id
+	}
+	return ""
+}
+
+// apiKeyName is the name of the request's API key ("" before authenticate).
+func apiKeyName(c echo.Context) (string, bool) {
+	if in := requestInfoOf(c); in != nil && in.authed {
+		return in.apiKey, true
+	}
+	return "", false
 }
 
 // accessLog writes one log line per request and records its metrics. It never
@@ -69,7 +112,7 @@ func (s *server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 			slog.Duration("duration", d),
 			slog.String("remote", c.RealIP()),
 		)
-		if k, ok := c.Get(ctxAPIKey).(string); ok {
+		if k, ok := apiKeyName(c); ok {
 			attrs = append(attrs, slog.String("api_key", k))
 		}
 		if code, ok := c.Get(ctxErrorCode).(string); ok {

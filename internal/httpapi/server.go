@@ -70,12 +70,7 @@ func New(o Options) http.Handler {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
-	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{
-		Generator: newRequestID,
-		RequestIDHandler: func(c echo.Context, id string) {
-			c.Set(ctxRequestID, id)
-		},
-	}))
+	e.Use(requestIDs)
 	e.Use(s.accessLog)
 	e.Use(middleware.Recover())
 
