@@ -153,7 +153,8 @@ func authenticated(ctx context.Context, c echo.Context, next echo.HandlerFunc, n
 		c.Set(ctxRequest, in)
 	}
 	in.apiKey, in.scope, in.authed = name, scope, true
-	c.SetRequest(c.Request().WithContext(promo.WithActor(ctx, promo.Actor{APIKey: name, RequestID: requestID(c)})))
+	in.actor = promo.Actor{APIKey: name, RequestID: in.id}
+	c.SetRequest(c.Request().WithContext(promo.WithActorOf(ctx, &in.actor)))
 	return next(c)
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/billing-adapter/billing-adapter/config"
+	"github.com/billing-adapter/billing-adapter/internal/promo"
 	"github.com/labstack/echo/v4"
 )
 
@@ -26,6 +27,7 @@ type requestInfo struct {
 	apiKey   string    // the API key's name, once authenticated
 	scope    config.Scope
 	authed   bool
+	actor    promo.Actor // the request context's (promo.WithActorOf)
 }
 
 func requestInfoOf(c echo.Context) *requestInfo {
