@@ -148,7 +148,7 @@ func presentedKey(h string) (string, error) {
 // scope checks, and on the request's context for the audit trail.
 func authenticated(ctx context.Context, c echo.Context, next echo.HandlerFunc, name string, scope config.Scope) error {
 	in := requestInfoOf(c)
-	if in == nil { // not through requestIDs
+	if in == nil { // not through identify
 		in = new(requestInfo)
 		c.Set(ctxRequest, in)
 	}

@@ -35,21 +35,28 @@ func requestInfoOf(c echo.Context) *requestInfo {
 	return in
 }
 
-// requestIDs gives every request an ID, as echo's RequestID middleware
-// did: the caller's X-Request-Id when it sends one, else a new one; the
-// answer carries it in X-Request-Id.
-func requestIDs(next echo.HandlerFunc) echo.HandlerFunc {
+// observe is the service's outermost middleware: identify, then
+// logRequest. It is one middleware, not two, because echo applies its
+// global middleware anew on every request (a closure each).
+func (s *server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		in := new(requestInfo)
-		id := c.Request().Header.Get(echo.HeaderXRequestID)
-		if id == "" {
-			id = newRequestID()
-		}
-		in.id, in.idHeader[0] = id, id
-		c.Response().Header()[echo.HeaderXRequestID] = in.idHeader[:] // as Header.Set, without its slice
-		c.Set(ctxRequest, in)
-		return next(c)
+		identify(c)
+		return s.logRequest(c, next)
 	}
+}
+
+// identify gives the request an ID, as echo's RequestID middleware did:
+// the caller's X-Request-Id when it sends one, else a new one; the answer
+// carries it in X-Request-Id.
+func identify(c echo.Context) {
+	in := new(requestInfo)
+	id := c.Request().Header.Get(echo.HeaderXRequestID)
+	if id == "" {
+		id = newRequestID()
+	}
+	in.id, in.idHeader[0] = id, id
+	c.Response().Header()[echo.HeaderXRequestID] = in.idHeader[:] // as Header.Set, without its slice
+	c.Set(ctxRequest, in)
 }
 
 func newRequestID() string {
@@ -76,54 +83,53 @@ func apiKeyName(c echo.Context) (string, bool) {
 	return "", false
 }
 
-// accessLog writes one log line per request and records its metrics. It never
-// logs headers, so API keys and signatures stay out of the logs. The line's
+// logRequest runs next, writes the request's log line and records its
+// metrics. It never logs headers, so API keys and signatures stay out of
+// the logs. The line's
 // attributes are built in an array on the stack, and not at all when its
 // level is disabled.
-func (s *server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		start := time.Now()
-		err := next(c)
-		if err != nil {
-			c.Error(err)
-		}
-		d := time.Since(start)
-		req, res := c.Request(), c.Response()
-		route := c.Path()
-		if route == "" {
-			route = "unmatched"
-		}
-		status := res.Status
-		s.Metrics.ObserveHTTP(req.Method, route, status, d)
-		level := slog.LevelInfo
-		if status >= 500 {
-			level = slog.LevelError
-		}
-		ctx := req.Context()
-		if !s.log.Enabled(ctx, level) {
-			return nil
-		}
-		var buf [11]slog.Attr
-		attrs := append(buf[:0],
-			slog.String("request_id", requestID(c)),
-			slog.String("method", req.Method),
-			slog.String("route", route),
-			slog.String("path", req.URL.Path),
-			slog.Int("status", status),
-			slog.Int64("bytes", res.Size),
-			slog.Duration("duration", d),
-			slog.String("remote", c.RealIP()),
-		)
-		if k, ok := apiKeyName(c); ok {
-			attrs = append(attrs, slog.String("api_key", k))
-		}
-		if code, ok := c.Get(ctxErrorCode).(string); ok {
-			attrs = append(attrs, slog.String("error_code", code))
-		}
-		if res.Header().Get(headerReplayed) != "" {
-			attrs = append(attrs, slog.Bool("idempotent_replay", true))
-		}
-		s.log.LogAttrs(ctx, level, "http request", attrs...)
+func (s *server) logRequest(c echo.Context, next echo.HandlerFunc) error {
+	start := time.Now()
+	err := next(c)
+	if err != nil {
+		c.Error(err)
+	}
+	d := time.Since(start)
+	req, res := c.Request(), c.Response()
+	route := c.Path()
+	if route == "" {
+		route = "unmatched"
+	}
+	status := res.Status
+	s.Metrics.ObserveHTTP(req.Method, route, status, d)
+	level := slog.LevelInfo
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	ctx := req.Context()
+	if !s.log.Enabled(ctx, level) {
 		return nil
 	}
+	var buf [11]slog.Attr
+	attrs := append(buf[:0],
+		slog.String("request_id", requestID(c)),
+		slog.String("method", req.Method),
+		slog.String("route", route),
+		slog.String("path", req.URL.Path),
+		slog.Int("status", status),
+		slog.Int64("bytes", res.Size),
+		slog.Duration("duration", d),
+		slog.String("remote", c.RealIP()),
+	)
+	if k, ok := apiKeyName(c); ok {
+		attrs = append(attrs, slog.String("api_key", k))
+	}
+	if code, ok := c.Get(ctxErrorCode).(string); ok {
+		attrs = append(attrs, slog.String("error_code", code))
+	}
+	if res.Header().Get(headerReplayed) != "" {
+		attrs = append(attrs, slog.Bool("idempotent_replay", true))
+	}
+	s.log.LogAttrs(ctx, level, "http request", attrs...)
+	return nil
 }
