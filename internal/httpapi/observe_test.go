@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -31,7 +32,7 @@ func TestObserveAndRecover(t *testing.T) {
 	}{
 		{"POST", "/webhooks/stripe", "", http.StatusInternalServerError, "internal_error"},
 		{"POST", "/webhooks/stripe", "req_caller", http.StatusInternalServerError, "internal_error"},
-		{"GET", "/nope", "", http.StatusNotFound, ""},
+		{"GET", "/nope", "", http.StatusNotFound, "resource_missing"},
 		{"POST", "/v1/promo_codes/validate", "", http.StatusUnauthorized, "unauthorized"},
 	} {
 		logs.Reset()
@@ -58,6 +59,22 @@ func TestObserveAndRecover(t *testing.T) {
 		if line == nil {
 			t.Errorf("%s %s: no access log line in %s", tc.method, tc.path, logs.String())
 			continue
+		}
+		var keys []string
+		for k := range line {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		want := []string{"bytes", "duration", "level", "method", "msg", "path", "remote", "request_id", "route", "status", "time"}
+		if tc.code != "" {
+			want = append(want, "error_code")
+			slices.Sort(want)
+		}
+		if !slices.Equal(keys, want) {
+			t.Errorf("%s %s: log line's fields %v, want %v", tc.method, tc.path, keys, want)
+		}
+		if line["level"] != map[bool]string{true: "ERROR", false: "INFO"}[tc.status >= 500] || line["route"] == "" || line["path"] != tc.path {
+			t.Errorf("%s %s: log line %v", tc.method, tc.path, line)
 		}
 		if line["request_id"] != id[0] || line["status"] != float64(tc.status) {
 			t.Errorf("%s %s: log line %v, want request_id %s and status %d", tc.method, tc.path, line, id[0], tc.status)
