@@ -78,3 +78,27 @@ func BenchmarkParseValidateRequest(b *testing.B) {
 		}
 	}
 }
+
+// FuzzParseValidateRequest: whatever the body, the fast path either leaves
+// it to the decoder, the request untouched, or reads what the decoder reads.
+func FuzzParseValidateRequest(f *testing.F) {
+	for _, s := range []string{`{}`, `{"code":"A","customer":"cus_1"}`, `{"code":"A","code":"B"}`, `{"Code":"A"}`,
+		`{"code":null}`, `{"code":"A"} x`, " {\"price\" :\"p\"}\n", `{"code":"\u0041"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got := validateRequest{Code: "unchanged"}
+		if !parseValidateRequest(body, &got) {
+			if got != (validateRequest{Code: "unchanged"}) {
+				t.Fatalf("%q: left to the decoder but changed to %+v", body, got)
+			}
+			return
+		}
+		var fast validateRequest // as the handler's, zero
+		parseValidateRequest(body, &fast)
+		want, ok := decodeValidateSlow(body)
+		if !ok || fast != want {
+			t.Fatalf("%q: fast path read %+v, the decoder %+v (ok %v)", body, fast, want, ok)
+		}
+	})
+}
