@@ -147,19 +147,26 @@ func presentedKey(h string) (string, error) {
 // authenticated records who is calling: on the echo context for the logs and
 // scope checks, and on the request's context for the audit trail.
 func authenticated(ctx context.Context, c echo.Context, next echo.HandlerFunc, name string, scope config.Scope) error {
-	c.Set(ctxAPIKey, name)
-	c.Set(ctxScope, scope)
-	c.SetRequest(c.Request().WithContext(promo.WithActor(ctx, promo.Actor{APIKey: name, RequestID: requestID(c)})))
+	in := requestInfoOf(c)
+	if in == nil { // not through identify
+		in = new(requestInfo)
+		c.Set(ctxRequest, in)
+	}
+	in.apiKey, in.scope, in.authed = name, scope, true
+	in.actor = promo.Actor{APIKey: name, RequestID: in.id}
+	c.SetRequest(c.Request().WithContext(promo.WithActorOf(ctx, &in.actor)))
 	return next(c)
 }
-
-const ctxScope = "api_key_scope"
 
 // requireScope refuses keys of another scope with 403.
 func (s *server) requireScope(scope config.Scope) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			if got, _ := c.Get(ctxScope).(config.Scope); got != scope {
+			var got config.Scope
+			if in := requestInfoOf(c); in != nil && in.authed {
+				got = in.scope
+			}
+			if got != scope {
 				return promo.Errorf(promo.CodeForbidden, "this API key has scope %q; this endpoint needs %q", got, scope)
 			}
 			return next(c)

@@ -40,7 +40,7 @@ func (s *server) guard(c echo.Context, customer string) error {
 	var wait time.Duration
 	var err error
 	if !g.PerKey.Off() { // an off limit allows everything: no subject to build
-		key, _ := c.Get(ctxAPIKey).(string)
+		key, _ := apiKeyName(c)
 		wait, err = g.Limiter.Allow(ctx, "key:"+key, g.PerKey)
 	}
 	if err == nil && wait == 0 && customer != "" && !g.PerCustomer.Off() {

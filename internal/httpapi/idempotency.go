@@ -51,7 +51,8 @@ func (s *server) idempotency(next echo.HandlerFunc) echo.HandlerFunc {
 			return err // body limit → 413
 		}
 		c.Request().Body = io.NopCloser(bytes.NewReader(body))
-		scoped := c.Get(ctxAPIKey).(string) + "\x00" + key
+		name, _ := apiKeyName(c)
+		scoped := name + "\x00" + key
 		ctx := c.Request().Context()
 		begin, err := s.Idempotency.BeginRequest(ctx, scoped, fingerprint(c.Request(), body), s.IdempotencyLease)
 		if err != nil {

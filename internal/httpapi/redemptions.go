@@ -59,28 +59,58 @@ type invoicePreviewJS struct {
 }
 
 func toDiscountTerms(p *promo.PromoCode) *discountTerms {
-	t := &discountTerms{PromoType: p.PromoType, Duration: p.Duration}
+	var v discountValues
+	return v.terms(p)
+}
+
+// discountValues holds discountTerms and what its pointers point to, so
+// that one allocation (or none, on the stack) makes all of them.
+type discountValues struct {
+	t          discountTerms
+	percentOff json.Number
+	amountOff  int64
+	currency   string
+	cycles     int
+}
+
+// terms fills v with p's terms and returns them; they point into v.
+func (v *discountValues) terms(p *promo.PromoCode) *discountTerms {
+	t := &v.t
+	*t = discountTerms{PromoType: p.PromoType, Duration: p.Duration}
 	if p.PromoType == promo.Percentage {
-		n := json.Number(p.AmountOffDecimal())
-		t.PercentOff = &n
+		v.percentOff = json.Number(p.AmountOffDecimal())
+		t.PercentOff = &v.percentOff
 	} else {
-		amount, cur := p.AmountOff, p.Currency
-		t.AmountOff, t.Currency = &amount, &cur
+		v.amountOff, v.currency = p.AmountOff, p.Currency
+		t.AmountOff, t.Currency = &v.amountOff, &v.currency
 	}
 	switch p.Duration {
 	case promo.Once:
-		one := 1
-		t.AppliesToCycles = &one
+		v.cycles = 1
+		t.AppliesToCycles = &v.cycles
 	case promo.Repeating:
-		n := p.DurationMonths
-		t.AppliesToCycles = &n
+		v.cycles = p.DurationMonths
+		t.AppliesToCycles = &v.cycles
 	}
 	return t
 }
 
+// validateCall is one validate request and its answer, with every value the
+// answer points to: one allocation instead of one per value.
+type validateCall struct {
+	req      validateRequest
+	out      validateResponse
+	ref      promoCodeRef
+	discount discountValues
+	reason   string
+	message  string
+	preview  invoicePreviewJS
+}
+
 func (s *server) validatePromoCode(c echo.Context) error {
-	var req validateRequest
-	if err := decodeJSON(c, &req); err != nil {
+	v := new(validateCall)
+	req := &v.req
+	if err := decodeJSONFast(c, req, func(body []byte) bool { return parseValidateRequest(body, req) }); err != nil {
 		return err
 	}
 	if err := s.guard(c, req.Customer); err != nil {
@@ -97,23 +127,26 @@ func (s *server) validatePromoCode(c echo.Context) error {
 	} else {
 		s.Metrics.ObserveRedemption("validate", "ok", "")
 	}
-	out := validateResponse{Object: "promo_code_validation", Valid: res.Valid}
+	out := &v.out
+	*out = validateResponse{Object: "promo_code_validation", Valid: res.Valid}
 	if res.Code != nil {
-		out.PromoCode = &promoCodeRef{ID: res.Code.ID, Code: res.Code.Code}
-		out.Discount = toDiscountTerms(res.Code)
+		v.ref = promoCodeRef{ID: res.Code.ID, Code: res.Code.Code}
+		out.PromoCode = &v.ref
+		out.Discount = v.discount.terms(res.Code)
 	}
 	if res.Reason != nil {
-		reason, msg := string(res.Reason.Code), res.Reason.Message
-		out.Reason, out.Message = &reason, &msg
+		v.reason, v.message = string(res.Reason.Code), res.Reason.Message
+		out.Reason, out.Message = &v.reason, &v.message
 	}
 	if res.EligiblePlans != nil {
 		out.EligiblePlans = toPlansJSON(res.EligiblePlans)
 	}
 	if pv := res.Preview; pv != nil {
-		out.Preview = &invoicePreviewJS{Currency: pv.Currency, AmountBefore: pv.Subtotal, AmountAfter: pv.Total,
+		v.preview = invoicePreviewJS{Currency: pv.Currency, AmountBefore: pv.Subtotal, AmountAfter: pv.Total,
 			DiscountAmount: pv.DiscountAmount, PeriodStart: rfc3339(pv.PeriodStart), PeriodEnd: rfc3339(pv.PeriodEnd)}
+		out.Preview = &v.preview
 	}
-	return writeValidate(c, &out)
+	return writeValidate(c, out)
 }
 
 type createSubscriptionRequest struct {

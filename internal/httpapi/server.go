@@ -70,27 +70,26 @@ func New(o Options) http.Handler {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
-	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{
-		Generator: newRequestID,
-		RequestIDHandler: func(c echo.Context, id string) {
-			c.Set(ctxRequestID, id)
-		},
-	}))
-	e.Use(s.accessLog)
-	e.Use(middleware.Recover())
+	// identify, then logRequest, as one middleware (echo composes its
+	// global middleware anew on every request, a closure each). Recover,
+	// the next one in, is composed into every route's handler once, below
+	// (routes' middleware given to echo is composed per request too):
+	// only a handler can panic, echo's own 404 and 405 cannot.
+	e.Use(s.observe)
+	recoverMW := middleware.Recover()
 
-	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
-	e.GET("/readyz", s.readyz)
-	e.GET("/openapi.json", serveOpenAPI)
+	e.GET("/healthz", recoverMW(func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) }))
+	e.GET("/readyz", recoverMW(s.readyz))
+	e.GET("/openapi.json", recoverMW(serveOpenAPI))
 	if o.Metrics != nil {
-		e.GET("/metrics", echo.WrapHandler(o.Metrics.Handler()))
+		e.GET("/metrics", recoverMW(echo.WrapHandler(o.Metrics.Handler())))
 	}
 	if o.Console != nil {
-		e.Any("/admin", echo.WrapHandler(o.Console))
-		e.Any("/admin/*", echo.WrapHandler(o.Console))
+		e.Any("/admin", recoverMW(echo.WrapHandler(o.Console)))
+		e.Any("/admin/*", recoverMW(echo.WrapHandler(o.Console)))
 	}
 	if o.Webhooks != nil {
-		e.POST("/webhooks/stripe", func(c echo.Context) error { return o.Webhooks.Receive(c.Response(), c.Request()) })
+		e.POST("/webhooks/stripe", recoverMW(func(c echo.Context) error { return o.Webhooks.Receive(c.Response(), c.Request()) }))
 	}
 
 	// Auth and scope come before the idempotency record, so refused requests
@@ -101,7 +100,7 @@ func New(o Options) http.Handler {
 	// middleware anew on every request (a closure per middleware).
 	bodyLimit := middleware.BodyLimit(BodyLimit)
 	v1 := func(method, path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) {
-		chain := append([]echo.MiddlewareFunc{bodyLimit, s.authenticate}, m...)
+		chain := append([]echo.MiddlewareFunc{recoverMW, bodyLimit, s.authenticate}, m...)
 		for i := len(chain) - 1; i >= 0; i-- {
 			h = chain[i](h)
 		}

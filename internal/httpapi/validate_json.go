@@ -30,7 +30,7 @@ func writeValidate(c echo.Context, out *validateResponse) error {
 	*bp = b
 	res := c.Response()
 	if res.Header().Get(echo.HeaderContentType) == "" {
-		res.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+		res.Header()[echo.HeaderContentType] = jsonContentType // Set's value, without its allocation
 	}
 	res.Status = http.StatusOK
 	_, err := res.Write(b)
@@ -48,6 +48,11 @@ func plainJSON(c echo.Context) bool {
 	}
 	return !c.Echo().Debug && c.Request().URL.RawQuery == ""
 }
+
+// jsonContentType is the Content-Type header's value of JSON answers,
+// shared by every response: never modified (an Add to it copies, its
+// capacity being its length).
+var jsonContentType = []string{echo.MIMEApplicationJSON}[:1:1]
 
 var validateBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 

@@ -257,14 +257,19 @@ func (s *Store) ReadForValidate(ctx context.Context, code, customer string) (pro
 	var marked *redis.BoolCmd
 	var paidN *redis.IntCmd
 	if p.NewUsersOnly {
-		// Both keys are in the customer's slot: one round trip.
+		// Both keys are in the customer's slot: one round trip. (The
+		// closure's variables are this branch's, so that the other path
+		// does not move marked and paidN to the heap.)
+		var m *redis.BoolCmd
+		var n *redis.IntCmd
 		if _, err := s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
-			marked = pl.SIsMember(ctx, customerCodesKey(customer), id)
-			paidN = pl.Exists(ctx, paidKey(customer))
+			m = pl.SIsMember(ctx, customerCodesKey(customer), id)
+			n = pl.Exists(ctx, paidKey(customer))
 			return nil
 		}); err != nil {
 			return promo.ValidateRead{}, unavailable(err)
 		}
+		marked, paidN = m, n
 	} else {
 		marked = s.rdb.SIsMember(ctx, customerCodesKey(customer), id)
 		if err := marked.Err(); err != nil {
