@@ -19,8 +19,9 @@ var rebuildBatch = 1000 // a variable for the tests
 // the code's keys: ba:{pc_ID}:rd:rebuilding and so on, in the code's slot.
 const rebuildingSuffix = ":rebuilding"
 
-// writeRebuiltCodeBatched writes what writeRebuiltCode (writeLedger)
-// writes, but the ledger keys go in batches of rebuildBatch to
+// writeRebuiltCodeBatched writes what writeLedger writes for
+// writeRebuiltCode (which then writes the code's text and indexes, either
+// way), but the ledger keys go in batches of rebuildBatch to
 // ":rebuilding" copies of those keys (same hash tag, so the same Cluster
 // slot), and one final transaction replaces the code's hash and RENAMEs the
 // copies over the code's keys. Readers see the old ledger until that
@@ -146,14 +147,5 @@ func (s *Store) writeRebuiltCodeBatched(ctx context.Context, p *promo.PromoCode,
 		}
 		return nil
 	})
-	if err != nil {
-		return unavailable(err)
-	}
-	// Then, as writeRebuiltCode: the code's text and its indexes.
-	if p.Status != promo.StatusArchived {
-		if err := s.rdb.HSet(ctx, codeTextKey(p.Code), "id", p.ID).Err(); err != nil {
-			return unavailable(err)
-		}
-	}
-	return s.index(ctx, p)
+	return unavailable(err)
 }

@@ -249,14 +249,17 @@ func (s *Store) markLines(ctx context.Context, codeID string, lines []*promo.Red
 // transaction on the code's slot, then indexes the code.
 func (s *Store) writeRebuiltCode(ctx context.Context, p *promo.PromoCode, lines, before []*promo.Redemption, invoices []string) error {
 	defer s.dropSnapshot(p.ID)
+	var err error
 	if len(lines) > rebuildBatch {
-		return s.writeRebuiltCodeBatched(ctx, p, lines, before, invoices) // rebuild_batched.go
+		err = s.writeRebuiltCodeBatched(ctx, p, lines, before, invoices) // rebuild_batched.go
+	} else {
+		_, err = s.rdb.TxPipelined(ctx, func(tx redis.Pipeliner) error {
+			return writeLedger(ctx, tx, p, lines, before, invoices, true)
+		})
+		err = unavailable(err)
 	}
-	_, err := s.rdb.TxPipelined(ctx, func(tx redis.Pipeliner) error {
-		return writeLedger(ctx, tx, p, lines, before, invoices, true)
-	})
 	if err != nil {
-		return unavailable(err)
+		return err
 	}
 	if p.Status != promo.StatusArchived {
 		if err := s.rdb.HSet(ctx, codeTextKey(p.Code), "id", p.ID).Err(); err != nil {
