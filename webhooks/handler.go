@@ -22,16 +22,14 @@
 package webhooks
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
+	"github.com/billing-adapter/billing-adapter/internal/bodybuf"
 	"github.com/billing-adapter/billing-adapter/internal/jsonerr"
 	"github.com/billing-adapter/billing-adapter/internal/promo"
 )
@@ -82,9 +80,9 @@ func (h *Handler) Receive(w http.ResponseWriter, r *http.Request) error {
 	if r.ContentLength > MaxBody {
 		return errTooLarge()
 	}
-	buf := bodyBuffers.Get().(*bytes.Buffer)
-	defer putBodyBuffer(buf)
-	body, err := readBody(buf, r.Body, r.ContentLength)
+	buf := bodybuf.Get() // nothing decoded from a body refers to its bytes (encoding/json copies them)
+	defer bodybuf.Put(buf)
+	body, err := bodybuf.Read(buf, r.Body, r.ContentLength, MaxBody)
 	if err != nil {
 		return promo.Errorf(promo.CodeInvalidRequest, "the request body could not be read")
 	}
@@ -210,34 +208,6 @@ func decodeEnvelope(body []byte) (*envelope, error) {
 		return nil, promo.Invalid("type", "the body is not a Stripe event: type is missing")
 	}
 	return &ev, nil
-}
-
-// bodyBuffers are the read buffers of deliveries, reused: nothing decoded
-// from a body refers to its bytes (encoding/json copies strings and raw
-// messages), and Receive returns the buffer only once it has answered.
-var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-// maxPooledBody: a buffer grown past it (a rare large event) is left to the
-// GC rather than kept in the pool.
-const maxPooledBody = 64 << 10
-
-func putBodyBuffer(b *bytes.Buffer) {
-	if b.Cap() > maxPooledBody {
-		return
-	}
-	b.Reset()
-	bodyBuffers.Put(b)
-}
-
-// readBody reads at most MaxBody+1 bytes of the body into buf. With a known
-// length it grows buf once to that size (io.ReadAll would grow its buffer
-// step by step, allocating about four times the body).
-func readBody(buf *bytes.Buffer, body io.Reader, length int64) ([]byte, error) {
-	if length > 0 && length <= MaxBody {
-		buf.Grow(int(length) + bytes.MinRead) // room for the whole body and the read that sees EOF
-	}
-	_, err := buf.ReadFrom(io.LimitReader(body, MaxBody+1))
-	return buf.Bytes(), err
 }
 
 func (h *Handler) abort(ctx context.Context, log eventLog, id, token string) {

@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"io"
 	"reflect"
-	"sync"
 	"time"
 
+	"github.com/billing-adapter/billing-adapter/internal/bodybuf"
 	"github.com/billing-adapter/billing-adapter/internal/jsonerr"
 	"github.com/billing-adapter/billing-adapter/internal/promo"
 	"github.com/labstack/echo/v4"
@@ -24,15 +24,14 @@ func decodeJSON(c echo.Context, dst any) error { return decodeJSONFast(c, dst, n
 // the others, with its errors. fast must read what it accepts as that
 // decoder would.
 func decodeJSONFast(c echo.Context, dst any, fast func(body []byte) bool) error {
-	buf := bodyBuffers.Get().(*bytes.Buffer)
-	defer putBodyBuffer(buf)
-	if n := c.Request().ContentLength; n > 0 && n <= maxPooledBody {
-		buf.Grow(int(n) + bytes.MinRead) // the whole body and the read that sees EOF
-	}
-	if _, err := buf.ReadFrom(c.Request().Body); err != nil {
+	buf := bodybuf.Get()
+	defer bodybuf.Put(buf)
+	// No limit here: echo's BodyLimit middleware answers 413 past it.
+	body, err := bodybuf.Read(buf, c.Request().Body, c.Request().ContentLength, 0)
+	if err != nil {
 		return err // the body limit's 413, or the client went away
 	}
-	body := buf.Bytes() // not kept: the decoder copies what it keeps
+	// body is not kept: the decoder copies what it keeps.
 	if len(bytes.TrimSpace(body)) == 0 {
 		return promo.Errorf(promo.CodeInvalidRequest, "request body must be a JSON object")
 	}
@@ -49,22 +48,6 @@ func decodeJSONFast(c echo.Context, dst any, fast func(body []byte) bool) error 
 		return promo.Errorf(promo.CodeInvalidRequest, "request body must hold a single JSON object, with nothing after it")
 	}
 	return nil
-}
-
-// bodyBuffers are the read buffers of request bodies (io.ReadAll grew a new
-// one step by step for every request). Buffers that grew past
-// maxPooledBody are left to the GC, so a rare large body does not stay
-// pinned in the pool.
-var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-const maxPooledBody = 64 << 10
-
-func putBodyBuffer(b *bytes.Buffer) {
-	if b.Cap() > maxPooledBody {
-		return
-	}
-	b.Reset()
-	bodyBuffers.Put(b)
 }
 
 // jsonError translates a decoding error of dst, the JSON at root ("" for
