@@ -295,18 +295,11 @@ func (r *Redeemer) ownedSubscription(ctx context.Context, id, customer string) (
 // (RequestOwner; "" for validate, which never resumes, and reads through
 // the store's ValidateReader when it has one).
 func (r *Redeemer) gather(ctx context.Context, codeText, customer, owner string, sub *Subscription, price string) (Facts, *Redemption, error) {
-	var p *PromoCode
-	var held *Redemption
-	var paid, paidRead bool
-	var err error
-	if vr, ok := r.Store.(ValidateReader); ok && owner == "" {
-		p, held, paid, paidRead, err = r.readForValidate(ctx, vr, codeText, customer)
-	} else {
-		p, held, err = r.codeForCustomer(ctx, codeText, customer)
-	}
+	got, err := r.codeForCustomer(ctx, codeText, customer, owner == "")
 	if err != nil {
 		return Facts{}, nil, err
 	}
+	p, held := got.Code, got.Held
 	f := Facts{Code: p, Subscription: sub}
 	f.Resuming = owner != "" && held != nil && held.Owner == owner
 	f.UsedByCustomer = held != nil && !f.Resuming
@@ -323,8 +316,8 @@ func (r *Redeemer) gather(ctx context.Context, codeText, customer, owner string,
 	}
 	if p.NewUsersOnly && !f.Resuming {
 		// A paid invoice seen in a webhook, or the subscription's latest.
-		f.CustomerHasPaid = (sub != nil && sub.LatestInvoicePaid) || (paidRead && paid)
-		if !f.CustomerHasPaid && !paidRead {
+		f.CustomerHasPaid = (sub != nil && sub.LatestInvoicePaid) || (got.PaidRead && got.Paid)
+		if !f.CustomerHasPaid && !got.PaidRead {
 			if f.CustomerHasPaid, err = r.Store.CustomerHasPaid(ctx, customer); err != nil {
 				return Facts{}, nil, err
 			}
@@ -334,31 +327,25 @@ func (r *Redeemer) gather(ctx context.Context, codeText, customer, owner string,
 }
 
 // codeForCustomer loads a code by the text a customer typed together with
-// the customer's redemption of it (nil when none).
-func (r *Redeemer) codeForCustomer(ctx context.Context, text, customer string) (*PromoCode, *Redemption, error) {
+// the customer's redemption of it (Held, nil when none). For validate it
+// reads through the store's ValidateReader when the store has one (the
+// code may then come from a snapshot, and the paid mark with it).
+func (r *Redeemer) codeForCustomer(ctx context.Context, text, customer string, validate bool) (ValidateRead, error) {
 	norm, perr := lookupCodeText(text)
 	if perr != nil {
-		return nil, nil, perr
+		return ValidateRead{}, perr
 	}
-	p, rd, err := r.Store.GetByCodeForCustomer(ctx, norm, customer)
+	var got ValidateRead
+	var err error
+	if vr, ok := r.Store.(ValidateReader); ok && validate {
+		got, err = vr.ReadForValidate(ctx, norm, customer)
+	} else {
+		got.Code, got.Held, err = r.Store.GetByCodeForCustomer(ctx, norm, customer)
+	}
 	if errors.Is(err, ErrNotFound) {
-		return nil, nil, errCodeNotFound(norm)
+		return ValidateRead{}, errCodeNotFound(norm)
 	}
-	return p, rd, err
-}
-
-// readForValidate is codeForCustomer through the store's ValidateReader
-// (validate only: owner "").
-func (r *Redeemer) readForValidate(ctx context.Context, vr ValidateReader, text, customer string) (*PromoCode, *Redemption, bool, bool, error) {
-	norm, perr := lookupCodeText(text)
-	if perr != nil {
-		return nil, nil, false, false, perr
-	}
-	got, err := vr.ReadForValidate(ctx, norm, customer)
-	if errors.Is(err, ErrNotFound) {
-		return nil, nil, false, false, errCodeNotFound(norm)
-	}
-	return got.Code, got.Held, got.Paid, got.PaidRead, err
+	return got, err
 }
 
 // liveClaim returns the live redemption the subscription's claim names, or
