@@ -35,8 +35,11 @@ func (s *Store) Claim(ctx context.Context, sub string) (promo.Claim, error) {
 // SetClaim implements promo.RedemptionStore. The value is
 // "promo code ID|redemption ID".
 func (s *Store) SetClaim(ctx context.Context, sub string, c promo.Claim) error {
-	return unavailable(s.rdb.Set(ctx, claimKey(sub), c.PromoCodeID+"|"+c.RedemptionID, 0).Err())
+	return unavailable(s.rdb.Set(ctx, claimKey(sub), claimValue(c), 0).Err())
 }
+
+// claimValue is a claim key's value (keys.go: "promo code ID|redemption ID").
+func claimValue(c promo.Claim) string { return c.PromoCodeID + "|" + c.RedemptionID }
 
 // ClearClaim implements promo.RedemptionStore.
 func (s *Store) ClearClaim(ctx context.Context, sub, redemptionID string) error {

@@ -131,14 +131,8 @@ func (s *Store) MarkPaidAndCountInvoice(ctx context.Context, customer string, un
 	mark := markPaidScript.EvalSha(ctx, pipe, markKeys, markArgs...)
 	count := countInvoiceScript.EvalSha(ctx, pipe, countKeys, countArgs...)
 	_, _ = pipe.Exec(ctx) // each command's own error is read below
-	// NOSCRIPT (a restarted or flushed Redis): the script did not run; EVAL
-	// sends and runs it, as redis.Script.Run would.
-	if redis.HasErrorPrefix(mark.Err(), "NOSCRIPT") {
-		mark = markPaidScript.Eval(ctx, s.rdb, markKeys, markArgs...)
-	}
-	if redis.HasErrorPrefix(count.Err(), "NOSCRIPT") {
-		count = countInvoiceScript.Eval(ctx, s.rdb, countKeys, countArgs...)
-	}
+	mark = evalIfNoScript(ctx, s.rdb, markPaidScript, mark, markKeys, markArgs...)
+	count = evalIfNoScript(ctx, s.rdb, countInvoiceScript, count, countKeys, countArgs...)
 	defer s.dropSnapshot(codeID)
 	res, err := count.Slice()
 	lr, err := s.ledgerReply(codeID, res, err)

@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"context"
 	"embed"
 
 	"github.com/redis/go-redis/v9"
@@ -40,4 +41,15 @@ func ledgerScript(name string) *redis.Script {
 // observedScript is a ledger script about a Stripe discount (discount_args.lua).
 func observedScript(name string) *redis.Script {
 	return redis.NewScript(luaSource("ledger_prelude", "discount_args", name))
+}
+
+// evalIfNoScript is cmd, a script's EVALSHA sent in a pipeline, unless Redis
+// answered NOSCRIPT (a restarted or flushed Redis, a node that does not have
+// the script yet): then the script did not run, and EVAL sends and runs it,
+// as redis.Script.Run would have.
+func evalIfNoScript(ctx context.Context, rdb redis.Scripter, script *redis.Script, cmd *redis.Cmd, keys []string, args ...any) *redis.Cmd {
+	if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+		return script.Eval(ctx, rdb, keys, args...)
+	}
+	return cmd
 }

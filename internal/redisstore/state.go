@@ -221,12 +221,12 @@ func (s *Store) ApplyRebuild(ctx context.Context, rb *promo.Rebuilt, current *pr
 	}
 	// The paid marks (MarkCustomerPaid), in batches of pipelined calls.
 	var marks []scriptCall
-	nowMS := time.Now().UnixMilli()
 	for c, until := range paid {
 		if current.Paid[c] {
 			continue
 		}
-		marks = append(marks, scriptCall{key: paidKey(c), args: []any{until.UnixMilli(), nowMS}})
+		keys, args := markPaidKeysArgs(c, until)
+		marks = append(marks, scriptCall{key: keys[0], args: args})
 	}
 	if err := s.runScriptBatches(ctx, markPaidScript, marks); err != nil {
 		return n, err
@@ -423,7 +423,7 @@ func (s *Store) rebuildClaims(ctx context.Context, codeID string, lines, before 
 	for _, r := range lines {
 		if r.State.Live() && r.Subscription != "" {
 			live[r.ID] = true
-			set = append(set, scriptCall{key: claimKey(r.Subscription), args: []any{codeID + "|" + r.ID}})
+			set = append(set, scriptCall{key: claimKey(r.Subscription), args: []any{claimValue(promo.Claim{PromoCodeID: codeID, RedemptionID: r.ID})}})
 		}
 	}
 	var clear []scriptCall
@@ -473,13 +473,8 @@ func (s *Store) runScriptBatches(ctx context.Context, script *redis.Script, call
 			continue
 		}
 		for i, cmd := range cmds {
-			switch err := cmd.Err(); {
-			case err == nil, errors.Is(err, redis.Nil):
-			case redis.HasErrorPrefix(err, "NOSCRIPT"):
-				if err := script.Run(ctx, s.rdb, []string{part[i].key}, part[i].args...).Err(); err != nil && !errors.Is(err, redis.Nil) {
-					return unavailable(err)
-				}
-			default:
+			err := evalIfNoScript(ctx, s.rdb, script, cmd, []string{part[i].key}, part[i].args...).Err()
+			if err != nil && !errors.Is(err, redis.Nil) {
 				return unavailable(err)
 			}
 		}
