@@ -109,24 +109,17 @@ func (r *idRef) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 	return fmt.Errorf("an ID or an object with an id, not a JSON %v", dec.PeekKind())
 }
 
-// slimInvoiceList is one page of GET /v1/invoices.
-type slimInvoiceList struct {
+// slimList is one page of a list of T.
+type slimList[T any] struct {
 	stripe.APIResource
 	stripe.ListMeta
-	Data []*slimInvoice `json:"data"`
+	Data []*T `json:"data"`
 }
 
 // listSlimInvoices is the Invoices.List of stripe-go (the same request,
 // parameters, retries and errors) decoding slimInvoice.
 func (g *Gateway) listSlimInvoices(params *stripe.InvoiceListParams) *stripe.Iter {
-	return listSlim(g, "/v1/invoices", params, func() *slimInvoiceList { return &slimInvoiceList{} },
-		func(l *slimInvoiceList) []any {
-			ret := make([]any, len(l.Data))
-			for i, v := range l.Data {
-				ret[i] = v
-			}
-			return ret
-		})
+	return listSlim[slimInvoice](g, "/v1/invoices", params)
 }
 
 // slimOptions make go-json-experiment/json read as encoding/json does (what
@@ -139,15 +132,14 @@ var slimOptions = jsonv2.JoinOptions(jsonv2.MatchCaseInsensitiveNames(true),
 // of the List of stripe-go (params, with the page's cursor in it; its
 // headers, retries, telemetry, and its errors for an answer >= 400), with
 // the answer read as a stream (CallStreaming) and decoded into a slim page
-// (newList) by go-json-experiment/json, one pass that skips what the page
+// of T by go-json-experiment/json, one pass that skips what the page
 // does not name. CallRaw would decode the page with encoding/json, which
 // scans all of it twice before decoding it (stripe-go's Unmarshal and its
 // response setter's): most of reconcile's CPU, a page being ~0.5 MB.
-func listSlim[L stripe.ListContainer](g *Gateway, path string, params listParams, newList func() L,
-	items func(L) []any) *stripe.Iter {
+func listSlim[T any](g *Gateway, path string, params listParams) *stripe.Iter {
 	c := g.api.Invoices // any client: its backend and key
 	return stripe.GetIter(params, func(p *stripe.Params, b *form.Values) ([]any, stripe.ListContainer, error) {
-		list := newList()
+		list := &slimList[T]{}
 		resp := &streamedResponse{}
 		if err := c.B.CallStreaming(http.MethodGet, path, c.Key, &pageForm{p: p, values: b}, resp); err != nil {
 			return nil, list, err
@@ -156,7 +148,11 @@ func listSlim[L stripe.ListContainer](g *Gateway, path string, params listParams
 		if err := jsonv2.UnmarshalRead(resp.Body, list, slimOptions); err != nil {
 			return nil, list, fmt.Errorf("decoding the answer to GET %s (request %s): %w", path, resp.RequestID, err)
 		}
-		return items(list), list, nil
+		items := make([]any, len(list.Data))
+		for i, v := range list.Data {
+			items[i] = v
+		}
+		return items, list, nil
 	})
 }
 

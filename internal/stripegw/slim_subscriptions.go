@@ -23,25 +23,11 @@ type slimSubscription struct {
 	Discount   *slimDiscount     `json:"discount"`
 }
 
-// slimSubscriptionList is one page of GET /v1/subscriptions.
-type slimSubscriptionList struct {
-	stripe.APIResource
-	stripe.ListMeta
-	Data []*slimSubscription `json:"data"`
-}
-
 // listSlimSubscriptions is the Subscriptions.List of stripe-go (the same
 // request, parameters, retries and errors) decoding slimSubscription
 // (listSlim).
 func (g *Gateway) listSlimSubscriptions(params *stripe.SubscriptionListParams) *stripe.Iter {
-	return listSlim(g, "/v1/subscriptions", params, func() *slimSubscriptionList { return &slimSubscriptionList{} },
-		func(l *slimSubscriptionList) []any {
-			ret := make([]any, len(l.Data))
-			for i, v := range l.Data {
-				ret[i] = v
-			}
-			return ret
-		})
+	return listSlim[slimSubscription](g, "/v1/subscriptions", params)
 }
 
 // slimToStripeSubscription is toStripeSubscription for a slimSubscription.
