@@ -15,25 +15,15 @@ import (
 // promo code (same names and rules) without code and stock, plus the
 // campaign's own fields.
 type createCampaignRequest struct {
-	Name                    string      `json:"name"`
-	Prefix                  string      `json:"prefix"`
-	Count                   *int64      `json:"count"`
-	CodeLength              *int64      `json:"code_length"`
-	PromoType               string      `json:"promo_type"`
-	AmountOff               decimalText `json:"amount_off"`
-	Currency                string      `json:"currency"`
-	Duration                string      `json:"duration"`
-	PromoDurationMonths     *int64      `json:"promo_duration_months"`
-	ExpirationDatetime      *string     `json:"expiration_datetime"`
-	NewUsersOnly            bool        `json:"new_users_only"`
-	ExistingMembershipsOnly bool        `json:"existing_memberships_only"`
+	Name       string `json:"name"`
+	Prefix     string `json:"prefix"`
+	Count      *int64 `json:"count"`
+	CodeLength *int64 `json:"code_length"`
+	termsRequest
 	// OncePerCustomer: nil (absent or null) = true, one code of the
 	// campaign per customer; false lets a customer redeem several codes
 	// (each single-use, each on its own subscription).
-	OncePerCustomer *bool             `json:"once_per_customer"`
-	PlanIDs         []string          `json:"plan_ids"`
-	Status          string            `json:"status"`
-	Metadata        map[string]string `json:"metadata"`
+	OncePerCustomer *bool `json:"once_per_customer"`
 }
 
 // campaignResponse is the campaign resource.
@@ -87,22 +77,12 @@ func (s *server) createCampaign(c echo.Context) error {
 	if req.Count == nil {
 		return promo.Invalid("count", "count is required: how many codes to generate (1 to %d)", promo.MaxCampaignCodes)
 	}
-	in := promo.CampaignInput{
-		Name: req.Name, Prefix: req.Prefix, Count: *req.Count, CodeLength: req.CodeLength, OncePerCustomer: req.OncePerCustomer,
-		Terms: promo.CreateInput{
-			PromoType: promo.PromoType(req.PromoType), AmountOff: string(req.AmountOff), Currency: req.Currency,
-			Duration: promo.Duration(req.Duration), PromoDurationMonths: req.PromoDurationMonths,
-			NewUsersOnly: req.NewUsersOnly, ExistingMembershipsOnly: req.ExistingMembershipsOnly,
-			PlanIDs: req.PlanIDs, Status: promo.Status(req.Status), Metadata: req.Metadata,
-		},
+	terms, err := req.input()
+	if err != nil {
+		return err
 	}
-	if req.ExpirationDatetime != nil {
-		t, err := parseTime("expiration_datetime", *req.ExpirationDatetime)
-		if err != nil {
-			return err
-		}
-		in.Terms.ExpirationDatetime = &t
-	}
+	in := promo.CampaignInput{Name: req.Name, Prefix: req.Prefix, Count: *req.Count, CodeLength: req.CodeLength,
+		OncePerCustomer: req.OncePerCustomer, Terms: terms}
 	cmp, err := s.Campaigns.Create(c.Request().Context(), in, c.Get(ctxReqKey).(string))
 	if err != nil {
 		return err

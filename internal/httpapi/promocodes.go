@@ -12,7 +12,16 @@ import (
 // createPromoCodeRequest is the body of POST /v1/promo_codes (field names from
 // the source API reference).
 type createPromoCodeRequest struct {
-	Code                    string            `json:"code"`
+	Code string `json:"code"`
+	termsRequest
+	Stock          *int64 `json:"stock"`
+	UnlimitedStock *bool  `json:"unlimited_stock"`
+}
+
+// termsRequest are a code's terms as a create request gives them, for a
+// promo code and a campaign alike (embedded: the fields stand at the
+// embedding's place).
+type termsRequest struct {
 	PromoType               string            `json:"promo_type"`
 	AmountOff               decimalText       `json:"amount_off"`
 	Currency                string            `json:"currency"`
@@ -22,10 +31,26 @@ type createPromoCodeRequest struct {
 	NewUsersOnly            bool              `json:"new_users_only"`
 	ExistingMembershipsOnly bool              `json:"existing_memberships_only"`
 	PlanIDs                 []string          `json:"plan_ids"`
-	Stock                   *int64            `json:"stock"`
-	UnlimitedStock          *bool             `json:"unlimited_stock"`
 	Status                  string            `json:"status"`
 	Metadata                map[string]string `json:"metadata"`
+}
+
+// input is t as the domain's create input (without code and stock).
+func (t *termsRequest) input() (promo.CreateInput, error) {
+	in := promo.CreateInput{
+		PromoType: promo.PromoType(t.PromoType), AmountOff: string(t.AmountOff), Currency: t.Currency,
+		Duration: promo.Duration(t.Duration), PromoDurationMonths: t.PromoDurationMonths,
+		NewUsersOnly: t.NewUsersOnly, ExistingMembershipsOnly: t.ExistingMembershipsOnly,
+		PlanIDs: t.PlanIDs, Status: promo.Status(t.Status), Metadata: t.Metadata,
+	}
+	if t.ExpirationDatetime != nil {
+		at, err := parseTime("expiration_datetime", *t.ExpirationDatetime)
+		if err != nil {
+			return in, err
+		}
+		in.ExpirationDatetime = &at
+	}
+	return in, nil
 }
 
 // promoCodeResponse is the promo code resource.
@@ -127,20 +152,11 @@ func (s *server) createPromoCode(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	in := promo.CreateInput{
-		Code: req.Code, PromoType: promo.PromoType(req.PromoType), AmountOff: string(req.AmountOff),
-		Currency: req.Currency, Duration: promo.Duration(req.Duration), PromoDurationMonths: req.PromoDurationMonths,
-		NewUsersOnly: req.NewUsersOnly, ExistingMembershipsOnly: req.ExistingMembershipsOnly,
-		PlanIDs: req.PlanIDs, Stock: req.Stock, UnlimitedStock: req.UnlimitedStock,
-		Status: promo.Status(req.Status), Metadata: req.Metadata,
+	in, err := req.input()
+	if err != nil {
+		return err
 	}
-	if req.ExpirationDatetime != nil {
-		t, err := parseTime("expiration_datetime", *req.ExpirationDatetime)
-		if err != nil {
-			return err
-		}
-		in.ExpirationDatetime = &t
-	}
+	in.Code, in.Stock, in.UnlimitedStock = req.Code, req.Stock, req.UnlimitedStock
 	p, err := s.Catalog.Create(c.Request().Context(), in, c.Get(ctxReqKey).(string))
 	if err != nil {
 		return err
