@@ -77,6 +77,7 @@ type Config struct {
 	RateLimitCust    RateLimit     // RATE_LIMIT_PER_CUSTOMER: redemption requests per customer
 	LogLevel         slog.Level    // LOG_LEVEL
 	LogFormat        string        // LOG_FORMAT: "json" or "text"
+	LogFlush         time.Duration // LOG_FLUSH_INTERVAL: how long serve's log lines may wait to be written together (0 = each at once)
 }
 
 // RequestLease is how long a running request holds its Idempotency-Key and
@@ -156,6 +157,7 @@ func load(getenv func(string) string, serving bool) (Config, error) {
 		RateLimitCust:    mustRate(defaultRateLimitCust),
 		LogLevel:         slog.LevelInfo,
 		LogFormat:        defaultLogFormat,
+		LogFlush:         defaultLogFlush,
 	}
 
 	if v := get(envAddr); v != "" {
@@ -212,6 +214,7 @@ func load(getenv func(string) string, serving bool) (Config, error) {
 		}
 	}
 	loadDuration(get, &parse, envValidateCodeAge, &c.ValidateCodeAge)
+	loadDuration(get, &parse, envLogFlush, &c.LogFlush)
 	loadRate(get, &parse, envRateLimitKey, &c.RateLimitKey)
 	loadRate(get, &parse, envRateLimitCust, &c.RateLimitCust)
 	if v := get(envLogLevel); v != "" {

@@ -72,6 +72,7 @@ func TestLoadDefaults(t *testing.T) {
 		{envShutdownTimeout, c.ShutdownTimeout, 20 * time.Second},
 		{envLogLevel, c.LogLevel, slog.LevelInfo},
 		{envLogFormat, c.LogFormat, "json"},
+		{envLogFlush, c.LogFlush, 100 * time.Millisecond},
 		{"Cluster()", c.Cluster(), false},
 		{"UsesSimulator()", c.UsesSimulator(), true},
 	}
@@ -165,6 +166,8 @@ func TestLoadValid(t *testing.T) {
 		{"log level info", map[string]string{envLogLevel: "info"}, func(t *testing.T, c Config) { eq(t, c.LogLevel, slog.LevelInfo) }},
 		{"log format text", map[string]string{envLogFormat: "TEXT"}, func(t *testing.T, c Config) { eq(t, c.LogFormat, "text") }},
 		{"log format json", map[string]string{envLogFormat: "json"}, func(t *testing.T, c Config) { eq(t, c.LogFormat, "json") }},
+		{"log flush each line", map[string]string{envLogFlush: "0"}, func(t *testing.T, c Config) { eq(t, c.LogFlush, time.Duration(0)) }},
+		{"log flush max", map[string]string{envLogFlush: "10s"}, func(t *testing.T, c Config) { eq(t, c.LogFlush, 10*time.Second) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.check(t, mustLoad(t, tt.env)) })
@@ -250,6 +253,9 @@ func TestLoadInvalid(t *testing.T) {
 		{"log level", map[string]string{envLogLevel: "verbose"}, `LOG_LEVEL: "verbose" is not one of debug, info, warn, error`},
 		{"log level numeric", map[string]string{envLogLevel: "INFO+2"}, `LOG_LEVEL: "INFO+2" is not one of debug, info, warn, error`},
 		{"log format", map[string]string{envLogFormat: "xml"}, `LOG_FORMAT: "xml" is not json or text`},
+		{"log flush syntax", map[string]string{envLogFlush: "fast"}, `LOG_FLUSH_INTERVAL: "fast" is not a duration (use Go syntax such as 24h or 90m)`},
+		{"log flush high", map[string]string{envLogFlush: "11s"}, `LOG_FLUSH_INTERVAL: 11s is out of range 0..10s (0 writes each log line at once)`},
+		{"log flush negative", map[string]string{envLogFlush: "-1s"}, `LOG_FLUSH_INTERVAL: -1s is out of range 0..10s (0 writes each log line at once)`},
 	}
 	secrets := []string{adminSecret, checkoutSecret, stripeKey, whsec1, whsec2, redisURLPass, redisPass}
 	for _, tt := range tests {
@@ -338,6 +344,7 @@ func validConfig() Config {
 		RateLimitCust:    RateLimit{20, time.Minute},
 		LogLevel:         slog.LevelInfo,
 		LogFormat:        "json",
+		LogFlush:         100 * time.Millisecond,
 	}
 }
 
@@ -449,14 +456,14 @@ func TestString(t *testing.T) {
 	want := `addr=127.0.0.1:8080 redis=single redis_url=redis://:****@127.0.0.1:6379/0 redis_password=**** ` +
 		`stripe=test stripe_key=sk_test_…abcd stripe_api_base=http://127.0.0.1:12111 stripe_max_retries=2 stripe_timeout=20s ` +
 		`webhook_secrets=whsec_…(masked)x2 api_keys=[admin:admin:****,checkout:checkout:****] ` +
-		`idempotency_ttl=24h request_timeout=45s reservation_lease=2m shutdown_timeout=20s campaign_generation_lease=15s campaign_mirror_rate=20/s campaign_code_index=1000000 validate_code_max_age=100ms rate_limit_per_api_key=100/s rate_limit_per_customer=20/m log_level=info log_format=json`
+		`idempotency_ttl=24h request_timeout=45s reservation_lease=2m shutdown_timeout=20s campaign_generation_lease=15s campaign_mirror_rate=20/s campaign_code_index=1000000 validate_code_max_age=100ms rate_limit_per_api_key=100/s rate_limit_per_customer=20/m log_level=info log_format=json log_flush_interval=100ms`
 	eq(t, c.String(), want)
 
 	sim := mustLoad(t, map[string]string{envRedisAddrs: "a:7000,b:7001", envWebhookSecrets: whsec1})
 	want = `addr=127.0.0.1:8080 redis=cluster redis_addrs=[a:7000,b:7001] redis_password=none ` +
 		`stripe=simulator stripe_sim_addr=127.0.0.1:12111 stripe_api_base=default stripe_max_retries=2 stripe_timeout=20s ` +
 		`webhook_secrets=whsec_…(masked) api_keys=[admin:admin:****,checkout:checkout:****] ` +
-		`idempotency_ttl=24h request_timeout=45s reservation_lease=2m shutdown_timeout=20s campaign_generation_lease=15s campaign_mirror_rate=20/s campaign_code_index=1000000 validate_code_max_age=100ms rate_limit_per_api_key=100/s rate_limit_per_customer=20/m log_level=info log_format=json`
+		`idempotency_ttl=24h request_timeout=45s reservation_lease=2m shutdown_timeout=20s campaign_generation_lease=15s campaign_mirror_rate=20/s campaign_code_index=1000000 validate_code_max_age=100ms rate_limit_per_api_key=100/s rate_limit_per_customer=20/m log_level=info log_format=json log_flush_interval=100ms`
 	eq(t, sim.String(), want)
 }
 

@@ -98,6 +98,7 @@ func (c Config) attrs() []slog.Attr {
 		slog.String("rate_limit_per_customer", c.RateLimitCust.String()),
 		slog.String("log_level", strings.ToLower(c.LogLevel.String())),
 		slog.String("log_format", c.LogFormat),
+		slog.String("log_flush_interval", fmtDur(c.LogFlush)),
 	)
 }
 

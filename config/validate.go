@@ -54,6 +54,9 @@ func (c Config) problems() problems {
 	default:
 		p.add(envLogLevel, "%s is not one of debug, info, warn, error", c.LogLevel)
 	}
+	if c.LogFlush < 0 || c.LogFlush > maxLogFlush {
+		p.add(envLogFlush, "%s is out of range 0..%s (0 writes each log line at once)", fmtDur(c.LogFlush), fmtDur(maxLogFlush))
+	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		p.add(envLogFormat, "%q is not json or text", c.LogFormat)
 	}

@@ -38,6 +38,7 @@ const (
 	envValidateCodeAge  = "VALIDATE_CODE_MAX_AGE"
 	envLogLevel         = "LOG_LEVEL"
 	envLogFormat        = "LOG_FORMAT"
+	envLogFlush         = "LOG_FLUSH_INTERVAL"
 	envMetricsCodeStock = "METRICS_CODE_STOCK"
 )
 
@@ -62,6 +63,8 @@ const (
 	maxValidateCodeAge      = 10 * time.Second
 	maxRateLimitCount       = 1_000_000
 	defaultLogFormat        = "json"
+	defaultLogFlush         = 100 * time.Millisecond
+	maxLogFlush             = 10 * time.Second
 
 	minStripeMaxRetries, maxStripeMaxRetries = 0, 10
 	minStripeTimeout, maxStripeTimeout       = time.Second, 5 * time.Minute
@@ -102,5 +105,6 @@ var Vars = []Var{
 	{envRateLimitCust, defaultRateLimitCust, "Brute-force guard per customer (apply without customer: per subscription), same form as RATE_LIMIT_PER_API_KEY."},
 	{envLogLevel, "info", "Log level: debug, info, warn or error (case-insensitive)."},
 	{envLogFormat, defaultLogFormat, "Log format: json or text."},
+	{envLogFlush, fmtDur(defaultLogFlush), "serve: how long log lines may wait to be written together, Go duration 0..10s (one write for many lines under load). A WARN or ERROR line, 64 KiB of lines and shutdown write at once; a process killed without shutting down loses at most this long of lines. 0 = write each line at once."},
 	{envMetricsCodeStock, "false", "true: export stock, reserved and uses per active code on /metrics (label code, at most 1000 codes); off by default to keep label cardinality bounded."},
 }

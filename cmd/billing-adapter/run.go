@@ -105,11 +105,16 @@ func printVars(w io.Writer) {
 
 // newLogger builds the one logger of the process.
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	return slog.New(newHandler(cfg, w))
+}
+
+// newHandler writes log lines to w at LOG_LEVEL in LOG_FORMAT.
+func newHandler(cfg config.Config, w io.Writer) slog.Handler {
 	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
 	if strings.EqualFold(cfg.LogFormat, "text") {
-		return slog.New(slog.NewTextHandler(w, opts))
+		return slog.NewTextHandler(w, opts)
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.NewJSONHandler(w, opts)
 }
 
 const webhooksUsage = `usage: billing-adapter webhooks send [-url URL] FILE.json

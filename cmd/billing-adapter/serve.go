@@ -70,7 +70,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
-	log := newLogger(cfg, stdout)
+	// Log lines wait up to LOG_FLUSH_INTERVAL to be written together;
+	// warnings and errors at once. Deferred first, so it runs last: every
+	// line, "stopped" included, is out when serve returns.
+	logs := telemetry.NewLogBuffer(stdout, cfg.LogFlush)
+	defer logs.Close()
+	log := slog.New(telemetry.FlushAbove(newHandler(cfg, logs), logs))
 	redisstore.SetLogger(log) // go-redis's own lines too, structured
 	metrics := telemetry.New()
 	ln, err := net.Listen("tcp", cfg.Addr)
