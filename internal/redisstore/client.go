@@ -245,6 +245,8 @@ type Store struct {
 	snaps *codeSnaps
 	// markersOK: every ledger line's customer has its marker (markers.go).
 	markersOK atomic.Bool
+	// shared sends concurrent validates' reads in shared pipelines (pipeshare.go).
+	shared *pipeShare
 }
 
 // New wraps a client. Metrics (may be nil) counts failed commands.
@@ -258,7 +260,7 @@ func New(rdb redis.UniversalClient, m *telemetry.Metrics) *Store {
 	if c, ok := rdb.(*redis.ClusterClient); ok {
 		followCluster(c, m)
 	}
-	return &Store{rdb: rdb, texts: newTextCache(), docs: newDocCache(), metrics: m}
+	return &Store{rdb: rdb, texts: newTextCache(), docs: newDocCache(), metrics: m, shared: &pipeShare{rdb: rdb}}
 }
 
 // SetCampaignIndex turns on the campaign code index (cmpindex.go) holding at

@@ -254,27 +254,19 @@ func (s *Store) ReadForValidate(ctx context.Context, code, customer string) (pro
 		s.snaps.drop(id)
 		return s.readForValidateSlow(ctx, code, customer) // checks the hint and asks Redis
 	}
-	var marked *redis.BoolCmd
+	marked := redis.NewBoolCmd(ctx, "sismember", customerCodesKey(customer), id)
 	var paidN *redis.IntCmd
 	if p.NewUsersOnly {
-		// Both keys are in the customer's slot: one round trip. (The
-		// closure's variables are this branch's, so that the other path
-		// does not move marked and paidN to the heap.)
-		var m *redis.BoolCmd
-		var n *redis.IntCmd
-		if _, err := s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
-			m = pl.SIsMember(ctx, customerCodesKey(customer), id)
-			n = pl.Exists(ctx, paidKey(customer))
-			return nil
-		}); err != nil {
-			return promo.ValidateRead{}, unavailable(err)
-		}
-		marked, paidN = m, n
+		paidN = redis.NewIntCmd(ctx, "exists", paidKey(customer)) // the customer's slot too
+		s.shared.do(ctx, marked, paidN)
 	} else {
-		marked = s.rdb.SIsMember(ctx, customerCodesKey(customer), id)
-		if err := marked.Err(); err != nil {
-			return promo.ValidateRead{}, unavailable(err)
-		}
+		s.shared.do(ctx, marked)
+	}
+	if err := marked.Err(); err != nil {
+		return promo.ValidateRead{}, unavailable(err)
+	}
+	if paidN != nil && paidN.Err() != nil {
+		return promo.ValidateRead{}, unavailable(paidN.Err())
 	}
 	out := promo.ValidateRead{Code: snapshotCopy(p)}
 	if paidN != nil {

@@ -1,0 +1,103 @@
+package redisstore
+
+import (
+	"context"
+	"sync"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// pipeShare lets concurrent callers send their commands to Redis in one
+// pipeline: while maxSending pipelines are on their way, a caller's
+// commands wait, and the next pipeline carries every command that waited
+// (combining, as a database's group commit). A caller still makes one
+// round trip and sees its own commands' replies and errors; under load
+// many callers share a write and a read, instead of two system calls and
+// a pool checkout each. No goroutine of its own: the caller whose turn it
+// is sends.
+//
+// Only for reads whose order against other callers' commands does not
+// matter: commands of different callers may be sent in any order.
+type pipeShare struct {
+	rdb redis.UniversalClient
+
+	mu      sync.Mutex
+	waiting []*pipeCall
+	sending int // pipelines on their way
+}
+
+// maxSending is how many shared pipelines may be on their way at once.
+const maxSending = 2
+
+// maxShared bounds a shared pipeline's callers.
+const maxShared = 128
+
+type pipeCall struct {
+	cmds []redis.Cmder
+	// wake gets pipeDone when the call's replies are in, pipeLead when it
+	// is this call's turn to send batch (itself first).
+	wake  chan uint8
+	batch []*pipeCall
+}
+
+const (
+	pipeDone uint8 = iota + 1
+	pipeLead
+)
+
+var pipeCalls = sync.Pool{New: func() any { return &pipeCall{wake: make(chan uint8, 1)} }}
+
+// do sends cmds, in a pipeline shared with other callers', and returns when
+// their replies are in (each command's error is its own, as in a pipeline).
+// ctx's values reach the hooks; its cancellation does not stop a pipeline
+// that carries other callers' commands, and a caller whose commands wait
+// for a pipeline waits for it (bounded by the client's read and write
+// timeouts).
+func (p *pipeShare) do(ctx context.Context, cmds ...redis.Cmder) {
+	c := pipeCalls.Get().(*pipeCall)
+	c.cmds = cmds
+	p.mu.Lock()
+	if p.sending >= maxSending {
+		p.waiting = append(p.waiting, c)
+		p.mu.Unlock()
+		if <-c.wake == pipeLead {
+			p.send(context.WithoutCancel(ctx), c)
+		}
+	} else {
+		p.sending++
+		c.batch = append(c.batch[:0], c)
+		p.mu.Unlock()
+		p.send(context.WithoutCancel(ctx), c)
+	}
+	c.cmds = nil
+	clear(c.batch)
+	c.batch = c.batch[:0]
+	pipeCalls.Put(c)
+}
+
+// send sends lead.batch as one pipeline, wakes its callers but lead, and
+// hands the turn to the first waiting call with the next batch, if any.
+func (p *pipeShare) send(ctx context.Context, lead *pipeCall) {
+	pl := p.rdb.Pipeline()
+	for _, c := range lead.batch {
+		for _, cmd := range c.cmds {
+			_ = pl.Process(ctx, cmd)
+		}
+	}
+	_, _ = pl.Exec(ctx) // each command holds its own reply or error
+	for _, c := range lead.batch {
+		if c != lead {
+			c.wake <- pipeDone
+		}
+	}
+	p.mu.Lock()
+	if n := min(len(p.waiting), maxShared); n > 0 {
+		next := p.waiting[0]
+		next.batch = append(next.batch[:0], p.waiting[:n]...)
+		p.waiting = append(p.waiting[:0], p.waiting[n:]...)
+		next.wake <- pipeLead // sending stays as it is: the turn passes
+	} else {
+		p.sending--
+	}
+	p.mu.Unlock()
+}
