@@ -245,8 +245,11 @@ type Store struct {
 	snaps *codeSnaps
 	// markersOK: every ledger line's customer has its marker (markers.go).
 	markersOK atomic.Bool
-	// shared sends concurrent validates' reads in shared pipelines (pipeshare.go).
+	// shared sends concurrent requests' commands in shared pipelines
+	// (pipeshare.go): validate's reads, the webhook's writes.
 	shared *pipeShare
+	// cluster: rdb is a *redis.ClusterClient.
+	cluster bool
 }
 
 // New wraps a client. Metrics (may be nil) counts failed commands.
@@ -257,10 +260,11 @@ type Store struct {
 // replica has it. Wrap a cluster client before its first command.
 func New(rdb redis.UniversalClient, m *telemetry.Metrics) *Store {
 	rdb.AddHook(errorHook{m})
-	if c, ok := rdb.(*redis.ClusterClient); ok {
+	c, cluster := rdb.(*redis.ClusterClient)
+	if cluster {
 		followCluster(c, m)
 	}
-	return &Store{rdb: rdb, texts: newTextCache(), docs: newDocCache(), metrics: m, shared: &pipeShare{rdb: rdb}}
+	return &Store{rdb: rdb, texts: newTextCache(), docs: newDocCache(), metrics: m, shared: &pipeShare{rdb: rdb}, cluster: cluster}
 }
 
 // SetCampaignIndex turns on the campaign code index (cmpindex.go) holding at

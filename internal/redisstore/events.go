@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/billing-adapter/billing-adapter/internal/promo"
+	"github.com/redis/go-redis/v9"
 )
 
 // beginEventScript: lua/begin_event.lua.
@@ -17,7 +18,7 @@ var abortEventScript = plainScript("abort_event")
 // BeginEvent implements promo.EventStore.
 func (s *Store) BeginEvent(ctx context.Context, id string, lease time.Duration) (promo.EventOutcome, string, error) {
 	token := randomToken()
-	res, err := beginEventScript.Run(ctx, s.rdb, []string{eventKey(id)}, token, lease.Milliseconds()).Text()
+	res, err := s.runShared(ctx, beginEventScript, []string{eventKey(id)}, token, lease.Milliseconds()).Text()
 	if err != nil {
 		return 0, "", unavailable(err)
 	}
@@ -35,7 +36,13 @@ func (s *Store) BeginEvent(ctx context.Context, id string, lease time.Duration) 
 // FinishEvent implements promo.EventStore. It marks the event done even if
 // this attempt's claim ended meanwhile: its effect is applied.
 func (s *Store) FinishEvent(ctx context.Context, id, _ string, keep time.Duration) error {
-	return unavailable(s.rdb.Set(ctx, eventKey(id), "d", keep).Err())
+	args := []any{"set", eventKey(id), "d"}
+	if keep > 0 {
+		args = append(args, "px", keep.Milliseconds())
+	}
+	done := redis.NewStatusCmd(ctx, args...)
+	s.sendShared(ctx, done)
+	return unavailable(done.Err())
 }
 
 // AbortEvent implements promo.EventStore.

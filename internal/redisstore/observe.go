@@ -118,7 +118,7 @@ var _ promo.PaidCounter = (*Store)(nil)
 // and CountInvoice do: there each write waits for a replica's
 // acknowledgement (clusterNodeHook), which a pipeline does not.
 func (s *Store) MarkPaidAndCountInvoice(ctx context.Context, customer string, until time.Time, codeID string, inv promo.PaidInvoice) (c promo.Counted, markErr, err error) {
-	if _, cluster := s.rdb.(*redis.ClusterClient); cluster {
+	if s.cluster {
 		if markErr = s.MarkCustomerPaid(ctx, customer, until); markErr != nil {
 			return promo.Counted{}, markErr, markErr
 		}
@@ -127,10 +127,9 @@ func (s *Store) MarkPaidAndCountInvoice(ctx context.Context, customer string, un
 	}
 	markKeys, markArgs := markPaidKeysArgs(customer, until)
 	countKeys, countArgs := countInvoiceKeysArgs(codeID, inv)
-	pipe := s.rdb.Pipeline()
-	mark := markPaidScript.EvalSha(ctx, pipe, markKeys, markArgs...)
-	count := countInvoiceScript.EvalSha(ctx, pipe, countKeys, countArgs...)
-	_, _ = pipe.Exec(ctx) // each command's own error is read below
+	mark := evalShaCmd(ctx, markPaidScript, markKeys, markArgs...)
+	count := evalShaCmd(ctx, countInvoiceScript, countKeys, countArgs...)
+	s.shared.do(ctx, mark, count) // each command's own error is read below
 	mark = evalIfNoScript(ctx, s.rdb, markPaidScript, mark, markKeys, markArgs...)
 	count = evalIfNoScript(ctx, s.rdb, countInvoiceScript, count, countKeys, countArgs...)
 	defer s.dropSnapshot(codeID)

@@ -16,8 +16,11 @@ import (
 // a pool checkout each. No goroutine of its own: the caller whose turn it
 // is sends.
 //
-// Only for reads whose order against other callers' commands does not
-// matter: commands of different callers may be sent in any order.
+// Commands of different callers may be sent in any order, as concurrent
+// requests' commands are; a caller's own commands keep theirs. On a Redis
+// Cluster a write must wait for a replica one command at a time
+// (clusterNodeHook), which a pipeline does not: there only reads are shared
+// (Store.sendShared).
 type pipeShare struct {
 	rdb redis.UniversalClient
 
@@ -100,4 +103,35 @@ func (p *pipeShare) send(ctx context.Context, lead *pipeCall) {
 		p.sending--
 	}
 	p.mu.Unlock()
+}
+
+// sendShared sends a request path's writes (cmds) in a pipeline shared with
+// other callers on a single Redis; on a cluster each goes on its own, so that
+// it waits for a replica.
+func (s *Store) sendShared(ctx context.Context, cmds ...redis.Cmder) {
+	if !s.cluster {
+		s.shared.do(ctx, cmds...)
+		return
+	}
+	for _, c := range cmds {
+		_ = s.rdb.Process(ctx, c)
+	}
+}
+
+// runShared runs script as redis.Script.Run does (EVALSHA, then EVAL if
+// Redis does not have it), its EVALSHA sent with sendShared.
+func (s *Store) runShared(ctx context.Context, script *redis.Script, keys []string, args ...any) *redis.Cmd {
+	cmd := evalShaCmd(ctx, script, keys, args...)
+	s.sendShared(ctx, cmd)
+	return evalIfNoScript(ctx, s.rdb, script, cmd, keys, args...)
+}
+
+// evalShaCmd is script's EVALSHA on keys and args, not yet sent.
+func evalShaCmd(ctx context.Context, script *redis.Script, keys []string, args ...any) *redis.Cmd {
+	cmdArgs := make([]any, 0, 3+len(keys)+len(args))
+	cmdArgs = append(cmdArgs, "evalsha", script.Hash(), len(keys))
+	for _, k := range keys {
+		cmdArgs = append(cmdArgs, k)
+	}
+	return redis.NewCmd(ctx, append(cmdArgs, args...)...)
 }

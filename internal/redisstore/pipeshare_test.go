@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/billing-adapter/billing-adapter/internal/promo"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -28,7 +29,7 @@ func (h *gateHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook { retur
 
 func (h *gateHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		if n := cmds[0].Name(); n != "sismember" && n != "exists" {
+		if n := cmds[0].Name(); n != "sismember" && n != "exists" && n != "evalsha" && n != "set" {
 			return next(ctx, cmds)
 		}
 		h.mu.Lock()
@@ -220,5 +221,63 @@ func TestPipeShareRedisDown(t *testing.T) {
 	wg.Wait()
 	if failed.Load() != 20 {
 		t.Fatalf("%d of 20 callers got an error", failed.Load())
+	}
+}
+
+// A webhook's event claims, sent in shared pipelines by concurrent
+// deliveries: of many deliveries of one event exactly one claims it, the
+// others see it in flight, then done once finished; Redis without the
+// script (flushed) runs it all the same; a finished event keeps its mark
+// for keep.
+func TestEventClaimsInSharedPipelines(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	gate := &gateHook{}
+	s.rdb.AddHook(gate)
+	for _, flushed := range []bool{false, true} {
+		if flushed {
+			if err := s.rdb.ScriptFlush(ctx).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		const events, deliveries = 20, 8
+		var news, inflight atomic.Int64
+		var wg sync.WaitGroup
+		for e := range events {
+			for range deliveries {
+				wg.Go(func() {
+					out, token, err := s.BeginEvent(ctx, fmt.Sprintf("evt_%v_%d", flushed, e), time.Minute)
+					switch {
+					case err != nil:
+						t.Errorf("event %d: %v", e, err)
+					case out == promo.EventNew && token != "":
+						news.Add(1)
+					case out == promo.EventInFlight:
+						inflight.Add(1)
+					default:
+						t.Errorf("event %d: outcome %v token %q", e, out, token)
+					}
+				})
+			}
+		}
+		wg.Wait()
+		if news.Load() != events || inflight.Load() != events*(deliveries-1) {
+			t.Fatalf("flushed %v: %d claims, %d in flight; want %d and %d", flushed, news.Load(), inflight.Load(), events, events*(deliveries-1))
+		}
+		for e := range events {
+			id := fmt.Sprintf("evt_%v_%d", flushed, e)
+			if err := s.FinishEvent(ctx, id, "", time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			if out, _, err := s.BeginEvent(ctx, id, time.Minute); err != nil || out != promo.EventDone {
+				t.Fatalf("%s after finish: %v %v", id, out, err)
+			}
+			if ttl := s.rdb.PTTL(ctx, eventKey(id)).Val(); ttl <= 59*time.Minute || ttl > time.Hour {
+				t.Fatalf("%s kept %v, want an hour", id, ttl)
+			}
+		}
+	}
+	if n := len(gate.pipelines()); n == 0 {
+		t.Fatal("no event claim went through a shared pipeline")
 	}
 }
