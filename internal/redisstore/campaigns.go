@@ -594,7 +594,7 @@ func (s *Store) campaignID(ctx context.Context, num int64) (string, error) {
 // customer rule, ManyPerCustomer: the customer's redemption holding this
 // code).
 func (s *Store) campaignCodeForCustomer(ctx context.Context, cmpID, text, customer string) (*promo.PromoCode, *promo.Redemption, error) {
-	res, err := campaignCodeForCustomerScript.Run(ctx, s.rdb,
+	res, err := s.runShared(ctx, s.shared.do, campaignCodeForCustomerScript,
 		[]string{codeKey(cmpID), rdKey(cmpID), custKey(cmpID), campaignUsedKey(cmpID)}, customer, text).Slice()
 	if err != nil {
 		return nil, nil, unavailable(err)

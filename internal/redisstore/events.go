@@ -18,7 +18,7 @@ var abortEventScript = plainScript("abort_event")
 // BeginEvent implements promo.EventStore.
 func (s *Store) BeginEvent(ctx context.Context, id string, lease time.Duration) (promo.EventOutcome, string, error) {
 	token := randomToken()
-	res, err := s.runShared(ctx, beginEventScript, []string{eventKey(id)}, token, lease.Milliseconds()).Text()
+	res, err := s.runShared(ctx, s.sendShared, beginEventScript, []string{eventKey(id)}, token, lease.Milliseconds()).Text()
 	if err != nil {
 		return 0, "", unavailable(err)
 	}

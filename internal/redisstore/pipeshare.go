@@ -119,10 +119,12 @@ func (s *Store) sendShared(ctx context.Context, cmds ...redis.Cmder) {
 }
 
 // runShared runs script as redis.Script.Run does (EVALSHA, then EVAL if
-// Redis does not have it), its EVALSHA sent with sendShared.
-func (s *Store) runShared(ctx context.Context, script *redis.Script, keys []string, args ...any) *redis.Cmd {
+// Redis does not have it), its EVALSHA sent by send: s.sendShared for a
+// script that writes, s.shared.do for a read-only one (a read has no
+// replica to wait for, so it is shared on a cluster too).
+func (s *Store) runShared(ctx context.Context, send func(context.Context, ...redis.Cmder), script *redis.Script, keys []string, args ...any) *redis.Cmd {
 	cmd := evalShaCmd(ctx, script, keys, args...)
-	s.sendShared(ctx, cmd)
+	send(ctx, cmd)
 	return evalIfNoScript(ctx, s.rdb, script, cmd, keys, args...)
 }
 

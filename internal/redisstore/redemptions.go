@@ -308,7 +308,7 @@ func (s *Store) GetByCodeForCustomer(ctx context.Context, code, customer string)
 
 // codeForCustomer reads code id's hash and the customer's redemption of it.
 func (s *Store) codeForCustomer(ctx context.Context, id, customer string) (*promo.PromoCode, *promo.Redemption, error) {
-	res, err := codeForCustomerScript.Run(ctx, s.rdb, []string{codeKey(id), rdKey(id), custKey(id)}, customer).Slice()
+	res, err := s.runShared(ctx, s.shared.do, codeForCustomerScript, []string{codeKey(id), rdKey(id), custKey(id)}, customer).Slice()
 	if err != nil {
 		return nil, nil, unavailable(err)
 	}
