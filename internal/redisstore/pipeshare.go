@@ -27,6 +27,8 @@ type pipeShare struct {
 	mu      sync.Mutex
 	waiting []*pipeCall
 	sending int // pipelines on their way
+
+	pipes sync.Pool // redis.Pipeliner: a pipeline is empty again after Exec
 }
 
 // maxSending is how many shared pipelines may be on their way at once.
@@ -81,7 +83,11 @@ func (p *pipeShare) do(ctx context.Context, cmds ...redis.Cmder) {
 // send sends lead.batch as one pipeline, wakes its callers but lead, and
 // hands the turn to the first waiting call with the next batch, if any.
 func (p *pipeShare) send(ctx context.Context, lead *pipeCall) {
-	pl := p.rdb.Pipeline()
+	pl, _ := p.pipes.Get().(redis.Pipeliner)
+	if pl == nil {
+		pl = p.rdb.Pipeline()
+	}
+	defer p.pipes.Put(pl)
 	for _, c := range lead.batch {
 		for _, cmd := range c.cmds {
 			_ = pl.Process(ctx, cmd)
