@@ -1,6 +1,7 @@
 // Package telemetry holds the service's Prometheus metrics on a private
 // registry: HTTP requests by route and status, Stripe calls by operation and
-// outcome, and Redis errors. Every method is safe on a nil *Metrics.
+// outcome, and Redis errors. Every method is safe on a nil *Metrics. It also
+// holds LogBuffer, which writes the service's log lines in batches.
 package telemetry
 
 import (
