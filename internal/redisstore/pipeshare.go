@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"slices"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
@@ -54,30 +55,56 @@ var pipeCalls = sync.Pool{New: func() any { return &pipeCall{wake: make(chan uin
 
 // do sends cmds, in a pipeline shared with other callers', and returns when
 // their replies are in (each command's error is its own, as in a pipeline).
-// ctx's values reach the hooks; its cancellation does not stop a pipeline
-// that carries other callers' commands, and a caller whose commands wait
-// for a pipeline waits for it (bounded by the client's read and write
-// timeouts).
+// ctx's values reach the hooks. A caller whose commands still wait for a
+// pipeline when ctx is done leaves with ctx's error on them, unsent; once
+// they are on their way, ctx's cancellation does not stop the pipeline (it
+// carries other callers' commands): it is bounded by the client's read and
+// write timeouts.
 func (p *pipeShare) do(ctx context.Context, cmds ...redis.Cmder) {
 	c := pipeCalls.Get().(*pipeCall)
 	c.cmds = cmds
 	p.mu.Lock()
-	if p.sending >= maxSending {
-		p.waiting = append(p.waiting, c)
-		p.mu.Unlock()
-		if <-c.wake == pipeLead {
-			p.send(context.WithoutCancel(ctx), c)
-		}
-	} else {
+	if p.sending < maxSending {
 		p.sending++
 		c.batch = append(c.batch[:0], c)
 		p.mu.Unlock()
 		p.send(context.WithoutCancel(ctx), c)
+	} else {
+		p.waiting = append(p.waiting, c)
+		p.mu.Unlock()
+		select {
+		case turn := <-c.wake:
+			if turn == pipeLead {
+				p.send(context.WithoutCancel(ctx), c)
+			}
+		case <-ctx.Done():
+			if !p.leave(c) { // already taken into a batch: its replies come
+				if <-c.wake == pipeLead {
+					p.send(context.WithoutCancel(ctx), c)
+				}
+			} else {
+				for _, cmd := range cmds {
+					cmd.SetErr(ctx.Err())
+				}
+			}
+		}
 	}
 	c.cmds = nil
 	clear(c.batch)
 	c.batch = c.batch[:0]
 	pipeCalls.Put(c)
+}
+
+// leave takes c out of the waiting calls; false if a batch has taken it.
+func (p *pipeShare) leave(c *pipeCall) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	i := slices.Index(p.waiting, c)
+	if i < 0 {
+		return false
+	}
+	p.waiting = slices.Delete(p.waiting, i, i+1)
+	return true
 }
 
 // send sends lead.batch as one pipeline, wakes its callers but lead, and

@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -56,8 +57,8 @@ func (p *pipeShare) waitingNow() int {
 }
 
 // While maxSending pipelines are on their way, later callers wait and then
-// share one pipeline; each caller gets its own replies, a command's error
-// stays its own, and a caller whose context is done still gets replies.
+// share one pipeline; each caller gets its own replies, and a command's
+// error stays its own.
 func TestPipeShareCallersShareAPipeline(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
@@ -99,18 +100,13 @@ func TestPipeShareCallersShareAPipeline(t *testing.T) {
 	for len(gate.pipelines()) < maxSending {
 		time.Sleep(time.Millisecond)
 	}
-	// Ten more wait: one with two commands, one whose command fails, one
-	// whose context is done.
-	done, cancel := context.WithCancel(ctx)
-	cancel()
+	// Ten more wait: one with two commands, one whose command fails.
 	for i := maxSending; i < maxSending+10; i++ {
 		switch i {
 		case 3:
 			go call(ctx, i, "ps:3", "ps:4")
 		case 5:
 			go call(ctx, i, "ps:string")
-		case 7:
-			go call(done, i, "ps:7")
 		default:
 			go call(ctx, i, fmt.Sprintf("ps:%d", i))
 		}
@@ -279,5 +275,46 @@ func TestEventClaimsInSharedPipelines(t *testing.T) {
 	}
 	if n := len(gate.pipelines()); n == 0 {
 		t.Fatal("no event claim went through a shared pipeline")
+	}
+}
+
+// A caller whose context ends while its commands wait leaves at once, its
+// commands unsent and carrying the context's error; the others are sent.
+func TestPipeShareWaitingCallerLeavesOnItsDeadline(t *testing.T) {
+	ctx := context.Background()
+	newStore(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { rdb.Close() })
+	gate := &gateHook{held: maxSending, release: make(chan struct{})}
+	rdb.AddHook(gate)
+	p := &pipeShare{rdb: rdb}
+	var wg sync.WaitGroup
+	for i := range maxSending + 1 { // two held on their way, one waiting
+		wg.Go(func() {
+			c := redis.NewBoolCmd(ctx, "sismember", fmt.Sprintf("stay:%d", i), "m")
+			p.do(ctx, c)
+			if c.Err() != nil {
+				t.Errorf("caller %d: %v", i, c.Err())
+			}
+		})
+		for len(gate.pipelines()) < min(i+1, maxSending) || i == maxSending && p.waitingNow() < 1 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	dctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	leaving := redis.NewBoolCmd(ctx, "sismember", "leave", "m")
+	start := time.Now()
+	p.do(dctx, leaving) // waits behind the held pipelines until its deadline
+	if !errors.Is(leaving.Err(), context.DeadlineExceeded) || time.Since(start) > 5*time.Second {
+		t.Fatalf("after %v: %v, want its deadline", time.Since(start), leaving.Err())
+	}
+	if p.waitingNow() != 1 {
+		t.Fatalf("%d calls waiting, want the one that stayed", p.waitingNow())
+	}
+	close(gate.release)
+	wg.Wait()
+	if sizes := gate.pipelines(); len(sizes) != maxSending+1 || sizes[maxSending] != 1 {
+		t.Fatalf("pipelines of %v commands: the one that left was sent", sizes)
 	}
 }
