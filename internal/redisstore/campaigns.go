@@ -93,6 +93,7 @@ func (s *Store) campaignNum(ctx context.Context, id string) (int64, error) {
 // idempotent; a crash in between leaves an unlisted record (the create's
 // retry makes a new campaign).
 func (s *Store) CreateCampaign(ctx context.Context, c *promo.Campaign) error {
+	defer s.dropSnapshot(c.ID) // the code record (markers.go: validate's snapshots)
 	num, err := s.rdb.Incr(ctx, keyCampaignSeq).Result()
 	if err != nil {
 		return unavailable(err)
@@ -157,6 +158,7 @@ var campaignRedeemedScript = ledgerScript("campaign_redeemed")
 // its code record, kept by the ledger scripts (counted once, on the first
 // read, for a campaign made before the counter).
 func (s *Store) withRedeemed(ctx context.Context, c *promo.Campaign) error {
+	defer s.dropSnapshot(c.ID) // the script may write the counter into the code record
 	n, err := campaignRedeemedScript.Run(ctx, s.rdb, redemptionKeys(c.ID)).Int()
 	if err != nil {
 		return unavailable(err)
@@ -211,7 +213,9 @@ func (s *Store) ListCampaigns(ctx context.Context, f promo.ListFilter) (promo.Pa
 	return page, nil
 }
 
-// SaveCampaign implements promo.CampaignStore.
+// SaveCampaign implements promo.CampaignStore. Validate's snapshot of the
+// campaign's code record is dropped by writeCode (status, expiry and terms
+// live there).
 func (s *Store) SaveCampaign(ctx context.Context, c *promo.Campaign) error {
 	doc, err := json.Marshal(campaignDocOf(c))
 	if err != nil {
@@ -588,11 +592,9 @@ func (s *Store) campaignID(ctx context.Context, num int64) (string, error) {
 }
 
 // campaignCodeForCustomer is GetByCodeForCustomer for a campaign code: the
-// campaign's code record seen as this code (promo.PromoCode.IsCampaignCode:
-// Code the text, Stock 1 while no redemption holds the text, else 0) and
-// the customer's redemption of the campaign (for a campaign without the
-// customer rule, ManyPerCustomer: the customer's redemption holding this
-// code).
+// campaign's code record, the customer's redemption of the campaign and
+// the code's holder, in one script on the campaign's slot, read fresh, put
+// together by campaignCode.
 func (s *Store) campaignCodeForCustomer(ctx context.Context, cmpID, text, customer string) (*promo.PromoCode, *promo.Redemption, error) {
 	res, err := s.runShared(ctx, s.shared.do, campaignCodeForCustomerScript,
 		[]string{codeKey(cmpID), rdKey(cmpID), custKey(cmpID), campaignUsedKey(cmpID)}, customer, text).Slice()
@@ -607,14 +609,56 @@ func (s *Store) campaignCodeForCustomer(ctx context.Context, cmpID, text, custom
 	if err != nil {
 		return nil, nil, err
 	}
+	return campaignCode(cmpID, base, text, customer, campaignUsesOf(res[1:]))
+}
+
+// campaignCodeUsesScript: lua/campaign_code_uses.lua.
+var campaignCodeUsesScript = plainScript("campaign_code_uses")
+
+// campaignUses is what a read of one campaign code takes from the
+// campaign's ledger, never from a snapshot: the customer's redemption of
+// the campaign and the redemption holding the code's text (raw records and
+// their IDs, "" when none), as campaign_code_for_customer.lua and
+// campaign_code_uses.lua return them.
+type campaignUses struct{ raw, id, holderRaw, holderID string }
+
+// campaignUsesOf reads the four items {customer's record, its ID, holder's
+// record, its ID} of a script's answer.
+func campaignUsesOf(res []any) campaignUses {
+	return campaignUses{raw: str(res[0]), id: str(res[1]), holderRaw: str(res[2]), holderID: str(res[3])}
+}
+
+// campaignUsesFor reads u for validate (lua/campaign_code_uses.lua): one
+// read-only script on the campaign's slot, in a shared pipeline.
+func (s *Store) campaignUsesFor(ctx context.Context, cmpID, text, customer string) (campaignUses, error) {
+	res, err := s.runShared(ctx, s.shared.do, campaignCodeUsesScript,
+		[]string{rdKey(cmpID), custKey(cmpID), campaignUsedKey(cmpID)}, customer, text).Slice()
+	if err != nil {
+		return campaignUses{}, unavailable(err)
+	}
+	if len(res) != 4 {
+		return campaignUses{}, unavailable(fmt.Errorf("unexpected campaign code uses answer of %d items", len(res)))
+	}
+	return campaignUsesOf(res), nil
+}
+
+// campaignCode is the campaign's code record base seen as the code text
+// (promo.PromoCode.IsCampaignCode: Code the text, Stock 1 while no
+// redemption holds the text, else 0) and the customer's redemption of the
+// campaign (for a campaign without the customer rule, ManyPerCustomer: the
+// customer's redemption holding this code), from the ledger's parts u. An
+// archived campaign's code is not found. base is not changed (it may be a
+// snapshot shared by validates): the answer is a copy.
+func campaignCode(cmpID string, base *promo.PromoCode, text, customer string, u campaignUses) (*promo.PromoCode, *promo.Redemption, error) {
 	if base.Status == promo.StatusArchived {
 		return nil, nil, promo.ErrNotFound // as an archived promo code's text: no such code
 	}
 	p := *base
 	p.Code, p.UnlimitedStock, p.Stock = text, false, 1
 	var holder *promo.Redemption
-	if raw := str(res[3]); raw != "" {
-		if holder, err = decodeRedemption(cmpID, str(res[4]), raw); err != nil {
+	if u.holderRaw != "" {
+		var err error
+		if holder, err = decodeRedemption(cmpID, u.holderID, u.holderRaw); err != nil {
 			return nil, nil, err
 		}
 		if holder.HoldsUse() {
@@ -631,8 +675,9 @@ func (s *Store) campaignCodeForCustomer(ctx context.Context, cmpID, text, custom
 		return &p, nil, nil
 	}
 	var rd *promo.Redemption
-	if raw := str(res[1]); raw != "" {
-		if rd, err = decodeRedemption(cmpID, str(res[2]), raw); err != nil {
+	if u.raw != "" {
+		var err error
+		if rd, err = decodeRedemption(cmpID, u.id, u.raw); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -746,6 +791,7 @@ func (s *Store) RecordMirrored(ctx context.Context, id, text, promotionCodeID st
 // AttributeCampaignCode implements promo.MirrorStore
 // (lua/campaign_attribute.lua).
 func (s *Store) AttributeCampaignCode(ctx context.Context, id, redemptionID, promotionCodeID string) (*promo.Redemption, error) {
+	defer s.dropSnapshot(id) // a ledger script: the line, the code's use, the redeemed counter
 	res, err := campaignAttributeScript.Run(ctx, s.rdb, append(redemptionKeys(id), campaignPCodesKey(id)),
 		redemptionID, promotionCodeID).StringSlice()
 	if err != nil {

@@ -43,6 +43,11 @@ import (
 // process writes the code. Another replica's change is seen after at most
 // that age; the customer's own redemption is never stale (it is read from
 // the code's slot whenever the marker is there).
+//
+// Validate of a campaign code reads the campaign's code record from the
+// same snapshots (keyed by the campaign's ID) and, in one round trip to the
+// campaign's slot, the customer's redemption of the campaign and the
+// code's holder, never stale (campaignCodeForValidate; no marker needed).
 
 // layoutMarkers is the layout version in which every ledger line's
 // customer has its marker.
@@ -160,9 +165,10 @@ func (s *Store) dropSnapshot(id string) {
 // codeSnapsMax bounds the snapshots; when full they start over.
 const codeSnapsMax = 10_000
 
-// codeSnaps are this process's snapshots of promo codes for validate: one
-// read of a code's hash serves every validate of it for maxAge, and
-// concurrent validates of a code whose snapshot is stale share one read.
+// codeSnaps are this process's snapshots of promo codes, and of campaigns'
+// code records (keyed by the campaign's ID), for validate: one read of a
+// code's hash serves every validate of it for maxAge, and concurrent
+// validates of a code whose snapshot is stale share one read.
 type codeSnaps struct {
 	maxAge time.Duration
 	now    func() time.Time // time.Now (monotonic); tests move it
@@ -231,19 +237,38 @@ func (s *Store) loadCode(ctx context.Context, id string) (*promo.PromoCode, erro
 	return s.docs.decode(id, flat)
 }
 
-// ReadForValidate implements promo.ValidateReader. For a promo code whose
-// text this process knows, with the markers trusted and the snapshot on:
-// the code from its snapshot and one round trip to the customer's slot
-// (the marker, and the paid mark for a new_users_only code); only when the
-// marker is there, the customer's redemption from the code's slot as
-// GetByCodeForCustomer reads it. Anything else (a campaign code, an unknown
-// text, a snapshot that does not match the text) is GetByCodeForCustomer.
+// ReadForValidate implements promo.ValidateReader. With the snapshot on:
+//
+//   - for a promo code whose text this process knows, with the markers
+//     trusted: the code from its snapshot and one round trip to the
+//     customer's slot (the marker, and the paid mark for a new_users_only
+//     code); only when the marker is there, the customer's redemption from
+//     the code's slot as GetByCodeForCustomer reads it;
+//   - for a campaign code whose campaign this process knows (the text hint
+//     or the campaign code index, as GetByCodeForCustomer resolves it):
+//     the campaign's code record from its snapshot and one round trip to
+//     the campaign's slot for the customer's redemption and the code's
+//     holder (campaignCodeForValidate).
+//
+// Anything else (an unknown text, a snapshot that does not match the text,
+// the snapshot off) is GetByCodeForCustomer.
 func (s *Store) ReadForValidate(ctx context.Context, code, customer string) (promo.ValidateRead, error) {
-	if s.snaps == nil || !s.markersOK.Load() {
+	if s.snaps == nil {
 		return s.readForValidateSlow(ctx, code, customer)
 	}
 	id, ok := s.texts.get(code)
-	if !ok || strings.HasPrefix(id, "cmp_") {
+	if !ok {
+		if cmpID, ok := s.cidx.lookup(code); ok {
+			return s.campaignCodeForValidate(ctx, cmpID, code, customer)
+		}
+		p, rd, err := s.byTextKey(ctx, code, customer) // GetByCodeForCustomer, without asking the hint and index again
+		return promo.ValidateRead{Code: p, Held: rd}, err
+	}
+	if strings.HasPrefix(id, "cmp_") {
+		// A campaign's texts are never freed or moved: the hint is exact.
+		return s.campaignCodeForValidate(ctx, id, code, customer)
+	}
+	if !s.markersOK.Load() {
 		return s.readForValidateSlow(ctx, code, customer)
 	}
 	p, err := s.snaps.get(ctx, id, func(ctx context.Context) (*promo.PromoCode, error) { return s.loadCode(ctx, id) })
@@ -288,6 +313,40 @@ func (s *Store) ReadForValidate(ctx context.Context, code, customer string) (pro
 	out.Code, out.Held = fresh, rd
 	out.PaidRead = out.PaidRead && fresh.NewUsersOnly
 	return out, nil
+}
+
+// campaignCodeForValidate is campaignCodeForCustomer for validate: the
+// campaign's code record (terms, status, expiry: the same hash, decoded the
+// same way) from its snapshot, keyed by the campaign's ID as a promo code's
+// by its own, and only the per-customer and per-code parts fresh, in one
+// read-only script on the campaign's slot (campaign_code_uses.lua); the
+// answer put together as campaignCodeForCustomer's (campaignCode). The
+// customer's redemption and the code's holder are never stale; another
+// replica's change of the campaign (status, expiry) shows after at most
+// the snapshot's max age, this replica's own at once (every write of the
+// campaign's code record or ledger drops the snapshot).
+//
+// It does not wait for the customer markers (markersOK): they only tell a
+// promo code's validate when it may skip the code's slot, and here the
+// customer's redemption is read from the campaign's slot on every validate,
+// in the same round trip as the holder, so a missing marker can hide
+// nothing.
+func (s *Store) campaignCodeForValidate(ctx context.Context, cmpID, text, customer string) (promo.ValidateRead, error) {
+	// A failed read (promo.ErrNotFound: no code record, as the full read
+	// answers too) is returned, not kept: the next validate reads again.
+	base, err := s.snaps.get(ctx, cmpID, func(ctx context.Context) (*promo.PromoCode, error) { return s.loadCode(ctx, cmpID) })
+	if err != nil {
+		return promo.ValidateRead{}, err
+	}
+	u, err := s.campaignUsesFor(ctx, cmpID, text, customer)
+	if err != nil {
+		return promo.ValidateRead{}, err
+	}
+	p, rd, err := campaignCode(cmpID, base, text, customer, u)
+	if err != nil {
+		return promo.ValidateRead{}, err
+	}
+	return promo.ValidateRead{Code: p, Held: rd}, nil
 }
 
 // readForValidateSlow is validate's read without markers: the code and the

@@ -284,6 +284,13 @@ func (s *Store) GetByCodeForCustomer(ctx context.Context, code, customer string)
 	if id, ok := s.cidx.lookup(code); ok {
 		return s.campaignCodeForCustomer(ctx, id, code, customer)
 	}
+	return s.byTextKey(ctx, code, customer)
+}
+
+// byTextKey is GetByCodeForCustomer for a text this process does not know
+// (neither the hint nor the campaign code index has it): the text's key
+// names its code or campaign, then that is read and remembered.
+func (s *Store) byTextKey(ctx context.Context, code, customer string) (*promo.PromoCode, *promo.Redemption, error) {
 	id, batch, err := s.textOwner(ctx, code)
 	if err != nil {
 		return nil, nil, err

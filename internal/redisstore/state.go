@@ -275,6 +275,7 @@ func (s *Store) writeRebuiltCode(ctx context.Context, p *promo.PromoCode, lines,
 // chunks of codes and its queues stay.
 func (s *Store) writeRebuiltCampaign(ctx context.Context, p *promo.PromoCode, lines, before []*promo.Redemption, invoices []string,
 	used map[string]string, c *promo.RebuiltCampaign) error {
+	defer s.dropSnapshot(c.ID)
 	_, err := s.rdb.TxPipelined(ctx, func(tx redis.Pipeliner) error {
 		tx.Del(ctx, campaignUsedKey(c.ID), campaignPTextKey(c.ID), campaignPCodesKey(c.ID))
 		if err := writeLedger(ctx, tx, p, lines, before, invoices, false); err != nil {
