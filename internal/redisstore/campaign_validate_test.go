@@ -261,14 +261,13 @@ func TestCampaignValidateSnapshotAge(t *testing.T) {
 	base := newStore(t)
 	c, codes := generatedCampaign(t, base, 3, "AG", nil)
 	const maxAge = 100 * time.Millisecond
-	var mu sync.Mutex
-	clock := time.Now()
+	clock := newHandClock()
 	replica := func() *Store {
 		s, _, _, _ := newCampaignValidateStore(t, maxAge)
-		s.snaps.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+		s.snaps.now = clock.now
 		return s
 	}
-	advance := func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
+	advance := clock.advance
 	a, b := replica(), replica()
 	status := func(s *Store) promo.Status {
 		t.Helper()

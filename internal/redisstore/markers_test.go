@@ -314,6 +314,27 @@ func TestCodeSnapshotReadIsShared(t *testing.T) {
 	}
 }
 
+// handClock is the time the snapshots of several stores read (codeSnaps.now),
+// moved by hand.
+type handClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newHandClock() *handClock { return &handClock{t: time.Now()} }
+
+func (c *handClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *handClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
 // The replica that changes a code sees the change in its next validate;
 // another replica sees it once its snapshot is max age old, not before:
 // with the snapshots' clock moved by hand, then on the real clock (polled
@@ -323,16 +344,15 @@ func TestValidateSnapshotAge(t *testing.T) {
 	base := newStore(t)
 	p := rdCode(t, base)
 	const maxAge = 100 * time.Millisecond
-	var mu sync.Mutex
-	clock := time.Now()
+	clock := newHandClock()
 	replica := func() *Store {
 		rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
 		t.Cleanup(func() { rdb.Close() })
 		s, _, _ := newValidateStore(t, rdb, maxAge)
-		s.snaps.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+		s.snaps.now = clock.now
 		return s
 	}
-	advance := func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
+	advance := clock.advance
 	a, b := replica(), replica()
 	status := func(s *Store) promo.Status {
 		t.Helper()
