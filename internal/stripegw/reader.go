@@ -261,30 +261,22 @@ func toStripeInvoice(in *stripe.Invoice) promo.StripeInvoice {
 	return out
 }
 
-// toStripeDiscount converts a discount (nil when there is none); customer
-// and subscription fill in what the discount object itself lacks.
+// toStripeDiscount converts a stripe-go discount as slimDiscount.toStripe
+// does (nil when there is none); customer and subscription fill in what the
+// discount object itself lacks.
 func toStripeDiscount(d *stripe.Discount, customer, subscription string) *promo.StripeDiscount {
-	if d == nil || d.ID == "" {
+	if d == nil {
 		return nil
 	}
-	out := &promo.StripeDiscount{
-		ID:           d.ID,
-		Customer:     customer,
-		Subscription: d.Subscription,
-		Start:        unix(d.Start),
-		End:          unix(d.End),
-	}
+	s := &slimDiscount{ID: d.ID, Subscription: d.Subscription, Start: d.Start, End: d.End}
 	if d.Coupon != nil {
-		out.CouponID = d.Coupon.ID
+		s.Coupon = idRef(d.Coupon.ID)
 	}
 	if d.PromotionCode != nil {
-		out.PromotionCodeID = d.PromotionCode.ID
+		s.PromotionCode = idRef(d.PromotionCode.ID)
 	}
-	if d.Customer != nil && d.Customer.ID != "" {
-		out.Customer = d.Customer.ID
+	if d.Customer != nil {
+		s.Customer = idRef(d.Customer.ID)
 	}
-	if out.Subscription == "" {
-		out.Subscription = subscription
-	}
-	return out
+	return s.toStripe(customer, subscription)
 }

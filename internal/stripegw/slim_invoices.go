@@ -45,10 +45,8 @@ type slimInvoice struct {
 
 // slimDiscount is a discount as reconcile reads it.
 type slimDiscount struct {
-	ID     string `json:"id"`
-	Coupon *struct {
-		ID string `json:"id"`
-	} `json:"coupon"`
+	ID            string `json:"id"`
+	Coupon        idRef  `json:"coupon"`
 	PromotionCode idRef  `json:"promotion_code"`
 	Customer      idRef  `json:"customer"`
 	Subscription  string `json:"subscription"`

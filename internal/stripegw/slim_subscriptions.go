@@ -43,9 +43,10 @@ func slimToStripeSubscription(s *slimSubscription) promo.StripeSubscription {
 	}
 }
 
-// toStripe is toStripeDiscount for a slimDiscount: customer and
+// toStripe converts a discount (nil when there is none): customer and
 // subscription are its invoice's or subscription's, used when the discount
-// does not name them.
+// does not name them. Every discount the Reader gives goes through it
+// (toStripeDiscount too).
 func (d *slimDiscount) toStripe(customer, subscription string) *promo.StripeDiscount {
 	if d == nil || d.ID == "" {
 		return nil
@@ -56,10 +57,8 @@ func (d *slimDiscount) toStripe(customer, subscription string) *promo.StripeDisc
 		Subscription:    d.Subscription,
 		Start:           unix(d.Start),
 		End:             unix(d.End),
+		CouponID:        string(d.Coupon),
 		PromotionCodeID: string(d.PromotionCode),
-	}
-	if d.Coupon != nil {
-		out.CouponID = d.Coupon.ID
 	}
 	if d.Customer != "" {
 		out.Customer = string(d.Customer)

@@ -46,7 +46,7 @@ func TestSlimSubscriptionsReadAsStripeGoDoes(t *testing.T) {
 	want := collect(t, "Gateway.EachSubscription", gw.EachSubscription)
 	got := collect(t, "Reader.EachSubscription", NewReader(gw, ReadOptions{Partitions: 1}).EachSubscription)
 	if len(want) != 5 || !reflect.DeepEqual(got, want) {
-		t.Fatalf("slim:\n got  %s\n want %s", fmtSubscriptions(got), fmtSubscriptions(want))
+		t.Fatalf("slim:\n got  %s\n want %s", fmtSubs(got), fmtSubs(want))
 	}
 
 	sim := stripesim.New(stripesim.Options{})
@@ -99,17 +99,8 @@ func TestSlimSubscriptionsReadAsStripeGoDoes(t *testing.T) {
 	}
 	if len(want) != 8 || discounted < 5 || canceled != 2 || !reflect.DeepEqual(got, want) {
 		t.Fatalf("%d subscriptions (%d discounted, %d canceled); slim:\n got  %s\n want %s", len(want), discounted, canceled,
-			fmtSubscriptions(got), fmtSubscriptions(want))
+			fmtSubs(got), fmtSubs(want))
 	}
-}
-
-func fmtSubscriptions(subs []promo.StripeSubscription) string {
-	s := ""
-	for _, x := range subs {
-		s += fmt.Sprintf("\n  {ID:%s Customer:%s Status:%s Created:%v CanceledAt:%v Metadata:%v Discount:%s}",
-			x.ID, x.Customer, x.Status, x.Created, x.CanceledAt, x.Metadata, fmtDiscount(x.Discount))
-	}
-	return s
 }
 
 // A slim page (listSlim) is the request stripe-go's List sends: the same
